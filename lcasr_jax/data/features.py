@@ -1,0 +1,177 @@
+"""The original's input features: an 80-bin mel power spectrogram, standardised per bin.
+
+Reproduces `lcasr.utils.audio_tools.to_spectogram` (torchaudio MelSpectrogram defaults):
+16 kHz, n_fft 512, periodic Hann window of 400 samples centred in the 512 FFT frame,
+hop 160 samples (10 ms), center=True with reflect padding of n_fft // 2, power 2, 80 HTK mel
+filters over 0..8000 Hz with no filter normalisation, and NO log. Each mel bin is then
+standardised over the whole recording: (x - mean) / std with the unbiased std (N - 1) and no
+epsilon. Frames: 1 + samples // 160. The original stored training features as float16.
+
+Deviation (documented repair): a bin whose std is 0 (e.g. digital silence) gives NaN in the
+original; here it becomes all zeros. Recordings shorter than 257 samples are rejected (torch's
+reflect padding fails on them too).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import jax
+
+SAMPLE_RATE = 16000
+N_FFT = 512
+WIN_LENGTH = 400
+HOP_LENGTH = 160
+N_MELS = 80
+MIN_SAMPLES = N_FFT // 2 + 1
+
+
+def hz_to_mel(f: np.ndarray) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + np.asarray(f, np.float64) / 700.0)
+
+
+def mel_to_hz(m: np.ndarray) -> np.ndarray:
+    return 700.0 * (10.0 ** (np.asarray(m, np.float64) / 2595.0) - 1.0)
+
+
+@functools.cache
+def mel_filterbank(n_freqs: int = N_FFT // 2 + 1, n_mels: int = N_MELS,
+                   sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Triangular HTK mel filters, (n_freqs, n_mels) float64, torchaudio's construction."""
+    all_freqs = np.linspace(0.0, sample_rate // 2, n_freqs)
+    m_pts = np.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate / 2), n_mels + 2)
+    f_pts = mel_to_hz(m_pts)
+    f_diff = np.diff(f_pts)
+    slopes = f_pts[None, :] - all_freqs[:, None]
+    down = -slopes[:, :-2] / f_diff[:-1]
+    up = slopes[:, 2:] / f_diff[1:]
+    fb = np.maximum(0.0, np.minimum(down, up))
+    fb.setflags(write=False)
+    return fb
+
+
+@functools.cache
+def _window(dtype: str = "float32") -> np.ndarray:
+    """Periodic Hann window of WIN_LENGTH samples."""
+    n = np.arange(WIN_LENGTH, dtype=np.float64)
+    w = (0.5 - 0.5 * np.cos(2.0 * np.pi * n / WIN_LENGTH)).astype(dtype)
+    w.setflags(write=False)
+    return w
+
+
+def num_frames(num_samples: int) -> int:
+    """Feature frames for a recording of `num_samples` samples (center=True)."""
+    return 1 + num_samples // HOP_LENGTH
+
+
+def _check_audio(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"features need {SAMPLE_RATE} Hz audio, got {sample_rate} Hz "
+                         "(resample with lcasr_jax.data.audio.load_audio)")
+    audio = np.asarray(audio)
+    if audio.ndim != 1:
+        raise ValueError(f"audio must be 1-D (samples,), got shape {audio.shape}")
+    if audio.shape[0] < MIN_SAMPLES:
+        raise ValueError(f"audio too short: {audio.shape[0]} samples < {MIN_SAMPLES}")
+    return audio
+
+
+def _frames_view(padded: np.ndarray, n_frames: int) -> np.ndarray:
+    """(n_frames, WIN_LENGTH) strided view: frame t = padded[56 + 160 t : 456 + 160 t]."""
+    offset = (N_FFT - WIN_LENGTH) // 2
+    base = padded[offset:]
+    return np.lib.stride_tricks.as_strided(
+        base, shape=(n_frames, WIN_LENGTH), strides=(base.strides[0] * HOP_LENGTH,
+                                                     base.strides[0]), writeable=False)
+
+
+def standardise(spec: np.ndarray) -> np.ndarray:
+    """Per-bin (x - mean) / unbiased std over time. spec (bins, frames) -> float32."""
+    x = np.asarray(spec, np.float64)
+    mean = x.mean(-1, keepdims=True)
+    std = x.std(-1, ddof=1, keepdims=True) if x.shape[-1] > 1 else np.zeros_like(mean)
+    std = np.where(std > 0, std, 1.0)
+    return ((x - mean) / std).astype(np.float32)
+
+
+def mel_power(audio: np.ndarray, sample_rate: int = SAMPLE_RATE,
+              block_frames: int = 8192) -> np.ndarray:
+    """Mel power spectrogram before normalisation, (80, frames) float32."""
+    audio = _check_audio(audio, sample_rate).astype(np.float32, copy=False)
+    padded = np.pad(audio, N_FFT // 2, mode="reflect")
+    n_frames = num_frames(audio.shape[0])
+    frames = _frames_view(padded, n_frames)
+    window = _window()
+    fb = mel_filterbank().astype(np.float32)
+    out = np.empty((n_frames, N_MELS), np.float32)
+    for s in range(0, n_frames, block_frames):
+        block = frames[s:s + block_frames] * window
+        spec = np.fft.rfft(block, n=N_FFT, axis=-1)
+        power = spec.real * spec.real + spec.imag * spec.imag
+        np.matmul(power.astype(np.float32, copy=False), fb, out=out[s:s + block_frames])
+    return out.T
+
+
+def compute_features(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Features of one recording: audio (samples,) at 16 kHz -> (80, frames) float32."""
+    return standardise(mel_power(audio, sample_rate))
+
+
+def audio_to_features(path: str | Path) -> np.ndarray:
+    """Load any audio file (left channel, resampled to 16 kHz) -> (80, frames) float32."""
+    from lcasr_jax.data.audio import load_audio
+
+    audio = load_audio(path, SAMPLE_RATE)
+    if audio.shape[0] < MIN_SAMPLES:
+        raise ValueError(f"{path}: audio too short ({audio.shape[0]} samples at 16 kHz)")
+    return compute_features(audio)
+
+
+@functools.cache
+def _jax_features_fn():
+    import jax
+    import jax.numpy as jnp
+
+    fb = mel_filterbank().astype(np.float32)
+    window = _window()
+
+    @jax.jit
+    def fn(audio):
+        n = audio.shape[0]
+        n_frames = num_frames(n)
+        padded = jnp.pad(audio, N_FFT // 2, mode="reflect")
+        base = padded[(N_FFT - WIN_LENGTH) // 2:]
+        n_blocks = n_frames + 2  # frame t = blocks t, t+1, t+2 (480 >= 400 samples)
+        need = n_blocks * HOP_LENGTH
+        base = jnp.pad(base, (0, max(0, need - base.shape[0])))[:need]
+        blocks = base.reshape(n_blocks, HOP_LENGTH)
+        frames = jnp.concatenate([blocks[:-2], blocks[1:-1], blocks[2:]], axis=1)
+        frames = frames[:, :WIN_LENGTH] * window
+        spec = jnp.fft.rfft(frames, n=N_FFT, axis=-1)
+        power = jnp.real(spec) ** 2 + jnp.imag(spec) ** 2
+        mel = jnp.matmul(power, fb, precision=jax.lax.Precision.HIGHEST)  # (frames, 80)
+        mean = mel.mean(0, keepdims=True)
+        var = jnp.sum((mel - mean) ** 2, 0, keepdims=True) / max(n_frames - 1, 1)
+        std = jnp.sqrt(var)
+        std = jnp.where(std > 0, std, 1.0)
+        return ((mel - mean) / std).T
+
+    return fn
+
+
+def compute_features_jax(audio) -> jax.Array:
+    """JAX/accelerator version of `compute_features`: (samples,) 16 kHz -> (80, frames) float32.
+
+    Jitted per audio length (recompiles for each new length).
+    """
+    import jax.numpy as jnp
+
+    audio = jnp.asarray(audio, jnp.float32)
+    if audio.ndim != 1 or audio.shape[0] < MIN_SAMPLES:
+        raise ValueError(f"audio must be 1-D with >= {MIN_SAMPLES} samples, got {audio.shape}")
+    return _jax_features_fn()(audio)
