@@ -1,0 +1,1 @@
+"""Training: mesh + sharding, optimizers, schedules, jitted step, checkpoints, loop, CLI."""

@@ -1,0 +1,84 @@
+"""Sequence-length and learning-rate schedules on hand-derived tables (original semantics)."""
+
+import json
+import math
+
+import pytest
+
+from lcasr_jax.train.schedules import LRSchedule, SequenceSchedule
+
+
+def _run(sched, steps, n):
+    out = []
+    for _ in range(n):
+        changed = sched.step(steps)
+        out.append((sched.cur_position, sched.cur_sequence_length, sched.cur_batch_size, changed))
+    return out
+
+
+def _seq(every=10, stop=1000, start=0, max_len=64, length=8, batch=16):
+    return SequenceSchedule(increase_every=every, stop_after=stop, start_after=start,
+                            max_sequence_length=max_len, cur_sequence_length=length,
+                            cur_batch_size=batch)
+
+
+@pytest.mark.parametrize("kwargs,steps,n,want", [
+    # plain doubling every 10 recordings, stepping by 4; frozen once at the maximum
+    (dict(), 4, 10, [(4, 8, 16, False), (8, 8, 16, False), (12, 16, 8, True),
+                     (16, 16, 8, False), (20, 16, 8, False), (24, 32, 4, True),
+                     (28, 32, 4, False), (32, 32, 4, False), (36, 64, 2, True),
+                     (40, 64, 2, False)]),
+    # maximum that is not a power of two: the last increase is clipped to it
+    (dict(max_len=50), 10, 4, [(10, 16, 8, True), (20, 32, 4, True), (30, 50, 2, True),
+                               (40, 50, 2, False)]),
+    # start_after: no counting before 25 recordings
+    (dict(start=25), 10, 3, [(10, 8, 16, False), (20, 8, 16, False), (30, 16, 8, True)]),
+    # stop_after reached right after an increase: frozen for good
+    (dict(stop=25, max_len=1000), 4, 9,
+     [(4, 8, 16, False), (8, 8, 16, False), (12, 16, 8, True), (16, 16, 8, False),
+      (20, 16, 8, False), (24, 32, 4, True), (28, 32, 4, False), (32, 32, 4, False),
+      (36, 32, 4, False)]),
+    # stop_after reached with >= half an interval since the last increase: one last jump now
+    (dict(stop=22, max_len=1000), 4, 8,
+     [(4, 8, 16, False), (8, 8, 16, False), (12, 16, 8, True), (16, 16, 8, False),
+      (20, 16, 8, False), (24, 32, 4, True), (28, 32, 4, False), (32, 32, 4, False)]),
+    # disabled: nothing moves, not even the position
+    (dict(every=-1), 5, 2, [(0, 8, 16, False), (0, 8, 16, False)]),
+    # batch size floors at one
+    (dict(batch=3, max_len=1000), 10, 3, [(10, 16, 1, True), (20, 32, 1, True),
+                                          (30, 64, 1, True)]),
+])
+def test_sequence_schedule_table(kwargs, steps, n, want):
+    assert _run(_seq(**kwargs), steps, n) == want
+
+
+def test_paper_schedule_stages_and_json_roundtrip():
+    s = SequenceSchedule(increase_every=5000, stop_after=10**9, start_after=0,
+                         max_sequence_length=360000, cur_sequence_length=512,
+                         cur_batch_size=704)
+    stages = [(512, 704)]
+    for i in range(60000):
+        if s.step(1):
+            stages.append((s.cur_sequence_length, s.cur_batch_size))
+        if i == 12345:
+            s = SequenceSchedule.from_state(json.loads(json.dumps(s.state_dict())))
+    assert stages == [(512, 704), (1024, 352), (2048, 176), (4096, 88), (8192, 44),
+                      (16384, 22), (32768, 11), (65536, 5), (131072, 2), (262144, 1),
+                      (360000, 1)]
+
+
+def test_lr_schedule_warmup_then_cosine_over_recordings():
+    lr = LRSchedule(warmup_steps=4, peak=1.0, final=0.0)
+    used, ends = [], []
+    for b in range(1, 6):  # 5 batches of 2 recordings, 2 optimizer steps each, 10 in total
+        lr.start_batch(recordings_seen=2 * b, total_recordings=10)
+        for _ in range(2):
+            used.append(lr.lr)
+            lr.after_optimizer_step()
+        lr.end_batch(recordings_seen=2 * b)
+        ends.append(lr.lr)
+        lr = LRSchedule.from_state(json.loads(json.dumps(lr.state_dict())))
+    c = lambda f: 0.5 * (1 + math.cos(f * math.pi))
+    assert used == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0, c(0.4), c(0.4)])
+    assert ends == pytest.approx([0.5, 1.0, 1.0, c(0.4), c(0.8)])
+    assert (lr.offset, lr.cosine_steps, lr.is_warmup) == (6, 5, False)
