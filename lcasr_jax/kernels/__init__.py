@@ -1,0 +1,1 @@
+"""Compute kernels: attention backends and the CTC loss."""

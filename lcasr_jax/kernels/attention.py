@@ -1,0 +1,77 @@
+"""The model's one attention entry point, dispatching to a selectable backend.
+
+Every backend computes, per batch item and head,
+
+    out[i] = sum_j softmax_j(scale * q[i] . k[j] + mask[i, j]) v[j]
+
+over keys j with j < length (key padding) and i - left <= j <= i + right (local window,
+-1 meaning unbounded). Query rows i >= length are padding: their output is exactly zero
+(forward and backward), never NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+
+Window = tuple[int, int]
+Backend = Callable[..., jax.Array]
+
+_BACKENDS: dict[str, Backend] = {}
+
+
+def register_backend(name: str, fn: Backend) -> None:
+    """Make `fn(q, k, v, lengths, *, window, scale)` selectable as `implementation=name`."""
+    _BACKENDS[name] = fn
+
+
+def available_backends() -> tuple[str, ...]:
+    return tuple(sorted(_BACKENDS))
+
+
+def resolve_implementation(implementation: str) -> str:
+    """Map 'auto' to the fastest correct backend registered for the default platform."""
+    if implementation != "auto":
+        if implementation not in _BACKENDS:
+            raise ValueError(
+                f"unknown attention implementation {implementation!r}; "
+                f"choose from {('auto',) + available_backends()}")
+        return implementation
+    platform = jax.default_backend()
+    for name in {"gpu": ("cudnn",), "tpu": ("splash",)}.get(platform, ()):
+        if name in _BACKENDS:
+            return name
+    return "xla"
+
+
+def dot_product_attention(
+    q: jax.Array,
+    k: jax.Array,
+    v: jax.Array,
+    lengths: jax.Array | None = None,
+    *,
+    window: Window = (-1, -1),
+    scale: float | None = None,
+    implementation: str = "auto",
+) -> jax.Array:
+    """Multi-head attention with key padding and an optional two-sided local window.
+
+    Args:
+      q, k, v: (batch, time, heads, head_dim).
+      lengths: (batch,) int32 valid tokens per item, or None for all valid.
+      window: (left, right) in tokens; -1 is unbounded.
+      scale: logit scale, default 1/sqrt(head_dim).
+      implementation: 'auto' or a registered backend name ('xla', ...).
+
+    Returns:
+      (batch, time, heads, head_dim) in q's dtype; zero on padded query rows.
+    """
+    if scale is None:
+        scale = q.shape[-1] ** -0.5
+    name = resolve_implementation(implementation)
+    return _BACKENDS[name](q, k, v, lengths, window=tuple(window), scale=scale)
+
+
+# Backends register themselves on import.
+from lcasr_jax.kernels import xla_attention  # noqa: E402,F401

@@ -1,0 +1,91 @@
+"""Exact CTC loss for long sequences, dispatching to an XLA or a Pallas (Triton GPU) backend.
+
+Both backends work on the extended label sequence (blank, l1, blank, l2, ..., blank) of
+S = 2 * max_labels + 1 states, gather only those columns of the log-probabilities per time
+step, and run the alpha recursion in log space over a (batch, S) state. The gradient comes
+from the beta recursion (custom VJP), so memory stays O(frames * classes) for the gradient
+plus O(sqrt(frames) * S) for alpha checkpoints, never the (frames, S) lattice in full.
+
+Infeasible alignments (fewer frames than labels plus repeats) give loss 0 and gradient 0
+(`zero_infinity`), never NaN; empty targets give -sum_t log p(blank).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from lcasr_jax.kernels import ctc_xla
+
+BLANK_ID = 4095
+
+
+def extended_labels(labels: jax.Array, label_lengths: jax.Array, blank_id: int):
+    """Extended states for (batch, L) labels.
+
+    Returns:
+      ext: (batch, 2L+1) int32 class of each state (blank at even states).
+      skip: (batch, 2L+1) bool, state s may be entered from s-2 (label differs from the last).
+      final: (batch, 2L+1) bool, the (one or two) states an alignment may end in.
+      feasible: (batch,) bool needs `frames >= required_frames`; here the required frames.
+    """
+    batch, max_labels = labels.shape
+    n_states = 2 * max_labels + 1
+    labels = labels.astype(jnp.int32)
+    label_lengths = label_lengths.astype(jnp.int32)
+    ext = jnp.full((batch, n_states), blank_id, jnp.int32)
+    ext = ext.at[:, 1::2].set(labels)
+    s = jnp.arange(n_states)
+    prev2 = jnp.pad(ext, ((0, 0), (2, 0)), constant_values=-1)[:, :n_states]
+    skip = (s % 2 == 1)[None] & (s >= 3)[None] & (ext != prev2)
+    last = 2 * label_lengths[:, None]  # index of the final blank
+    final = (s[None] == last) | ((s[None] == last - 1) & (label_lengths[:, None] > 0))
+    in_range = jnp.arange(max_labels)[None] < label_lengths[:, None]
+    repeats = jnp.sum((labels[:, 1:] == labels[:, :-1]) & in_range[:, 1:], axis=1)
+    required = label_lengths + repeats
+    return ext, skip, final, required
+
+
+def ctc_loss(
+    logits: jax.Array,
+    logit_lengths: jax.Array,
+    labels: jax.Array,
+    label_lengths: jax.Array,
+    *,
+    blank_id: int = BLANK_ID,
+    implementation: str = "auto",
+) -> jax.Array:
+    """Per-sequence CTC negative log-likelihood.
+
+    Args:
+      logits: (batch, frames, classes) raw scores; log_softmax is applied here (float32).
+      logit_lengths: (batch,) int32 valid frames.
+      labels: (batch, max_labels) int32, padded beyond label_lengths.
+      label_lengths: (batch,) int32 valid labels.
+      blank_id: class index of the CTC blank.
+      implementation: 'auto', 'xla' or 'pallas_gpu' (Triton; GPU, or interpret on CPU).
+
+    Returns:
+      (batch,) float32 loss; 0 (with zero gradient) where no alignment exists.
+    """
+    if logits.ndim != 3 or labels.ndim != 2:
+        raise ValueError(f"ctc.py: logits must be (batch, frames, classes) and labels "
+                         f"(batch, max_labels), got {logits.shape} and {labels.shape}")
+    if implementation == "auto":
+        implementation = "xla"
+    log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    frames = jnp.minimum(logit_lengths.astype(jnp.int32), logits.shape[1])
+    ext, skip, final, required = extended_labels(labels, label_lengths, blank_id)
+    feasible = required <= frames
+    if implementation == "xla":
+        nll = ctc_xla.ctc_nll(log_probs, ext, skip, final, frames)
+    elif implementation in ("pallas_gpu", "pallas_interpret"):
+        from lcasr_jax.kernels import ctc_pallas
+
+        nll = ctc_pallas.ctc_nll(log_probs, ext, skip, final, frames,
+                                 interpret=implementation == "pallas_interpret")
+    else:
+        raise ValueError(f"ctc.py: unknown implementation {implementation!r}; "
+                         "choose from 'auto', 'xla', 'pallas_gpu', 'pallas_interpret'")
+    # Where the alignment is infeasible the cotangent is cut here, so the gradient is 0.
+    return jnp.where(feasible, nll, 0.0)

@@ -1,0 +1,183 @@
+"""CTC loss vs float64 numpy references (alpha-beta and brute force) and optax."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from lcasr_jax.kernels.ctc import ctc_loss
+
+jax.config.update("jax_enable_x64", False)
+
+
+def _log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def ref_ctc(logits, frames, labels, blank):
+    """float64 loss and d loss / d logits for one sequence; (inf, 0) when infeasible."""
+    lp = _log_softmax(logits[:frames].astype(np.float64))
+    ext = [blank]
+    for lab in labels:
+        ext += [lab, blank]
+    n = len(ext)
+    alpha = np.full((frames, n), -np.inf)
+    beta = np.full((frames, n), -np.inf)  # includes the emission at t
+    if frames == 0:
+        return (0.0 if len(labels) == 0 else np.inf), np.zeros_like(logits, np.float64)
+    alpha[0, 0] = lp[0, ext[0]]
+    if n > 1:
+        alpha[0, 1] = lp[0, ext[1]]
+    for t in range(1, frames):
+        for s in range(n):
+            terms = [alpha[t - 1, s]]
+            if s >= 1:
+                terms.append(alpha[t - 1, s - 1])
+            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+                terms.append(alpha[t - 1, s - 2])
+            alpha[t, s] = np.logaddexp.reduce(terms) + lp[t, ext[s]]
+    beta[frames - 1, n - 1] = lp[frames - 1, ext[n - 1]]
+    if n > 1:
+        beta[frames - 1, n - 2] = lp[frames - 1, ext[n - 2]]
+    for t in range(frames - 2, -1, -1):
+        for s in range(n):
+            terms = [beta[t + 1, s]]
+            if s + 1 < n:
+                terms.append(beta[t + 1, s + 1])
+            if s + 2 < n and ext[s + 2] != blank and ext[s + 2] != ext[s]:
+                terms.append(beta[t + 1, s + 2])
+            beta[t, s] = np.logaddexp.reduce(terms) + lp[t, ext[s]]
+    ll = np.logaddexp.reduce(alpha[frames - 1, n - 2:] if n > 1 else alpha[frames - 1])
+    grad = np.zeros_like(logits, np.float64)
+    if not np.isfinite(ll):
+        return np.inf, grad
+    occ = np.zeros_like(lp)
+    for s in range(n):
+        occ[:, ext[s]] += np.exp(alpha[:, s] + beta[:, s] - lp[:, ext[s]] - ll)
+    grad[:frames] = np.exp(lp) - occ
+    return -ll, grad
+
+
+def brute_force_nll(logits, labels, blank):
+    """Sum over every frame labelling that collapses to `labels` (tiny cases only)."""
+    lp = _log_softmax(logits.astype(np.float64))
+    frames, classes = lp.shape
+    total = -np.inf
+    for path in itertools.product(range(classes), repeat=frames):
+        collapsed = [c for i, c in enumerate(path) if c != blank and (i == 0 or c != path[i - 1])]
+        if collapsed == list(labels):
+            total = np.logaddexp(total, sum(lp[t, c] for t, c in enumerate(path)))
+    return -total
+
+
+def _case(rng, batch, frames, classes, max_labels, blank, repeats=False):
+    logits = rng.normal(size=(batch, frames, classes)).astype(np.float32) * 2
+    frame_len = rng.integers(1, frames + 1, size=batch).astype(np.int32)
+    frame_len[0] = frames
+    label_len = rng.integers(0, max_labels + 1, size=batch).astype(np.int32)
+    non_blank = [c for c in range(classes) if c != blank]
+    labels = rng.choice(non_blank, size=(batch, max_labels)).astype(np.int32)
+    if repeats:
+        labels[:, 1::2] = labels[:, ::2][:, : labels[:, 1::2].shape[1]]
+    for b in range(batch):
+        labels[b, label_len[b]:] = rng.integers(0, classes)  # padding is arbitrary
+    return logits, frame_len, labels, label_len
+
+
+def _check(impl, logits, frame_len, labels, label_len, blank):
+    args = (jnp.asarray(logits), jnp.asarray(frame_len), jnp.asarray(labels),
+            jnp.asarray(label_len))
+    loss_fn = lambda x: ctc_loss(x, *args[1:], blank_id=blank, implementation=impl)
+    loss = np.asarray(jax.jit(loss_fn)(args[0]))
+    grad = np.asarray(jax.jit(jax.grad(lambda x: loss_fn(x).sum()))(args[0]))
+    assert np.all(np.isfinite(loss)) and np.all(np.isfinite(grad))
+    for b in range(logits.shape[0]):
+        ref_loss, ref_grad = ref_ctc(logits[b], frame_len[b], labels[b, : label_len[b]], blank)
+        if np.isinf(ref_loss):
+            ref_loss = 0.0
+            ref_grad = np.zeros_like(ref_grad)
+        np.testing.assert_allclose(loss[b], ref_loss, rtol=2e-5, atol=2e-4)
+        np.testing.assert_allclose(grad[b], ref_grad, rtol=1e-4, atol=2e-5)
+    return loss
+
+
+IMPLS = ["xla"]
+
+
+def test_reference_matches_brute_force():
+    rng = np.random.default_rng(0)
+    for labels in ([], [1], [1, 1], [2, 1], [1, 2, 1]):
+        logits = rng.normal(size=(5, 3)).astype(np.float64)
+        ref, _ = ref_ctc(logits, 5, labels, blank=0)
+        np.testing.assert_allclose(ref, brute_force_nll(logits, labels, blank=0), rtol=1e-10)
+
+
+def test_reference_gradient_matches_finite_differences():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(6, 4))
+    labels = [1, 1, 3]
+    _, grad = ref_ctc(logits, 6, labels, blank=0)
+    eps = 1e-6
+    for t, c in [(0, 0), (2, 1), (5, 3), (3, 2)]:
+        up, down = logits.copy(), logits.copy()
+        up[t, c] += eps
+        down[t, c] -= eps
+        fd = (ref_ctc(up, 6, labels, 0)[0] - ref_ctc(down, 6, labels, 0)[0]) / (2 * eps)
+        np.testing.assert_allclose(grad[t, c], fd, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_random_cases_match_reference(impl):
+    rng = np.random.default_rng(2)
+    blank = 6
+    logits, frame_len, labels, label_len = _case(rng, 4, 23, 7, 6, blank)
+    _check(impl, logits, frame_len, labels, label_len, blank)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_edge_cases(impl):
+    """Empty targets, repeated labels, infeasible, zero frames, exactly-tight alignments."""
+    rng = np.random.default_rng(3)
+    blank = 0
+    logits = rng.normal(size=(6, 9, 5)).astype(np.float32) * 3
+    frame_len = np.array([9, 4, 3, 9, 0, 5], np.int32)
+    labels = np.array([[0, 0, 0, 0, 0], [2, 2, 2, 0, 0], [1, 2, 2, 3, 4], [3, 3, 3, 3, 3],
+                       [1, 0, 0, 0, 0], [4, 4, 1, 0, 0]], np.int32)
+    label_len = np.array([0, 3, 3, 5, 1, 3], np.int32)
+    # item 1: 3 repeats need 5 frames > 4 -> infeasible; item 2: needs 4 > 3 -> infeasible;
+    # item 3: 5 repeats need 9 frames = 9 -> one alignment; item 4: zero frames.
+    loss = _check(impl, logits, frame_len, labels, label_len, blank)
+    assert loss[1] == 0.0 and loss[2] == 0.0 and loss[4] == 0.0
+    assert loss[3] > 0
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_matches_optax(impl):
+    rng = np.random.default_rng(4)
+    blank = 9
+    logits, frame_len, labels, label_len = _case(rng, 3, 40, 10, 8, blank, repeats=True)
+    label_len = np.minimum(label_len, frame_len // 2)  # keep feasible: optax has no zero_infinity
+    ours = ctc_loss(jnp.asarray(logits), jnp.asarray(frame_len), jnp.asarray(labels),
+                    jnp.asarray(label_len), blank_id=blank, implementation=impl)
+    pad = lambda n, size: (np.arange(size)[None] >= n[:, None]).astype(np.float32)
+    theirs = optax.ctc_loss(jnp.asarray(logits), pad(frame_len, 40), jnp.asarray(labels),
+                            pad(label_len, 8), blank_id=blank)
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5, atol=1e-4)
+
+
+def test_long_sequence_is_finite_and_matches_optax():
+    """Long enough that a probability-space recursion would underflow."""
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(1, 700, 12)).astype(np.float32) * 4
+    labels = rng.integers(1, 12, size=(1, 120)).astype(np.int32)
+    lens = np.array([700], np.int32), np.array([120], np.int32)
+    ours = ctc_loss(jnp.asarray(logits), lens[0], jnp.asarray(labels), lens[1], blank_id=0,
+                    implementation="xla")
+    theirs = optax.ctc_loss(jnp.asarray(logits), jnp.zeros((1, 700)), jnp.asarray(labels),
+                            jnp.zeros((1, 120)), blank_id=0)
+    assert np.isfinite(ours[0]) and ours[0] > 1000
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=2e-5)
