@@ -1,0 +1,82 @@
+"""A long-form test recording: audio path, reference text, regions to blank out."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HOP_SECONDS = 160 / 16000  # one spectrogram frame
+
+
+class DatasetError(ValueError):
+    """A dataset directory or file is missing or malformed; the message names it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Recording:
+    """One recording. `reference` is the scoring reference, already normalised as the
+    original normalises it for this dataset; `raw_reference` is the text as read.
+    `ignore` holds (start, end) seconds to zero in the features (TED-LIUM's
+    ignore_time_segment_in_scoring). `words`: optional [{"word", "start", "end"}]."""
+
+    id: str
+    audio: Path
+    reference: str
+    raw_reference: str = ""
+    ignore: tuple[tuple[float, float], ...] = ()
+    words: tuple[dict[str, Any], ...] | None = None
+
+    def features(self) -> np.ndarray:
+        """(80, frames) float32 normalised mel features with ignored regions zeroed."""
+        from lcasr_jax.data.features import audio_to_features
+
+        return zero_regions(audio_to_features(self.audio), self.ignore)
+
+
+def total_frames(seconds: float) -> int:
+    """Seconds -> frame index, truncating, as the original's `total_frames`."""
+    return int((seconds * 16000) / 160)
+
+
+def zero_regions(spec: np.ndarray, regions, buffer: float = -0.5) -> np.ndarray:
+    """The original's `zero_out_spectogram`: zero frames [start - buffer, end + buffer) of
+    each (start, end) region in seconds (buffer -0.5 s shrinks each region by 0.5 s at
+    both ends). spec: (80, frames); returns a copy when anything is zeroed."""
+    if not regions:
+        return spec
+    spec = np.array(spec, copy=True)
+    for start, end in regions:
+        a, b = total_frames(start - buffer), total_frames(end + buffer)
+        spec[:, a:b] = 0  # python slicing: empty when b <= a, like torch
+    return spec
+
+
+def read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{path}: not valid JSON ({e})") from None
+
+
+def read_text(path: Path) -> str:
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found")
+    return path.read_text(encoding="utf-8")
+
+
+def require_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise DatasetError(f"{path}: {what} directory not found")
+    return path
+
+
+def check_split(dataset: str, split: str, allowed: tuple[str, ...]) -> None:
+    if split not in allowed:
+        raise DatasetError(f"{dataset}: split must be one of {', '.join(allowed)} (got {split!r})")
