@@ -1,0 +1,151 @@
+"""`lcasr-jax data synth`: generate a synthetic long-form multi-speaker English corpus.
+
+    lcasr-jax data synth --out DIR --hours H --split train|dev|test --seed S [--workers N]
+
+Resumable: a recording is finished when both <id>.flac and <id>.json exist; finished
+recordings are skipped, partial ones (temp files) are redone. Writes DIR/manifest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import sys
+import time
+
+from .voices import SPLITS
+
+DEFAULT_TEXT = os.path.join(".cache", "synth", "austen-v1.json.gz")
+_STATE: dict = {}
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="lcasr-jax data synth", description=__doc__.split("\n")[0])
+    ap.add_argument("--out", required=True, help="output folder")
+    ap.add_argument("--hours", type=float, default=1.0, help="hours of audio to generate")
+    ap.add_argument("--split", choices=SPLITS, default="train")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--minutes", type=float, default=10.0,
+                    help="mean recording length in minutes (each is 0.8-1.2x this, "
+                         "rounded up to whole paragraphs)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--text", default=os.environ.get("LCASR_SYNTH_TEXT", DEFAULT_TEXT),
+                    help="gzip JSON text cache; built from the janeaustenr package if missing")
+    ap.add_argument("--prepare-text", action="store_true",
+                    help="only build the text cache (to carry it elsewhere) and exit")
+    ap.add_argument("--no-progress", action="store_true")
+    return ap
+
+
+def _init(text: str) -> None:
+    from .recording import Engines
+    from .text import load_corpus
+
+    _STATE["corpus"] = load_corpus(text)
+    _STATE["engines"] = Engines()
+
+
+def _work(job: tuple[dict, str]) -> dict:
+    from .recording import make
+
+    p, out = job
+    return make(p, _STATE["corpus"], _STATE["engines"], out)
+
+
+def _finished(out: str, rid: str) -> bool:
+    return all(os.path.exists(os.path.join(out, f"{rid}{ext}")) for ext in (".flac", ".json"))
+
+
+def _entry_from_disk(p: dict, out: str) -> dict:
+    with open(os.path.join(out, f"{p['id']}.json")) as f:
+        rec = json.load(f)
+    return {"id": p["id"], "audio": rec["audio"], "words": f"{p['id']}.json",
+            "duration": rec["duration"], "n_words": len(rec["words"]), "book": p["book"],
+            "speakers": [s["speaker"] for s in p["speakers"]]}
+
+
+def _progress(total: int, disable: bool):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the GPU machine may lack tqdm
+        return None
+    return tqdm(total=total, unit="s", desc="synth", disable=disable, dynamic_ncols=True)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Generate the missing recordings of the requested set; returns the manifest."""
+    from .recording import plan
+    from .text import load_corpus
+
+    corpus = load_corpus(args.text)
+    sizes = {k: len(v) for k, v in corpus.items()}
+    del corpus
+    n = max(1, math.ceil(args.hours * 60 / args.minutes - 1e-9))
+    plans = [plan(args.split, args.seed, i, args.minutes, sizes) for i in range(n)]
+    os.makedirs(args.out, exist_ok=True)
+    todo = [p for p in plans if not _finished(args.out, p["id"])]
+    entries = {p["id"]: _entry_from_disk(p, args.out) for p in plans if p not in todo}
+    print(f"synth: {len(plans)} recordings ({args.split}, seed {args.seed}), "
+          f"{len(entries)} already done, {len(todo)} to make", file=sys.stderr)
+    t0, made = time.time(), 0.0
+    bar = _progress(round(sum(p["target_s"] for p in todo)), args.no_progress)
+    jobs = [(p, args.out) for p in todo]
+    if args.workers <= 1:
+        _init(args.text)
+        results = map(_work, jobs)
+        pool = None
+    else:
+        pool = mp.get_context("spawn").Pool(min(args.workers, max(len(jobs), 1)), _init,
+                                            (args.text,))
+        results = pool.imap_unordered(_work, jobs)
+    try:
+        for e in results:
+            entries[e["id"]] = e
+            made += e["duration"]
+            if bar is not None:
+                bar.update(round(e["duration"]))
+            else:
+                print(f"synth: {e['id']} {e['duration']:.0f} s", file=sys.stderr)
+    finally:
+        if pool is not None:
+            pool.terminate()
+        if bar is not None:
+            bar.close()
+    wall = time.time() - t0
+    manifest = {"split": args.split, "seed": args.seed, "minutes": args.minutes,
+                "hours": round(sum(e["duration"] for e in entries.values()) / 3600, 4),
+                "recordings": [entries[p["id"]] for p in plans]}
+    tmp = os.path.join(args.out, ".manifest.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(manifest, f, indent=1)
+    os.replace(tmp, os.path.join(args.out, "manifest.json"))
+    if made:
+        print(f"synth: made {made / 3600:.3f} h in {wall:.1f} s = {made / wall:.1f}x real time "
+              f"with {args.workers} workers", file=sys.stderr)
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.prepare_text:
+        from .text import load_corpus
+
+        books = load_corpus(args.text)
+        print(f"synth: text cache {args.text}: {', '.join(sorted(books))}")
+        return 0
+    if args.hours <= 0 or args.minutes <= 0:
+        print("synth: --hours and --minutes must be positive", file=sys.stderr)
+        return 2
+    try:
+        run(args)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"synth: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

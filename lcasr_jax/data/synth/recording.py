@@ -1,0 +1,221 @@
+"""One synthetic long-form recording: plan (from a seed), render (speech), write (flac+json).
+
+A plan is a JSON-able dict drawn from `default_rng([seed, split code, index])`, so a
+recording depends only on (seed, split, index, minutes) and the engines' own determinism.
+Output: `<id>.flac` (16 kHz, 16 bit) and `<id>.json` = {"audio", "sample_rate",
+"duration" (s), "words": [{"word", "start", "end", "speaker"}]} with times in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import numpy as np
+
+from . import room
+from .text import words as word_spans
+from .voices import ENGINE_WEIGHTS, SPLIT_CODE, Voice, assert_allowed_book, books, voices
+
+SR = 16000
+MAX_GROUP_WORDS = 80  # paragraphs are synthesised in sentence groups of at most this
+
+
+def plan(split: str, seed: int, index: int, minutes: float,
+         book_sizes: dict[str, int]) -> dict:
+    """Draw everything random about recording `index` except the noise samples."""
+    rng = np.random.default_rng([seed, SPLIT_CODE[split], index])
+    pool = voices(split)
+    n_spk = int(rng.choice([1, 2, 3], p=[0.25, 0.45, 0.3]))
+    speakers, used = [], set()
+    while len(speakers) < n_spk:
+        engine = str(rng.choice(list(ENGINE_WEIGHTS), p=list(ENGINE_WEIGHTS.values())))
+        v = pool[engine][int(rng.integers(len(pool[engine])))]
+        if v.key in used:
+            continue
+        used.add(v.key)
+        s = {"speaker": v.key, "engine": v.engine, "voice": v.name,
+             "speed": float(rng.uniform(0.93, 1.07)), "gain_db": float(rng.uniform(-6, 0))}
+        if engine == "espeak":
+            s.update(rate=int(rng.integers(140, 211)), pitch=int(rng.integers(25, 76)),
+                     range=int(rng.integers(30, 81)))
+        else:
+            s.update(stretch=float(rng.uniform(0.85, 1.2)), pitch=float(rng.uniform(0.85, 1.2)))
+        speakers.append(s)
+    names = [b for b in books(split) if b in book_sizes]
+    if not names:
+        raise ValueError(f"no text for split {split}: books {books(split)} missing from cache")
+    sizes = np.array([book_sizes[b] for b in names], float)
+    book = names[int(rng.choice(len(names), p=sizes / sizes.sum()))]
+    assert_allowed_book(book)
+    echo = bool(rng.random() < 0.8)
+    return {
+        "id": f"{split}-s{seed}-{index:05d}", "split": split, "seed": seed, "index": index,
+        "target_s": float(minutes * 60 * rng.uniform(0.8, 1.2)), "speakers": speakers,
+        "book": book, "start_paragraph": int(rng.integers(book_sizes[book])),
+        "rt60": float(rng.uniform(0.15, 0.8)) if echo else 0.0,
+        "wet": float(rng.uniform(0.1, 0.7)) if echo else 0.0,
+        "noise": str(rng.choice(["white", "pink", "brown"])), "snr_db": float(rng.uniform(10, 35)),
+        "level_db": float(rng.uniform(-28, -18)), "render_seed": int(rng.integers(2**31)),
+    }
+
+
+def sentence_groups(par: str, limit: int = MAX_GROUP_WORDS) -> list[str]:
+    """Split a paragraph at sentence ends into groups of at most ~limit words."""
+    sents = re.split(r"(?<=[.?!;])\s+", par)
+    out, cur, n = [], [], 0
+    for s in sents:
+        k = len(word_spans(s))
+        if cur and n + k > limit:
+            out.append(" ".join(cur))
+            cur, n = [], 0
+        cur.append(s)
+        n += k
+    if cur:
+        out.append(" ".join(cur))
+    return out
+
+
+def align_tokens(tokens: list[str], engine_words: list[str]) -> list[tuple[int, int]] | None:
+    """Map each token to the [first, last] engine items it was read as (flite drops
+    apostrophes and splits "'s"); None when they cannot be matched."""
+    out, j = [], 0
+    for tok in tokens:
+        key, acc, first = tok.replace("'", ""), "", j
+        while j < len(engine_words) and len(acc) < len(key):
+            acc += engine_words[j].lower().replace("'", "")
+            j += 1
+        if acc != key:
+            return None
+        out.append((first, j - 1))
+    return out if j == len(engine_words) else None
+
+
+class Engines:
+    """Per-process synthesiser instances, created on first use."""
+
+    def __init__(self) -> None:
+        self._espeak = self._flite = None
+
+    def speak(self, spk: dict, text: str) -> tuple[np.ndarray, list[str], np.ndarray] | None:
+        """(audio at 16 kHz, words, (words, 2) times in samples) or None if unalignable."""
+        import soxr
+
+        spans = word_spans(text)
+        tokens = [text[a:b] for a, b in spans]
+        if spk["engine"] == "espeak":
+            if self._espeak is None:
+                from .espeak import Espeak
+                self._espeak = Espeak()
+            self._espeak.set_voice(spk["voice"], spk["rate"], spk["pitch"], spk["range"])
+            audio, times = self._espeak.synth(text, spans)
+            sr = self._espeak.sample_rate
+        elif spk["engine"] == "flite":
+            if self._flite is None:
+                from .flite import Flite
+                self._flite = Flite()
+            self._flite.set_voice(spk["voice"], spk["stretch"], spk["pitch"])
+            audio, sr, fwords, ftimes = self._flite.synth(text)
+            idx = align_tokens(tokens, fwords)
+            if idx is None:
+                return None
+            times = np.array([(ftimes[a, 0], ftimes[b, 1]) for a, b in idx], np.int64)
+        else:
+            raise ValueError(f"unknown engine {spk['engine']}")
+        in_rate = sr * spk["speed"]
+        out = soxr.resample(audio, in_rate, SR).astype(np.float32)
+        t = np.round(times.reshape(-1, 2) * (SR / in_rate)).astype(np.int64)
+        return out * np.float32(10 ** (spk["gain_db"] / 20)), tokens, np.clip(t, 0, len(out))
+
+
+def render(p: dict, corpus: dict[str, list[str]], engines: Engines):
+    """Speech of plan p: (dry audio (samples,) float32 16 kHz, [(word, start, end, speaker)]
+    in samples, number of sentence groups skipped as unalignable)."""
+    rng = np.random.default_rng(p["render_seed"])
+    pars = corpus[p["book"]]
+    spks = p["speakers"]
+    target = int(p["target_s"] * SR)
+    pieces = [np.zeros(int(rng.uniform(0.2, 1.0) * SR), np.float32)]
+    pos, cur, i, skipped = len(pieces[0]), int(rng.integers(len(spks))), p["start_paragraph"], 0
+    out_words: list[tuple[str, int, int, str]] = []
+    while pos < target:
+        for k in range(int(rng.integers(1, 5))):
+            if k:
+                gap = np.zeros(int(rng.uniform(0.15, 0.6) * SR), np.float32)
+                pieces.append(gap)
+                pos += len(gap)
+            for group in sentence_groups(pars[i % len(pars)]):
+                res = engines.speak(spks[cur], group)
+                if res is None:
+                    skipped += 1
+                    continue
+                audio, toks, t = res
+                out_words += [(w, pos + int(a), pos + int(b), spks[cur]["speaker"])
+                              for w, (a, b) in zip(toks, t, strict=True)]
+                pieces.append(audio)
+                pos += len(audio)
+            i += 1
+            if pos >= target:
+                break
+        if len(spks) > 1:
+            cur = (cur + int(rng.integers(1, len(spks)))) % len(spks)
+        gap = np.zeros(int(rng.uniform(0.25, 1.2) * SR), np.float32)
+        pieces.append(gap)
+        pos += len(gap)
+    return np.concatenate(pieces), out_words, skipped
+
+
+def repair_times(words: list[tuple[str, int, int, str]]) -> list[tuple[str, int, int, str]]:
+    """Make times non-decreasing and every word at least 1 ms long."""
+    out, prev_end = [], 0
+    for w, a, b, s in words:
+        a = max(a, prev_end)
+        b = max(b, a + SR // 1000)
+        out.append((w, a, b, s))
+        prev_end = b
+    return out
+
+
+def write(p: dict, dry: np.ndarray, words, out_dir: str) -> dict:
+    """Add echo and noise block by block, write <id>.flac then <id>.json atomically."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(p["render_seed"] + 1)
+    ir = (room.impulse_response(rng, p["rt60"], p["wet"]) if p["rt60"] > 0
+          else np.ones(1, np.float32))
+    c = np.concatenate([[0.0], np.cumsum(dry.astype(np.float64) ** 2)])
+    idx = np.array([(a, b) for _, a, b, _ in words], np.int64).reshape(-1, 2)
+    n_in = max(int(np.sum(idx[:, 1] - idx[:, 0])), 1)
+    p_speech = max(float(np.sum(c[idx[:, 1]] - c[idx[:, 0]])) / n_in, 1e-10)
+    p_speech *= float(np.sum(ir.astype(np.float64) ** 2))
+    noise_rms = np.sqrt(p_speech / 10 ** (p["snr_db"] / 10))
+    gain = 10 ** (p["level_db"] / 20) / np.sqrt(p_speech)
+    rid = p["id"]
+    tmp = os.path.join(out_dir, f".{rid}.flac.tmp")
+    with sf.SoundFile(tmp, "w", SR, 1, "PCM_16", format="FLAC") as f:
+        for y in room.convolve_blocks(dry, ir):
+            y = y + np.float32(noise_rms) * room.noise_block(rng, len(y), p["noise"])
+            f.write(np.clip(y * np.float32(gain), -1.0, 1.0))
+    os.replace(tmp, os.path.join(out_dir, f"{rid}.flac"))
+    rec = {"audio": f"{rid}.flac", "sample_rate": SR, "duration": round(len(dry) / SR, 4),
+           "words": [{"word": w, "start": round(a / SR, 4), "end": round(b / SR, 4), "speaker": s}
+                     for w, a, b, s in words]}
+    tmp = os.path.join(out_dir, f".{rid}.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(rec, f)
+    os.replace(tmp, os.path.join(out_dir, f"{rid}.json"))
+    return rec
+
+
+def make(p: dict, corpus: dict[str, list[str]], engines: Engines, out_dir: str) -> dict:
+    """Render and write one recording; returns its manifest entry."""
+    dry, words, skipped = render(p, corpus, engines)
+    words = repair_times(words)
+    rec = write(p, dry, words, out_dir)
+    return {"id": p["id"], "audio": rec["audio"], "words": f"{p['id']}.json",
+            "duration": rec["duration"], "n_words": len(words), "book": p["book"],
+            "speakers": [s["speaker"] for s in p["speakers"]], "skipped_groups": skipped}
+
+
+__all__ = ["Engines", "Voice", "make", "plan", "render", "write"]
