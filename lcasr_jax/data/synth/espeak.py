@@ -107,7 +107,12 @@ class Espeak:
 def word_times(events, spans, n_samples: int) -> np.ndarray:
     """Map word/phoneme events to (words, 2) sample times for the given char spans."""
     out = np.zeros((len(spans), 2), np.int64)
-    words = [(tp - 1, pos) for t, tp, _, pos, _ in events if t == _EVENT_WORD]
+    # Zero-length word events (espeak emits them at clause ends, pointing backwards) and
+    # any event not after the previous one in the text are dropped.
+    words: list[tuple[int, int]] = []
+    for t, tp, ln, pos, _ in events:
+        if t == _EVENT_WORD and ln > 0 and (not words or tp - 1 > words[-1][0]):
+            words.append((tp - 1, pos))
     if not words or not spans:
         return out
     phones = [(pos, name) for t, _, _, pos, name in events if t == _EVENT_PHONEME]
