@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 
 Window = tuple[int, int]
 Backend = Callable[..., jax.Array]
@@ -30,18 +31,29 @@ def available_backends() -> tuple[str, ...]:
     return tuple(sorted(_BACKENDS))
 
 
-def resolve_implementation(implementation: str) -> str:
-    """Map 'auto' to the fastest correct backend registered for the default platform."""
+def resolve_implementation(
+    implementation: str, window: Window = (-1, -1), dtype=jnp.bfloat16
+) -> str:
+    """Map 'auto' to the fastest correct backend for the default platform.
+
+    GPU (from benchmarks/RESULTS_kernels.md, H100): cuDNN for full attention in 16 bit,
+    our Pallas kernel for local windows (it skips out-of-window blocks) and float32.
+    TPU: splash. Elsewhere: the chunked XLA reference.
+    """
     if implementation != "auto":
         if implementation not in _BACKENDS:
             raise ValueError(
-                f"unknown attention implementation {implementation!r}; "
+                f"attention.py: unknown attention implementation {implementation!r}; "
                 f"choose from {('auto',) + available_backends()}")
         return implementation
     platform = jax.default_backend()
-    for name in {"gpu": ("cudnn",), "tpu": ("splash",)}.get(platform, ()):
-        if name in _BACKENDS:
-            return name
+    if platform == "gpu":
+        full = tuple(window) == (-1, -1)
+        if full and jnp.dtype(dtype).itemsize == 2 and "cudnn" in _BACKENDS:
+            return "cudnn"
+        return "pallas_gpu" if "pallas_gpu" in _BACKENDS else "xla"
+    if platform == "tpu" and "splash" in _BACKENDS:
+        return "splash"
     return "xla"
 
 
@@ -62,16 +74,22 @@ def dot_product_attention(
       lengths: (batch,) int32 valid tokens per item, or None for all valid.
       window: (left, right) in tokens; -1 is unbounded.
       scale: logit scale, default 1/sqrt(head_dim).
-      implementation: 'auto' or a registered backend name ('xla', ...).
+      implementation: 'auto' or a registered backend name ('xla', 'pallas_gpu', 'cudnn',
+        'splash').
 
     Returns:
       (batch, time, heads, head_dim) in q's dtype; zero on padded query rows.
     """
     if scale is None:
         scale = q.shape[-1] ** -0.5
-    name = resolve_implementation(implementation)
+    name = resolve_implementation(implementation, window, q.dtype)
     return _BACKENDS[name](q, k, v, lengths, window=tuple(window), scale=scale)
 
 
 # Backends register themselves on import.
-from lcasr_jax.kernels import xla_attention  # noqa: E402,F401
+from lcasr_jax.kernels import (  # noqa: E402,F401
+    cudnn_attention,
+    pallas_attention,
+    splash_attention,
+    xla_attention,
+)

@@ -1,0 +1,1 @@
+"""Checkpoint formats: the released PyTorch files and converted model dirs."""

@@ -1,0 +1,88 @@
+"""Released .pt <-> converted model dir, and `load_pretrained`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from lcasr_jax.checkpoints import mapping, store, torch_format
+from lcasr_jax.model.config import ModelConfig, from_original
+from lcasr_jax.model.conformer import SCConformerXL
+
+
+def abstract_variables(cfg: ModelConfig) -> dict[str, Any]:
+    """Shapes and dtypes of a freshly built model's variables (no computation)."""
+    model = SCConformerXL(cfg)
+    spec = jnp.zeros((1, cfg.feat_in, 4 * cfg.subsampling_factor), jnp.float32)
+    shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), spec)
+    return nn.unbox(shapes)
+
+
+def _rms_style(state_dict: dict) -> str:
+    return "lcasr" if any(k.endswith("norm_out.scale") for k in state_dict) else "apex"
+
+
+def read_released(src: str | os.PathLike) -> tuple[ModelConfig, dict, dict, dict]:
+    """(ModelConfig, variables, original config, metadata) from a released .pt file."""
+    state_dict, config, metadata = torch_format.load_released(src)
+    try:
+        cfg = from_original(config["model"], rms_norm_style=_rms_style(state_dict))
+    except (ValueError, TypeError) as e:
+        raise torch_format.CheckpointError(f"{src}: config.model: {e}") from None
+    try:
+        variables = mapping.state_dict_to_variables(
+            state_dict, cfg, abstract_variables(cfg), source=str(src))
+    except ValueError as e:
+        raise torch_format.CheckpointError(str(e)) from None
+    return cfg, variables, config, metadata
+
+
+def torch_to_flax(src: str | os.PathLike, dest: str | os.PathLike,
+                  overwrite: bool = False) -> Path:
+    """Convert a released checkpoint into a model dir (orbax variables + config.json)."""
+    cfg, variables, config, metadata = read_released(src)
+    return store.save_model_dir(dest, cfg, variables, config, metadata, overwrite=overwrite)
+
+
+def flax_to_torch(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Write a model dir back as a checkpoint in the released format."""
+    cfg, variables = store.load_model_dir(src)
+    doc = store.load_config(src).to_dict()
+    original = doc.get("original_config") or {"model": _original_model_config(cfg)}
+    state_dict = mapping.variables_to_state_dict(variables, cfg)
+    torch_format.save_released(dest, state_dict, original, doc.get("metadata"))
+    return Path(dest)
+
+
+def _original_model_config(cfg: ModelConfig) -> dict[str, Any]:
+    """config.model for a model that was not converted from a release (e.g. trained here)."""
+    d = cfg.to_dict()
+    left, right = d.pop("attention_window")
+    d.pop("rms_norm_style")
+    d.pop("vocab_size")
+    if (left, right) != (-1, -1):
+        d["attention_window_size_left"], d["attention_window_size_right"] = left, right
+    return d
+
+
+def load_pretrained(path: str | os.PathLike, **model_kwargs: Any) -> tuple[SCConformerXL, dict]:
+    """Load a released .pt or a converted model dir.
+
+    Returns (model, variables) ready for `model.apply(variables, spec, lengths)`.
+    `model_kwargs` go to SCConformerXL (dtype, attention_impl, rotary_dtype, remat).
+    """
+    path = Path(path)
+    if path.is_dir():
+        if not store.is_model_dir(path):
+            raise ValueError(f"{path}: not a converted model dir (no {store.CONFIG_FILE} "
+                             f"and {store.VARIABLES_DIR}/)")
+        cfg, variables = store.load_model_dir(path)
+    else:
+        cfg, variables, _, _ = read_released(path)
+    variables = jax.tree.map(jnp.asarray, variables)
+    return SCConformerXL(cfg, **model_kwargs), variables

@@ -1,0 +1,1 @@
+"""Audio, features, alignments, chunking, tokenisation and batching."""

@@ -1,0 +1,71 @@
+"""The original's sentencepiece tokenizer (4095 BPE pieces) and CTC greedy decoding.
+
+Model class 4095 is the CTC blank; it lies outside the tokenizer's id range.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import sentencepiece as spm
+
+from lcasr_jax.model.config import BLANK_ID, VOCAB_SIZE
+
+
+def default_tokenizer_path() -> Path:
+    return Path(str(importlib.resources.files("lcasr_jax") / "assets" / "tokenizer.model"))
+
+
+class Tokenizer:
+    """Text <-> token ids with the shipped sentencepiece model."""
+
+    def __init__(self, path: str | Path | None = None):
+        path = Path(path) if path is not None else default_tokenizer_path()
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: tokenizer model not found")
+        self.path = path
+        self.sp = spm.SentencePieceProcessor()
+        try:
+            self.sp.Load(str(path))
+        except (OSError, RuntimeError) as e:
+            raise ValueError(f"{path}: not a sentencepiece model ({e})") from None
+        self.vocab_size = self.sp.GetPieceSize()
+        self.blank_id = self.vocab_size
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.sp.EncodeAsIds(text))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.sp.DecodeIds([int(i) for i in ids if 0 <= int(i) < self.vocab_size])
+
+
+@functools.cache
+def default_tokenizer() -> Tokenizer:
+    tok = Tokenizer()
+    assert tok.vocab_size == VOCAB_SIZE, tok.vocab_size
+    return tok
+
+
+def ctc_collapse(frame_ids: np.ndarray, blank_id: int = BLANK_ID) -> list[int]:
+    """Collapse repeats then drop blanks. frame_ids: (frames,) argmax class per frame."""
+    ids = np.asarray(frame_ids)
+    if ids.size == 0:
+        return []
+    keep = np.ones(ids.shape, bool)
+    keep[1:] = ids[1:] != ids[:-1]
+    keep &= ids != blank_id
+    return ids[keep].tolist()
+
+
+def greedy_decode(log_probs: np.ndarray, length: int | None = None,
+                  tokenizer: Tokenizer | None = None) -> str:
+    """Greedy CTC transcript of one item. log_probs: (frames, classes)."""
+    tokenizer = tokenizer or default_tokenizer()
+    lp = np.asarray(log_probs)
+    if length is not None:
+        lp = lp[:length]
+    return tokenizer.decode(ctc_collapse(lp.argmax(-1), tokenizer.blank_id))

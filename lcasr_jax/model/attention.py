@@ -1,0 +1,50 @@
+"""Multi-head self-attention with rotary positions, key padding and local windows."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from lcasr_jax.kernels.attention import dot_product_attention
+from lcasr_jax.model.config import ModelConfig
+from lcasr_jax.model.positions import apply_rotary
+
+
+class SelfAttention(nn.Module):
+    """(batch, time, d_model) -> (batch, time, d_model).
+
+    q/k/v come from one projection with kernel (d_model, 3, heads, head_dim); the output
+    projection kernel is (heads, head_dim, d_model). Padded frames are zeroed before the
+    projection and before the output projection, as in the original.
+    """
+
+    config: ModelConfig
+    dtype: jnp.dtype = jnp.float32
+    implementation: str = "auto"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, lengths: jax.Array, valid: jax.Array,
+                 rotary: tuple[jax.Array, jax.Array] | None) -> jax.Array:
+        cfg = self.config
+        x = jnp.where(valid[..., None], x, 0).astype(self.dtype)
+        qkv = nn.DenseGeneral(
+            (3, cfg.n_heads, cfg.head_dim), use_bias=cfg.qkv_bias, dtype=self.dtype, name="qkv",
+            kernel_init=nn.with_logical_partitioning(
+                nn.initializers.lecun_normal(), ("embed", "qkv", "heads", "kv")),
+            bias_init=nn.with_logical_partitioning(
+                nn.initializers.zeros, ("qkv", "heads", "kv")),
+        )(x)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (batch, time, heads, head_dim)
+        q = nn.with_logical_constraint(q, ("batch", "length", "heads", "kv"))
+        if rotary is not None:
+            cos, sin = rotary
+            q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        out = dot_product_attention(
+            q, k, v, lengths, window=cfg.attention_window, implementation=self.implementation)
+        out = jnp.where(valid[:, :, None, None], out, 0)
+        return nn.DenseGeneral(
+            cfg.d_model, axis=(-2, -1), use_bias=False, dtype=self.dtype, name="out",
+            kernel_init=nn.with_logical_partitioning(
+                nn.initializers.lecun_normal(), ("heads", "kv", "embed")),
+        )(out)

@@ -1,0 +1,150 @@
+"""Model hyper-parameters of SCConformerXL, as data.
+
+`ModelConfig` holds every option a released lcasr checkpoint can carry. `from_original`
+reads the `config.model` mapping of a released checkpoint (keys as the original names
+them), applies the original's defaults for absent keys and refuses anything it does not
+understand, so a converted model never silently computes something else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+VOCAB_SIZE = 4095  # sentencepiece pieces; the model has VOCAB_SIZE + 1 classes.
+BLANK_ID = VOCAB_SIZE  # CTC blank is the last class (4095).
+
+# Keys the original accepts and ignores (swallowed by **kwargs or training-only).
+IGNORED_KEYS = frozenset({
+    "dropout_ff", "dropout_attn", "dropout_conv", "checkpoint_every_n_layers",
+    "ff_checkpoint_lvl", "self_condition_subsampling", "qk_rms_norm", "shift_kvs",
+    "gated_sc", "encoder_mode", "flash_attn", "checkpoint_subsampling", "expansion_factor",
+    "return_attention_weights", "causal", "vocab_size", "feat_out",
+})
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """SCConformerXL hyper-parameters (names follow the original's `config.model`).
+
+    Lengths are in frames; `attention_window` is (left, right) in subsampled tokens,
+    -1 meaning unbounded on that side.
+    """
+
+    feat_in: int = 80
+    n_layers: int = 6
+    d_model: int = 768
+    n_heads: int = 6
+    head_dim: int = 128
+    vocab_size: int = VOCAB_SIZE
+    subsampling: str = "dw_striding"
+    subsampling_factor: int = 8
+    subsampling_act: str = "silu"
+    subsampling_conv_channels: int = 256
+    subsampling_norm_out: bool = False
+    conv_kernel_size: int = 9
+    conv_expansion_factor: float = 1.0
+    conv_norm: str = "batch_renorm"
+    self_conditioning: bool = True
+    decoder_norm: bool = True
+    legasee_double_norm: bool = True
+    use_rotary: bool = True
+    rotary_base_freq: float = 10_000.0
+    rotary_interpolation_factor: float = 1.0
+    learned_rotary: bool = False
+    fourier_pos_enc: bool = False
+    default_norm: str = "layer_norm"
+    rms_norm_style: str = "lcasr"  # "lcasr" (no apex: `scale`, eps on the RMS) or "apex"
+    sandwich_norm: bool = False
+    bias_in_ff: bool = False
+    qkv_bias: bool = False
+    transformer: bool = False
+    attention_window: tuple[int, int] = (-1, -1)
+
+    @property
+    def num_classes(self) -> int:
+        return self.vocab_size + 1
+
+    @property
+    def conv_channels(self) -> int:
+        c = self.subsampling_conv_channels
+        return self.d_model if c == -1 else c
+
+    @property
+    def conv_inner(self) -> int:
+        return int(self.d_model * self.conv_expansion_factor)
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> ModelConfig:
+        if self.subsampling != "dw_striding":
+            raise ValueError(
+                f"subsampling={self.subsampling!r} is not supported (only 'dw_striding')")
+        if self.subsampling_factor < 2 or self.subsampling_factor & (self.subsampling_factor - 1):
+            raise ValueError(
+                f"subsampling_factor={self.subsampling_factor} must be a power of two >= 2")
+        if self.subsampling_act not in ("silu", "relu", "gelu", "none"):
+            raise ValueError(f"subsampling_act={self.subsampling_act!r} is not supported")
+        if self.default_norm not in ("layer_norm", "rms_norm"):
+            raise ValueError(f"default_norm={self.default_norm!r} is not supported")
+        if self.rms_norm_style not in ("lcasr", "apex"):
+            raise ValueError(f"rms_norm_style={self.rms_norm_style!r} must be 'lcasr' or 'apex'")
+        if self.conv_norm not in ("batch_renorm", "layer_norm", "none"):
+            raise ValueError(f"conv_norm={self.conv_norm!r} is not supported")
+        if self.conv_kernel_size % 2 != 1:
+            raise ValueError(f"conv_kernel_size={self.conv_kernel_size} must be odd")
+        if self.use_rotary and self.head_dim % 2:
+            raise ValueError(f"head_dim={self.head_dim} must be even for rotary positions")
+        if self.fourier_pos_enc and self.d_model % 2:
+            raise ValueError(f"d_model={self.d_model} must be even for Fourier positions")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["attention_window"] = list(self.attention_window)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelConfig:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - fields)
+        if unknown:
+            raise ValueError(f"unknown model config key {unknown[0]!r}")
+        d = dict(d)
+        if "attention_window" in d:
+            d["attention_window"] = tuple(int(x) for x in d["attention_window"])
+        return cls(**d).validate()
+
+
+def _window_from_original(model_cfg: Mapping[str, Any]) -> tuple[int, int]:
+    size = int(model_cfg.get("attention_window_size", -1) or -1)
+    left = int(model_cfg.get("attention_window_size_left", size) or size)
+    right = int(model_cfg.get("attention_window_size_right", size) or size)
+    return (left, right)
+
+
+def from_original(model_cfg: Mapping[str, Any], rms_norm_style: str = "lcasr") -> ModelConfig:
+    """Build a ModelConfig from a released checkpoint's `config.model` mapping.
+
+    Raises ValueError naming the first key it does not understand.
+    """
+    direct = {f.name for f in dataclasses.fields(ModelConfig)} - {
+        "attention_window", "rms_norm_style", "vocab_size"}
+    window_keys = {"attention_window_size", "attention_window_size_left",
+                   "attention_window_size_right"}
+    kwargs: dict[str, Any] = {}
+    for key, value in model_cfg.items():
+        if key in direct:
+            kwargs[key] = value
+        elif key in IGNORED_KEYS or key in window_keys:
+            continue
+        else:
+            raise ValueError(f"unknown model config key {key!r}")
+    for name in ("rotary_base_freq", "rotary_interpolation_factor", "conv_expansion_factor"):
+        if name in kwargs:
+            kwargs[name] = float(kwargs[name])
+    kwargs["attention_window"] = _window_from_original(model_cfg)
+    kwargs["rms_norm_style"] = rms_norm_style
+    return ModelConfig(**kwargs).validate()

@@ -1,0 +1,128 @@
+"""SCConformerXL: the self-conditioned CTC conformer of the lcasr paper, in Flax Linen."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from lcasr_jax.model.attention import SelfAttention
+from lcasr_jax.model.config import ModelConfig
+from lcasr_jax.model.convolution import ConvModule
+from lcasr_jax.model.decoder import CTCDecoder
+from lcasr_jax.model.feedforward import FeedForward
+from lcasr_jax.model.norms import make_norm
+from lcasr_jax.model.positions import FourierPositions, RotaryFrequencies, rotary_table
+from lcasr_jax.model.subsampling import DepthwiseStridingSubsampling, output_lengths
+
+ACTIVATION_AXES = ("batch", "length", "embed")
+
+
+class ConformerLayer(nn.Module):
+    """Macaron conformer layer, (batch, time, d_model) -> same.
+
+    x += 0.5 FF1(norm x); x += MHSA(norm x); x += Conv(norm x); x += 0.5 FF2(norm x);
+    x = norm_out(x). `transformer` drops FF1 and Conv; `sandwich_norm` adds output norms.
+    """
+
+    config: ModelConfig
+    dtype: jnp.dtype = jnp.float32
+    attention_impl: str = "auto"
+
+    @nn.compact
+    def __call__(self, x, lengths, valid, rotary, train: bool = False):
+        cfg = self.config
+        sandwich = cfg.sandwich_norm
+
+        def feed_forward(x, name):
+            h = FeedForward(cfg, self.dtype, name=f"{name}_fn")(make_norm(cfg, f"{name}_norm")(x))
+            if sandwich:
+                h = make_norm(cfg, f"{name}_norm_out")(h)
+            self.sow("intermediates", f"{name}_out", 0.5 * h)
+            return x + 0.5 * h
+
+        if not cfg.transformer:
+            x = feed_forward(x, "ff1")
+        h = SelfAttention(cfg, self.dtype, self.attention_impl, name="attn")(
+            make_norm(cfg, "attn_norm")(x), lengths, valid, rotary)
+        if sandwich:
+            h = make_norm(cfg, "attn_norm_out")(h)
+        self.sow("intermediates", "attn_out", h)
+        x = x + h
+        if not cfg.transformer:
+            h = ConvModule(cfg, self.dtype, name="conv")(
+                make_norm(cfg, "conv_norm")(x), valid, train)
+            self.sow("intermediates", "conv_out", h)
+            x = x + h
+        x = feed_forward(x, "ff2")
+        x = make_norm(cfg, "norm_out")(x)
+        return nn.with_logical_constraint(x, ACTIVATION_AXES)
+
+
+class SCConformerXL(nn.Module):
+    """Spectrogram (batch, feat_in, frames) -> CTC log-probs (batch, frames/8, classes).
+
+    Stage outputs are sown into the 'intermediates' collection (subsampling_out,
+    pos_enc_out, layer{i}_in, layer{i}_out, decoder_in; per layer ff1_out, attn_out,
+    conv_out, ff2_out); pass `mutable=['intermediates']` to `apply` to get them.
+
+    Attributes:
+      config: model hyper-parameters.
+      dtype: compute dtype (float32, or bfloat16 with float32 params).
+      attention_impl: attention backend name ('auto', 'xla', ...).
+      rotary_dtype: precision of the rotary cos/sin table (bfloat16 reproduces the
+        original's training under autocast; float32 its evaluation).
+      remat: rematerialise each layer in the backward pass (activation checkpointing).
+    """
+
+    config: ModelConfig
+    dtype: jnp.dtype = jnp.float32
+    attention_impl: str = "auto"
+    rotary_dtype: jnp.dtype = jnp.float32
+    remat: bool = False
+
+    @nn.compact
+    def __call__(self, spec: jax.Array, lengths: jax.Array | None = None, *,
+                 return_logits: bool = False, train: bool = False) -> dict[str, jax.Array]:
+        cfg = self.config
+        batch, _, frames = spec.shape
+        if lengths is None:
+            lengths = jnp.full((batch,), frames, jnp.int32)
+        x = DepthwiseStridingSubsampling(cfg, self.dtype, name="subsampling")(
+            jnp.swapaxes(spec, 1, 2))
+        x = nn.with_logical_constraint(x, ACTIVATION_AXES)
+        self.sow("intermediates", "subsampling_out", x)
+        tokens = x.shape[1]
+        out_lengths = jnp.minimum(output_lengths(lengths, cfg.subsampling_factor), tokens)
+        valid = jnp.arange(tokens)[None, :] < out_lengths[:, None]
+
+        rotary = None
+        if cfg.use_rotary:
+            inv_freq, factor = RotaryFrequencies(cfg, name="rotary")()
+            rotary = rotary_table(tokens, inv_freq, factor, self.rotary_dtype)
+        if cfg.fourier_pos_enc:
+            x = FourierPositions(cfg.d_model, name="fourier_pos")(x)
+            self.sow("intermediates", "pos_enc_out", x)
+
+        decoder = CTCDecoder(cfg, self.dtype, name="decoder")
+        layer_cls = nn.remat(ConformerLayer, static_argnums=(5,)) if self.remat else ConformerLayer
+        intermediate_logits = []
+        for i in range(cfg.n_layers):
+            self.sow("intermediates", f"layer{i}_in", x)
+            x = layer_cls(cfg, self.dtype, self.attention_impl, name=f"layer_{i}")(
+                x, out_lengths, valid, rotary, train)
+            self.sow("intermediates", f"layer{i}_out", x)
+            if cfg.self_conditioning and i != cfg.n_layers - 1:
+                logits = decoder.logits(x)
+                intermediate_logits.append(logits)
+                x = decoder.condition(x, logits)
+
+        if cfg.legasee_double_norm:  # historical double norm; released checkpoints need it
+            x = decoder.apply_norm(x)
+        self.sow("intermediates", "decoder_in", x)
+        logits = decoder.logits(x)
+        posteriors = logits if return_logits else jax.nn.log_softmax(logits, axis=-1)
+        result = {"final_posteriors": posteriors, "length": out_lengths}
+        if cfg.self_conditioning:
+            result["intermediate_logits"] = intermediate_logits
+        return result

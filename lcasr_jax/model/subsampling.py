@@ -1,0 +1,69 @@
+"""Depthwise-striding convolutional subsampling (time / factor, e.g. 100 -> 12.5 frames/s)."""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from lcasr_jax.model.config import ModelConfig
+from lcasr_jax.model.norms import LayerNorm
+
+_ACTIVATIONS = {"silu": nn.silu, "relu": nn.relu, "gelu": nn.gelu, "none": lambda x: x}
+
+
+def output_lengths(lengths: jax.Array, factor: int = 8) -> jax.Array:
+    """Frames after subsampling: each stride-2 stage maps L to ceil(L / 2)."""
+    lengths = jnp.asarray(lengths, jnp.int32)
+    for _ in range(int(math.log2(factor))):
+        lengths = (lengths + 1) // 2
+    return lengths
+
+
+def _conv(features: int, kernel: tuple[int, int], stride: int, groups: int, dtype, name: str):
+    pad = (kernel[0] - 1) // 2
+    return nn.Conv(
+        features, kernel, strides=(stride, stride), padding=((pad, pad), (pad, pad)),
+        feature_group_count=groups, dtype=dtype, name=name,
+        kernel_init=nn.with_logical_partitioning(
+            nn.initializers.lecun_normal(), (None, None, None, "conv_out")),
+        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("conv_out",)),
+    )
+
+
+class DepthwiseStridingSubsampling(nn.Module):
+    """(batch, frames, feat_in) -> (batch, ceil(frames / factor), d_model).
+
+    Stage 1 is a full 3x3 stride-2 conv (1 -> C) then the activation; each further stage is
+    a depthwise 3x3 stride-2 conv, a pointwise 1x1 conv, then the activation. Time is the
+    image height, mel bins the width. The padded input frames are NOT masked (as in the
+    original), so frames past `length` inside the receptive field reach valid outputs.
+    """
+
+    config: ModelConfig
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, spec: jax.Array) -> jax.Array:
+        cfg = self.config
+        act = _ACTIVATIONS[cfg.subsampling_act]
+        channels = cfg.conv_channels
+        x = spec[..., None].astype(self.dtype)  # (batch, time, freq, 1)
+        x = act(_conv(channels, (3, 3), 2, 1, self.dtype, "conv_in")(x))
+        for stage in range(1, int(math.log2(cfg.subsampling_factor))):
+            x = _conv(channels, (3, 3), 2, channels, self.dtype, f"depthwise_{stage}")(x)
+            x = act(_conv(channels, (1, 1), 1, 1, self.dtype, f"pointwise_{stage}")(x))
+        batch, time, freq, _ = x.shape
+        # Flatten channel-major (index c * freq + f), as the original does.
+        x = x.transpose(0, 1, 3, 2).reshape(batch, time, channels * freq)
+        x = nn.Dense(
+            cfg.d_model, use_bias=cfg.subsampling_norm_out, dtype=self.dtype, name="out",
+            kernel_init=nn.with_logical_partitioning(
+                nn.initializers.lecun_normal(), ("conv_flat", "embed")),
+            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("embed",)),
+        )(x)
+        if cfg.subsampling_norm_out:  # always a LayerNorm, whatever default_norm says
+            x = LayerNorm(name="norm_out")(x)
+        return x
