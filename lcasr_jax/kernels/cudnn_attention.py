@@ -1,0 +1,34 @@
+"""cuDNN fused attention (GPU only) through `jax.nn.dot_product_attention`.
+
+cuDNN takes key padding as sequence lengths but cannot do a right window without a causal
+mask, so windowed calls go to the Pallas kernel, which also skips out-of-window blocks.
+cuDNN needs 16-bit inputs; float32 calls go to the Pallas kernel too.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from lcasr_jax.kernels.attention import register_backend
+
+
+def cudnn_attention(q, k, v, lengths=None, *, window=(-1, -1), scale=None):
+    """See `lcasr_jax.kernels.attention.dot_product_attention`."""
+    batch, time, _, dim = q.shape
+    if tuple(window) != (-1, -1) or q.dtype not in (jnp.bfloat16, jnp.float16):
+        from lcasr_jax.kernels.pallas_attention import pallas_attention
+
+        return pallas_attention(q, k, v, lengths, window=window, scale=scale)
+    if lengths is None:
+        lengths = jnp.full((batch,), time, jnp.int32)
+    lengths = jnp.minimum(lengths.astype(jnp.int32), time)
+    out = jax.nn.dot_product_attention(
+        q, k, v, scale=dim ** -0.5 if scale is None else scale,
+        query_seq_lengths=lengths, key_value_seq_lengths=lengths, implementation="cudnn")
+    valid = jnp.arange(time)[None, :, None, None] < lengths[:, None, None, None]
+    return jnp.where(valid, out, 0).astype(q.dtype)
+
+
+if jax.default_backend() == "gpu":
+    register_backend("cudnn", cudnn_attention)

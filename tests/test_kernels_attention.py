@@ -1,0 +1,138 @@
+"""Attention backends vs a float64 numpy reference: padding, windows, odd lengths, gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lcasr_jax.kernels import attention
+from lcasr_jax.kernels.pallas_attention import pallas_attention
+
+SMALL_BLOCKS = dict(fwd=(32, 16), dkdv=(16, 32), dq=(32, 16))
+
+
+def ref_attention(q, k, v, lengths, window, do):
+    """float64 forward output and gradients of sum(out * do) w.r.t. q, k, v."""
+    q, k, v, do = (np.asarray(x, np.float64) for x in (q, k, v, do))
+    batch, time, heads, dim = q.shape
+    scale = dim ** -0.5
+    i, j = np.arange(time)[:, None], np.arange(time)[None, :]
+    out, dq, dk, dv = (np.zeros_like(q) for _ in range(4))
+    for b in range(batch):
+        ok = (i < lengths[b]) & (j < lengths[b])
+        if window[0] >= 0:
+            ok &= j >= i - window[0]
+        if window[1] >= 0:
+            ok &= j <= i + window[1]
+        s = np.einsum("qhd,khd->hqk", q[b], k[b]) * scale
+        s = np.where(ok[None], s, -np.inf)
+        m = np.max(s, axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        p = np.exp(s - m)
+        p = p / np.maximum(p.sum(-1, keepdims=True), 1e-300)  # rows with no key stay zero
+        out[b] = np.einsum("hqk,khd->qhd", p, v[b])
+        dp = np.einsum("qhd,khd->hqk", do[b], v[b])
+        ds = p * (dp - np.sum(dp * p, axis=-1, keepdims=True))
+        dv[b] = np.einsum("hqk,qhd->khd", p, do[b])
+        dq[b] = np.einsum("hqk,khd->qhd", ds, k[b]) * scale
+        dk[b] = np.einsum("hqk,qhd->khd", ds, q[b]) * scale
+    return out, (dq, dk, dv)
+
+
+def _inputs(seed, batch, time, heads, dim, lengths):
+    rng = np.random.default_rng(seed)
+    q, k, v, do = (rng.normal(size=(batch, time, heads, dim)).astype(np.float32)
+                   for _ in range(4))
+    return q, k, v, do, np.asarray(lengths, np.int32)
+
+
+def _run(fn, q, k, v, do, lengths, window):
+    lengths = jnp.asarray(lengths)
+
+    def loss(q, k, v):
+        out = fn(q, k, v, lengths, window=window)
+        return jnp.sum(out.astype(jnp.float32) * do), out
+
+    (_, out), grads = jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)(
+        jnp.asarray(q), jnp.asarray(k), jnp.asarray(v))
+    return np.asarray(out, np.float64), [np.asarray(g, np.float64) for g in grads]
+
+
+def _assert_close(got, want, tol):
+    err = np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-30)
+    assert np.all(np.isfinite(got)) and err < tol, err
+
+
+WINDOWS = [(-1, -1), (13, 4), (0, 21)]
+
+
+@pytest.mark.parametrize("window", WINDOWS)
+def test_xla_backend(window):
+    q, k, v, do, lengths = _inputs(0, 2, 45, 2, 8, [45, 19])
+    fn = lambda *a, window: attention.dot_product_attention(*a, window=window,
+                                                            implementation="xla")
+    out, grads = _run(fn, q, k, v, do, lengths, window)
+    ref_out, ref_grads = ref_attention(q, k, v, lengths, window, do)
+    _assert_close(out, ref_out, 1e-5)
+    for g, r in zip(grads, ref_grads, strict=True):
+        _assert_close(g, r, 1e-5)
+
+
+@pytest.mark.parametrize("window", WINDOWS + [(-1, 5)])
+def test_pallas_interpret_matches_reference(window):
+    """Odd lengths (not block multiples), a padded item and a fully padded one."""
+    q, k, v, do, lengths = _inputs(1, 3, 75, 2, 16, [75, 40, 0])
+    fn = lambda *a, window: pallas_attention(*a, window=window, interpret=True,
+                                             blocks=SMALL_BLOCKS)
+    out, grads = _run(fn, q, k, v, do, lengths, window)
+    ref_out, ref_grads = ref_attention(q, k, v, lengths, window, do)
+    _assert_close(out, ref_out, 1e-5)
+    for g, r in zip(grads, ref_grads, strict=True):
+        _assert_close(g, r, 1e-5)
+    assert np.all(out[1, 40:] == 0) and np.all(out[2] == 0)
+    assert np.all(grads[0][1, 40:] == 0) and np.all(grads[1][1, 40:] == 0)
+
+
+def test_pallas_block_ranges_skip_out_of_window_blocks():
+    """Loop bounds: a ±16 window over 16-wide blocks visits at most 4 key blocks."""
+    from lcasr_jax.kernels.pallas_attention import _block_range
+
+    for r0 in range(0, 256, 32):
+        lo, flo, fhi, hi = (int(x) for x in _block_range(jnp.int32(r0), 32, 16,
+                                                          jnp.int32(200), 16, 16))
+        keys_needed = set(range(max(r0 - 16, 0), min(r0 + 31 + 17, 200)))
+        blocks_needed = {c // 16 for c in keys_needed}
+        assert set(range(lo, hi)) == blocks_needed
+        assert lo <= flo <= fhi <= hi
+        for blk in range(flo, fhi):  # unmasked blocks: every (row, key) pair is allowed
+            assert all(r - 16 <= c <= r + 16 and c < 200
+                       for r in range(r0, r0 + 32) for c in range(16 * blk, 16 * blk + 16))
+
+
+def test_pallas_bf16():
+    q, k, v, do, lengths = _inputs(2, 1, 64, 2, 32, [50])
+    bf = lambda x: jnp.asarray(x, jnp.bfloat16)
+    fn = lambda q, k, v, lens, window: pallas_attention(
+        bf(q), bf(k), bf(v), lens, window=window, interpret=True, blocks=SMALL_BLOCKS)
+    out, grads = _run(fn, q, k, v, do, lengths, (8, 8))
+    ref_out, ref_grads = ref_attention(q, k, v, lengths, (8, 8), do)
+    _assert_close(out, ref_out, 1e-2)
+    for g, r in zip(grads, ref_grads, strict=True):
+        _assert_close(g, r, 2e-2)
+
+
+def test_splash_interpret_forward():
+    q, k, v, do, lengths = _inputs(3, 1, 200, 1, 128, [170])
+    out = attention.dot_product_attention(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v),
+                                          jnp.asarray(lengths), window=(40, 20),
+                                          implementation="splash")
+    ref_out, _ = ref_attention(q, k, v, lengths, (40, 20), do)
+    _assert_close(np.asarray(out, np.float64), ref_out, 1e-4)
+    assert np.all(np.asarray(out)[0, 170:] == 0)
+
+
+def test_dispatch():
+    assert attention.resolve_implementation("auto") == "xla"  # CPU
+    assert {"xla", "pallas_gpu", "splash"} <= set(attention.available_backends())
+    with pytest.raises(ValueError, match="unknown attention implementation"):
+        attention.resolve_implementation("nope")
