@@ -23,10 +23,22 @@ def _check_rate(audio: Path, declared, where: Path) -> None:
                            f"is {actual} Hz")
 
 
+def _listed(root: Path) -> list[Path]:
+    """Word files in manifest order, when manifest.json lists them."""
+    if not (root / "manifest.json").is_file():
+        return []
+    manifest = read_json(root / "manifest.json")
+    entries = manifest.get("recordings") if isinstance(manifest, dict) else None
+    if not isinstance(entries, list):
+        return []
+    return [root / str(e.get("words", f"{e['id']}.json")) for e in entries
+            if isinstance(e, dict) and ("words" in e or "id" in e)]
+
+
 def read(data_dir: Path, split: str = "test") -> list[Recording]:
     data_dir = Path(data_dir)
     root = data_dir / split if (data_dir / split).is_dir() else data_dir
-    metas = sorted(p for p in root.glob("*.json") if p.name != "manifest.json")
+    metas = _listed(root) or sorted(p for p in root.glob("*.json") if p.name != "manifest.json")
     if not metas:
         raise DatasetError(f"{root}: no synthetic-corpus recordings (<id>.json + audio)")
     recordings = []
@@ -42,6 +54,7 @@ def read(data_dir: Path, split: str = "test") -> list[Recording]:
             raw = " ".join(str(w["word"]) for w in meta["words"])
         except (TypeError, KeyError):
             raise DatasetError(f"{meta_path}: every word needs a 'word' field") from None
-        recordings.append(Recording(meta_path.stem, audio, normalize_reference(raw), raw,
+        rid = str(meta.get("id", meta_path.stem))
+        recordings.append(Recording(rid, audio, normalize_reference(raw), raw,
                                     words=tuple(meta["words"])))
     return recordings

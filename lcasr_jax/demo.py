@@ -1,0 +1,144 @@
+"""`lcasr-jax demo`, the README's main job: WER against context length on held-out speech.
+
+1. Generates (or reuses) a small held-out test piece of the synthetic corpus
+   (`lcasr-jax data synth --split test`, a few minutes of audio) under runs/demo/data.
+2. Evaluates the shipped default model (`DEFAULT_MODEL`) on it with the paper's
+   moving-window mode at several context lengths (default 10, 40, 160 s).
+3. Prints the WER table and writes runs/demo/results.csv and runs/demo/wer_vs_context.png.
+
+Until a trained model ships at DEFAULT_MODEL, the random-weight parity fixture
+(rotary_ln) is converted and used as a stand-in, and the demo says so (its WER is ~100%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ASSETS = Path(__file__).resolve().parent / "assets"
+# The trained default model (converted model dir or released-format .pt); shipped later.
+DEFAULT_MODEL = ASSETS / "default_model"
+STAND_IN = Path("fixtures") / "parity" / "rotary_ln" / "checkpoint.pt"
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("LCASR_SHARED", REPO.parent / "shared"))
+
+
+def resolve_default_model(announce: bool = True) -> Path:
+    """DEFAULT_MODEL if it exists, else the random-weight stand-in (announced on stderr)."""
+    if DEFAULT_MODEL.exists():
+        return DEFAULT_MODEL
+    stand_in = shared_dir() / STAND_IN
+    if not stand_in.is_file():
+        raise FileNotFoundError(f"{DEFAULT_MODEL}: no shipped model, and the stand-in "
+                                f"{stand_in} is missing (set LCASR_SHARED or --checkpoint)")
+    if announce:
+        print(f"NOTE: no trained model at {DEFAULT_MODEL}; using the RANDOM-WEIGHT stand-in "
+              f"{stand_in} (a parity fixture, not a trained model: expect WER near 100%)",
+              file=sys.stderr)
+    return stand_in
+
+
+def test_data(out: Path, hours: float, minutes: float, seed: int) -> Path:
+    """Held-out synthetic test recordings under `out` (generated once, then reused)."""
+    from lcasr_jax.data.synth.cli import main as synth_main
+
+    if not (out / "manifest.json").is_file():
+        print(f"demo: generating about {hours * 60:.0f} min of held-out test speech in {out}",
+              file=sys.stderr)
+        code = synth_main(["--out", str(out), "--hours", str(hours), "--minutes", str(minutes),
+                           "--split", "test", "--seed", str(seed), "--workers",
+                           str(min(2, os.cpu_count() or 1)), "--no-progress"])
+        if code:
+            raise RuntimeError(f"synthetic data generation failed (exit {code})")
+    return out
+
+
+def format_table(rows: list[dict]) -> str:
+    head = f"{'context':>9} {'WER %':>7} {'ins %':>6} {'del %':>6} {'sub %':>6} " \
+           f"{'words':>6} {'time s':>7}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['seconds']:>8.0f}s {100 * r['wer']:>7.2f} {100 * r['ins_rate']:>6.2f} "
+                     f"{100 * r['del_rate']:>6.2f} {100 * r['sub_rate']:>6.2f} "
+                     f"{r['words']:>6d} {r['wall']:>7.1f}")
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lcasr-jax demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", help="model to evaluate (default: DEFAULT_MODEL)")
+    p.add_argument("--contexts", type=float, nargs="+", default=[10, 40, 160],
+                   help="context lengths in seconds")
+    p.add_argument("--overlap-ratio", type=float, default=0.875)
+    p.add_argument("--mode", default="averaged_moving_window")
+    p.add_argument("--hours", type=float, default=0.1, help="test audio to generate")
+    p.add_argument("--minutes", type=float, default=3.0, help="mean recording length")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--out", type=Path, default=Path("runs/demo"))
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
+        print(f"lcasr-jax demo: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from lcasr_jax.eval import report
+    from lcasr_jax.eval.cli import load, overlap_frames
+    from lcasr_jax.eval.datasets import load_dataset
+    from lcasr_jax.eval.plot import plot, series
+    from lcasr_jax.eval.runner import EvalSettings, evaluate
+
+    t0 = time.perf_counter()
+    data = test_data(args.out / "data", args.hours, args.minutes, args.seed)
+    recordings = load_dataset("synth", data, "test")
+    audio_s = sum(r.words[-1]["end"] for r in recordings if r.words)
+    model, variables, checkpoint = load(args.checkpoint, "float32")
+    stand_in = args.checkpoint is None and Path(checkpoint) != DEFAULT_MODEL
+    name = "stand-in (random weights)" if stand_in else Path(checkpoint).stem
+    print(f"demo: {len(recordings)} recordings, {audio_s / 60:.1f} min of speech; model "
+          f"{checkpoint} ({model.config.n_layers} layers, d_model {model.config.d_model})",
+          file=sys.stderr)
+    rows, table_rows = [], []
+    for seconds in args.contexts:
+        seq_len = int(round(seconds * 100))
+        overlap = overlap_frames(seq_len, None, args.overlap_ratio,
+                                 model.config.subsampling_factor)
+        settings = EvalSettings(args.mode, seq_len, overlap, args.batch_size)
+        result = evaluate(recordings, model, variables, settings, progress=not args.quiet)
+        rows.append({"seconds": seconds, **result.overall.as_row(),
+                     "wall": result.wall_seconds})
+        table_rows += report.rows_for(result, {
+            "dataset": "synth", "split": "test", "name": name, "checkpoint": str(checkpoint),
+            "repeat": 1, "seq_len": seq_len, "overlap_ratio": overlap / seq_len,
+            "model_class": "SCConformerXL", "evaluation_mode": args.mode, "overlap": overlap})
+    table = args.out / "results.csv"
+    report.atomic_write(table, report.to_csv(table_rows))
+    png = plot(series(table_rows, "synth"), args.out / "wer_vs_context.png",
+               "Held-out synthetic speech" + (" (random-weight stand-in)" if stand_in else ""))
+    print()
+    print(f"WER against context ({args.mode}, overlap {args.overlap_ratio:g}) on "
+          f"{audio_s / 60:.1f} min of held-out synthetic speech, model: {name}")
+    print(format_table(rows))
+    if stand_in:
+        print("NOTE: random-weight stand-in model; these WERs say nothing about accuracy.")
+    print(f"\nwrote {table} and {png} ({time.perf_counter() - t0:.0f} s total)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

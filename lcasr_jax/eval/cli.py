@@ -1,0 +1,120 @@
+"""`lcasr-jax eval`: long-form WER of a checkpoint on a test set.
+
+Example:
+  lcasr-jax eval --checkpoint model.pt --dataset tedlium --data-dir ~/TEDLIUM_release1 \
+      --split test --seq-len 360000 --overlap-ratio 0.875 --mode averaged_moving_window
+Writes <out>/<stem>.csv (the original's eval/results columns) and <stem>.json
+(transcripts), and appends the rows to the results table (<out>/results.csv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lcasr_jax.eval.windows import MAX_SEQ_LEN, MODES
+
+
+def overlap_frames(seq_len: int, overlap: int | None, ratio: float | None, factor: int) -> int:
+    """Overlap in frames: given directly, or int(seq_len * ratio) (as the original's
+    eval_manager) rounded down to a multiple of the subsampling factor."""
+    if overlap is not None:
+        return overlap
+    if ratio is None:
+        return 0
+    if not 0 <= ratio < 1:
+        raise ValueError(f"--overlap-ratio must be in [0, 1) (got {ratio})")
+    return int(seq_len * ratio) // factor * factor
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", help="released .pt or converted model dir "
+                   "(default: the shipped model)")
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
+    p.add_argument("--batch-size", type=int, default=8, help="windows per model call")
+
+
+def load(checkpoint: str | None, dtype: str):
+    """(model, variables, checkpoint path) ; None -> the shipped default model."""
+    import jax.numpy as jnp
+
+    from lcasr_jax import load_pretrained
+
+    if checkpoint is None:
+        from lcasr_jax.demo import resolve_default_model
+
+        checkpoint = str(resolve_default_model())
+    if not Path(checkpoint).exists():
+        raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
+    model, variables = load_pretrained(checkpoint, dtype=getattr(jnp, dtype))
+    return model, variables, checkpoint
+
+
+def parser() -> argparse.ArgumentParser:
+    from lcasr_jax.eval.datasets import READERS
+
+    p = argparse.ArgumentParser(prog="lcasr-jax eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_args(p)
+    p.add_argument("--dataset", required=True, choices=sorted(READERS))
+    p.add_argument("--data-dir", required=True, type=Path)
+    p.add_argument("--split", default="test")
+    p.add_argument("--seq-len", type=int, default=2048, help="context in frames (10 ms)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--overlap", type=int, help="overlap in frames")
+    g.add_argument("--overlap-ratio", type=float, help="overlap as a fraction of seq-len")
+    p.add_argument("--mode", choices=MODES, default="averaged_moving_window")
+    p.add_argument("--max-seq-len", type=int, default=MAX_SEQ_LEN,
+                   help="window length in windowed_attention mode (frames)")
+    p.add_argument("--beam-width", type=int, default=0, help="0 = greedy; >0 = pyctcdecode")
+    p.add_argument("--kenlm", help="KenLM n-gram for beam search")
+    p.add_argument("--limit", type=int, help="evaluate only the first N recordings")
+    p.add_argument("--name", help="run name in the results (default: checkpoint stem)")
+    p.add_argument("--repeat", type=int, default=1, help="repeat id recorded in results")
+    p.add_argument("--out", type=Path, default=Path("runs/eval"))
+    p.add_argument("--results-table", type=Path, help="default: <out>/results.csv")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def run(args: argparse.Namespace):
+    from lcasr_jax.eval import report
+    from lcasr_jax.eval.datasets import load_dataset
+    from lcasr_jax.eval.runner import EvalSettings, evaluate
+
+    recordings = load_dataset(args.dataset, args.data_dir, args.split)[: args.limit]
+    model, variables, checkpoint = load(args.checkpoint, args.dtype)
+    factor = model.config.subsampling_factor
+    overlap = overlap_frames(args.seq_len, args.overlap, args.overlap_ratio, factor)
+    settings = EvalSettings(args.mode, args.seq_len, overlap, args.batch_size,
+                            args.max_seq_len, args.beam_width, args.kenlm)
+    result = evaluate(recordings, model, variables, settings, progress=not args.quiet)
+    name = args.name or Path(checkpoint).stem
+    run_info = {"dataset": args.dataset, "split": args.split, "name": name,
+                "checkpoint": str(checkpoint), "repeat": args.repeat, "seq_len": args.seq_len,
+                "overlap_ratio": overlap / args.seq_len, "model_class": "SCConformerXL",
+                "evaluation_mode": args.mode, "overlap": overlap}
+    stem = f"{args.dataset}_{args.split}_{name}_{args.mode}_{args.seq_len}_{overlap}"
+    table = args.results_table or args.out / "results.csv"
+    csv_path, _ = report.write_run(args.out, stem, result, run_info, table)
+    return result, csv_path, table
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        result, csv_path, table = run(args)
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
+        print(f"lcasr-jax eval: error: {e}", file=sys.stderr)
+        return 1
+    o = result.overall
+    print(f"WER {o.wer:.4f} (ins {o.ins_rate:.4f} del {o.del_rate:.4f} sub {o.sub_rate:.4f}) "
+          f"over {o.words} words, {len(result.recordings)} recordings, "
+          f"{result.wall_seconds:.1f} s")
+    print(f"wrote {csv_path} and appended to {table}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""`lcasr-jax transcribe AUDIO...`: transcripts with word timestamps (txt, json or srt).
+
+Each file is decoded whole with the moving-window mode (default: 2048-frame context,
+87.5% overlap). Output goes to stdout, or to <out-dir>/<audio stem>.<format>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lcasr_jax.eval.decode import Transcript
+from lcasr_jax.eval.windows import MODES
+
+
+def srt_time(seconds: float) -> str:
+    ms = int(round(seconds * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+
+
+def to_srt(transcript: Transcript, max_words: int = 12, max_gap: float = 1.0) -> str:
+    """Subtitle cues of up to `max_words` words, split at pauses longer than `max_gap` s."""
+    cues, current = [], []
+    for word in transcript.words:
+        if current and (len(current) >= max_words or word.start - current[-1].end > max_gap):
+            cues.append(current)
+            current = []
+        current.append(word)
+    if current:
+        cues.append(current)
+    lines = []
+    for i, cue in enumerate(cues, 1):
+        lines += [str(i), f"{srt_time(cue[0].start)} --> {srt_time(cue[-1].end)}",
+                  " ".join(w.word for w in cue), ""]
+    return "\n".join(lines)
+
+
+def render(transcript: Transcript, fmt: str, audio: str) -> str:
+    if fmt == "txt":
+        return transcript.text.strip() + "\n"
+    if fmt == "srt":
+        return to_srt(transcript)
+    doc = {"audio": audio, "text": transcript.text.strip(),
+           "words": [{"word": w.word, "start": w.start, "end": w.end} for w in transcript.words]}
+    return json.dumps(doc, indent=1) + "\n"
+
+
+def parser() -> argparse.ArgumentParser:
+    from lcasr_jax.eval.cli import add_model_args
+
+    p = argparse.ArgumentParser(prog="lcasr-jax transcribe", description=__doc__)
+    p.add_argument("audio", nargs="+", help="audio files (wav, flac, mp3, ogg, sph)")
+    add_model_args(p)
+    p.add_argument("--format", choices=("txt", "json", "srt"), default="txt")
+    p.add_argument("--out-dir", type=Path, help="write <stem>.<format> files here")
+    p.add_argument("--seq-len", type=int, default=2048, help="context in frames (10 ms)")
+    p.add_argument("--overlap-ratio", type=float, default=0.875)
+    p.add_argument("--mode", choices=MODES, default="averaged_moving_window")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def transcribe(paths, model, variables, seq_len: int, overlap: int, mode: str,
+               batch_size: int = 8, progress: bool = False) -> list[Transcript]:
+    """Transcripts (raw decoder text + word times) of audio files."""
+    from lcasr_jax.data.features import audio_to_features
+    from lcasr_jax.eval import engine, windows
+    from lcasr_jax.eval.decode import check_classes, greedy
+    from lcasr_jax.eval.runner import EvalSettings, model_for_mode
+
+    check_classes(model.config.num_classes)
+    factor = model.config.subsampling_factor
+    settings = EvalSettings(mode, seq_len, overlap)
+    forward, n_dev = engine.make_forward(model_for_mode(model, settings), variables)
+    out = []
+    for path in paths:
+        spec = audio_to_features(path)
+        plan = windows.make_plan(mode, spec.shape[1], seq_len, overlap, factor)
+        log_probs = engine.run_plans(forward, [spec], [plan], batch_size=batch_size,
+                                     n_devices=n_dev, progress=progress)[0]
+        out.append(greedy(log_probs, None, factor))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from lcasr_jax.eval.cli import load, overlap_frames
+
+    try:
+        for path in args.audio:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"{path}: audio file not found")
+        model, variables, _ = load(args.checkpoint, args.dtype)
+        overlap = overlap_frames(args.seq_len, None, args.overlap_ratio,
+                                 model.config.subsampling_factor)
+        for path in args.audio:
+            transcript = transcribe([path], model, variables, args.seq_len, overlap, args.mode,
+                                    args.batch_size, progress=not args.quiet)[0]
+            text = render(transcript, args.format, str(path))
+            if args.out_dir is None:
+                sys.stdout.write(text)
+            else:
+                from lcasr_jax.eval.report import atomic_write
+
+                dest = args.out_dir / f"{Path(path).stem}.{args.format}"
+                atomic_write(dest, text)
+                print(f"wrote {dest}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
+        print(f"lcasr-jax transcribe: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
