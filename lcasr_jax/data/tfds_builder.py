@@ -1,0 +1,137 @@
+"""TFDS dataset builder over a folder of recordings (ArrayRecord files; no TensorFlow needed).
+
+One example per recording; features are precomputed at build time and stored as float16,
+exactly as the original trained (its preprocess step saved float16 spectrograms): loading is
+then pure I/O (the 2-core host cannot afford 1.5 s of CPU per hour of audio per epoch), and
+chunking at any sequence length happens at read time. float16 keeps 57.6 MB per hour
+(about the size of the FLAC audio).
+
+Example fields:
+  id            Text        recording id
+  features      (frames, 80) float16   standardised mel features (time-major)
+  num_frames    int32
+  word_start    (words,) float64  seconds      word_end (words,) float64 seconds
+  token_offsets (words + 1,) int64  token_ids[token_offsets[i]:token_offsets[i+1]] = word i
+  token_ids     (tokens,) int32     sentencepiece ids (tokenizer.model shipped in assets/)
+  text          Text        the words joined by spaces
+
+Splits: sub-folders of the source named like a split (train, dev, test, validation, ...)
+that hold recordings; otherwise every recording goes into `train`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from lcasr_jax.data.alignments import find_recordings, read_recording, validate_words
+from lcasr_jax.data.chunking import word_tokens
+
+NAME = "lcasr_recordings"
+SPLIT_NAMES = ("train", "dev", "test", "validation", "valid", "eval")
+
+
+def encode_recording(json_path: str | Path) -> dict[str, Any]:
+    """Recording JSON -> one dataset example (audio loaded, features computed, tokenised)."""
+    from lcasr_jax.data.audio import load_audio
+    from lcasr_jax.data.features import compute_features
+
+    rec = read_recording(json_path)
+    audio = load_audio(rec.audio)
+    duration = len(audio) / 16000
+    words = validate_words(rec.words, duration, source=str(json_path))
+    feats = compute_features(audio)
+    offsets, ids = word_tokens(words.text)
+    return {
+        "id": rec.id,
+        "features": np.ascontiguousarray(feats.T).astype(np.float16),
+        "num_frames": np.int32(feats.shape[1]),
+        "word_start": words.start.astype(np.float64),
+        "word_end": words.end.astype(np.float64),
+        "token_offsets": offsets.astype(np.int64),
+        "token_ids": ids.astype(np.int32),
+        "text": " ".join(words.text),
+    }
+
+
+def source_splits(source_dir: str | Path) -> dict[str, list[Path]]:
+    source_dir = Path(source_dir)
+    splits = {d.name: find_recordings(d) for d in sorted(source_dir.iterdir())
+              if d.is_dir() and d.name.lower() in SPLIT_NAMES}
+    splits = {k: v for k, v in splits.items() if v}
+    if not splits:
+        splits = {"train": find_recordings(source_dir)}
+    if not any(splits.values()):
+        raise ValueError(f"{source_dir}: no recording JSONs found")
+    return splits
+
+
+class LcasrRecordings(tfds.core.GeneratorBasedBuilder):
+    """Word-aligned long-form recordings with precomputed float16 features."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Recording format lcasr-recording/1."}
+
+    def __init__(self, *, source_dir: str | Path | None = None, workers: int = 1, **kwargs):
+        self._source_dir = None if source_dir is None else Path(source_dir)
+        self._workers = max(1, int(workers))
+        kwargs.setdefault("file_format", "array_record")
+        super().__init__(**kwargs)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        f = tfds.features
+        raw = f.Encoding.BYTES  # exact bytes: the default encoding stores float64 as float32
+        return self.dataset_info_from_configs(
+            description=__doc__,
+            features=f.FeaturesDict({
+                "id": f.Text(),
+                "features": f.Tensor(shape=(None, 80), dtype=np.float16, encoding=raw),
+                "num_frames": f.Scalar(dtype=np.int32),
+                "word_start": f.Tensor(shape=(None,), dtype=np.float64, encoding=raw),
+                "word_end": f.Tensor(shape=(None,), dtype=np.float64, encoding=raw),
+                "token_offsets": f.Tensor(shape=(None,), dtype=np.int64, encoding=raw),
+                "token_ids": f.Tensor(shape=(None,), dtype=np.int32, encoding=raw),
+                "text": f.Text(),
+            }),
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager
+        if self._source_dir is None:
+            raise ValueError("LcasrRecordings: building needs source_dir=")
+        return {name: self._generate_examples(paths)
+                for name, paths in source_splits(self._source_dir).items()}
+
+    def _generate_examples(self, paths: list[Path]):
+        seen: dict[str, Path] = {}
+        if self._workers == 1:
+            results = map(encode_recording, paths)
+        else:
+            pool = cf.ProcessPoolExecutor(self._workers)
+            results = pool.map(encode_recording, paths, chunksize=1)
+        for path, ex in zip(paths, results, strict=True):
+            if ex["id"] in seen:
+                raise ValueError(f"{path}: duplicate recording id {ex['id']!r} "
+                                 f"(also {seen[ex['id']]})")
+            seen[ex["id"]] = path
+            yield ex["id"], ex
+
+
+def build(source_dir: str | Path, data_dir: str | Path, workers: int = 1) -> Path:
+    """Build the dataset from a folder of recordings. Returns the versioned dataset folder."""
+    builder = LcasrRecordings(source_dir=source_dir, data_dir=str(data_dir), workers=workers)
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(compute_stats=tfds.download.ComputeStatsMode.SKIP))
+    return Path(builder.data_dir)
+
+
+def open_split(dataset_dir: str | Path, split: str = "train"):
+    """Random-access source over one split: len(src), src[i] -> dict of numpy arrays."""
+    builder = tfds.builder_from_directory(str(dataset_dir))
+    if split not in builder.info.splits:
+        raise ValueError(f"{dataset_dir}: no split {split!r} (has {list(builder.info.splits)})")
+    return builder.as_data_source(split=split)
