@@ -1,0 +1,98 @@
+"""`lcasr-jax data ...`: build the TFDS dataset, generate the synthetic corpus, convert
+alignments, inspect recordings and datasets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _build(args) -> int:
+    from lcasr_jax.data.tfds_builder import build, source_splits
+
+    splits = source_splits(args.src)
+    print(f"{args.src}: " + ", ".join(f"{k}: {len(v)} recordings" for k, v in splits.items()))
+    out = Path(args.out) / "lcasr_recordings"
+    if args.overwrite and out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    path = build(args.src, args.out, workers=args.workers)
+    print(f"dataset written to {path}")
+    return 0
+
+
+def _convert(args) -> int:
+    from lcasr_jax.data.alignments import convert
+
+    rec = convert(args.alignment, args.audio, args.out, fmt=args.format, rec_id=args.id,
+                  tier=args.tier)
+    print(f"{args.out}: {len(rec.words)} words, {rec.duration:.2f} s")
+    return 0
+
+
+def _inspect(args) -> int:
+    path = Path(args.path)
+    if path.suffix == ".json":
+        from lcasr_jax.data.alignments import read_recording
+
+        rec = read_recording(path, check_audio=True)
+        w = rec.words
+        print(json.dumps({"id": rec.id, "audio": str(rec.audio), "duration_s": rec.duration,
+                          "words": len(w), "speakers": sorted({s for s in w.speaker or () if s}),
+                          "first": " ".join(w.text[:12])}, indent=1))
+        return 0
+    import tensorflow_datasets as tfds
+
+    from lcasr_jax.data.tfds_builder import open_split
+
+    info = tfds.builder_from_directory(str(path)).info
+    for split in info.splits:
+        src = open_split(path, split)
+        frames = [int(src[i]["num_frames"]) for i in range(min(len(src), args.limit))]
+        hours = sum(frames) / 360000
+        print(f"{split}: {len(src)} recordings; first {len(frames)}: {hours:.2f} h, "
+              f"longest {max(frames) / 6000:.1f} min")
+        ex = {k: v.decode() if isinstance(v, bytes) else v for k, v in src[0].items()}
+        text = ex["text"]
+        print(f"  e.g. {ex['id']}: features {ex['features'].shape} {ex['features'].dtype}, "
+              f"{len(ex['word_start'])} words, {len(ex['token_ids'])} tokens: {text[:80]!r}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="lcasr-jax data", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="make the TFDS dataset from a folder of recordings")
+    b.add_argument("--src", required=True, help="folder of recordings (split sub-folders)")
+    b.add_argument("--out", required=True, help="TFDS data_dir")
+    b.add_argument("--workers", type=int, default=1)
+    b.add_argument("--overwrite", action="store_true")
+    sub.add_parser("synth", help="generate the synthetic long-form corpus", add_help=False)
+    c = sub.add_parser("convert", help="podcast JSON / CTM / TextGrid -> recording JSON")
+    c.add_argument("alignment")
+    c.add_argument("audio")
+    c.add_argument("out")
+    c.add_argument("--format", choices=["podcast", "ctm", "textgrid"])
+    c.add_argument("--id")
+    c.add_argument("--tier")
+    i = sub.add_parser("inspect", help="summarise a recording JSON or a built dataset folder")
+    i.add_argument("path")
+    i.add_argument("--limit", type=int, default=1000)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "synth":
+        from lcasr_jax.data.synth.cli import main as synth_main
+
+        return synth_main(argv[1:])
+    args = p.parse_args(argv)
+    try:
+        return {"build": _build, "convert": _convert, "inspect": _inspect}[args.cmd](args)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
