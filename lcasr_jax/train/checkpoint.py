@@ -1,0 +1,62 @@
+"""Orbax checkpoints of the train state (sharded arrays) plus host state as JSON.
+
+Layout: WORKDIR/checkpoints/<step>/{state,meta}. `meta` holds everything the host needs for
+an exact resume: schedules, data-source position, recordings seen, epoch. Orbax writes into
+a temporary directory and renames it when complete, so a run killed mid-save leaves only a
+`*.orbax-checkpoint-tmp*` directory, which is reported and ignored; a step directory that
+fails to restore (torn copy, missing files) is reported and the previous one is tried.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+log = logging.getLogger(__name__)
+
+
+class Checkpointer:
+    """Keep-N CheckpointManager over WORKDIR/checkpoints (async optional)."""
+
+    def __init__(self, workdir: str | Path, keep: int = 3, async_save: bool = True):
+        self.directory = Path(workdir).absolute() / "checkpoints"
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                               enable_async_checkpointing=async_save)
+        self.manager = ocp.CheckpointManager(self.directory, options=options,
+                                             item_names=("state", "meta"))
+
+    def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
+        self.manager.save(step, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+
+    def wait(self) -> None:
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.close()
+
+    def restore_latest(self, abstract_state: Any) -> tuple[int, Any, dict[str, Any]] | None:
+        """(step, state, meta) of the newest readable checkpoint, or None if there is none.
+
+        `abstract_state`: pytree of jax.ShapeDtypeStruct with shardings (restored sharded).
+        """
+        for tmp in sorted(self.directory.glob("*orbax-checkpoint-tmp*")):
+            print(f"checkpoint: skipping incomplete save {tmp} (the run stopped while "
+                  "writing it)", flush=True)
+        self.manager.reload()
+        target = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
+        for step in sorted(self.manager.all_steps(), reverse=True):
+            try:
+                restored = self.manager.restore(step, args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
+            except Exception as e:  # noqa: BLE001 - any failure means: do not use it
+                print(f"checkpoint: skipping {self.directory / str(step)}: torn or partial "
+                      f"checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})",
+                      flush=True)
+                continue
+            return step, restored["state"], dict(restored["meta"])
+        return None

@@ -1,0 +1,47 @@
+"""Default training config (ml_collections) that the files in experiments/ start from.
+
+Units: sequence lengths in spectrogram frames (100 per second), schedule positions in
+recordings seen, `warmup_steps` in optimizer steps.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from lcasr_jax.model.config import ModelConfig
+
+
+def base_config(**model: object) -> ml_collections.ConfigDict:
+    """Paper defaults (exp/configs/paper_templates): MADGRAD 3e-3, 512 frames x 704 -> 1 h."""
+    cfg = ml_collections.ConfigDict()
+    cfg.seed = 1234
+    cfg.model = ModelConfig(**model).to_dict()
+    cfg.model.attention_window = tuple(cfg.model.attention_window)
+
+    cfg.optim = ml_collections.ConfigDict(dict(
+        name="madgrad", lr=3e-3, final_lr=0.0, warmup_steps=1500, momentum=0.9,
+        weight_decay=0.0, eps=1e-6, decouple_decay=False, b1=0.9, b2=0.999, clip_value=0.8))
+
+    cfg.sequence = ml_collections.ConfigDict(dict(
+        length=512, batch_size=704, increase_every=5000, stop_after=90000, start_after=0,
+        max_sequence_length=360000, increase_by_multiplier=2.0, batch_size_multiplier=0.5))
+
+    cfg.train = ml_collections.ConfigDict(dict(
+        compute_dtype="bfloat16", rotary_dtype="float32", remat=False, attention_impl="auto",
+        ctc_impl="auto", intermediate_loss_weighting=0.0, backprop_every=1, max_epochs=1,
+        max_steps=-1, time_limit_s=-1.0, spec_augment_after_n_epochs=-1))
+
+    cfg.spec_augment = ml_collections.ConfigDict(dict(
+        n_time_masks=0, time_mask_param=0, n_freq_masks=2, freq_mask_param=18, min_p=0.0,
+        max_p=0.0, zero_masking=False))
+
+    cfg.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, seq=1))
+
+    cfg.data = ml_collections.ConfigDict(dict(
+        kind="corpus", path="", split="train", synthetic_recordings=64,
+        synthetic_tokens_per_second=3.0))
+
+    cfg.checkpoint = ml_collections.ConfigDict(dict(every_steps=500, keep=3, async_save=True))
+    cfg.log = ml_collections.ConfigDict(dict(every_steps=10, sample_every_steps=500,
+                                             tensorboard=True, progress=True))
+    return cfg

@@ -1,0 +1,201 @@
+"""Training loop: schedules on the host, the sharded jitted step on devices, checkpoints,
+progress bar, TensorBoard scalars, metrics.jsonl and greedy sample transcripts.
+
+A run resumes from the newest complete checkpoint in WORKDIR, so it can be spread over
+several time-limited calls (`train.time_limit_s`) and survives SIGKILL.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lcasr_jax.train import step as step_lib
+from lcasr_jax.train.checkpoint import Checkpointer
+from lcasr_jax.train.schedules import LRSchedule, SequenceSchedule
+from lcasr_jax.train.sharding import make_mesh
+from lcasr_jax.train.state import TrainState, build_model
+
+FRAMES_PER_SECOND = 100
+
+
+def make_source(cfg: Any) -> Any:
+    """The batch source named by cfg.data.kind ('synthetic' or 'corpus')."""
+    if cfg.data.kind == "synthetic":
+        from lcasr_jax.train.synthetic import SyntheticSource
+
+        return SyntheticSource(seed=cfg.seed, recordings_per_epoch=cfg.data.synthetic_recordings,
+                               tokens_per_second=cfg.data.synthetic_tokens_per_second,
+                               feat_in=cfg.model.feat_in)
+    if cfg.data.kind == "corpus":
+        from lcasr_jax.train.corpus import CorpusSource
+
+        return CorpusSource(cfg)
+    raise ValueError(f"data.kind={cfg.data.kind!r} is not supported (synthetic, corpus)")
+
+
+def _schedules(cfg: Any, meta: dict[str, Any] | None) -> tuple[SequenceSchedule, LRSchedule]:
+    if meta is not None:
+        return (SequenceSchedule.from_state(meta["sequence"]),
+                LRSchedule.from_state(meta["lr"]))
+    s = cfg.sequence
+    seq = SequenceSchedule(
+        increase_every=s.increase_every, stop_after=s.stop_after, start_after=s.start_after,
+        max_sequence_length=s.max_sequence_length, cur_sequence_length=s.length,
+        cur_batch_size=s.batch_size, increase_by_multiplier=s.increase_by_multiplier,
+        batch_size_multiplier=s.batch_size_multiplier)
+    return seq, LRSchedule(warmup_steps=cfg.optim.warmup_steps, peak=cfg.optim.lr,
+                           final=cfg.optim.final_lr)
+
+
+class _Log:
+    """metrics.jsonl + TensorBoard + tqdm on process 0."""
+
+    def __init__(self, cfg: Any, workdir: Path, start_step: int):
+        self.main = jax.process_index() == 0
+        self.jsonl = (workdir / "metrics.jsonl").open("a") if self.main else None
+        self.tb = None
+        if self.main and cfg.log.tensorboard:
+            from tensorboardX import SummaryWriter
+
+            self.tb = SummaryWriter(str(workdir / "tensorboard"))
+        self.bar = None
+        if self.main and cfg.log.progress:
+            from tqdm import tqdm
+
+            total = cfg.train.max_steps if cfg.train.max_steps > 0 else None
+            self.bar = tqdm(total=total, initial=start_step, desc="train", dynamic_ncols=True)
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        if not self.main:
+            return
+        self.jsonl.write(json.dumps({"step": step, **values}) + "\n")
+        self.jsonl.flush()
+        if self.tb is not None:
+            for k, v in values.items():
+                self.tb.add_scalar(f"train/{k}", v, step)
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{values['loss']:.3f}", seq=values["seq_len"],
+                                 batch=values["batch"], lr=f"{values['lr']:.2e}",
+                                 audio_h_per_s=f"{values['audio_h_per_s']:.2f}")
+
+    def text(self, step: int, tag: str, text: str) -> None:
+        if self.main:
+            (self.bar.write if self.bar is not None else print)(f"[{step}] {tag}: {text}")
+            if self.tb is not None:
+                self.tb.add_text(tag, text, step)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.tb is not None:
+            self.tb.close()
+        if self.jsonl is not None:
+            self.jsonl.close()
+
+
+def _sample_transcript(model, state: TrainState, batch: dict[str, np.ndarray]) -> tuple[str, str]:
+    """Greedy transcript of row 0 of `batch` (eval mode) and its reference."""
+    from lcasr_jax.data.tokenizer import ctc_collapse, default_tokenizer
+
+    out = _predict(model, state.variables(), jnp.asarray(batch["spec"][:1]),
+                   jnp.asarray(batch["lengths"][:1]))
+    ids, n = jax.device_get(out)
+    tok = default_tokenizer()
+    hyp = tok.decode(ctc_collapse(np.asarray(ids[0, : int(n[0])])))
+    ref = tok.decode([int(t) for t in batch["targets"][0, : int(batch["target_lengths"][0])]])
+    return hyp, ref
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _predict(model, variables, spec, lengths):
+    out = model.apply(variables, spec, lengths)
+    return jnp.argmax(out["final_posteriors"], axis=-1), out["length"]
+
+
+def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
+    """Train until max_steps / max_epochs / time_limit_s; returns a summary dict."""
+    t_start = time.time()
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if int(cfg.train.backprop_every) != 1:
+        raise ValueError("train.backprop_every != 1 is not supported (the paper uses 1)")
+    mesh = make_mesh(cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.seq)
+    model = build_model(cfg)
+    shardings = step_lib.state_shardings(model, cfg, mesh)
+    create = step_lib.jit_create_state(model, cfg, shardings)
+    abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                            jax.eval_shape(create), shardings)
+    ckpt = Checkpointer(workdir, keep=cfg.checkpoint.keep, async_save=cfg.checkpoint.async_save)
+    restored = ckpt.restore_latest(abstract)
+    source = make_source(cfg)
+    if restored is None:
+        state, meta = create(), None
+        recordings_seen = 0
+    else:
+        _, state, meta = restored
+        source.load_state_dict(meta["data"])
+        recordings_seen = int(meta["recordings_seen"])
+    seq, lr_sched = _schedules(cfg, meta)
+    total_recordings = source.total_recordings() * int(cfg.train.max_epochs)
+    train_step = step_lib.jit_train_step(model, cfg, mesh, shardings)
+    step = int(jax.device_get(state.step))
+    if meta is not None:
+        print(f"resumed from {ckpt.directory / str(step)} (step {step}, "
+              f"{recordings_seen} recordings seen)", flush=True)
+    log = _Log(cfg, workdir, step)
+
+    def meta_now() -> dict[str, Any]:
+        return {"sequence": seq.state_dict(), "lr": lr_sched.state_dict(),
+                "data": source.state_dict(), "recordings_seen": recordings_seen,
+                "config": cfg.to_dict()}
+
+    last_saved, t_log, frames_since = step, time.time(), 0
+    reason = "max_epochs"
+    while recordings_seen < total_recordings:
+        if 0 < cfg.train.max_steps <= step:
+            reason = "max_steps"
+            break
+        if 0 < cfg.train.get("time_limit_s", -1) <= time.time() - t_start:
+            reason = "time_limit"
+            break
+        frames, batch_size = seq.cur_sequence_length, seq.cur_batch_size
+        batch, info = source.next_batch(frames, batch_size)
+        recordings_seen += info["recordings"]
+        lr_sched.start_batch(recordings_seen, total_recordings)
+        lr = np.float32(lr_sched.lr)
+        state, metrics = train_step(state, step_lib.put_batch(batch, mesh), lr)
+        lr_sched.after_optimizer_step()
+        lr_sched.end_batch(recordings_seen)
+        seq.step(info["recordings"])
+        step += 1
+        frames_since += int(batch["lengths"].sum())
+        if log.bar is not None:
+            log.bar.update(1)
+        if step % cfg.log.every_steps == 0:
+            m = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            now = time.time()
+            m.update(seq_len=frames, batch=batch_size, epoch=info["epoch"],
+                     audio_h_per_s=frames_since / FRAMES_PER_SECOND / 3600 / (now - t_log))
+            log.scalars(step, m)
+            t_log, frames_since = now, 0
+        if cfg.log.sample_every_steps > 0 and step % cfg.log.sample_every_steps == 0:
+            hyp, ref = _sample_transcript(model, state, batch)
+            log.text(step, "sample", f"HYP: {hyp!r} | REF: {ref!r}")
+        if step % cfg.checkpoint.every_steps == 0:
+            ckpt.save(step, state, meta_now())
+            last_saved = step
+    if last_saved != step:
+        ckpt.save(step, state, meta_now())
+    ckpt.wait()
+    ckpt.close()
+    log.close()
+    return {"step": step, "recordings_seen": recordings_seen, "stopped": reason,
+            "seq_len": seq.cur_sequence_length, "batch": seq.cur_batch_size}

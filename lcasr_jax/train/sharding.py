@@ -1,0 +1,138 @@
+"""Device mesh ('data', 'fsdp', 'seq') and the ONE table mapping logical axis names to it.
+
+Parameters carry logical names from the model ('embed', 'mlp', 'heads', 'kv', 'vocab',
+'conv_in', 'conv_out'); activations use 'batch' and 'length' (frames or tokens). Rules are
+priority-ordered (flax semantics): a mesh axis is used at most once per array, so an
+activation (batch, length, embed) maps to (('data', 'fsdp'), 'seq', None), and a weight
+(embed, mlp) to ('fsdp', None). Array dims that a mesh axis does not divide stay unsharded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+MESH_AXES = ("data", "fsdp", "seq")
+
+LOGICAL_RULES: tuple[tuple[str, Any], ...] = (
+    ("batch", ("data", "fsdp")),
+    ("length", "seq"),
+    ("embed", "fsdp"),
+    ("mlp", "fsdp"),
+    ("heads", "fsdp"),
+    ("vocab", "fsdp"),
+    ("conv_out", "fsdp"),
+    ("conv_in", "fsdp"),
+    ("conv_inner", "fsdp"),
+    ("kv", None),
+)
+
+
+def maybe_initialize_distributed() -> bool:
+    """Call jax.distributed.initialize() when the environment describes a multi-host job."""
+    keys = ("JAX_COORDINATOR_ADDRESS", "COORDINATOR_ADDRESS")
+    if any(os.environ.get(k) for k in keys) or os.environ.get("LCASR_DISTRIBUTED") == "1":
+        jax.distributed.initialize()
+        return True
+    return False
+
+
+def make_mesh(data: int = -1, fsdp: int = 1, seq: int = 1,
+              devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """Mesh of shape (data, fsdp, seq); one size may be -1 (all remaining devices)."""
+    devices = list(jax.devices() if devices is None else devices)
+    shape = [data, fsdp, seq]
+    if shape.count(-1) > 1:
+        raise ValueError(f"mesh {shape}: at most one axis may be -1")
+    known = int(np.prod([s for s in shape if s != -1]))
+    if -1 in shape:
+        shape[shape.index(-1)] = len(devices) // known
+    if int(np.prod(shape)) != len(devices):
+        raise ValueError(f"mesh {dict(zip(MESH_AXES, shape, strict=True))} needs "
+                         f"{int(np.prod(shape))} devices, have {len(devices)}")
+    auto = (jax.sharding.AxisType.Auto,) * 3  # jax >= 0.7 defaults to Explicit: avoid it
+    return jax.make_mesh(tuple(shape), MESH_AXES, axis_types=auto, devices=devices)
+
+
+def _fit(spec: Sequence[Any], shape: Sequence[int], mesh: Mesh) -> PartitionSpec:
+    """Drop mesh axes that do not divide their dimension (those dims are replicated)."""
+    out = []
+    for dim, axes in zip(shape, list(spec) + [None] * (len(shape) - len(spec)), strict=True):
+        names = (axes,) if isinstance(axes, str) else tuple(axes or ())
+        size = int(np.prod([mesh.shape[a] for a in names])) if names else 1
+        out.append(axes if names and dim % size == 0 else None)
+    return PartitionSpec(*out)
+
+
+def logical_sharding(names: Sequence[str | None], mesh: Mesh,
+                     shape: Sequence[int] | None = None) -> NamedSharding:
+    """NamedSharding for an array whose dims have these logical names."""
+    spec = nn.logical_to_mesh_axes(tuple(names), LOGICAL_RULES)
+    if shape is not None:
+        spec = _fit(spec, shape, mesh)
+    return NamedSharding(mesh, PartitionSpec(*spec))
+
+
+def constrain(x: jax.Array, names: Sequence[str | None], mesh: Mesh) -> jax.Array:
+    """with_sharding_constraint by logical names (inside jit)."""
+    return jax.lax.with_sharding_constraint(x, logical_sharding(names, mesh, x.shape))
+
+
+def tree_shardings(abstract_boxed: Any, mesh: Mesh) -> Any:
+    """Shardings for a (possibly nn.Partitioned-boxed) abstract pytree; unnamed -> replicated."""
+    specs = nn.get_partition_spec(abstract_boxed)
+    values = nn.unbox(abstract_boxed)
+
+    def one(spec, value):
+        names = tuple(spec) if isinstance(spec, PartitionSpec) else ()
+        if not names:
+            return NamedSharding(mesh, PartitionSpec())
+        return logical_sharding(names, mesh, value.shape)
+
+    return jax.tree.map(one, specs, values,
+                        is_leaf=lambda x: isinstance(x, PartitionSpec) or x is None)
+
+
+BATCH_AXES = {"spec": ("batch", None, "length"), "lengths": ("batch",),
+              "targets": ("batch", None), "target_lengths": ("batch",)}
+
+
+def batch_shardings(mesh: Mesh, shapes: dict[str, Sequence[int]] | None = None
+                    ) -> dict[str, NamedSharding]:
+    """Shardings of a training batch: spec (batch, 80, frames) split over frames by 'seq'.
+
+    With `shapes`, axes that do not divide a dimension are dropped (e.g. batch 1).
+    """
+    return {k: logical_sharding(names, mesh, None if shapes is None else shapes[k])
+            for k, names in BATCH_AXES.items()}
+
+
+# Modules whose outputs are (batch, length, embed) activations; constrained when sharding.
+ACTIVATION_MODULES = ("DepthwiseStridingSubsampling", "ConformerLayer")
+
+
+@contextlib.contextmanager
+def activation_sharding(mesh: Mesh) -> Iterator[None]:
+    """Inside a traced model.apply: shard every layer output as (batch, length, embed).
+
+    Done by intercepting module calls with an explicit NamedSharding, so no global mesh
+    is needed (a global mesh would also make flax constrain DenseGeneral's flat kernel
+    init and fail). This is what spreads a long sequence over the 'seq' axis.
+    """
+    def interceptor(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        if (context.method_name == "__call__"
+                and type(context.module).__name__ in ACTIVATION_MODULES
+                and isinstance(out, jax.Array) and out.ndim == 3):
+            out = constrain(out, ("batch", "length", "embed"), mesh)
+        return out
+
+    with nn.intercept_methods(interceptor):
+        yield

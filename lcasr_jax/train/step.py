@@ -1,0 +1,122 @@
+"""Pure training step (CTC + self-conditioning loss) and its sharded jit.
+
+Loss, as the original exp/train.py: CTC summed over the batch (reduction='sum'), divided by
+(chunk frames x scheduled batch size) and x100 for the gradient. The logged loss is the CTC
+sum / valid spectrogram frames x 100. With `intermediate_loss_weighting` w > 0 the
+gradient loss is (1 - w) CTC(final) + w mean_l CTC(intermediate_l) (self-conditioned CTC,
+Nozaki & Komatsu 2021; the original keeps w = 0 and never reads it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from lcasr_jax.train import sharding as shd
+from lcasr_jax.train.optim import clip_grad_norm, make_optimizer
+from lcasr_jax.train.state import TrainState, create_state, init_variables
+
+BLANK_ID = 4095
+Batch = dict[str, jax.Array]
+
+
+def ctc_loss(logits: jax.Array, logit_lengths: jax.Array, labels: jax.Array,
+             label_lengths: jax.Array, implementation: str = "auto") -> jax.Array:
+    """(batch,) CTC NLL of raw logits (batch, frames, classes); blank = 4095."""
+    try:
+        from lcasr_jax.kernels.ctc import ctc_loss as fast_ctc
+    except ImportError:  # kernels not present: optax reference (pads are 1.0)
+        frames = jnp.arange(logits.shape[1])[None] >= logit_lengths[:, None]
+        label_pad = jnp.arange(labels.shape[1])[None] >= label_lengths[:, None]
+        return optax.ctc_loss(logits.astype(jnp.float32), frames.astype(jnp.float32), labels,
+                              label_pad.astype(jnp.float32), blank_id=BLANK_ID)
+    return fast_ctc(logits, logit_lengths, labels, label_lengths, blank_id=BLANK_ID,
+                    implementation=implementation)
+
+
+def make_train_step(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callable:
+    """train_step(state, batch, lr) -> (state, metrics); batch as `batch_shardings`.
+    With `mesh`, layer activations are constrained to (batch, length, embed) shardings.
+    """
+    weight = float(cfg.train.get("intermediate_loss_weighting", 0.0))
+    clip_value = float(cfg.optim.clip_value)
+    ctc_impl = cfg.train.get("ctc_impl", "auto")
+
+    def loss_fn(params, state: TrainState, batch: Batch):
+        ctx = shd.activation_sharding(mesh) if mesh is not None else contextlib.nullcontext()
+        with ctx:
+            out, mutated = model.apply(state.variables(params), batch["spec"],
+                                       batch["lengths"], return_logits=True, train=True,
+                                       mutable=["batch_stats"])
+        logits = out["final_posteriors"]
+        if mesh is not None:
+            logits = shd.constrain(logits, ("batch", "length", "vocab"), mesh)
+        ctc = lambda lg: ctc_loss(lg, out["length"], batch["targets"], batch["target_lengths"],
+                                  ctc_impl).sum()
+        final = ctc(logits)
+        total = final
+        if weight > 0 and out.get("intermediate_logits"):
+            inter = sum(ctc(lg) for lg in out["intermediate_logits"])
+            total = (1 - weight) * final + weight * inter / len(out["intermediate_logits"])
+        batch_size, _, frames = batch["spec"].shape
+        frames_valid = batch["lengths"].sum()
+        metrics = {"loss": final / jnp.maximum(frames_valid, 1) * 100, "ctc_sum": final,
+                   "frames": frames_valid}
+        return total / (frames * batch_size) * 100, (mutated.get("batch_stats", {}), metrics)
+
+    def train_step(state: TrainState, batch: Batch, lr: jax.Array):
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        (_, (batch_stats, metrics)), grads = grad_fn(state.params, state, batch)
+        grads, gnorm = clip_grad_norm(grads, clip_value)
+        tx = make_optimizer(cfg.optim, lr)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                                  batch_stats=batch_stats or state.batch_stats)
+        return new_state, {**metrics, "grad_norm": gnorm, "lr": lr}
+
+    return train_step
+
+
+def state_shardings(model: nn.Module, cfg: Any, mesh: Mesh) -> TrainState:
+    """NamedShardings for every TrainState leaf from the params' logical axis names."""
+    boxed = jax.eval_shape(functools.partial(init_variables, model), jax.random.key(0))
+    var_sh = shd.tree_shardings(boxed, mesh)
+    repl = NamedSharding(mesh, PartitionSpec())
+    tx = make_optimizer(cfg.optim, 0.0)
+    abstract = jax.eval_shape(functools.partial(create_state, model, tx, 0))
+    opt_sh = optax.tree_map_params(tx, lambda _, s: s, abstract.opt_state, var_sh["params"],
+                                   transform_non_params=lambda _: repl)
+    consts = {k: v for k, v in var_sh.items() if k not in ("params", "batch_stats")}
+    return TrainState(step=repl, params=var_sh["params"],
+                      batch_stats=var_sh.get("batch_stats", {}), consts=consts,
+                      opt_state=opt_sh, rng=repl)
+
+
+def jit_train_step(model: nn.Module, cfg: Any, mesh: Mesh, shardings: TrainState) -> Callable:
+    """jax.jit of the train step with the state donated; the batch keeps `put_batch`'s
+    sharding, the state `shardings`, metrics are replicated."""
+    repl = NamedSharding(mesh, PartitionSpec())
+    return jax.jit(make_train_step(model, cfg, mesh), out_shardings=(shardings, repl),
+                   donate_argnums=(0,))
+
+
+def jit_create_state(model: nn.Module, cfg: Any, shardings: TrainState) -> Callable[[], TrainState]:
+    tx = make_optimizer(cfg.optim, 0.0)
+    return jax.jit(functools.partial(create_state, model, tx, int(cfg.seed)),
+                   out_shardings=shardings)
+
+
+def put_batch(batch: dict[str, Any], mesh: Mesh) -> Batch:
+    """Host numpy batch -> global sharded arrays (each process passes its local rows)."""
+    shapes = {k: v.shape for k, v in batch.items() if k in shd.BATCH_AXES}
+    shards = shd.batch_shardings(mesh, shapes)
+    return {k: jax.make_array_from_process_local_data(shards[k], batch[k]) for k in shards}
