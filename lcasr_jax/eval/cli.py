@@ -83,6 +83,8 @@ def run(args: argparse.Namespace):
     from lcasr_jax.eval.datasets import load_dataset
     from lcasr_jax.eval.runner import EvalSettings, evaluate
 
+    if args.checkpoint is not None and not Path(args.checkpoint).exists():
+        raise FileNotFoundError(f"{args.checkpoint}: checkpoint not found")
     recordings = load_dataset(args.dataset, args.data_dir, args.split)[: args.limit]
     model, variables, checkpoint = load(args.checkpoint, args.dtype)
     factor = model.config.subsampling_factor

@@ -117,7 +117,8 @@ class BeamDecoder:
         check_classes(log_probs.shape[-1], self.tokenizer)
         beam = self.decoder.decode_beams(np.asarray(log_probs, np.float32),
                                          beam_width=beam_width)[0]
+        # pyctcdecode <= 0.5 returns plain tuples (text, lm_state, text_frames, ...)
+        text, frames = getattr(beam, "text", beam[0]), getattr(beam, "text_frames", beam[2])
         step = factor * FRAME_SECONDS
-        words = tuple(Word(w, round(a * step, 3), round(b * step, 3))
-                      for w, (a, b) in beam.text_frames)
-        return Transcript(beam.text, words)
+        words = tuple(Word(w, round(a * step, 3), round(b * step, 3)) for w, (a, b) in frames)
+        return Transcript(text, words)

@@ -1,0 +1,113 @@
+"""`lcasr-jax eval / transcribe / plot` end to end with the random-weight parity fixture."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from lcasr_jax.eval import cli, plot, transcribe
+
+SR = 16000
+HEADER = ["", "dataset", "split", "wer", "recording", "words", "ins_rate", "del_rate",
+          "sub_rate", "name", "checkpoint", "repeat", "seq_len", "overlap_ratio", "model_class",
+          "evaluation_mode", "overlap"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(parity_dir):
+    return str(parity_dir / "rotary_ln" / "checkpoint.pt")
+
+
+def _synth_dir(root, seconds=(3.0, 2.2)):
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i, sec in enumerate(seconds):
+        rid = f"test-s0-{i:05d}"
+        sf.write(root / f"{rid}.flac", (0.1 * rng.normal(size=int(sec * SR))).astype("f4"), SR)
+        meta = {"id": rid, "audio": f"{rid}.flac", "sample_rate": SR, "duration": sec,
+                "words": [{"word": "good", "start": 0.2, "end": 0.5},
+                          {"word": "morning", "start": 0.6, "end": 1.0}]}
+        (root / f"{rid}.json").write_text(json.dumps(meta))
+    return root
+
+
+def test_eval_writes_original_columns_and_appends(tmp_path, checkpoint, capsys):
+    data = _synth_dir(tmp_path / "data")
+    argv = ["--checkpoint", checkpoint, "--dataset", "synth", "--data-dir", str(data),
+            "--seq-len", "128", "--overlap-ratio", "0.5", "--out", str(tmp_path / "out"),
+            "--name", "fixture", "--quiet"]
+    assert cli.main(argv) == 0
+    assert "WER " in capsys.readouterr().out
+    csvs = sorted((tmp_path / "out").glob("synth_test_fixture_*.csv"))
+    assert [p.name for p in csvs] == ["synth_test_fixture_averaged_moving_window_128_64.csv"]
+    rows = list(csv.reader(csvs[0].read_text().splitlines()))
+    assert rows[0] == HEADER
+    assert [r[4] for r in rows[1:]] == ["test-s0-00000", "test-s0-00001", "all"]
+    overall = rows[-1]
+    assert overall[5] == "4" and overall[12] == "128" and float(overall[13]) == 0.5
+    wer, ins, dele, sub = map(float, overall[3:4] + overall[6:9])
+    assert wer == pytest.approx(ins + dele + sub)
+    doc = json.loads(csvs[0].with_suffix(".json").read_text())
+    assert doc["recordings"][0]["reference"] == "good morning"
+    assert cli.main(argv + ["--mode", "buffered"]) == 0
+    table = list(csv.reader((tmp_path / "out" / "results.csv").read_text().splitlines()))
+    assert table[0] == HEADER and len(table) == 7
+    assert {r[15] for r in table[1:]} == {"averaged_moving_window", "buffered"}
+
+    png = tmp_path / "out" / "wer.png"
+    assert plot.main([str(tmp_path / "out" / "results.csv"), "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_one_line_errors(tmp_path, checkpoint, capsys):
+    data = _synth_dir(tmp_path)
+    (tmp_path / "test-s0-00001.flac").write_bytes(b"")
+    argv = ["--checkpoint", checkpoint, "--dataset", "synth", "--data-dir", str(tmp_path),
+            "--out", str(tmp_path / "out"), "--quiet"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "test-s0-00001.flac" in err
+    assert cli.main(["--checkpoint", str(tmp_path / "none.pt"), "--dataset", "synth",
+                     "--data-dir", str(data)]) == 1
+    assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_transcribe_formats(tmp_path, checkpoint, capsys):
+    wav = tmp_path / "talk.wav"
+    sf.write(wav, (0.1 * np.random.default_rng(1).normal(size=2 * SR)).astype("f4"), SR)
+    base = [str(wav), "--checkpoint", checkpoint, "--seq-len", "128", "--quiet"]
+    assert transcribe.main(base + ["--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["audio"] == str(wav) and isinstance(doc["words"], list)
+    for w in doc["words"]:
+        assert 0 <= w["start"] < w["end"] <= 2.0 + 0.08
+    assert transcribe.main(base + ["--format", "srt", "--out-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "talk.srt").is_file()
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    assert transcribe.main([str(empty), "--checkpoint", checkpoint]) == 1
+    assert "empty.wav: empty file" in capsys.readouterr().err
+
+
+def test_srt_rendering_hand_checked():
+    from lcasr_jax.eval.decode import Transcript, Word
+
+    t = Transcript("a b c", (Word("a", 0.08, 0.4), Word("b", 0.48, 0.8), Word("c", 3.0, 3661.5)))
+    assert transcribe.srt_time(3661.5) == "01:01:01,500"
+    assert transcribe.to_srt(t) == ("1\n00:00:00,080 --> 00:00:00,800\na b\n\n"
+                                    "2\n00:00:03,000 --> 01:01:01,500\nc\n")
+
+
+def test_plot_reads_original_results_csv(tmp_path):
+    original = tmp_path / "evals_rb.csv"
+    original.write_text(
+        ",dataset,split,wer,recording,words,ins_rate,del_rate,sub_rate,name,checkpoint,"
+        "repeat,seq_len,overlap_ratio,model_class\n"
+        "0,tedlium,test,0.07,all,27500,0.01,0.02,0.04,rb,/x/a.pt,1,1024,0.875,SCConformerXL\n"
+        "0,tedlium,test,0.05,all,27500,0.01,0.02,0.02,rb,/x/b.pt,2,1024,0.875,SCConformerXL\n"
+        "0,tedlium,test,0.04,all,27500,0.01,0.01,0.02,rb,/x/c.pt,1,4096,0.875,SCConformerXL\n")
+    lines = plot.series(plot.read_table(original), "tedlium")
+    assert lines == {"rb": [(10.24, pytest.approx(0.06)), (40.96, 0.04)]}
+    assert plot.main([str(original), "--out", str(tmp_path / "p.png")]) == 0

@@ -1,0 +1,55 @@
+"""Greedy CTC decoding with word timestamps; optional pyctcdecode beam search."""
+
+import numpy as np
+import pytest
+
+from lcasr_jax.data.tokenizer import default_tokenizer
+from lcasr_jax.eval import decode
+
+BLANK = 4095
+
+
+def _log_probs(frame_ids, classes=4096):
+    x = np.full((len(frame_ids), classes), -20.0, np.float32)
+    x[np.arange(len(frame_ids)), frame_ids] = -0.01
+    return x
+
+
+def _path():
+    tok = default_tokenizer()
+    un, bel, ie, v, ably, qu = tok.encode("unbelievably qu")  # ▁un bel ie v ably ▁qu
+    # frames: 0 blank, 1-2 ▁un, 3 bel, 4 blank, 5 ie, 6 v, 7 ably, 8-9 blank,
+    # 10-11 ▁qu, 12 blank, 13 ▁qu again (a new token after a blank)
+    return [BLANK, un, un, bel, BLANK, ie, v, ably, BLANK, BLANK, qu, qu, BLANK, qu]
+
+
+def test_token_runs_hand_checked():
+    runs = decode.token_runs(np.array([4, 4, 9, 4, 9, 9, 1]), blank_id=9)
+    assert runs == [(4, 0, 1), (4, 3, 3), (1, 6, 6)]
+    assert decode.token_runs(np.array([], int), 9) == []
+
+
+def test_greedy_text_and_word_times():
+    out = decode.greedy(_log_probs(_path()))
+    tok = default_tokenizer()
+    un, bel, ie, v, ably, qu = tok.encode("unbelievably qu")
+    assert out.text == tok.decode([un, bel, ie, v, ably, qu, qu])
+    assert [w.word for w in out.words] == ["unbelievably", "qu", "qu"]
+    # 80 ms per output frame: word = [first frame of first token, last frame + 1)
+    assert [(w.start, w.end) for w in out.words] == [(0.08, 0.64), (0.8, 0.96), (1.04, 1.12)]
+    assert decode.greedy(_log_probs(_path()), factor=4).words[0].end == 0.32
+
+
+def test_greedy_rejects_mismatched_classes():
+    with pytest.raises(ValueError, match="checkpoint/tokenizer mismatch: model has 100"):
+        decode.greedy(np.zeros((5, 100), np.float32))
+
+
+def test_beam_search_agrees_with_greedy_on_peaked_input():
+    pytest.importorskip("pyctcdecode")
+    lp = _log_probs(_path())
+    beam = decode.BeamDecoder()(lp, beam_width=8)
+    greedy = decode.greedy(lp)
+    assert beam.text.split() == greedy.text.split()
+    assert [w.word for w in beam.words] == [w.word for w in greedy.words]
+    assert beam.words[0].start == pytest.approx(greedy.words[0].start, abs=0.081)
