@@ -160,3 +160,13 @@ def test_tfds_round_trip(built):
     ld = Loader(src, 128, 2, num_epochs=1, process_index=0, process_count=1)
     n = sum(int(b["valid"].sum()) for b in ld)
     assert n == sum(len(C.chunk_starts(int(src[i]["num_frames"]), 128)) for i in range(3))
+
+
+def test_float16_spec_is_lossless():
+    src = _fake_source([700, 300])
+    kw = dict(num_epochs=1, process_index=0, process_count=1)
+    a = list(Loader(src, 128, 2, **kw))
+    b = list(Loader(src, 128, 2, spec_dtype="float16", **kw))
+    assert b[0]["spec"].dtype == np.float16
+    assert all(np.array_equal(x["spec"], y["spec"].astype(np.float32))
+               for x, y in zip(a, b, strict=True))

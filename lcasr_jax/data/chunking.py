@@ -48,19 +48,28 @@ def chunk_starts(total_frames: int, chunk_frames: int, overlap: int = 0,
     return np.arange(first_frame, total_frames, chunk_frames - overlap, dtype=np.int64)
 
 
+def ends_sorted(word_start: np.ndarray, word_end: np.ndarray) -> bool:
+    """Check starts are sorted (else raise); return whether ends are sorted too."""
+    if len(word_start) > 1 and (np.diff(word_start) < 0).any():
+        raise ValueError("words must be sorted by start time (use alignments.validate_words)")
+    return len(word_end) < 2 or bool((np.diff(word_end) >= 0).all())
+
+
 def words_in_windows(word_start: np.ndarray, word_end: np.ndarray, win_start: np.ndarray,
-                     win_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                     win_end: np.ndarray, ends_are_sorted: bool | None = None,
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Words with start >= window start and end <= window end, per window (frames).
 
     word_start/word_end: (words,) seconds, sorted by start. win_start/win_end: (windows,)
-    frames. Returns CSR (offsets (windows + 1,), word index).
+    frames. ends_are_sorted: the result of `ends_sorted` (computed when None; pass it to
+    skip the O(words) checks on repeated calls). Returns CSR (offsets (windows + 1,), index).
     """
     ws, we = np.asarray(word_start, np.float64), np.asarray(word_end, np.float64)
-    if ws.size > 1 and (np.diff(ws) < 0).any():
-        raise ValueError("words must be sorted by start time (use alignments.validate_words)")
+    if ends_are_sorted is None:
+        ends_are_sorted = ends_sorted(ws, we)
     lo_s, hi_s = frames_to_seconds(win_start), frames_to_seconds(win_end)
     lo = np.searchsorted(ws, lo_s, side="left")  # first word with start >= chunk start
-    if we.size < 2 or (np.diff(we) >= 0).all():  # ends sorted too: a contiguous range
+    if ends_are_sorted:  # a contiguous range
         hi = np.searchsorted(we, hi_s, side="right")
         return ranges_to_index(lo, np.maximum(hi, lo))
     hi = np.searchsorted(ws, hi_s, side="right")  # candidates: start within the chunk

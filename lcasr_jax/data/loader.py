@@ -22,6 +22,8 @@ targets (batch, max_target_len) int32 padded with 0 (the original's pad id); tar
 recording (batch,) int32 index in the source; frame (batch,) int32 chunk start.
 max_target_len defaults to ceil(seq_len / 8) (the CTC limit of the 8x subsampled model);
 longer targets are truncated and counted in `Loader.stats['truncated_targets']` (warned).
+spec_dtype="float16" is lossless (features are stored as float16), 4x faster to assemble on
+the host and halves the host-to-device copy; cast to float32 on the accelerator.
 """
 
 from __future__ import annotations
@@ -34,7 +36,12 @@ from typing import Any
 
 import numpy as np
 
-from lcasr_jax.data.chunking import gather_tokens, words_in_windows
+from lcasr_jax.data.chunking import (
+    ends_sorted,
+    frames_to_seconds,
+    gather_tokens,
+    words_in_windows,
+)
 
 log = logging.getLogger(__name__)
 N_MELS = 80
@@ -46,6 +53,7 @@ class Shape:
     batch_size: int
     overlap: int = 0
     max_target_len: int | None = None
+    spec_dtype: str = "float32"
 
     def __post_init__(self):
         if self.seq_len <= 0 or self.batch_size <= 0 or not 0 <= self.overlap < self.seq_len:
@@ -114,8 +122,19 @@ class _Producer:
             ex = self.source[rec]
             self.cache[key] = {"features": ex["features"], "frames": int(ex["num_frames"]),
                                "ws": ex["word_start"], "we": ex["word_end"],
+                               "sorted": ends_sorted(ex["word_start"], ex["word_end"]),
                                "to": ex["token_offsets"], "ti": ex["token_ids"]}
         return rec, self.cache[key]
+
+    @staticmethod
+    def _tokens(ex: dict[str, Any], f0: int, f1: int) -> np.ndarray:
+        """Token ids of the words inside frames [f0, f1] (chunking's predicate)."""
+        if ex["sorted"]:  # contiguous words: two binary searches and one slice
+            lo = int(np.searchsorted(ex["ws"], frames_to_seconds(f0), side="left"))
+            hi = max(lo, int(np.searchsorted(ex["we"], frames_to_seconds(f1), side="right")))
+            return ex["ti"][ex["to"][lo]:ex["to"][hi]]
+        _, widx = words_in_windows(ex["ws"], ex["we"], np.array([f0]), np.array([f1]), False)
+        return gather_tokens(widx, ex["to"], ex["ti"])
 
     def next_batch(self) -> dict[str, np.ndarray] | None:
         sh = self.shape
@@ -125,7 +144,7 @@ class _Producer:
                 self.slots[i] = self._take_next()
         if all(s is None for s in self.slots):
             return None
-        out = {"spec": np.zeros((b, N_MELS, t), np.float32),
+        out = {"spec": np.zeros((b, N_MELS, t), sh.spec_dtype),
                "lengths": np.zeros(b, np.int32), "targets": np.zeros((b, lt), np.int32),
                "target_lengths": np.zeros(b, np.int32), "valid": np.zeros(b, bool),
                "recording": np.full(b, -1, np.int32), "frame": np.zeros(b, np.int32)}
@@ -138,8 +157,7 @@ class _Producer:
             f0 = s[2]
             f1 = min(f0 + t, ex["frames"])
             out["spec"][i, :, : f1 - f0] = ex["features"][f0:f1].T
-            _, widx = words_in_windows(ex["ws"], ex["we"], np.array([f0]), np.array([f0 + t]))
-            toks = gather_tokens(widx, ex["to"], ex["ti"])
+            toks = self._tokens(ex, f0, f0 + t)
             if len(toks) > lt:
                 self.truncated += 1
                 log.warning("recording %d frame %d: %d tokens > max_target_len %d; truncated",
@@ -171,7 +189,8 @@ class Loader:
     def __init__(self, source, seq_len: int, batch_size: int, *, overlap: int = 0,
                  max_target_len: int | None = None, seed: int = 0, num_epochs: int | None = None,
                  process_index: int | None = None, process_count: int | None = None,
-                 prefetch: int = 2, state: dict[str, Any] | None = None):
+                 prefetch: int = 2, state: dict[str, Any] | None = None,
+                 spec_dtype: str = "float32"):
         if process_index is None or process_count is None:
             import jax
 
@@ -183,7 +202,7 @@ class Loader:
         elif (state["process_index"], state["process_count"]) != (process_index, process_count):
             raise ValueError("loader state was saved with another process_index/process_count")
         self.source, self.prefetch = source, max(1, prefetch)
-        self._shape = Shape(seq_len, batch_size, overlap, max_target_len)
+        self._shape = Shape(seq_len, batch_size, overlap, max_target_len, spec_dtype)
         self._state = dict(state)
         self._producer: _Producer | None = None
         self._thread: threading.Thread | None = None
@@ -259,4 +278,4 @@ class Loader:
         """Switch to a new sequence length (and batch size) from the next batch on."""
         self.close()
         self._shape = Shape(seq_len, batch_size or self._shape.batch_size, self._shape.overlap,
-                            max_target_len)
+                            max_target_len, self._shape.spec_dtype)
