@@ -105,7 +105,7 @@ def _check(impl, logits, frame_len, labels, label_len, blank):
     return loss
 
 
-IMPLS = ["xla"]
+IMPLS = ["xla", "pallas_interpret"]
 
 
 def test_reference_matches_brute_force():
@@ -169,14 +169,30 @@ def test_matches_optax(impl):
     np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5, atol=1e-4)
 
 
-def test_long_sequence_is_finite_and_matches_optax():
+@pytest.fixture
+def short_segments(monkeypatch):
+    """Several checkpoint segments (and a ragged last one) even for short test inputs."""
+    from lcasr_jax.kernels import ctc_pallas
+
+    monkeypatch.setattr(ctc_pallas, "SEG", 8)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_many_segments(impl, short_segments):
+    rng = np.random.default_rng(6)
+    logits, frame_len, labels, label_len = _case(rng, 3, 37, 6, 7, 5, repeats=True)
+    _check(impl, logits, frame_len, labels, label_len, 5)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_long_sequence_is_finite_and_matches_optax(impl, short_segments):
     """Long enough that a probability-space recursion would underflow."""
     rng = np.random.default_rng(5)
     logits = rng.normal(size=(1, 700, 12)).astype(np.float32) * 4
     labels = rng.integers(1, 12, size=(1, 120)).astype(np.int32)
     lens = np.array([700], np.int32), np.array([120], np.int32)
     ours = ctc_loss(jnp.asarray(logits), lens[0], jnp.asarray(labels), lens[1], blank_id=0,
-                    implementation="xla")
+                    implementation=impl)
     theirs = optax.ctc_loss(jnp.asarray(logits), jnp.zeros((1, 700)), jnp.asarray(labels),
                             jnp.zeros((1, 120)), blank_id=0)
     assert np.isfinite(ours[0]) and ours[0] > 1000

@@ -82,7 +82,8 @@ def ctc_loss(
     elif implementation in ("pallas_gpu", "pallas_interpret"):
         from lcasr_jax.kernels import ctc_pallas
 
-        nll = ctc_pallas.ctc_nll(log_probs, ext, skip, final, frames,
+        nll = ctc_pallas.ctc_nll(log_probs, ext, skip, label_lengths, frames,
+                                 blank_id=blank_id,
                                  interpret=implementation == "pallas_interpret")
     else:
         raise ValueError(f"ctc.py: unknown implementation {implementation!r}; "
