@@ -33,10 +33,15 @@ def _compare(model, variables, specs, plans, batch_size):
     sharded, n_dev = engine.make_forward(model, variables)
     single, _ = engine.make_forward(model, variables, engine.data_mesh(jax.devices()[:1]))
     batched = engine.run_plans(sharded, specs, plans, batch_size=batch_size, n_devices=n_dev)
-    for spec, plan, got in zip(specs, plans, batched, strict=True):
+    ids = engine.run_plans(sharded, specs, plans, batch_size=batch_size, n_devices=n_dev,
+                           output="ids")
+    for spec, plan, got, got_ids in zip(specs, plans, batched, ids, strict=True):
         ref = engine.run_one_at_a_time(single, spec, plan)
         assert got.shape == ref.shape == (plan.out_frames, CLASSES)
         np.testing.assert_allclose(got, ref, atol=2e-5, rtol=0)
+        top2 = np.sort(ref, -1)[:, -2:]
+        clear = top2[:, 1] - top2[:, 0] > 1e-4  # frames without a near-tie
+        np.testing.assert_array_equal(got_ids[clear], ref.argmax(-1)[clear])
 
 
 def test_moving_window_batched_equals_one_at_a_time(tiny):

@@ -64,14 +64,20 @@ def token_runs(frame_ids: np.ndarray, blank_id: int) -> list[tuple[int, int, int
 
 def greedy(log_probs: np.ndarray, tokenizer=None, factor: int = 8,
            timestamps: bool = True) -> Transcript:
-    """Best-path CTC decode: argmax per frame, collapse repeats, drop blanks, detokenize.
-
-    Word times: a word starts at the first frame of its first token and ends after the
-    last frame of its last token; frame f covers [f, f + 1) * factor * 10 ms.
-    """
+    """Best-path CTC decode of (frames_out, classes) log-probs; see `greedy_ids`."""
     tok = _tokenizer(tokenizer)
     check_classes(log_probs.shape[-1], tok)
-    runs = token_runs(np.asarray(log_probs).argmax(-1), tok.blank_id)
+    return greedy_ids(np.asarray(log_probs).argmax(-1), tok, factor, timestamps)
+
+
+def greedy_ids(frame_ids: np.ndarray, tokenizer=None, factor: int = 8,
+               timestamps: bool = True) -> Transcript:
+    """Greedy CTC from the per-frame argmax (frames_out,): collapse repeats, drop blanks,
+    detokenize. Word times: a word starts at the first frame of its first token and ends
+    after the last frame of its last token; frame f covers [f, f + 1) * factor * 10 ms.
+    """
+    tok = _tokenizer(tokenizer)
+    runs = token_runs(frame_ids, tok.blank_id)
     text = tok.decode([t for t, _, _ in runs])
     words: list[Word] = []
     if timestamps and runs:

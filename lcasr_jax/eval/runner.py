@@ -11,7 +11,7 @@ import numpy as np
 
 from lcasr_jax.eval import engine, windows
 from lcasr_jax.eval.datasets.base import Recording
-from lcasr_jax.eval.decode import Transcript, greedy
+from lcasr_jax.eval.decode import Transcript, greedy_ids
 from lcasr_jax.eval.normalize import normalize_hypothesis
 from lcasr_jax.eval.wer import WERDetail, word_error_rate_detail
 
@@ -81,13 +81,14 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
         plans = [windows.make_plan(settings.mode, s.shape[1], settings.seq_len, settings.overlap,
                                    factor, settings.max_seq_len) for s in specs]
         merged = engine.run_plans(forward, specs, plans, batch_size=settings.batch_size,
-                                  n_devices=n_devices, progress=progress and len(group) == 1)
-        for (i, spec), log_probs in zip(group, merged, strict=True):
+                                  n_devices=n_devices, progress=progress and len(group) == 1,
+                                  output="log_probs" if beam is not None else "ids")
+        for (i, spec), out in zip(group, merged, strict=True):
             rec = recordings[i]
             if beam is not None:
-                transcript = beam(log_probs, settings.beam_width, factor)
+                transcript = beam(out, settings.beam_width, factor)
             else:
-                transcript = greedy(log_probs, tokenizer, factor)
+                transcript = greedy_ids(out, tokenizer, factor)
             hyp = normalize_hypothesis(transcript.text)
             results.append(RecordingResult(
                 rec.id, hyp, rec.reference, transcript,

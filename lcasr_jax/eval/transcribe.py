@@ -70,7 +70,7 @@ def transcribe(paths, model, variables, seq_len: int, overlap: int, mode: str,
     """Transcripts (raw decoder text + word times) of audio files."""
     from lcasr_jax.data.features import audio_to_features
     from lcasr_jax.eval import engine, windows
-    from lcasr_jax.eval.decode import check_classes, greedy
+    from lcasr_jax.eval.decode import check_classes, greedy_ids
     from lcasr_jax.eval.runner import EvalSettings, model_for_mode
 
     check_classes(model.config.num_classes)
@@ -81,9 +81,9 @@ def transcribe(paths, model, variables, seq_len: int, overlap: int, mode: str,
     for path in paths:
         spec = audio_to_features(path)
         plan = windows.make_plan(mode, spec.shape[1], seq_len, overlap, factor)
-        log_probs = engine.run_plans(forward, [spec], [plan], batch_size=batch_size,
-                                     n_devices=n_dev, progress=progress)[0]
-        out.append(greedy(log_probs, None, factor))
+        ids = engine.run_plans(forward, [spec], [plan], batch_size=batch_size,
+                               n_devices=n_dev, progress=progress, output="ids")[0]
+        out.append(greedy_ids(ids, None, factor))
     return out
 
 

@@ -63,6 +63,7 @@ class Plan:
     windows: tuple[Window, ...]
     out_frames: int
     average: bool  # True: average probabilities of overlapping windows; False: concatenate
+    factor: int = 8  # subsampling factor (input frames per output frame)
 
 
 def frames_out(frames: int, factor: int = 8) -> int:
@@ -106,7 +107,7 @@ def moving_window_plan(n_frames: int, seq_len: int, overlap: int, factor: int = 
         windows.append(Window(start, start + length, 0, n_out, position))
         position += n_out
     out = max(w.out_pos + w.keep_end for w in windows)
-    return Plan(mode, tuple(windows), out, average=True)
+    return Plan(mode, tuple(windows), out, average=True, factor=factor)
 
 
 def buffered_plan(n_frames: int, seq_len: int, overlap: int, factor: int = 8) -> Plan:
@@ -140,7 +141,7 @@ def buffered_plan(n_frames: int, seq_len: int, overlap: int, factor: int = 8) ->
         keep_start, keep_end = int((c_start - buf_start) / ratio), int((c_end - buf_start) / ratio)
         windows.append(Window(buf_start, buf_end, keep_start, keep_end, position))
         position += keep_end - keep_start
-    return Plan("buffered", tuple(windows), position, average=False)
+    return Plan("buffered", tuple(windows), position, average=False, factor=factor)
 
 
 def attention_window(seq_len: int, factor: int = 8) -> tuple[int, int]:
