@@ -1,0 +1,132 @@
+"""CTC loss forward+backward vs optax (and torch when present) at 512..45,000 output frames.
+
+Usage (GPU): PYTHONPATH=. python3 benchmarks/ctc.py [--sizes 512 2048 ...] [--no-torch]
+Batch 1, 4096 classes (blank 4095), labels = frames // 5, float32 logits. Prints a markdown
+table: ms for loss+gradient w.r.t. logits, |loss - optax| / |optax|, gradient difference to
+the XLA backend, XLA temp bytes, and the ratio to the issue's anchors at 45,000 frames
+(torch 1,515 ms, optax 1,819 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lcasr_jax.kernels.bench_utils import header, table, temp_bytes, time_ms
+from lcasr_jax.kernels.ctc import ctc_loss
+
+ANCHOR_TORCH_MS, ANCHOR_OPTAX_MS = 1515.0, 1819.0
+CLASSES, BLANK = 4096, 4095
+
+
+def make(impl):
+    if impl == "optax":
+        def loss(logits, n_frames, labels, n_labels):
+            t, m = logits.shape[1], labels.shape[1]
+            pad_x = (jnp.arange(t)[None] >= n_frames[:, None]).astype(jnp.float32)
+            pad_y = (jnp.arange(m)[None] >= n_labels[:, None]).astype(jnp.float32)
+            return optax.ctc_loss(logits, pad_x, labels, pad_y, blank_id=BLANK).sum()
+    else:
+        def loss(logits, n_frames, labels, n_labels):
+            return ctc_loss(logits, n_frames, labels, n_labels, blank_id=BLANK,
+                            implementation=impl).sum()
+    return jax.jit(jax.value_and_grad(loss))
+
+
+def torch_time(logits, labels, reps):
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    x = torch.tensor(np.asarray(logits), device="cuda").requires_grad_(True)
+    y = torch.tensor(np.asarray(labels), device="cuda", dtype=torch.long)
+    n_x = torch.tensor([x.shape[1]], device="cuda")
+    n_y = torch.tensor([y.shape[1]], device="cuda")
+
+    def run():
+        lp = torch.log_softmax(x, -1).transpose(0, 1)
+        loss = torch.nn.functional.ctc_loss(lp, y, n_x, n_y, blank=BLANK, reduction="sum",
+                                            zero_infinity=True)
+        (g,) = torch.autograd.grad(loss, x)
+        torch.cuda.synchronize()
+        return loss.item(), g
+
+    import statistics
+    import time
+
+    run()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--sizes", type=int, nargs="+", default=[512, 2048, 8192, 22500, 45000])
+    p.add_argument("--impls", nargs="+", default=None)
+    p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--reps", type=int, default=3)
+    args = p.parse_args(argv)
+    impls = args.impls or (["pallas_gpu", "xla", "optax"] if jax.default_backend() == "gpu"
+                           else ["xla", "optax"])
+    print(header(), flush=True)
+    rows = []
+    for n in args.sizes:
+        key = jax.random.PRNGKey(n)
+        logits = jax.random.normal(key, (1, n, CLASSES), jnp.float32) * 2
+        labels = jax.random.randint(jax.random.fold_in(key, 1), (1, n // 5), 0, BLANK)
+        n_frames = jnp.array([n], jnp.int32)
+        n_labels = jnp.array([n // 5], jnp.int32)
+        results = {}
+        for impl in impls:
+            fn = make(impl)
+            args_ = (logits, n_frames, labels, n_labels)
+            try:
+                loss, grad = jax.block_until_ready(fn(*args_))
+                ms = time_ms(fn, *args_, warmup=1, reps=args.reps)
+            except Exception as e:  # noqa: BLE001 - report and go on
+                print(f"{impl} T={n}: FAILED {type(e).__name__}: {e}"[:600], flush=True)
+                continue
+            results[impl] = (float(loss), grad)
+            mem = temp_bytes(fn, *args_)
+            rows.append(dict(impl=impl, frames=n, labels=n // 5, fwdbwd_ms=ms,
+                             loss=float(loss), temp_MiB="" if mem is None else mem / 2**20))
+            print(rows[-1], flush=True)
+        ref_loss = results.get("optax", (None,))[0]
+        ref_grad = results.get("xla", (None, None))[1]
+        for row in rows:
+            if row["frames"] != n:
+                continue
+            if ref_loss is not None:
+                row["rel_loss_vs_optax"] = abs(row["loss"] - ref_loss) / abs(ref_loss)
+            if ref_grad is not None and row["impl"] in results:
+                g = results[row["impl"]][1]
+                row["max_grad_diff_vs_xla"] = float(jnp.max(jnp.abs(g - ref_grad)))
+            if n == 45000:
+                row["x_faster_than_torch_anchor"] = ANCHOR_TORCH_MS / row["fwdbwd_ms"]
+                row["x_faster_than_optax_anchor"] = ANCHOR_OPTAX_MS / row["fwdbwd_ms"]
+        if not args.no_torch:
+            try:
+                ms = torch_time(logits, labels, args.reps)
+            except Exception as e:  # noqa: BLE001
+                print(f"torch T={n}: FAILED {e}"[:300], flush=True)
+                ms = None
+            if ms is not None:
+                rows.append(dict(impl="torch (cuda)", frames=n, labels=n // 5, fwdbwd_ms=ms))
+                print(rows[-1], flush=True)
+    print(f"\n{header()}\nCTC loss+grad, batch 1, {CLASSES} classes, labels = frames // 5")
+    print(table(rows, ["impl", "frames", "labels", "fwdbwd_ms", "rel_loss_vs_optax",
+                       "max_grad_diff_vs_xla", "temp_MiB", "x_faster_than_torch_anchor",
+                       "x_faster_than_optax_anchor"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
