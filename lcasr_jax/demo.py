@@ -64,7 +64,7 @@ def format_table(rows: list[dict]) -> str:
            f"{'words':>6} {'time s':>7}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['seconds']:>8.0f}s {100 * r['wer']:>7.2f} {100 * r['ins_rate']:>6.2f} "
+        lines.append(f"{r['seconds']:>8g}s {100 * r['wer']:>7.2f} {100 * r['ins_rate']:>6.2f} "
                      f"{100 * r['del_rate']:>6.2f} {100 * r['sub_rate']:>6.2f} "
                      f"{r['words']:>6d} {r['wall']:>7.1f}")
     return "\n".join(lines)
