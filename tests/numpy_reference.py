@@ -282,8 +282,9 @@ def forward(state_dict: Mapping[str, np.ndarray], model_cfg: Mapping[str, Any],
       strict: raise if a state_dict key was never read (an unexpected key).
 
     Returns a dict of float64 arrays: log_probs and logits (B, N, 4096), length (B,),
-    valid (B, N) bool, and the stages subsampling_out, pos_enc_out, layer{i}_in,
-    layer{i}_out, layer{i}_{ff1,attn,conv,ff2}_out, decoder_in (all (B, N, d)).
+    valid (B, N) bool, the stages subsampling_out, pos_enc_out, layer{i}_in,
+    layer{i}_out, layer{i}_{ff1,attn,conv,ff2}_out, decoder_in (all (B, N, d)), and the
+    self-conditioning logits layer{i}_sc_logits (B, N, 4096) of every layer but the last.
     """
     cfg = {**ORIGINAL_DEFAULTS, **dict(model_cfg)}
     if cfg["subsampling_conv_channels"] == -1:
@@ -321,7 +322,8 @@ def forward(state_dict: Mapping[str, np.ndarray], model_cfg: Mapping[str, Any],
         x = conformer_layer(W, i, cfg, x, valid, masked, rotary, stages)
         stages[f"layer{i}_out"] = x
         if cfg["self_conditioning"] and i != cfg["n_layers"] - 1:
-            probs = _softmax(decoder_logits(x))
+            stages[f"layer{i}_sc_logits"] = decoder_logits(x)
+            probs = _softmax(stages[f"layer{i}_sc_logits"])
             x = x + probs @ W["decoder.reprojection.weight"].T + W["decoder.reprojection.bias"]
     if cfg["legasee_double_norm"]:
         x = decoder_norm(x)

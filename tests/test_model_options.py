@@ -50,7 +50,8 @@ COMBOS = [
                                 "subsampling_act": "relu", "subsampling_conv_channels": -1},
      "lcasr", 128),
     ("rms_lcasr_sandwich_bias_ff", {"default_norm": "rms_norm", "sandwich_norm": True,
-                                    "bias_in_ff": True, "rotary_base_freq": 10000},
+                                    "bias_in_ff": True, "rotary_base_freq": 10000,
+                                    "rotary_interpolation_factor": 4.0},  # the buffer wins
      "lcasr", 256),
     ("rms_apex_qkv_bias_learned_rotary", {"default_norm": "rms_norm", "qkv_bias": True,
                                           "learned_rotary": True, "n_heads": 3},
@@ -58,12 +59,13 @@ COMBOS = [
     ("transformer_no_decoder_norm", {"transformer": True, "decoder_norm": False, "d_model": 64,
                                      "head_dim": 32}, "lcasr", 256),
     ("conv_k5_exp2_norm_none_single_norm", {"conv_kernel_size": 5, "conv_expansion_factor": 2,
-                                            "conv_norm": "none", "legasee_double_norm": False},
+                                            "conv_norm": "none", "legasee_double_norm": False,
+                                            "expansion_factor": 2},  # ignored: FF is 4 d
      "lcasr", 256),
     ("subsampling_norm_out_act_none_rms", {"subsampling_norm_out": True,
                                            "subsampling_act": "none",
                                            "default_norm": "rms_norm"}, "lcasr", 256),
-    ("window_8", {"attention_window_size": 8}, "lcasr", 256),
+    ("window_8", {"attention_window_size": 8, "flash_attn": False}, "lcasr", 256),
     ("conv_norm_layer_norm", {"conv_norm": "layer_norm", "conv_expansion_factor": 1.5},
      "lcasr", 256),
     # Known bugs (xfail, strict): each case isolates one.
@@ -190,6 +192,11 @@ def test_option_combination_matches_numpy_reference(name, changes, rms_style, fr
                       (f"layer{cfg.n_layers - 1}_out", HIDDEN_ATOL), ("decoder_in", HIDDEN_ATOL)):
         err = np.abs(np.asarray(inter[key][0]) - want[key])[valid].max()
         assert err < atol, f"{key}: max abs error {err:.2e}"
+    sc_logits = out.get("intermediate_logits", [])
+    assert len(sc_logits) == (cfg.n_layers - 1 if cfg.self_conditioning else 0)
+    for i, logits in enumerate(sc_logits):
+        err = np.abs(np.asarray(logits) - want[f"layer{i}_sc_logits"])[valid].max()
+        assert err < LOGPROB_ATOL, f"self-conditioning logits {i}: max abs error {err:.2e}"
     log_probs = np.asarray(out["final_posteriors"], np.float64)
     err = np.abs(log_probs - want["log_probs"])[valid].max()
     assert err < LOGPROB_ATOL, f"log-probs: max abs error {err:.2e}"
@@ -197,3 +204,15 @@ def test_option_combination_matches_numpy_reference(name, changes, rms_style, fr
     clear = valid & (top2[..., 1] - top2[..., 0] > ARGMAX_MARGIN)
     assert clear.sum() > valid.sum() // 2
     np.testing.assert_array_equal(log_probs.argmax(-1)[clear], want["log_probs"].argmax(-1)[clear])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "checkpoints/mapping.py rules(): subsampling.out.* is emitted before subsampling.norm_out.*; "
+    "the original registers norm_out first (ConvSubsampling.__init__)"))
+def test_subsampling_norm_out_key_order_matches_original():
+    """Hand-checked against the original's state_dict() with subsampling_norm_out: true."""
+    cfg = _jax_config(_model_config({"subsampling_norm_out": True}), "lcasr")
+    keys = [r.torch_key for r in mapping.rules(cfg) if r.torch_key.startswith("subsampling.")]
+    assert keys[:5] == ["subsampling.norm_out.weight", "subsampling.norm_out.bias",
+                        "subsampling.out.weight", "subsampling.out.bias",
+                        "subsampling.conv.0.weight"]
