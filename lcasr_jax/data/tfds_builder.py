@@ -108,17 +108,18 @@ class LcasrRecordings(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, paths: list[Path]):
         seen: dict[str, Path] = {}
-        if self._workers == 1:
-            results = map(encode_recording, paths)
-        else:
-            pool = cf.ProcessPoolExecutor(self._workers)
-            results = pool.map(encode_recording, paths, chunksize=1)
-        for path, ex in zip(paths, results, strict=True):
-            if ex["id"] in seen:
-                raise ValueError(f"{path}: duplicate recording id {ex['id']!r} "
-                                 f"(also {seen[ex['id']]})")
-            seen[ex["id"]] = path
-            yield ex["id"], ex
+        pool = cf.ProcessPoolExecutor(self._workers) if self._workers > 1 else None
+        try:
+            results = pool.map(encode_recording, paths) if pool else map(encode_recording, paths)
+            for path, ex in zip(paths, results, strict=True):
+                if ex["id"] in seen:
+                    raise ValueError(f"{path}: duplicate recording id {ex['id']!r} "
+                                     f"(also {seen[ex['id']]})")
+                seen[ex["id"]] = path
+                yield ex["id"], ex
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
 
 
 def build(source_dir: str | Path, data_dir: str | Path, workers: int = 1) -> Path:
