@@ -112,6 +112,12 @@ def _norm(W: _Weights, prefix: str, default_norm: str, x):
     return W[f"{prefix}.weight"] * x / np.sqrt((x ** 2).mean(-1, keepdims=True) + 1e-5)  # apex
 
 
+def apply_norm(state_dict: Mapping[str, np.ndarray], prefix: str, default_norm: str,
+               x: np.ndarray) -> np.ndarray:
+    """The norm stored under `prefix` (e.g. 'layers.0.norm_out') applied to x in float64."""
+    return _norm(_Weights(state_dict), prefix, default_norm, np.asarray(x, F64))
+
+
 def _conv2d(x, w, b, stride: int, pad: int, groups: int):
     """torch Conv2d: x (B, Cin, H, W), w (Cout, Cin/groups, kh, kw)."""
     _, cin, h, wd = x.shape

@@ -19,6 +19,7 @@ import pytest
 import lcasr_jax
 from lcasr_jax.checkpoints import mapping, torch_format
 from lcasr_jax.model import ModelConfig, SCConformerXL
+from lcasr_jax.model.norms import RMSNorm
 
 torch = pytest.importorskip("torch")
 omegaconf = pytest.importorskip("omegaconf")
@@ -216,3 +217,15 @@ def test_subsampling_norm_out_key_order_matches_original():
     assert keys[:5] == ["subsampling.norm_out.weight", "subsampling.norm_out.bias",
                         "subsampling.out.weight", "subsampling.out.bias",
                         "subsampling.conv.0.weight"]
+
+
+@pytest.mark.parametrize("style,key", [("lcasr", "scale"), ("apex", "weight")])
+def test_rms_norm_epsilon_convention_on_tiny_inputs(style, key):
+    """Where the epsilon goes (on the RMS for lcasr, inside the sqrt for apex) only shows on
+    inputs whose RMS is near it; rows of RMS 1e-9, 1e-6 and 1."""
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((3, 16)) * np.array([[1e-9], [1e-6], [1.0]])).astype(np.float32)
+    scale = (1.0 + 0.2 * rng.standard_normal(16)).astype(np.float32)
+    got = np.asarray(RMSNorm(style=style).apply({"params": {"scale": scale}}, x))
+    want = ref.apply_norm({f"n.{key}": scale}, "n", "rms_norm", x)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
