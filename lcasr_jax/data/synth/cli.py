@@ -16,9 +16,10 @@ import os
 import sys
 import time
 
+from .text import CACHE_VERSION
 from .voices import SPLITS
 
-DEFAULT_TEXT = os.path.join(".cache", "synth", "austen-v1.json.gz")
+DEFAULT_TEXT = os.path.join(".cache", "synth", f"austen-v{CACHE_VERSION}.json.gz")
 _STATE: dict = {}
 
 
@@ -69,10 +70,11 @@ def _entry_from_disk(p: dict, out: str) -> dict:
 
 def _progress(total: int, disable: bool):
     try:
-        from tqdm import tqdm
+        import tqdm
     except ImportError:  # the GPU machine may lack tqdm
         return None
-    return tqdm(total=total, unit="s", desc="synth", disable=disable, dynamic_ncols=True)
+    tqdm.tqdm.monitor_interval = 0  # no monitor thread in the parent
+    return tqdm.tqdm(total=total, unit="s", desc="synth", disable=disable, dynamic_ncols=True)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -93,14 +95,14 @@ def run(args: argparse.Namespace) -> dict:
     t0, made = time.time(), 0.0
     bar = _progress(round(sum(p["target_s"] for p in todo)), args.no_progress)
     jobs = [(p, args.out) for p in todo]
-    if args.workers <= 1:
-        _init(args.text)
-        results = map(_work, jobs)
-        pool = None
-    else:
-        pool = mp.get_context("spawn").Pool(min(args.workers, max(len(jobs), 1)), _init,
-                                            (args.text,))
-        results = pool.imap_unordered(_work, jobs)
+    # One fresh process per recording: espeak-ng keeps synthesis state (e.g. its flutter
+    # phase) across calls, so only a fresh library gives the same audio for the same seed
+    # whatever the order. forkserver forks each from a process with the modules imported.
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["lcasr_jax.data.synth.recording", "soxr", "soundfile"])
+    pool = ctx.Pool(max(1, min(args.workers, len(jobs))), _init, (args.text,),
+                    maxtasksperchild=1)
+    results = pool.imap_unordered(_work, jobs)
     try:
         for e in results:
             entries[e["id"]] = e
@@ -110,8 +112,7 @@ def run(args: argparse.Namespace) -> dict:
             else:
                 print(f"synth: {e['id']} {e['duration']:.0f} s", file=sys.stderr)
     finally:
-        if pool is not None:
-            pool.terminate()
+        pool.terminate()
         if bar is not None:
             bar.close()
     wall = time.time() - t0

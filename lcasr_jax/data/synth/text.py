@@ -24,7 +24,7 @@ _R_OBJECTS = ("emma", "mansfieldpark", "northangerabbey", "persuasion", "pridepr
               "sensesensibility")
 R_PACKAGE_DIRS = ("/usr/lib/R/site-library/janeaustenr", "/usr/share/R/site-library/janeaustenr",
                   "/opt/lcasr-jax/janeaustenr/usr/lib/R/site-library/janeaustenr")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # bump when normalise() changes (cache file name carries it)
 
 _ABBREV = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint", "esq": "esquire",
            "capt": "captain", "col": "colonel", "messrs": "messieurs", "no": "number"}
@@ -99,7 +99,8 @@ def paragraphs(lines: list[str]) -> list[str]:
 def normalise(par: str) -> str:
     """Lowercase ASCII text for synthesis: numbers spelled out, abbreviations expanded,
     keeping only letters, apostrophes inside words and . , ; : ? ! as prosody marks."""
-    s = unicodedata.normalize("NFKD", par).replace("\u00a3", " pounds ")
+    s = re.sub("\u00a3\\s*([\\d,]+)", r"\1 pounds", par)
+    s = unicodedata.normalize("NFKD", s).replace("\u00a3", " pounds ")
     s = s.encode("ascii", "ignore").decode()
     s = s.replace("_", "").replace("&", " and ")
     s = re.sub(r"-{2,}", ", ", s).replace("-", " ")
