@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 
 import numpy as np
 
@@ -211,11 +212,14 @@ def write(p: dict, dry: np.ndarray, words, out_dir: str) -> dict:
 def make(p: dict, corpus: dict[str, list[str]], engines: Engines, out_dir: str) -> dict:
     """Render and write one recording; returns its manifest entry."""
     dry, words, skipped = render(p, corpus, engines)
+    if skipped:
+        print(f"synth: {p['id']}: skipped {skipped} sentence groups flite could not align",
+              file=sys.stderr)
     words = repair_times(words)
     rec = write(p, dry, words, out_dir)
     return {"id": p["id"], "audio": rec["audio"], "words": f"{p['id']}.json",
             "duration": rec["duration"], "n_words": len(words), "book": p["book"],
-            "speakers": [s["speaker"] for s in p["speakers"]], "skipped_groups": skipped}
+            "speakers": [s["speaker"] for s in p["speakers"]]}
 
 
 __all__ = ["Engines", "Voice", "make", "plan", "render", "write"]
