@@ -23,9 +23,13 @@ def cudnn_attention(q, k, v, lengths=None, *, window=(-1, -1), scale=None):
     if lengths is None:
         lengths = jnp.full((batch,), time, jnp.int32)
     lengths = jnp.minimum(lengths.astype(jnp.int32), time)
+    if time % 2:  # cuDNN's masked training path needs even sequence lengths
+        pad = ((0, 0), (0, 1), (0, 0), (0, 0))
+        q, k, v = (jnp.pad(x, pad) for x in (q, k, v))
     out = jax.nn.dot_product_attention(
         q, k, v, scale=dim ** -0.5 if scale is None else scale,
         query_seq_lengths=lengths, key_value_seq_lengths=lengths, implementation="cudnn")
+    out = out[:, :time]
     valid = jnp.arange(time)[None, :, None, None] < lengths[:, None, None, None]
     return jnp.where(valid, out, 0).astype(q.dtype)
 
