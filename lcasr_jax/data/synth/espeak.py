@@ -53,7 +53,7 @@ class Espeak:
     def __init__(self) -> None:
         self.lib = load_library("libespeak-ng.so.1", "espeak-ng")
         path = espeak_data_dir()
-        rate = self.lib.espeak_Initialize(_OUTPUT_SYNCHRONOUS, 0,
+        rate = self.lib.espeak_Initialize(_OUTPUT_SYNCHRONOUS, 2000,
                                           path.encode() if path else None,
                                           _INIT_PHONEME_EVENTS | _INIT_DONT_EXIT)
         if rate <= 0:

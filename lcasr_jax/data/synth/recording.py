@@ -125,7 +125,7 @@ class Engines:
         else:
             raise ValueError(f"unknown engine {spk['engine']}")
         in_rate = sr * spk["speed"]
-        out = soxr.resample(audio, in_rate, SR).astype(np.float32)
+        out = soxr.resample(audio, in_rate, SR, quality="MQ").astype(np.float32)
         t = np.round(times.reshape(-1, 2) * (SR / in_rate)).astype(np.int64)
         return out * np.float32(10 ** (spk["gain_db"] / 20)), tokens, np.clip(t, 0, len(out))
 
@@ -185,19 +185,26 @@ def write(p: dict, dry: np.ndarray, words, out_dir: str) -> dict:
     rng = np.random.default_rng(p["render_seed"] + 1)
     ir = (room.impulse_response(rng, p["rt60"], p["wet"]) if p["rt60"] > 0
           else np.ones(1, np.float32))
-    c = np.concatenate([[0.0], np.cumsum(dry.astype(np.float64) ** 2)])
-    idx = np.array([(a, b) for _, a, b, _ in words], np.int64).reshape(-1, 2)
-    n_in = max(int(np.sum(idx[:, 1] - idx[:, 0])), 1)
+    # Active-speech power from 10 ms frame energies inside the words.
+    hop = SR // 100
+    nfr = len(dry) // hop + 1
+    fe = np.zeros(nfr)
+    frames = dry[: len(dry) // hop * hop].reshape(-1, hop)
+    fe[: len(frames)] = np.einsum("ij,ij->i", frames, frames, dtype=np.float64)
+    c = np.concatenate([[0.0], np.cumsum(fe)])
+    idx = np.array([(a // hop, -(-b // hop)) for _, a, b, _ in words], np.int64).reshape(-1, 2)
+    idx = np.minimum(idx, nfr)
+    n_in = max(int(np.sum(idx[:, 1] - idx[:, 0])) * hop, 1)
     p_speech = max(float(np.sum(c[idx[:, 1]] - c[idx[:, 0]])) / n_in, 1e-10)
     p_speech *= float(np.sum(ir.astype(np.float64) ** 2))
-    noise_rms = np.sqrt(p_speech / 10 ** (p["snr_db"] / 10))
-    gain = 10 ** (p["level_db"] / 20) / np.sqrt(p_speech)
+    noise_rms = float(np.sqrt(p_speech / 10 ** (p["snr_db"] / 10)))
+    gain = np.float32(10 ** (p["level_db"] / 20) / np.sqrt(p_speech))
     rid = p["id"]
     tmp = os.path.join(out_dir, f".{rid}.flac.tmp")
     with sf.SoundFile(tmp, "w", SR, 1, "PCM_16", format="FLAC") as f:
-        for y in room.convolve_blocks(dry, ir):
-            y = y + np.float32(noise_rms) * room.noise_block(rng, len(y), p["noise"])
-            f.write(np.clip(y * np.float32(gain), -1.0, 1.0))
+        for y in room.convolve_blocks(dry, ir, noise=p["noise"], noise_rms=noise_rms, rng=rng):
+            y *= gain
+            f.write(np.clip(y, -1.0, 1.0, out=y))
     os.replace(tmp, os.path.join(out_dir, f"{rid}.flac"))
     rec = {"audio": f"{rid}.flac", "sample_rate": SR, "duration": round(len(dry) / SR, 4),
            "words": [{"word": w, "start": round(a / SR, 4), "end": round(b / SR, 4), "speaker": s}
