@@ -138,8 +138,8 @@ def mel_power(audio: np.ndarray, sample_rate: int = SAMPLE_RATE,
         b[:, WIN_LENGTH:] = 0.0
         np.multiply(block, window, out=b[:, :WIN_LENGTH])
         spec = _rfft(b)
-        pair = spec.view(np.float32).reshape(len(block), -1, 2)
-        power = np.einsum("ftc,ftc->ft", pair, pair)
+        power = spec.real * spec.real
+        power += spec.imag * spec.imag
         np.matmul(power, fb, out=out[s:s + block_frames])
     return np.ascontiguousarray(out.T)
 
