@@ -170,23 +170,28 @@ def test_matches_optax(impl):
 
 
 @pytest.fixture
-def short_segments(monkeypatch):
-    """Several checkpoint segments (and a ragged last one) even for short test inputs."""
+def small_tiles(monkeypatch):
+    """Several checkpoint segments (and a ragged last one) and several lane chunks of the
+    Pallas state, even for short test inputs."""
     from lcasr_jax.kernels import ctc_pallas
 
     monkeypatch.setattr(ctc_pallas, "SEG", 8)
+    monkeypatch.setattr(ctc_pallas, "MAX_CHUNK", 4)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_many_segments(impl, short_segments):
+def test_many_segments(impl, small_tiles):
     rng = np.random.default_rng(6)
     logits, frame_len, labels, label_len = _case(rng, 3, 37, 6, 7, 5, repeats=True)
     _check(impl, logits, frame_len, labels, label_len, 5)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_long_sequence_is_finite_and_matches_optax(impl, short_segments):
+def test_long_sequence_is_finite_and_matches_optax(impl, monkeypatch):
     """Long enough that a probability-space recursion would underflow."""
+    from lcasr_jax.kernels import ctc_pallas
+
+    monkeypatch.setattr(ctc_pallas, "SEG", 64)
     rng = np.random.default_rng(5)
     logits = rng.normal(size=(1, 700, 12)).astype(np.float32) * 4
     labels = rng.integers(1, 12, size=(1, 120)).astype(np.int32)

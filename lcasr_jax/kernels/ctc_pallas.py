@@ -1,18 +1,20 @@
 """CTC forward-backward as Pallas kernels (Triton on GPU, interpret mode on CPU).
 
 The extended lattice is split into blank states e[i] = state 2i and label states
-o[i] = state 2i+1, both held as (nb,) vectors (nb = next power of 2 above labels + 1), so a
-time step needs one shifted read (o[i-1]) instead of two, and one gather (the label columns
-of the frame's log-probs) plus one scalar (the blank column):
+o[i] = state 2i+1, so a frame needs one shifted read (o[i-1]), one gather (the label
+columns of the frame's log-probs) and one scalar (the blank column):
 
     e'[i] = lse(e[i], o[i-1]) + lp[t, blank]
     o'[i] = lse(o[i], e[i], o[i-1] if label i != label i-1) + lp[t, label i]
 
-One program per batch item loops over all frames in one launch; the shifted read goes
-through a small double-buffered global scratch with a barrier per step. The forward kernel
-stores the state at the start of every segment of `seg` frames; the backward runs one
-launch per segment (lax.scan, last segment first): it recomputes the segment's alphas,
-runs beta through them and writes state occupancies, which XLA scatters into classes.
+The states live in registers as `n_chunks` vectors of `chunk` lanes (a power of 2, so the
+padding stays under one chunk); the shifted read goes through a small double-buffered
+global scratch with one barrier per frame. One program per batch item runs all frames in
+one launch. The forward stores the state entering every segment of `seg` frames; the
+backward (also one launch) walks the segments from the last: it recomputes the segment's
+alphas into scratch, runs beta through them and adds each frame's state occupancies into
+d(-nll)/d(log_probs) with atomics on GPU (interpret mode writes them out for an XLA scatter,
+since interpreted atomics lose duplicate indices).
 """
 
 from __future__ import annotations
@@ -26,16 +28,19 @@ from jax.experimental import pallas as pl
 
 NEG = -1e30
 SEG = 256  # frames per checkpoint segment
+MAX_CHUNK = 1024
 
 
 def _lse2(a, b):
-    m = jnp.maximum(a, b)
-    return m + jnp.log(jnp.exp(a - m) + jnp.exp(b - m))
+    hi = jnp.maximum(a, b)
+    return hi + jnp.log(1.0 + jnp.exp(jnp.minimum(a, b) - hi))
 
 
 def _lse3(a, b, c):
-    m = jnp.maximum(jnp.maximum(a, b), c)
-    return m + jnp.log(jnp.exp(a - m) + jnp.exp(b - m) + jnp.exp(c - m))
+    hi = jnp.maximum(jnp.maximum(a, b), c)
+    lo = jnp.minimum(jnp.minimum(a, b), c)
+    mid = jnp.maximum(jnp.minimum(a, b), jnp.minimum(jnp.maximum(a, b), c))
+    return hi + jnp.log(1.0 + jnp.exp(mid - hi) + jnp.exp(lo - hi))
 
 
 def _barrier(interpret: bool):
@@ -45,193 +50,245 @@ def _barrier(interpret: bool):
         plgpu.debug_barrier()
 
 
-def _emissions(lp_ref, t, n_frames, n_classes, blank, labels):
-    """Blank log-prob (1,) and label log-probs (nb,) of frame t (clamped into range)."""
-    row = jnp.minimum(t, n_frames - 1) * n_classes
-    return lp_ref[pl.ds(row + blank, 1)], lp_ref[row + labels]
+def _load(ref, base, n_chunks, chunk):
+    return [ref[pl.ds(base + c * chunk, chunk)] for c in range(n_chunks)]
 
 
-def _alpha_step(t, e, o, *, lp_ref, sbuf, labels, skip, frames, dims, interpret):
-    """One frame of the alpha recursion; sbuf holds 2 x (1 + nb) floats, pads pre-set."""
-    n_frames, n_classes, blank, nb = dims
-    base = lax.rem(t, 2) * (nb + 1)
-    sbuf[pl.ds(base + 1, nb)] = o
+def _store(ref, base, xs, chunk):
+    for c, x in enumerate(xs):
+        ref[pl.ds(base + c * chunk, chunk)] = x
+
+
+class Dims:
+    """Static sizes: frames, classes, blank id, lanes per chunk, chunks."""
+
+    def __init__(self, n_frames, n_classes, blank, chunk, n_chunks):
+        self.n_frames, self.n_classes, self.blank = n_frames, n_classes, blank
+        self.chunk, self.n_chunks = chunk, n_chunks
+        self.width = chunk * n_chunks
+
+
+def _row_start(t, d: Dims):
+    return jnp.minimum(t, d.n_frames - 1) * d.n_classes
+
+
+def _alpha_step(t, e, o, *, lp_ref, sbuf, labels, skip, frames, d: Dims, interpret):
+    """One frame of the alpha recursion; sbuf holds 2 x (1 + width) floats, pads pre-set."""
+    base = lax.rem(t, 2) * (d.width + 1)
+    _store(sbuf, base + 1, o, d.chunk)
     _barrier(interpret)
-    o_prev = sbuf[pl.ds(base, nb)]
-    lp_blank, lp_label = _emissions(lp_ref, t, n_frames, n_classes, blank, labels)
-    new_e = _lse2(e, o_prev) + lp_blank
-    new_o = _lse3(o, e, jnp.where(skip, o_prev, NEG)) + lp_label
+    o_prev = _load(sbuf, base, d.n_chunks, d.chunk)
+    row = _row_start(t, d)
+    lp_blank = lp_ref[pl.ds(row + d.blank, 1)]
     live = t < frames
-    return jnp.where(live, new_e, e), jnp.where(live, new_o, o)
+    new_e, new_o = [], []
+    for c in range(d.n_chunks):
+        ne = _lse2(e[c], o_prev[c]) + lp_blank
+        no = _lse3(o[c], e[c], jnp.where(skip[c], o_prev[c], NEG)) + lp_ref[row + labels[c]]
+        new_e.append(jnp.where(live, ne, e[c]))
+        new_o.append(jnp.where(live, no, o[c]))
+    return new_e, new_o
 
 
-def _init_shift_buffer(sbuf, nb):
-    neg = jnp.full((nb,), NEG, jnp.float32)
-    sbuf[pl.ds(0, nb)] = neg
-    sbuf[pl.ds(nb + 1, nb)] = neg
+def _neg_fill(ref, start, d: Dims):
+    _store(ref, start, [jnp.full((d.chunk,), NEG, jnp.float32)] * d.n_chunks, d.chunk)
 
 
 def _fwd_kernel(frames_ref, lp_ref, lab_ref, skip_ref, e_out, o_out, ck_e, ck_o, sbuf, *,
-                dims, n_seg, seg, interpret):
-    nb = dims[3]
+                d: Dims, n_seg, seg, interpret):
     frames = frames_ref[0]
-    labels = lab_ref[...]
-    skip = skip_ref[...] != 0
+    labels = _load(lab_ref, 0, d.n_chunks, d.chunk)
+    skip = [x != 0 for x in _load(skip_ref, 0, d.n_chunks, d.chunk)]
     step = functools.partial(_alpha_step, lp_ref=lp_ref, sbuf=sbuf, labels=labels, skip=skip,
-                             frames=frames, dims=dims, interpret=interpret)
-    _init_shift_buffer(sbuf, nb)
-    idx = jnp.arange(nb)
-    e = jnp.where(idx == 0, 0.0, NEG).astype(jnp.float32)
-    o = jnp.full((nb,), NEG, jnp.float32)
+                             frames=frames, d=d, interpret=interpret)
+    _neg_fill(sbuf, 0, d)
+    _neg_fill(sbuf, d.width + 1, d)
+    lane = jnp.arange(d.chunk)
+    e = [jnp.where((lane == 0) & (c == 0), 0.0, NEG).astype(jnp.float32)
+         for c in range(d.n_chunks)]
+    o = [jnp.full((d.chunk,), NEG, jnp.float32) for _ in range(d.n_chunks)]
 
     def segment(s, carry):
         e, o = carry
-        ck_e[s, :] = e
-        ck_o[s, :] = o
+        for c in range(d.n_chunks):
+            ck_e[s, pl.ds(c * d.chunk, d.chunk)] = e[c]
+            ck_o[s, pl.ds(c * d.chunk, d.chunk)] = o[c]
         return lax.fori_loop(s * seg, (s + 1) * seg, lambda t, c: step(t, *c), (e, o))
 
     e, o = lax.fori_loop(0, n_seg, segment, (e, o))
-    e_out[...] = e
-    o_out[...] = o
+    _store(e_out, 0, e, d.chunk)
+    _store(o_out, 0, o, d.chunk)
 
 
-def _bwd_kernel(frames_ref, lablen_ref, t0_ref, ll_ref, lp_ref, lab_ref, skip_ref, skipn_ref,
-                cke_ref, cko_ref, be_ref, bo_ref,
-                ge_ref, go_ref, be_out, bo_out, abuf, sbuf, hbuf, *, dims, seg, interpret):
-    nb = dims[3]
+def _bwd_kernel(frames_ref, lablen_ref, ll_ref, lp_ref, lab_ref, skip_ref, skipn_ref,
+                cke_ref, cko_ref, *rest, d: Dims, n_seg, seg, interpret):
+    if interpret:
+        ge_ref, go_ref, abuf, sbuf, hbuf = rest
+    else:
+        _, occ_ref, abuf, sbuf, hbuf = rest  # occ input is aliased to occ_ref (zeros)
+    w, ch, nc = d.width, d.chunk, d.n_chunks
     frames = frames_ref[0]
     n_labels = lablen_ref[0]
-    t0 = t0_ref[0]
     ll = ll_ref[pl.ds(0, 1)]
-    labels = lab_ref[...]
-    skip = skip_ref[...] != 0
-    skip_next = skipn_ref[...] != 0
+    labels = _load(lab_ref, 0, nc, ch)
+    skip = [x != 0 for x in _load(skip_ref, 0, nc, ch)]
+    skip_next = [x != 0 for x in _load(skipn_ref, 0, nc, ch)]
     step = functools.partial(_alpha_step, lp_ref=lp_ref, sbuf=sbuf, labels=labels, skip=skip,
-                             frames=frames, dims=dims, interpret=interpret)
-    _init_shift_buffer(sbuf, nb)
-    neg = jnp.full((nb,), NEG, jnp.float32)
+                             frames=frames, d=d, interpret=interpret)
+    _neg_fill(sbuf, 0, d)
+    _neg_fill(sbuf, w + 1, d)
     for par in range(2):  # pads after each half of the beta shift buffer
-        hbuf[pl.ds(par * (2 * nb + 2) + 1, nb)] = neg
-        hbuf[pl.ds(par * (2 * nb + 2) + nb + 2, nb)] = neg
+        _neg_fill(hbuf, par * (2 * w + 2) + 1, d)
+        _neg_fill(hbuf, par * (2 * w + 2) + w + 2, d)
+    idx = [c * ch + jnp.arange(ch) for c in range(nc)]
+    init_e = [jnp.where(i == n_labels, 0.0, NEG).astype(jnp.float32) for i in idx]
+    init_o = [jnp.where(i == n_labels - 1, 0.0, NEG).astype(jnp.float32) for i in idx]
 
-    def recompute(k, carry):
+    def recompute(k, carry, t0):
         e, o = step(t0 + k, *carry)
-        abuf[k, pl.ds(0, nb)] = e
-        abuf[k, pl.ds(nb, nb)] = o
+        for c in range(nc):
+            abuf[k, pl.ds(c * ch, ch)] = e[c]
+            abuf[k, pl.ds(w + c * ch, ch)] = o[c]
         return e, o
 
-    lax.fori_loop(0, seg, recompute, (cke_ref[...], cko_ref[...]))
-    _barrier(interpret)
-    idx = jnp.arange(nb)
-    init_e = jnp.where(idx == n_labels, 0.0, NEG).astype(jnp.float32)
-    init_o = jnp.where(idx == n_labels - 1, 0.0, NEG).astype(jnp.float32)
-
-    def beta_step(r, carry):
+    def beta_step(r, carry, t0):
         be, bo = carry
         k = seg - 1 - r
         t = t0 + k
         live = t < frames
-        ae = abuf[k, pl.ds(0, nb)]
-        ao = abuf[k, pl.ds(nb, nb)]
-        ge_ref[k, :] = jnp.where(live, jnp.exp(jnp.minimum(ae + be - ll, 0.0)), 0.0)
-        go_ref[k, :] = jnp.where(live, jnp.exp(jnp.minimum(ao + bo - ll, 0.0)), 0.0)
-        lp_blank, lp_label = _emissions(lp_ref, t, dims[0], dims[1], dims[2], labels)
-        he = be + lp_blank
-        ho = bo + lp_label
-        base = lax.rem(k, 2) * (2 * nb + 2)
-        hbuf[pl.ds(base, nb)] = he
-        hbuf[pl.ds(base + nb + 1, nb)] = ho
+        row = _row_start(t, d)
+        lp_blank = lp_ref[pl.ds(row + d.blank, 1)]
+        lp_label = [lp_ref[row + labels[c]] for c in range(nc)]
+        ge, go = [], []
+        for c in range(nc):
+            ae = abuf[k, pl.ds(c * ch, ch)]
+            ao = abuf[k, pl.ds(w + c * ch, ch)]
+            ge.append(jnp.where(live, jnp.exp(jnp.minimum(ae + be[c] - ll, 0.0)), 0.0))
+            go.append(jnp.where(live, jnp.exp(jnp.minimum(ao + bo[c] - ll, 0.0)), 0.0))
+        if interpret:
+            for c in range(nc):
+                ge_ref[t, pl.ds(c * ch, ch)] = ge[c]
+                go_ref[t, pl.ds(c * ch, ch)] = go[c]
+        else:
+            from jax.experimental.pallas import triton as plgpu
+
+            blank_occ = sum(jnp.sum(x) for x in ge)
+            plgpu.atomic_add(occ_ref, row + d.blank + jnp.zeros((1,), jnp.int32),
+                             jnp.reshape(blank_occ, (1,)))
+            for c in range(nc):
+                plgpu.atomic_add(occ_ref, row + labels[c], go[c], mask=go[c] > 0)
+        he = [be[c] + lp_blank for c in range(nc)]
+        ho = [bo[c] + lp_label[c] for c in range(nc)]
+        base = lax.rem(k, 2) * (2 * w + 2)
+        _store(hbuf, base, he, ch)
+        _store(hbuf, base + w + 1, ho, ch)
         _barrier(interpret)
-        he_next = hbuf[pl.ds(base + 1, nb)]
-        ho_next = hbuf[pl.ds(base + nb + 2, nb)]
-        new_e = _lse2(he, ho)
-        new_o = _lse3(ho, he_next, jnp.where(skip_next, ho_next, NEG))
+        he_next = _load(hbuf, base + 1, nc, ch)
+        ho_next = _load(hbuf, base + w + 2, nc, ch)
         reset = t - 1 >= frames - 1
-        return jnp.where(reset, init_e, new_e), jnp.where(reset, init_o, new_o)
+        new_e, new_o = [], []
+        for c in range(nc):
+            ne = _lse2(he[c], ho[c])
+            no = _lse3(ho[c], he_next[c], jnp.where(skip_next[c], ho_next[c], NEG))
+            new_e.append(jnp.where(reset, init_e[c], ne))
+            new_o.append(jnp.where(reset, init_o[c], no))
+        return new_e, new_o
 
-    be, bo = lax.fori_loop(0, seg, beta_step, (be_ref[...], bo_ref[...]))
-    be_out[...] = be
-    bo_out[...] = bo
+    def segment(r, beta):
+        s = n_seg - 1 - r
+        t0 = s * seg
+        start = ([cke_ref[s, pl.ds(c * ch, ch)] for c in range(nc)],
+                 [cko_ref[s, pl.ds(c * ch, ch)] for c in range(nc)])
+        lax.fori_loop(0, seg, functools.partial(recompute, t0=t0), start)
+        _barrier(interpret)
+        beta = lax.fori_loop(0, seg, functools.partial(beta_step, t0=t0), beta)
+        _barrier(interpret)
+        return beta
+
+    lax.fori_loop(0, n_seg, segment, (init_e, init_o))
 
 
-def _row(nb):
-    return pl.BlockSpec((None, nb), lambda b: (b, 0))
+def _row(n):
+    return pl.BlockSpec((None, n), lambda b: (b, 0))
+
+
+def _mat(rows, n):
+    return pl.BlockSpec((None, rows, n), lambda b: (b, 0, 0))
 
 
 SCALAR = pl.BlockSpec((1,), lambda b: (b,))
 
 
-def _params(nb, interpret):
+def _params(d: Dims, interpret):
     if interpret:
         return None
     from jax.experimental.pallas import triton as plgpu
 
-    return plgpu.CompilerParams(num_warps=max(4, min(32, nb // 512)), num_stages=1)
+    return plgpu.CompilerParams(num_warps=max(1, min(16, d.chunk // 64)), num_stages=1)
 
 
-def _prepare(ext, skip, nb):
-    """Split extended-state arrays into (batch, nb) label / skip / next-skip vectors."""
-    labels = ext[:, 1::2]
-    n_labels = labels.shape[1]
-    pad = ((0, 0), (0, nb - n_labels))
-    lab = jnp.pad(labels, pad)
+def _setup(log_probs, ext, skip, blank):
+    """Static sizes and (batch, width) label / skip / next-skip vectors."""
+    batch, n_frames, n_classes = log_probs.shape
+    n_labels = ext.shape[1] // 2
+    chunk = min(MAX_CHUNK, max(16, pl.next_power_of_2(n_labels + 1)))
+    n_chunks = -(-(n_labels + 1) // chunk)
+    d = Dims(n_frames, n_classes, blank, chunk, n_chunks)
+    seg = min(SEG, n_frames)
+    n_seg = -(-n_frames // seg)
+    pad = ((0, 0), (0, d.width - n_labels))
+    lab = jnp.pad(ext[:, 1::2], pad)
     sk = jnp.pad(skip[:, 1::2].astype(jnp.int32), pad)
     skn = jnp.pad(sk[:, 1:], ((0, 0), (0, 1)))
-    return lab, sk, skn
+    return d, seg, n_seg, lab, sk, skn
 
 
-def _forward(lp_flat, lab, sk, frames, dims, seg, n_seg, interpret):
+def _forward(lp_flat, lab, sk, frames, d: Dims, seg, n_seg, interpret):
     batch = lp_flat.shape[0]
-    nb = dims[3]
-    kernel = functools.partial(_fwd_kernel, dims=dims, n_seg=n_seg, seg=seg,
-                               interpret=interpret)
-    f32 = jnp.float32
+    f32, w = jnp.float32, d.width
+    kernel = functools.partial(_fwd_kernel, d=d, n_seg=n_seg, seg=seg, interpret=interpret)
     return pl.pallas_call(
         kernel,
         grid=(batch,),
-        in_specs=[SCALAR, _row(lp_flat.shape[1]), _row(nb), _row(nb)],
-        out_specs=[_row(nb), _row(nb), pl.BlockSpec((None, n_seg, nb), lambda b: (b, 0, 0)),
-                   pl.BlockSpec((None, n_seg, nb), lambda b: (b, 0, 0)), _row(2 * nb + 2)],
-        out_shape=[jax.ShapeDtypeStruct((batch, nb), f32)] * 2
-        + [jax.ShapeDtypeStruct((batch, n_seg, nb), f32)] * 2
-        + [jax.ShapeDtypeStruct((batch, 2 * nb + 2), f32)],
-        interpret=interpret, compiler_params=_params(nb, interpret), name="lcasr_ctc_fwd",
+        in_specs=[SCALAR, _row(lp_flat.shape[1]), _row(w), _row(w)],
+        out_specs=[_row(w), _row(w), _mat(n_seg, w), _mat(n_seg, w), _row(2 * w + 2)],
+        out_shape=[jax.ShapeDtypeStruct((batch, w), f32)] * 2
+        + [jax.ShapeDtypeStruct((batch, n_seg, w), f32)] * 2
+        + [jax.ShapeDtypeStruct((batch, 2 * w + 2), f32)],
+        interpret=interpret, compiler_params=_params(d, interpret), name="lcasr_ctc_fwd",
     )(frames, lp_flat, lab, sk)
 
 
-def _segment_backward(t0, cke, cko, be, bo, *, lp_flat, lab, sk, skn, frames, lablen, ll,
-                      dims, seg, interpret):
-    batch = lp_flat.shape[0]
-    nb = dims[3]
-    f32 = jnp.float32
-    kernel = functools.partial(_bwd_kernel, dims=dims, seg=seg, interpret=interpret)
-    seg_spec = pl.BlockSpec((None, seg, nb), lambda b: (b, 0, 0))
-    return pl.pallas_call(
-        kernel,
-        grid=(batch,),
-        in_specs=[SCALAR, SCALAR, pl.BlockSpec((1,), lambda b: (0,)), SCALAR,
-                  _row(lp_flat.shape[1]), _row(nb), _row(nb), _row(nb),
-                  _row(nb), _row(nb), _row(nb), _row(nb)],
-        out_specs=[seg_spec, seg_spec, _row(nb), _row(nb),
-                   pl.BlockSpec((None, seg, 2 * nb), lambda b: (b, 0, 0)),
-                   _row(2 * nb + 2), _row(4 * nb + 4)],
-        out_shape=[jax.ShapeDtypeStruct((batch, seg, nb), f32)] * 2
-        + [jax.ShapeDtypeStruct((batch, nb), f32)] * 2
-        + [jax.ShapeDtypeStruct((batch, seg, 2 * nb), f32),
-           jax.ShapeDtypeStruct((batch, 2 * nb + 2), f32),
-           jax.ShapeDtypeStruct((batch, 4 * nb + 4), f32)],
-        interpret=interpret, compiler_params=_params(nb, interpret), name="lcasr_ctc_bwd",
-    )(frames, lablen, t0[None], ll, lp_flat, lab, sk, skn, cke, cko, be, bo)[:4]
-
-
-def _setup(log_probs, ext, skip):
-    batch, n_frames, n_classes = log_probs.shape
-    n_labels = ext.shape[1] // 2
-    nb = max(16, pl.next_power_of_2(n_labels + 1))
-    seg = min(SEG, n_frames)
-    n_seg = -(-n_frames // seg)
-    lab, sk, skn = _prepare(ext, skip, nb)
-    return batch, n_frames, n_classes, nb, seg, n_seg, lab, sk, skn
+def _backward(lp_flat, lab, sk, skn, frames, lablen, ll, ck_e, ck_o, d: Dims, seg, n_seg,
+              interpret):
+    """Occupancies: (batch, frames * classes) on GPU; (ge, go) (batch, padded, width) else."""
+    batch, flat = lp_flat.shape
+    f32, w = jnp.float32, d.width
+    kernel = functools.partial(_bwd_kernel, d=d, n_seg=n_seg, seg=seg, interpret=interpret)
+    in_specs = [SCALAR, SCALAR, SCALAR, _row(flat), _row(w), _row(w), _row(w),
+                _mat(n_seg, w), _mat(n_seg, w)]
+    args = [frames, lablen, ll, lp_flat, lab, sk, skn, ck_e, ck_o]
+    scratch_specs = [_mat(seg, 2 * w), _row(2 * w + 2), _row(4 * w + 4)]
+    scratch_shapes = [jax.ShapeDtypeStruct((batch, seg, 2 * w), f32),
+                      jax.ShapeDtypeStruct((batch, 2 * w + 2), f32),
+                      jax.ShapeDtypeStruct((batch, 4 * w + 4), f32)]
+    if interpret:
+        padded = n_seg * seg
+        out_specs = [_mat(padded, w)] * 2 + scratch_specs
+        out_shape = [jax.ShapeDtypeStruct((batch, padded, w), f32)] * 2 + scratch_shapes
+        aliases = {}
+    else:
+        in_specs.append(_row(flat))
+        args.append(jnp.zeros((batch, flat), f32))
+        out_specs = [_row(flat)] + scratch_specs
+        out_shape = [jax.ShapeDtypeStruct((batch, flat), f32)] + scratch_shapes
+        aliases = {len(args) - 1: 0}
+    out = pl.pallas_call(
+        kernel, grid=(batch,), in_specs=in_specs, out_specs=out_specs, out_shape=out_shape,
+        input_output_aliases=aliases, interpret=interpret,
+        compiler_params=_params(d, interpret), name="lcasr_ctc_bwd",
+    )(*args)
+    return out[:2] if interpret else out[0]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
@@ -240,11 +297,11 @@ def _nll(log_probs, ext, skip, lablen, frames, blank, interpret):
 
 
 def _nll_fwd(log_probs, ext, skip, lablen, frames, blank, interpret):
-    batch, n_frames, n_classes, nb, seg, n_seg, lab, sk, _ = _setup(log_probs, ext, skip)
-    dims = (n_frames, n_classes, blank, nb)
-    lp_flat = log_probs.reshape(batch, n_frames * n_classes)
-    e, o, ck_e, ck_o, _ = _forward(lp_flat, lab, sk, frames, dims, seg, n_seg, interpret)
-    idx = jnp.arange(nb)[None]
+    batch = log_probs.shape[0]
+    d, seg, n_seg, lab, sk, _ = _setup(log_probs, ext, skip, blank)
+    lp_flat = log_probs.reshape(batch, -1)
+    e, o, ck_e, ck_o, _ = _forward(lp_flat, lab, sk, frames, d, seg, n_seg, interpret)
+    idx = jnp.arange(d.width)[None]
     end_e = jnp.where(idx == lablen[:, None], e, NEG)
     end_o = jnp.where(idx == lablen[:, None] - 1, o, NEG)
     ll = jax.nn.logsumexp(jnp.concatenate([end_e, end_o], axis=1), axis=1)
@@ -253,29 +310,19 @@ def _nll_fwd(log_probs, ext, skip, lablen, frames, blank, interpret):
 
 def _nll_bwd(blank, interpret, res, g):
     log_probs, ext, skip, lablen, frames, ll, ck_e, ck_o = res
-    batch, n_frames, n_classes, nb, seg, n_seg, lab, sk, skn = _setup(log_probs, ext, skip)
-    dims = (n_frames, n_classes, blank, nb)
-    lp_flat = log_probs.reshape(batch, n_frames * n_classes)
-    run = functools.partial(_segment_backward, lp_flat=lp_flat, lab=lab, sk=sk, skn=skn,
-                            frames=frames, lablen=lablen, ll=ll, dims=dims, seg=seg,
-                            interpret=interpret)
-    idx = jnp.arange(nb)[None]
-    beta_e = jnp.where(idx == lablen[:, None], 0.0, NEG).astype(jnp.float32)
-    beta_o = jnp.where(idx == lablen[:, None] - 1, 0.0, NEG).astype(jnp.float32)
-    rows_b = jnp.arange(batch)[:, None, None]
-    rows_k = jnp.arange(seg)[None, :, None]
-
-    def segment(carry, xs):
-        s, cke, cko = xs
-        ge, go, be, bo = run(s * seg, cke, cko, *carry)
-        occ = jnp.zeros((batch, seg, n_classes), jnp.float32)
-        occ = occ.at[rows_b, rows_k, lab[:, None, :]].add(go)
-        occ = occ.at[:, :, blank].add(jnp.sum(ge, axis=2))
-        return (be, bo), occ
-
-    xs = (jnp.arange(n_seg, dtype=jnp.int32), ck_e.swapaxes(0, 1), ck_o.swapaxes(0, 1))
-    _, occ = lax.scan(segment, (beta_e, beta_o), xs, reverse=True)
-    occ = occ.swapaxes(0, 1).reshape(batch, n_seg * seg, n_classes)[:, :n_frames]
+    batch, n_frames, n_classes = log_probs.shape
+    d, seg, n_seg, lab, sk, skn = _setup(log_probs, ext, skip, blank)
+    lp_flat = log_probs.reshape(batch, -1)
+    out = _backward(lp_flat, lab, sk, skn, frames, lablen, ll, ck_e, ck_o, d, seg, n_seg,
+                    interpret)
+    if interpret:
+        ge, go = out
+        occ = jnp.zeros((batch, n_seg * seg, n_classes), jnp.float32)
+        occ = occ.at[jnp.arange(batch)[:, None, None], jnp.arange(n_seg * seg)[None, :, None],
+                     lab[:, None, :]].add(go)
+        occ = occ.at[:, :, blank].add(jnp.sum(ge, axis=2))[:, :n_frames]
+    else:
+        occ = out.reshape(batch, n_frames, n_classes)
     scale = jnp.where(ll > NEG / 2, -g, 0.0)[:, None, None]
     return scale * occ, None, None, None, None
 
