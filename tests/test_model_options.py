@@ -57,8 +57,12 @@ COMBOS = [
     ("rms_apex_qkv_bias_learned_rotary", {"default_norm": "rms_norm", "qkv_bias": True,
                                           "learned_rotary": True, "n_heads": 3},
      "apex", 256),
-    ("transformer_no_decoder_norm", {"transformer": True, "decoder_norm": False, "d_model": 64,
-                                     "head_dim": 32}, "lcasr", 256),
+    ("transformer_no_decoder_norm_window_16_4", {"transformer": True, "decoder_norm": False,
+                                                 "d_model": 64, "head_dim": 32,
+                                                 "attention_window_size": 8,
+                                                 "attention_window_size_left": 16,
+                                                 "attention_window_size_right": 4},
+     "lcasr", 256),
     ("conv_k5_exp2_norm_none_single_norm", {"conv_kernel_size": 5, "conv_expansion_factor": 2,
                                             "conv_norm": "none", "legasee_double_norm": False,
                                             "expansion_factor": 2},  # ignored: FF is 4 d
@@ -69,7 +73,7 @@ COMBOS = [
     ("window_8", {"attention_window_size": 8, "flash_attn": False}, "lcasr", 256),
     ("conv_norm_layer_norm", {"conv_norm": "layer_norm", "conv_expansion_factor": 1.5},
      "lcasr", 256),
-    # Known bugs (xfail, strict): each case isolates one.
+    # Cases that once isolated a bug each (fixed).
     ("no_self_conditioning", {"self_conditioning": False}, "lcasr", 256),
     ("one_layer", {"n_layers": 1}, "lcasr", 256),
     ("subsampling_gelu", {"subsampling_act": "gelu"}, "lcasr", 256),
@@ -79,23 +83,7 @@ COMBOS = [
      "lcasr", 256),
 ]
 
-_REPROJECTION_BUG = (
-    "model/conformer.py creates decoder.reprojection only when self-conditioning runs "
-    "(self_conditioning and n_layers > 1), but the original always has decoder.reprojection.*, "
-    "so mapping.rules() asks for params/decoder/reprojection -> KeyError in mapping._get")
-KNOWN_BUGS = {
-    "no_self_conditioning": _REPROJECTION_BUG,
-    "one_layer": _REPROJECTION_BUG,
-    "subsampling_gelu": (
-        "model/subsampling.py _ACTIVATIONS['gelu'] is flax's tanh-approximate gelu; the "
-        "original's nn.GELU() is exact (erf)"),
-    "window_left12_right0": (
-        "model/config.py _window_from_original: `int(get(..._right, size) or size)` turns a "
-        "0-token side into `attention_window_size` (-1 = unbounded)"),
-    "old_config_no_rotary_no_decoder_norm_keys": (
-        "model/config.py from_original takes ModelConfig defaults (use_rotary=True, "
-        "decoder_norm=True) for absent keys; the original's defaults are False"),
-}
+KNOWN_BUGS: dict[str, str] = {}  # case name -> reason, for strict xfail
 
 
 def _model_config(changes: dict) -> dict:
@@ -207,9 +195,6 @@ def test_option_combination_matches_numpy_reference(name, changes, rms_style, fr
     np.testing.assert_array_equal(log_probs.argmax(-1)[clear], want["log_probs"].argmax(-1)[clear])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "checkpoints/mapping.py rules(): subsampling.out.* is emitted before subsampling.norm_out.*; "
-    "the original registers norm_out first (ConvSubsampling.__init__)"))
 def test_subsampling_norm_out_key_order_matches_original():
     """Hand-checked against the original's state_dict() with subsampling_norm_out: true."""
     cfg = _jax_config(_model_config({"subsampling_norm_out": True}), "lcasr")
