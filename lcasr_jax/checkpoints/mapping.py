@@ -136,9 +136,9 @@ def rules(cfg: ModelConfig) -> list[Rule]:
     if cfg.decoder_norm:
         out += _norm(cfg, "decoder.norm", ("decoder", "norm"))
     s = "subsampling"
-    out += _linear_rules(f"{s}.out", (s, "out"), cfg.subsampling_norm_out)
-    if cfg.subsampling_norm_out:
+    if cfg.subsampling_norm_out:  # registered before `out` in the original
         out += _norm(cfg, f"{s}.norm_out", (s, "norm_out"), kind="layer")
+    out += _linear_rules(f"{s}.out", (s, "out"), cfg.subsampling_norm_out)
     stages = [("0", "conv_in")]
     for stage in range(1, cfg.subsampling_factor.bit_length() - 1):
         base = 3 * stage - 1

@@ -118,11 +118,30 @@ class ModelConfig:
         return cls(**d).validate()
 
 
+# The original class's own defaults for keys absent from config.model (these differ from
+# the released templates: e.g. decoder_norm and use_rotary are False unless written).
+ORIGINAL_DEFAULTS: dict[str, Any] = {
+    "feat_in": 80, "subsampling": "dw_striding", "subsampling_factor": 8,
+    "subsampling_conv_channels": 256, "subsampling_act": "silu", "subsampling_norm_out": False,
+    "n_layers": 6, "d_model": 768, "n_heads": 6, "head_dim": 128, "conv_kernel_size": 9,
+    "conv_expansion_factor": 1.0, "decoder_norm": False, "use_rotary": False,
+    "rotary_base_freq": 10_000.0, "rotary_interpolation_factor": 1.0, "learned_rotary": False,
+    "fourier_pos_enc": False, "self_conditioning": True, "default_norm": "layer_norm",
+    "sandwich_norm": False, "bias_in_ff": False, "transformer": False,
+    "legasee_double_norm": True, "conv_norm": "batch_renorm", "qkv_bias": False,
+}
+
+
 def _window_from_original(model_cfg: Mapping[str, Any]) -> tuple[int, int]:
-    size = int(model_cfg.get("attention_window_size", -1) or -1)
-    left = int(model_cfg.get("attention_window_size_left", size) or size)
-    right = int(model_cfg.get("attention_window_size_right", size) or size)
-    return (left, right)
+    """(left, right) as the original reads them: a side key that is set wins (0 included),
+    else `attention_window_size`, else -1 (unbounded)."""
+    size = model_cfg.get("attention_window_size")
+    size = -1 if size is None else int(size)
+    sides = []
+    for side in ("left", "right"):
+        value = model_cfg.get(f"attention_window_size_{side}")
+        sides.append(size if value is None else int(value))
+    return sides[0], sides[1]
 
 
 def from_original(model_cfg: Mapping[str, Any], rms_norm_style: str = "lcasr") -> ModelConfig:
@@ -134,7 +153,7 @@ def from_original(model_cfg: Mapping[str, Any], rms_norm_style: str = "lcasr") -
         "attention_window", "rms_norm_style", "vocab_size"}
     window_keys = {"attention_window_size", "attention_window_size_left",
                    "attention_window_size_right"}
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = dict(ORIGINAL_DEFAULTS)
     for key, value in model_cfg.items():
         if key in direct:
             kwargs[key] = value

@@ -105,6 +105,9 @@ class SCConformerXL(nn.Module):
             self.sow("intermediates", "pos_enc_out", x)
 
         decoder = CTCDecoder(cfg, self.dtype, name="decoder")
+        if self.is_initializing() and not (cfg.self_conditioning and cfg.n_layers > 1):
+            # The released format always has decoder.reprojection, used or not.
+            decoder.condition(x[:, :1], jnp.zeros((batch, 1, cfg.num_classes)))
         layer_cls = nn.remat(ConformerLayer, static_argnums=(5,)) if self.remat else ConformerLayer
         intermediate_logits = []
         for i in range(cfg.n_layers):

@@ -11,7 +11,12 @@ import jax.numpy as jnp
 from lcasr_jax.model.config import ModelConfig
 from lcasr_jax.model.norms import LayerNorm
 
-_ACTIVATIONS = {"silu": nn.silu, "relu": nn.relu, "gelu": nn.gelu, "none": lambda x: x}
+_ACTIVATIONS = {
+    "silu": nn.silu,
+    "relu": nn.relu,
+    "gelu": lambda x: nn.gelu(x, approximate=False),  # torch nn.GELU() is the exact erf form
+    "none": lambda x: x,
+}
 
 
 def output_lengths(lengths: jax.Array, factor: int = 8) -> jax.Array:
