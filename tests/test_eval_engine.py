@@ -46,10 +46,10 @@ def _compare(model, variables, specs, plans, batch_size):
 
 def test_moving_window_batched_equals_one_at_a_time(tiny):
     _, model, variables = tiny
-    specs = _specs([900, 1300, 420])
+    specs = _specs([900, 1300])  # windows of 400 frames from both, and two 300-frame tails
     plans = [windows.make_plan("averaged_moving_window", s.shape[1], 400, 200) for s in specs]
-    assert sum(len(p.windows) for p in plans) > 8  # several batches, mixed recordings
-    _compare(model, variables, specs, plans, batch_size=8)
+    assert sum(len(p.windows) for p in plans) == 10
+    _compare(model, variables, specs, plans, batch_size=4)
 
 
 def test_buffered_batched_equals_one_at_a_time(tiny):
@@ -64,7 +64,7 @@ def test_windowed_attention_batched_equals_one_at_a_time(tiny):
 
     cfg, _, variables = tiny
     model = SCConformerXL(cfg.replace(attention_window=windows.attention_window(160)))
-    specs = _specs([600, 600, 333], seed=2)
+    specs = _specs([600, 600], seed=2)
     plans = [windows.make_plan("windowed_attention", s.shape[1], 160, 0) for s in specs]
     _compare(model, variables, specs, plans, batch_size=8)
 
@@ -74,7 +74,8 @@ def test_time_padding_would_change_the_tail(tiny):
     outputs (the subsampling convolutions see the padded frames)."""
     _, model, variables = tiny
     spec = _specs([203], seed=3)[0]
-    exact = model.apply(variables, spec[None], jnp.array([203]))["final_posteriors"][0]
+    apply = jax.jit(model.apply)
+    exact = apply(variables, spec[None], jnp.array([203]))["final_posteriors"][0]
     padded = np.pad(spec, ((0, 0), (0, 53)))[None]
-    pad_out = model.apply(variables, padded, jnp.array([203]))["final_posteriors"][0]
+    pad_out = apply(variables, padded, jnp.array([203]))["final_posteriors"][0]
     assert float(jnp.abs(exact - pad_out[:exact.shape[0]]).max()) > 1e-4

@@ -37,9 +37,23 @@ def data_mesh(devices=None):
     return Mesh(np.array(devices), ("data",))
 
 
+@functools.cache
+def _step_fn():
+    import jax
+    import jax.numpy as jnp
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def step(model, variables, spec, lengths):
+        out = model.apply(variables, spec, lengths)
+        return out["final_posteriors"].astype(jnp.float32), out["length"]
+
+    return step
+
+
 def make_forward(model, variables, mesh=None) -> tuple[Forward, int]:
     """Jitted, batch-sharded forward of a Flax SCConformerXL. Returns (forward, n_devices);
-    batch sizes passed to forward must be multiples of n_devices."""
+    batch sizes passed to forward must be multiples of n_devices. Compilations are shared
+    by every forward of an equal model (one per input shape)."""
     import flax.linen as nn
     import jax
     from jax.sharding import NamedSharding
@@ -47,18 +61,13 @@ def make_forward(model, variables, mesh=None) -> tuple[Forward, int]:
 
     mesh = mesh if mesh is not None else data_mesh()
     data = NamedSharding(mesh, P("data"))
-    replicated = NamedSharding(mesh, P())
-    variables = jax.device_put(nn.meta.unbox(variables), replicated)
-
-    @jax.jit
-    def step(v, spec, lengths):
-        out = model.apply(v, spec, lengths)
-        return out["final_posteriors"].astype(np.float32), out["length"]
+    variables = jax.device_put(nn.meta.unbox(variables), NamedSharding(mesh, P()))
+    step = _step_fn()
 
     def forward(spec: np.ndarray, lengths: np.ndarray):
         spec = jax.device_put(np.asarray(spec, np.float32), data)
         lengths = jax.device_put(np.asarray(lengths, np.int32), data)
-        return step(variables, spec, lengths)
+        return step(model, variables, spec, lengths)
 
     return forward, mesh.size
 
