@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test lint
 
-$(STAMP): requirements/pins-cpu.txt requirements/pins-nodeps.txt pyproject.toml scripts/setup.sh
+$(STAMP): requirements/pins-cpu.txt requirements/pins-nodeps.txt pyproject.toml scripts/setup.sh scripts/install_synth_deps.sh
 	PY=$(PY) bash scripts/setup.sh
 	touch $@
 
