@@ -128,7 +128,10 @@ def test_sentence_groups_and_token_alignment():
                                                        "six seven eight. nine."]
     assert recording.align_tokens(["don't", "darcy's", "house"],
                                   ["dont", "darcy", "'s", "house"]) == [(0, 0), (1, 2), (3, 3)]
-    assert recording.align_tokens(["mister", "x"], ["mr", "x"]) is None
+    assert recording.align_tokens(["she", "read", "it"], ["she", "red", "it"]) == [
+        (0, 0), (1, 1), (2, 2)]
+    assert recording.align_tokens(["twenty", "one"], ["twenty", "one", "x"]) is None
+    assert recording.align_tokens(["ab", "c"], ["a", "b", "c"]) == [(0, 1), (2, 2)]
     w = recording.repair_times([("a", 10, 10, "s"), ("b", 5, 40, "s"), ("c", 60, 70, "s")])
     assert [(a, b) for _, a, b, _ in w] == [(10, 26), (26, 42), (60, 76)]
 

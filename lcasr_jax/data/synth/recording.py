@@ -79,8 +79,18 @@ def sentence_groups(par: str, limit: int = MAX_GROUP_WORDS) -> list[str]:
 
 
 def align_tokens(tokens: list[str], engine_words: list[str]) -> list[tuple[int, int]] | None:
-    """Map each token to the [first, last] engine items it was read as (flite drops
-    apostrophes and splits "'s"); None when they cannot be matched."""
+    """Map each token to the [first, last] engine items it was read as; None when they
+    cannot be matched. flite drops apostrophes, splits off "'s" and respells homographs
+    ("read" -> "red"): items starting with an apostrophe join the previous one, and equal
+    counts then match one to one."""
+    groups: list[tuple[int, int]] = []
+    for j, w in enumerate(engine_words):
+        if w.startswith("'") and groups:
+            groups[-1] = (groups[-1][0], j)
+        else:
+            groups.append((j, j))
+    if len(groups) == len(tokens):
+        return groups
     out, j = [], 0
     for tok in tokens:
         key, acc, first = tok.replace("'", ""), "", j
