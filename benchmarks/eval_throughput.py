@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from lcasr_jax.data.features import compute_features_jax
     from lcasr_jax.eval import engine, windows
+    from lcasr_jax.eval.decode import token_runs
     from lcasr_jax.model import ModelConfig, SCConformerXL
     from lcasr_jax.model.config import BLANK_ID
 
@@ -88,18 +89,17 @@ def main(argv: list[str] | None = None) -> int:
         result["hour_forward_s"] = round(_timed(
             lambda: forward_logp(variables, spec).block_until_ready(), args.repeats), 4)
         try:
-            from lcasr_jax.data.tokenizer import ctc_collapse, default_tokenizer
+            from lcasr_jax.data.tokenizer import default_tokenizer
 
             tokenizer = default_tokenizer()
-        except ImportError:  # no sentencepiece: collapse only
-            from lcasr_jax.data.tokenizer import ctc_collapse
-
+        except ImportError:  # no sentencepiece here: collapse only
             tokenizer = None
+        result["detokenised"] = tokenizer is not None
 
         def end_to_end():
             feats = compute_features_jax(jax.device_put(audio))
             ids = np.asarray(forward_ids(variables, feats[None]))[0]
-            tokens = ctc_collapse(ids, BLANK_ID)
+            tokens = [t for t, _, _ in token_runs(ids, BLANK_ID)]
             return tokenizer.decode(tokens) if tokenizer else tokens
 
         result["hour_end_to_end_s"] = round(_timed(end_to_end, args.repeats), 4)
