@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--minutes", type=float, default=10.0,
                     help="mean recording length in minutes (each is 0.8-1.2x this, "
                          "rounded up to whole paragraphs)")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+                    help="processes (default: the usable cores)")
     ap.add_argument("--text", default=os.environ.get("LCASR_SYNTH_TEXT", DEFAULT_TEXT),
                     help="gzip JSON text cache; built from the janeaustenr package if missing")
     ap.add_argument("--prepare-text", action="store_true",
