@@ -79,3 +79,12 @@ def test_time_padding_would_change_the_tail(tiny):
     padded = np.pad(spec, ((0, 0), (0, 53)))[None]
     pad_out = apply(variables, padded, jnp.array([203]))["final_posteriors"][0]
     assert float(jnp.abs(exact - pad_out[:exact.shape[0]]).max()) > 1e-4
+
+
+def test_model_for_mode_sets_attention_window(tiny):
+    from lcasr_jax.eval.runner import EvalSettings, model_for_mode
+
+    cfg, model, _ = tiny
+    windowed = model_for_mode(model, EvalSettings("windowed_attention", seq_len=4096))
+    assert windowed.config == cfg.replace(attention_window=(256, 256))
+    assert model_for_mode(model, EvalSettings("buffered", seq_len=4096)) is model
