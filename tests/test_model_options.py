@@ -17,7 +17,7 @@ import numpy_reference as ref
 import pytest
 
 import lcasr_jax
-from lcasr_jax.checkpoints import mapping, torch_format
+from lcasr_jax.checkpoints import convert, mapping, torch_format
 from lcasr_jax.model import ModelConfig, SCConformerXL
 from lcasr_jax.model.norms import RMSNorm
 
@@ -214,3 +214,28 @@ def test_rms_norm_epsilon_convention_on_tiny_inputs(style, key):
     got = np.asarray(RMSNorm(style=style).apply({"params": {"scale": scale}}, x))
     want = ref.apply_norm({f"n.{key}": scale}, "n", "rms_norm", x)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["rms_apex_qkv_bias_learned_rotary",
+                                  "transformer_no_decoder_norm_window_16_4", "sine_fourier"])
+def test_option_round_trip_through_model_dir_and_export(name, tmp_path):
+    """.pt -> converted dir -> .pt: same ModelConfig and variables as loading the .pt, and
+    the exported file holds the same state_dict (keys, order, dtypes, values) and config."""
+    _, changes, rms_style, _ = next(c for c in COMBOS if c[0] == name)
+    model_cfg = _model_config(changes)
+    cfg = _jax_config(model_cfg, rms_style)
+    variables = _random_variables(cfg, np.zeros((1, cfg.feat_in, 64), np.float32), seed=2)
+    src, model_dir, back = tmp_path / "src.pt", tmp_path / "model", tmp_path / "back.pt"
+    torch_format.save_released(src, mapping.variables_to_state_dict(variables, cfg),
+                               {"model": model_cfg})
+    convert.torch_to_flax(src, model_dir)
+    model_pt, vars_pt = lcasr_jax.load_pretrained(src)
+    model_dir_, vars_dir = lcasr_jax.load_pretrained(model_dir)
+    assert model_dir_.config == model_pt.config
+    jax.tree.map(np.testing.assert_array_equal, vars_dir, vars_pt)
+    convert.flax_to_torch(model_dir, back)
+    (sd_src, cfg_src), (sd_back, cfg_back) = _read_back(src), _read_back(back)
+    assert list(sd_back) == list(sd_src) and cfg_back == cfg_src
+    for key, value in sd_src.items():
+        assert sd_back[key].dtype == value.dtype, key
+        np.testing.assert_array_equal(sd_back[key], value, err_msg=key)
