@@ -71,8 +71,8 @@ COMBOS = [
                                            "subsampling_act": "none",
                                            "default_norm": "rms_norm"}, "lcasr", 256),
     ("window_8", {"attention_window_size": 8, "flash_attn": False}, "lcasr", 256),
-    ("conv_norm_layer_norm", {"conv_norm": "layer_norm", "conv_expansion_factor": 1.5},
-     "lcasr", 256),
+    ("conv_norm_layer_norm_rms_apex", {"conv_norm": "layer_norm", "conv_expansion_factor": 1.5,
+                                       "default_norm": "rms_norm"}, "apex", 256),
     # Cases that once isolated a bug each (fixed).
     ("no_self_conditioning", {"self_conditioning": False}, "lcasr", 256),
     ("one_layer", {"n_layers": 1}, "lcasr", 256),
