@@ -58,7 +58,7 @@ def madgrad(
 
     def init_fn(params):
         f32 = lambda p: jnp.zeros(p.shape, jnp.float32)
-        x0 = jax.tree.map(lambda p: p.astype(jnp.float32), params) if momentum else ()
+        x0 = jax.tree.map(lambda p: jnp.array(p, jnp.float32), params) if momentum else ()
         return MadgradState(jnp.zeros((), jnp.int32), jax.tree.map(f32, params),
                             jax.tree.map(f32, params), x0)
 

@@ -30,24 +30,27 @@ Batch = dict[str, jax.Array]
 
 def ctc_loss(logits: jax.Array, logit_lengths: jax.Array, labels: jax.Array,
              label_lengths: jax.Array, implementation: str = "auto") -> jax.Array:
-    """(batch,) CTC NLL of raw logits (batch, frames, classes); blank = 4095."""
-    try:
-        from lcasr_jax.kernels.ctc import ctc_loss as fast_ctc
-    except ImportError:  # kernels not present: optax reference (pads are 1.0)
-        frames = jnp.arange(logits.shape[1])[None] >= logit_lengths[:, None]
+    """(batch,) CTC NLL of raw logits (batch, frames, classes); blank = 4095.
+
+    `implementation`: 'optax' (optax.ctc_loss), else a lcasr_jax.kernels.ctc backend.
+    """
+    if implementation == "optax":
+        frame_pad = jnp.arange(logits.shape[1])[None] >= logit_lengths[:, None]
         label_pad = jnp.arange(labels.shape[1])[None] >= label_lengths[:, None]
-        return optax.ctc_loss(logits.astype(jnp.float32), frames.astype(jnp.float32), labels,
-                              label_pad.astype(jnp.float32), blank_id=BLANK_ID)
+        return optax.ctc_loss(logits.astype(jnp.float32), frame_pad.astype(jnp.float32),
+                              labels, label_pad.astype(jnp.float32), blank_id=BLANK_ID)
+    from lcasr_jax.kernels.ctc import ctc_loss as fast_ctc
+
     return fast_ctc(logits, logit_lengths, labels, label_lengths, blank_id=BLANK_ID,
                     implementation=implementation)
 
 
-def make_train_step(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callable:
-    """train_step(state, batch, lr) -> (state, metrics); batch as `batch_shardings`.
+def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callable:
+    """loss_fn(params, state, batch) -> (gradient loss, (batch_stats, metrics)).
+
     With `mesh`, layer activations are constrained to (batch, length, embed) shardings.
     """
     weight = float(cfg.train.get("intermediate_loss_weighting", 0.0))
-    clip_value = float(cfg.optim.clip_value)
     ctc_impl = cfg.train.get("ctc_impl", "auto")
 
     def loss_fn(params, state: TrainState, batch: Batch):
@@ -71,6 +74,14 @@ def make_train_step(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Cal
         metrics = {"loss": final / jnp.maximum(frames_valid, 1) * 100, "ctc_sum": final,
                    "frames": frames_valid}
         return total / (frames * batch_size) * 100, (mutated.get("batch_stats", {}), metrics)
+
+    return loss_fn
+
+
+def make_train_step(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callable:
+    """train_step(state, batch, lr) -> (state, metrics); batch as `batch_shardings`."""
+    clip_value = float(cfg.optim.clip_value)
+    loss_fn = make_loss_fn(model, cfg, mesh)
 
     def train_step(state: TrainState, batch: Batch, lr: jax.Array):
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)

@@ -1,0 +1,63 @@
+"""Sharded loss/gradients equal the single-device ones (8 fake CPU devices)."""
+
+import importlib.util
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from lcasr_jax.train import sharding as shd
+from lcasr_jax.train import step as step_lib
+from lcasr_jax.train.optim import make_optimizer
+from lcasr_jax.train.state import build_model, create_state
+from lcasr_jax.train.synthetic import SyntheticSource
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_config():
+    spec = importlib.util.spec_from_file_location("tiny", REPO / "experiments" / "tiny.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cfg = mod.get_config()
+    cfg.model.update(d_model=16, n_heads=2, head_dim=8, subsampling_conv_channels=4)
+    cfg.train.intermediate_loss_weighting = 0.3  # exercise the self-conditioning loss too
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def setup():
+    cfg = tiny_config()
+    model = build_model(cfg)
+    state = jax.jit(lambda: create_state(model, make_optimizer(cfg.optim, 0.0), 0))()
+    batch, _ = SyntheticSource(seed=1).next_batch(256, 8)
+    single = shd.make_mesh(1, 1, 1, devices=jax.devices()[:1])
+    reference, _ = _loss_and_grads(cfg, model, state, batch, single)
+    return cfg, model, jax.device_get(state), batch, reference
+
+
+def _loss_and_grads(cfg, model, state, batch, mesh):
+    shardings = step_lib.state_shardings(model, cfg, mesh)
+    state = jax.device_put(state, shardings)
+    fn = jax.jit(jax.value_and_grad(step_lib.make_loss_fn(model, cfg, mesh), has_aux=True))
+    (loss, (stats, metrics)), grads = fn(state.params, state, step_lib.put_batch(batch, mesh))
+    return jax.device_get((loss, stats, metrics, grads)), shardings
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 2), (1, 1, 8)], ids=["data2-fsdp2-seq2", "seq8"])
+def test_sharded_loss_and_grads_match_single_device(setup, shape):
+    cfg, model, state, batch, (l1, s1, m1, g1) = setup
+    (l8, s8, m8, g8), sh = _loss_and_grads(cfg, model, state, batch, shd.make_mesh(*shape))
+    np.testing.assert_allclose(l8, l1, rtol=2e-5)
+    np.testing.assert_allclose(m8["ctc_sum"], m1["ctc_sum"], rtol=2e-5)
+    flat1, flat8 = jax.tree.leaves_with_path(g1), jax.tree.leaves(g8)
+    scale = max(np.abs(a).max() for _, a in flat1)  # rounding is relative to the largest grad
+    for (path, a), b in zip(flat1, flat8, strict=True):
+        np.testing.assert_allclose(b, a, atol=1e-5 * scale, rtol=1e-3,
+                                   err_msg=jax.tree_util.keystr(path))
+    for a, b in zip(jax.tree.leaves(s1), jax.tree.leaves(s8), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    if shape[1] > 1:  # fsdp really shards the weights
+        specs = {str(s.spec) for s in jax.tree.leaves(sh.params)}
+        assert any("fsdp" in s for s in specs), specs
