@@ -50,6 +50,23 @@ def test_resample_48k_tone_keeps_frequency_and_length(tmp_path):
     assert np.max(np.abs(got[200:-200] - ref[200:-200])) < 1e-3
 
 
+def test_torchaudio_resampler_matches_torchaudio_values():
+    """Values produced by torchaudio 2.11's Resample code (_get_sinc_resample_kernel +
+    _apply_sinc_resample_kernel, default settings) on this 44.1 kHz signal."""
+    t = np.arange(4410) / 44100
+    sig = (0.5 * np.sin(2 * np.pi * 440 * t) + 0.25 * np.sin(2 * np.pi * 7950 * t)).astype(
+        np.float32)
+    got = A.resample(sig, 44100, 16000, method="torchaudio")
+    assert got.shape == (1600,) and got.dtype == np.float32
+    ref = [0.13382963836193085, 0.0482785701751709, -0.612978458404541, 0.4232115149497986,
+           -0.048277560621500015]
+    np.testing.assert_allclose(got[[0, 1, 100, 777, 1599]], ref, atol=5e-7)
+    assert np.sum(got.astype(np.float64) ** 2) == pytest.approx(212.04324656185605, rel=1e-6)
+    assert len(A.resample(sig[:4409], 44100, 16000, method="torchaudio")) == 1600  # ceil
+    with pytest.raises(ValueError, match="unknown resampler"):
+        A.resample(sig, 44100, 16000, method="sinc")
+
+
 @pytest.mark.parametrize("channels", [1, 2])
 def test_sphere_roundtrip_and_matches_libsndfile(tmp_path, channels):
     data = np.stack([_tone(8000), _tone(8000, freq=200.0)], 1)[:, :channels]
@@ -127,6 +144,12 @@ def test_real_speech_front_center(tmp_path):
     n = min(len(ref), len(audio))
     b, a = signal.butter(8, 6500, fs=16000)  # the filters differ only in the transition band
     diff = signal.filtfilt(b, a, audio[:n]) - signal.filtfilt(b, a, ref[:n])
+    assert np.sqrt(np.mean(diff**2)) < 0.01 * np.sqrt(np.mean(ref**2))
+    # the original's resampler: same length, same speech below 7 kHz
+    ta = A.load_audio(REAL_WAV, resampler="torchaudio")
+    assert len(ta) == -(-info.frames // 3)  # ceil, as torchaudio
+    n = min(len(ta), len(audio))
+    diff = signal.filtfilt(b, a, ta[:n].astype(np.float64)) - signal.filtfilt(b, a, audio[:n])
     assert np.sqrt(np.mean(diff**2)) < 0.01 * np.sqrt(np.mean(ref**2))
     # lossy copies (ogg, and mp3 when libsndfile has it) give nearly the same features
     formats = [("ogg", "OGG", "VORBIS")] + ([("mp3", "MP3", "MPEG_LAYER_III")]

@@ -19,10 +19,12 @@ def test_convert_build_inspect(tmp_path, capsys):
     assert [w["word"] for w in rec["words"]] == ["hello", "world"] and rec["duration"] == 2.0
     assert main(["inspect", str(src / "a.json")]) == 0
     assert '"words": 2' in capsys.readouterr().out
-    assert main(["build", "--src", str(src), "--out", str(tmp_path / "ds")]) == 0
+    (src / "b.json").write_text(json.dumps({**rec, "id": "b"}))  # second recording, same audio
+    assert main(["build", "--src", str(src), "--out", str(tmp_path / "ds"), "--workers", "2",
+                 "--resampler", "torchaudio"]) == 0
     assert main(["inspect", str(tmp_path / "ds" / "lcasr_recordings" / "1.0.0")]) == 0
     out = capsys.readouterr().out
-    assert "train: 1 recordings" in out and "features (201, 80) float16" in out
+    assert "train: 2 recordings" in out and "features (201, 80) float16" in out
 
 
 def test_errors_are_one_line(tmp_path, capsys):

@@ -19,7 +19,7 @@ def _build(args) -> int:
         import shutil
 
         shutil.rmtree(out)
-    path = build(args.src, args.out, workers=args.workers)
+    path = build(args.src, args.out, workers=args.workers, resampler=args.resampler)
     print(f"dataset written to {path}")
     return 0
 
@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--out", required=True, help="TFDS data_dir")
     b.add_argument("--workers", type=int, default=1)
     b.add_argument("--overwrite", action="store_true")
+    b.add_argument("--resampler", choices=["soxr", "torchaudio"], default="soxr",
+                   help="torchaudio: the original's resampler (identical features)")
     sub.add_parser("synth", help="generate the synthetic long-form corpus", add_help=False)
     c = sub.add_parser("convert", help="podcast JSON / CTM / TextGrid -> recording JSON")
     c.add_argument("alignment")

@@ -149,11 +149,13 @@ def compute_features(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.nd
     return standardise(mel_power(audio, sample_rate))
 
 
-def audio_to_features(path: str | Path) -> np.ndarray:
-    """Load any audio file (left channel, resampled to 16 kHz) -> (80, frames) float32."""
+def audio_to_features(path: str | Path, resampler: str = "soxr") -> np.ndarray:
+    """Load any audio file (left channel, resampled to 16 kHz) -> (80, frames) float32.
+
+    resampler: 'soxr' or 'torchaudio' (the original's; see lcasr_jax.data.audio)."""
     from lcasr_jax.data.audio import load_audio
 
-    audio = load_audio(path, SAMPLE_RATE)
+    audio = load_audio(path, SAMPLE_RATE, resampler)
     if audio.shape[0] < MIN_SAMPLES:
         raise ValueError(f"{path}: audio too short ({audio.shape[0]} samples at 16 kHz)")
     return compute_features(audio)
