@@ -64,10 +64,11 @@ def make_forward(model, variables, mesh=None) -> tuple[Forward, int]:
     variables = jax.device_put(nn.meta.unbox(variables), NamedSharding(mesh, P()))
     step = _step_fn()
 
-    def forward(spec: np.ndarray, lengths: np.ndarray):
-        spec = jax.device_put(np.asarray(spec, np.float32), data)
-        lengths = jax.device_put(np.asarray(lengths, np.int32), data)
-        return step(model, variables, spec, lengths)
+    def put(x, dtype):
+        return jax.device_put(x if isinstance(x, jax.Array) else np.asarray(x, dtype), data)
+
+    def forward(spec, lengths):
+        return step(model, variables, put(spec, np.float32), put(lengths, np.int32))
 
     return forward, mesh.size
 
