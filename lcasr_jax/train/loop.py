@@ -171,7 +171,9 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
         recordings_seen += info["recordings"]
         lr_sched.start_batch(recordings_seen, total_recordings)
         lr = np.float32(lr_sched.lr)
-        state, metrics = train_step(state, step_lib.put_batch(batch, mesh), lr)
+        augment = np.bool_(0 <= cfg.train.spec_augment_after_n_epochs <= info["epoch"]
+                           and not lr_sched.is_warmup)
+        state, metrics = train_step(state, step_lib.put_batch(batch, mesh), lr, augment)
         lr_sched.after_optimizer_step()
         lr_sched.end_batch(recordings_seen)
         seq.step(info["recordings"])

@@ -52,12 +52,24 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
     """
     weight = float(cfg.train.get("intermediate_loss_weighting", 0.0))
     ctc_impl = cfg.train.get("ctc_impl", "auto")
+    augment_cfg = None
+    if int(cfg.train.get("spec_augment_after_n_epochs", -1)) >= 0:
+        from lcasr_jax.data.specaugment import SpecAugmentConfig
 
-    def loss_fn(params, state: TrainState, batch: Batch):
+        augment_cfg = SpecAugmentConfig.from_original(dict(cfg.spec_augment))
+
+    def loss_fn(params, state: TrainState, batch: Batch, augment: jax.Array | bool = False):
+        spec = batch["spec"].astype(jnp.float32)
+        if augment_cfg is not None:
+            from lcasr_jax.data.specaugment import spec_augment
+
+            key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+            spec = jnp.where(augment, spec_augment(key, spec, batch["lengths"], augment_cfg),
+                             spec)
         ctx = shd.activation_sharding(mesh) if mesh is not None else contextlib.nullcontext()
         with ctx:
-            out, mutated = model.apply(state.variables(params), batch["spec"],
-                                       batch["lengths"], return_logits=True, train=True,
+            out, mutated = model.apply(state.variables(params), spec, batch["lengths"],
+                                       return_logits=True, train=True,
                                        mutable=["batch_stats"])
         logits = out["final_posteriors"]
         if mesh is not None:
@@ -79,13 +91,15 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
 
 
 def make_train_step(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callable:
-    """train_step(state, batch, lr) -> (state, metrics); batch as `batch_shardings`."""
+    """train_step(state, batch, lr, augment) -> (state, metrics); batch as `batch_shardings`;
+    lr: () float32 from the host schedule; augment: () bool, apply SpecAugment this step."""
     clip_value = float(cfg.optim.clip_value)
     loss_fn = make_loss_fn(model, cfg, mesh)
 
-    def train_step(state: TrainState, batch: Batch, lr: jax.Array):
+    def train_step(state: TrainState, batch: Batch, lr: jax.Array,
+                   augment: jax.Array | bool = False):
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-        (_, (batch_stats, metrics)), grads = grad_fn(state.params, state, batch)
+        (_, (batch_stats, metrics)), grads = grad_fn(state.params, state, batch, augment)
         grads, gnorm = clip_grad_norm(grads, clip_value)
         tx = make_optimizer(cfg.optim, lr)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)

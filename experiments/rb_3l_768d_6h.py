@@ -1,0 +1,17 @@
+"""Paper model 3L-768D-6H, rotary 1.5M.
+
+From the original's template exp/configs/paper_templates/exp_set_rot_encodings_3l.yaml:
+MADGRAD lr 0.003, 1500 warm-up steps, clip 0.8; sequence schedule
+512 frames x 704 recordings, doubling every 5000 recordings up to one hour.
+Point it at a corpus with --config.data.path=DATASET_DIR.
+"""
+
+from lcasr_jax.train.config import base_config
+
+
+def get_config():
+    cfg = base_config(
+        n_layers=3, d_model=768, n_heads=6, head_dim=128, rotary_base_freq=1_500_000.0)
+    cfg.optim.update(lr=0.003, warmup_steps=1500)
+    cfg.train.remat = False
+    return cfg

@@ -1,0 +1,17 @@
+"""Paper model 6L-768D-6H, rotary base 1.5M (the paper's main model).
+
+From the original's template exp/configs/paper_templates/exp_set_seq_rotary_base.yaml:
+MADGRAD lr 0.003, 5000 warm-up steps, clip 0.8; sequence schedule
+512 frames x 704 recordings, doubling every 5000 recordings up to one hour.
+Point it at a corpus with --config.data.path=DATASET_DIR.
+"""
+
+from lcasr_jax.train.config import base_config
+
+
+def get_config():
+    cfg = base_config(
+        n_layers=6, d_model=768, n_heads=6, head_dim=128, rotary_base_freq=1_500_000.0)
+    cfg.optim.update(lr=0.003, warmup_steps=5000)
+    cfg.train.remat = False
+    return cfg
