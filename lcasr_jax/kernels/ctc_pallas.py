@@ -26,9 +26,12 @@ import jax.numpy as jnp
 from jax import lax
 from jax.experimental import pallas as pl
 
+from lcasr_jax.kernels.ctc_xla import df_add
+
 NEG = -1e30
 SEG = 256  # frames per checkpoint segment
 MAX_CHUNK = 1024
+OFF = 16  # lanes of a small vector that carries a (hi, lo) offset in lanes 0 and 1
 
 
 def _lse2(a, b):
@@ -48,6 +51,25 @@ def _barrier(interpret: bool):
         from jax.experimental.pallas import triton as plgpu
 
         plgpu.debug_barrier()
+
+
+def _pack(off):
+    lane = jnp.arange(OFF)
+    return jnp.where(lane == 0, off[0], jnp.where(lane == 1, off[1], 0.0)).astype(jnp.float32)
+
+
+def _unpack(vec):
+    lane = jnp.arange(OFF)
+    return jnp.sum(jnp.where(lane == 0, vec, 0.0)), jnp.sum(jnp.where(lane == 1, vec, 0.0))
+
+
+def _normalise(e, o, off, live):
+    """Subtract the max over all lanes (if live) and add it to the (hi, lo) offset."""
+    m = e[0].max()
+    for x in e[1:] + o:
+        m = jnp.maximum(m, x.max())
+    m = jnp.where(live, m, 0.0)
+    return [x - m for x in e], [x - m for x in o], df_add(off, (m, 0.0 * m))
 
 
 def _load(ref, base, n_chunks, chunk):
@@ -72,8 +94,9 @@ def _row_start(t, d: Dims):
     return jnp.minimum(t, d.n_frames - 1) * d.n_classes
 
 
-def _alpha_step(t, e, o, *, lp_ref, sbuf, labels, skip, frames, d: Dims, interpret):
-    """One frame of the alpha recursion; sbuf holds 2 x (1 + width) floats, pads pre-set."""
+def _alpha_step(t, e, o, off, *, lp_ref, sbuf, labels, skip, frames, d: Dims, interpret):
+    """One frame of the alpha recursion on the normalised state; sbuf holds 2 x (1 + width)
+    floats, pads pre-set. off: (hi, lo) log-offset of the state."""
     base = lax.rem(t, 2) * (d.width + 1)
     _store(sbuf, base + 1, o, d.chunk)
     _barrier(interpret)
@@ -87,15 +110,15 @@ def _alpha_step(t, e, o, *, lp_ref, sbuf, labels, skip, frames, d: Dims, interpr
         no = _lse3(o[c], e[c], jnp.where(skip[c], o_prev[c], NEG)) + lp_ref[row + labels[c]]
         new_e.append(jnp.where(live, ne, e[c]))
         new_o.append(jnp.where(live, no, o[c]))
-    return new_e, new_o
+    return _normalise(new_e, new_o, off, live)
 
 
 def _neg_fill(ref, start, d: Dims):
     _store(ref, start, [jnp.full((d.chunk,), NEG, jnp.float32)] * d.n_chunks, d.chunk)
 
 
-def _fwd_kernel(frames_ref, lp_ref, lab_ref, skip_ref, e_out, o_out, ck_e, ck_o, sbuf, *,
-                d: Dims, n_seg, seg, interpret):
+def _fwd_kernel(frames_ref, lp_ref, lab_ref, skip_ref, e_out, o_out, off_out, ck_e, ck_o,
+                ck_off, sbuf, *, d: Dims, n_seg, seg, interpret):
     frames = frames_ref[0]
     labels = _load(lab_ref, 0, d.n_chunks, d.chunk)
     skip = [x != 0 for x in _load(skip_ref, 0, d.n_chunks, d.chunk)]
@@ -107,21 +130,24 @@ def _fwd_kernel(frames_ref, lp_ref, lab_ref, skip_ref, e_out, o_out, ck_e, ck_o,
     e = [jnp.where((lane == 0) & (c == 0), 0.0, NEG).astype(jnp.float32)
          for c in range(d.n_chunks)]
     o = [jnp.full((d.chunk,), NEG, jnp.float32) for _ in range(d.n_chunks)]
+    zero = jnp.float32(0.0)
 
     def segment(s, carry):
-        e, o = carry
+        e, o, off = carry
         for c in range(d.n_chunks):
             ck_e[s, pl.ds(c * d.chunk, d.chunk)] = e[c]
             ck_o[s, pl.ds(c * d.chunk, d.chunk)] = o[c]
-        return lax.fori_loop(s * seg, (s + 1) * seg, lambda t, c: step(t, *c), (e, o))
+        ck_off[s, :] = _pack(off)
+        return lax.fori_loop(s * seg, (s + 1) * seg, lambda t, c: step(t, *c), (e, o, off))
 
-    e, o = lax.fori_loop(0, n_seg, segment, (e, o))
+    e, o, off = lax.fori_loop(0, n_seg, segment, (e, o, (zero, zero)))
     _store(e_out, 0, e, d.chunk)
     _store(o_out, 0, o, d.chunk)
+    off_out[...] = _pack(off)
 
 
 def _bwd_kernel(frames_ref, lablen_ref, ll_ref, lp_ref, lab_ref, skip_ref, skipn_ref,
-                cke_ref, cko_ref, *rest, d: Dims, n_seg, seg, interpret):
+                cke_ref, cko_ref, ckoff_ref, *rest, d: Dims, n_seg, seg, interpret):
     if interpret:
         ge_ref, go_ref, abuf, sbuf, hbuf = rest
     else:
@@ -129,7 +155,8 @@ def _bwd_kernel(frames_ref, lablen_ref, ll_ref, lp_ref, lab_ref, skip_ref, skipn
     w, ch, nc = d.width, d.chunk, d.n_chunks
     frames = frames_ref[0]
     n_labels = lablen_ref[0]
-    ll = ll_ref[pl.ds(0, 1)]
+    ll_hi, ll_lo = _unpack(ll_ref[...])
+    neg_ll = (-ll_hi, -ll_lo)
     labels = _load(lab_ref, 0, nc, ch)
     skip = [x != 0 for x in _load(skip_ref, 0, nc, ch)]
     skip_next = [x != 0 for x in _load(skipn_ref, 0, nc, ch)]
@@ -145,26 +172,29 @@ def _bwd_kernel(frames_ref, lablen_ref, ll_ref, lp_ref, lab_ref, skip_ref, skipn
     init_o = [jnp.where(i == n_labels - 1, 0.0, NEG).astype(jnp.float32) for i in idx]
 
     def recompute(k, carry, t0):
-        e, o = step(t0 + k, *carry)
+        e, o, off = step(t0 + k, *carry)
         for c in range(nc):
             abuf[k, pl.ds(c * ch, ch)] = e[c]
             abuf[k, pl.ds(w + c * ch, ch)] = o[c]
-        return e, o
+        abuf[k, pl.ds(2 * w, OFF)] = _pack(off)
+        return e, o, off
 
     def beta_step(r, carry, t0):
-        be, bo = carry
+        be, bo, b_off = carry
         k = seg - 1 - r
         t = t0 + k
         live = t < frames
         row = _row_start(t, d)
         lp_blank = lp_ref[pl.ds(row + d.blank, 1)]
         lp_label = [lp_ref[row + labels[c]] for c in range(nc)]
+        c_hi, c_lo = df_add(df_add(_unpack(abuf[k, pl.ds(2 * w, OFF)]), b_off), neg_ll)
+        const = c_hi + c_lo
         ge, go = [], []
         for c in range(nc):
             ae = abuf[k, pl.ds(c * ch, ch)]
             ao = abuf[k, pl.ds(w + c * ch, ch)]
-            ge.append(jnp.where(live, jnp.exp(jnp.minimum(ae + be[c] - ll, 0.0)), 0.0))
-            go.append(jnp.where(live, jnp.exp(jnp.minimum(ao + bo[c] - ll, 0.0)), 0.0))
+            ge.append(jnp.where(live, jnp.exp(jnp.minimum(ae + be[c] + const, 0.0)), 0.0))
+            go.append(jnp.where(live, jnp.exp(jnp.minimum(ao + bo[c] + const, 0.0)), 0.0))
         if interpret:
             for c in range(nc):
                 ge_ref[t, pl.ds(c * ch, ch)] = ge[c]
@@ -186,26 +216,29 @@ def _bwd_kernel(frames_ref, lablen_ref, ll_ref, lp_ref, lab_ref, skip_ref, skipn
         he_next = _load(hbuf, base + 1, nc, ch)
         ho_next = _load(hbuf, base + w + 2, nc, ch)
         reset = t - 1 >= frames - 1
-        new_e, new_o = [], []
-        for c in range(nc):
-            ne = _lse2(he[c], ho[c])
-            no = _lse3(ho[c], he_next[c], jnp.where(skip_next[c], ho_next[c], NEG))
-            new_e.append(jnp.where(reset, init_e[c], ne))
-            new_o.append(jnp.where(reset, init_o[c], no))
-        return new_e, new_o
+        new_e = [_lse2(he[c], ho[c]) for c in range(nc)]
+        new_o = [_lse3(ho[c], he_next[c], jnp.where(skip_next[c], ho_next[c], NEG))
+                 for c in range(nc)]
+        new_e, new_o, b_off = _normalise(new_e, new_o, b_off, True)
+        new_e = [jnp.where(reset, init_e[c], new_e[c]) for c in range(nc)]
+        new_o = [jnp.where(reset, init_o[c], new_o[c]) for c in range(nc)]
+        b_off = tuple(jnp.where(reset, 0.0, x) for x in b_off)
+        return new_e, new_o, b_off
 
     def segment(r, beta):
         s = n_seg - 1 - r
         t0 = s * seg
         start = ([cke_ref[s, pl.ds(c * ch, ch)] for c in range(nc)],
-                 [cko_ref[s, pl.ds(c * ch, ch)] for c in range(nc)])
+                 [cko_ref[s, pl.ds(c * ch, ch)] for c in range(nc)],
+                 _unpack(ckoff_ref[s, :]))
         lax.fori_loop(0, seg, functools.partial(recompute, t0=t0), start)
         _barrier(interpret)
         beta = lax.fori_loop(0, seg, functools.partial(beta_step, t0=t0), beta)
         _barrier(interpret)
         return beta
 
-    lax.fori_loop(0, n_seg, segment, (init_e, init_o))
+    zero = jnp.float32(0.0)
+    lax.fori_loop(0, n_seg, segment, (init_e, init_o, (zero, zero)))
 
 
 def _row(n):
@@ -251,25 +284,28 @@ def _forward(lp_flat, lab, sk, frames, d: Dims, seg, n_seg, interpret):
         kernel,
         grid=(batch,),
         in_specs=[SCALAR, _row(lp_flat.shape[1]), _row(w), _row(w)],
-        out_specs=[_row(w), _row(w), _mat(n_seg, w), _mat(n_seg, w), _row(2 * w + 2)],
+        out_specs=[_row(w), _row(w), _row(OFF), _mat(n_seg, w), _mat(n_seg, w),
+                   _mat(n_seg, OFF), _row(2 * w + 2)],
         out_shape=[jax.ShapeDtypeStruct((batch, w), f32)] * 2
+        + [jax.ShapeDtypeStruct((batch, OFF), f32)]
         + [jax.ShapeDtypeStruct((batch, n_seg, w), f32)] * 2
-        + [jax.ShapeDtypeStruct((batch, 2 * w + 2), f32)],
+        + [jax.ShapeDtypeStruct((batch, n_seg, OFF), f32),
+           jax.ShapeDtypeStruct((batch, 2 * w + 2), f32)],
         interpret=interpret, compiler_params=_params(d, interpret), name="lcasr_ctc_fwd",
     )(frames, lp_flat, lab, sk)
 
 
-def _backward(lp_flat, lab, sk, skn, frames, lablen, ll, ck_e, ck_o, d: Dims, seg, n_seg,
-              interpret):
+def _backward(lp_flat, lab, sk, skn, frames, lablen, ll, ck_e, ck_o, ck_off, d: Dims, seg,
+              n_seg, interpret):
     """Occupancies: (batch, frames * classes) on GPU; (ge, go) (batch, padded, width) else."""
     batch, flat = lp_flat.shape
     f32, w = jnp.float32, d.width
     kernel = functools.partial(_bwd_kernel, d=d, n_seg=n_seg, seg=seg, interpret=interpret)
-    in_specs = [SCALAR, SCALAR, SCALAR, _row(flat), _row(w), _row(w), _row(w),
-                _mat(n_seg, w), _mat(n_seg, w)]
-    args = [frames, lablen, ll, lp_flat, lab, sk, skn, ck_e, ck_o]
-    scratch_specs = [_mat(seg, 2 * w), _row(2 * w + 2), _row(4 * w + 4)]
-    scratch_shapes = [jax.ShapeDtypeStruct((batch, seg, 2 * w), f32),
+    in_specs = [SCALAR, SCALAR, _row(OFF), _row(flat), _row(w), _row(w), _row(w),
+                _mat(n_seg, w), _mat(n_seg, w), _mat(n_seg, OFF)]
+    args = [frames, lablen, ll, lp_flat, lab, sk, skn, ck_e, ck_o, ck_off]
+    scratch_specs = [_mat(seg, 2 * w + OFF), _row(2 * w + 2), _row(4 * w + 4)]
+    scratch_shapes = [jax.ShapeDtypeStruct((batch, seg, 2 * w + OFF), f32),
                       jax.ShapeDtypeStruct((batch, 2 * w + 2), f32),
                       jax.ShapeDtypeStruct((batch, 4 * w + 4), f32)]
     if interpret:
@@ -300,21 +336,24 @@ def _nll_fwd(log_probs, ext, skip, lablen, frames, blank, interpret):
     batch = log_probs.shape[0]
     d, seg, n_seg, lab, sk, _ = _setup(log_probs, ext, skip, blank)
     lp_flat = log_probs.reshape(batch, -1)
-    e, o, ck_e, ck_o, _ = _forward(lp_flat, lab, sk, frames, d, seg, n_seg, interpret)
+    e, o, off, ck_e, ck_o, ck_off, _ = _forward(lp_flat, lab, sk, frames, d, seg, n_seg,
+                                                 interpret)
     idx = jnp.arange(d.width)[None]
     end_e = jnp.where(idx == lablen[:, None], e, NEG)
     end_o = jnp.where(idx == lablen[:, None] - 1, o, NEG)
-    ll = jax.nn.logsumexp(jnp.concatenate([end_e, end_o], axis=1), axis=1)
-    return -ll, (log_probs, ext, skip, lablen, frames, ll, ck_e, ck_o)
+    tail = jax.nn.logsumexp(jnp.concatenate([end_e, end_o], axis=1), axis=1)
+    ll = df_add((off[:, 0], off[:, 1]), (tail, jnp.zeros_like(tail)))
+    ll_vec = jnp.zeros((batch, OFF), jnp.float32).at[:, 0].set(ll[0]).at[:, 1].set(ll[1])
+    return -(ll[0] + ll[1]), (log_probs, ext, skip, lablen, frames, ll_vec, ck_e, ck_o, ck_off)
 
 
 def _nll_bwd(blank, interpret, res, g):
-    log_probs, ext, skip, lablen, frames, ll, ck_e, ck_o = res
+    log_probs, ext, skip, lablen, frames, ll, ck_e, ck_o, ck_off = res
     batch, n_frames, n_classes = log_probs.shape
     d, seg, n_seg, lab, sk, skn = _setup(log_probs, ext, skip, blank)
     lp_flat = log_probs.reshape(batch, -1)
-    out = _backward(lp_flat, lab, sk, skn, frames, lablen, ll, ck_e, ck_o, d, seg, n_seg,
-                    interpret)
+    out = _backward(lp_flat, lab, sk, skn, frames, lablen, ll, ck_e, ck_o, ck_off, d, seg,
+                    n_seg, interpret)
     if interpret:
         ge, go = out
         occ = jnp.zeros((batch, n_seg * seg, n_classes), jnp.float32)
@@ -323,7 +362,7 @@ def _nll_bwd(blank, interpret, res, g):
         occ = occ.at[:, :, blank].add(jnp.sum(ge, axis=2))[:, :n_frames]
     else:
         occ = out.reshape(batch, n_frames, n_classes)
-    scale = jnp.where(ll > NEG / 2, -g, 0.0)[:, None, None]
+    scale = jnp.where(ll[:, 0] > NEG / 2, -g, 0.0)[:, None, None]
     return scale * occ, None, None, None, None
 
 
