@@ -108,11 +108,15 @@ def bench(args) -> list[dict]:
     if args.sweep:
         configs = {
             "": {},
-            " f128x128": dict(blocks=dict(fwd=(128, 128)), warps=dict(fwd_warps=(8, 2))),
-            " f64x64": dict(blocks=dict(fwd=(64, 64)), warps=dict(fwd_warps=(4, 3))),
-            " b32x128": dict(blocks=dict(dkdv=(32, 128), dq=(128, 32)),
-                             warps=dict(dkdv_warps=(4, 3), dq_warps=(4, 3))),
+            " bwd128x128": dict(blocks=dict(dkdv=(128, 128), dq=(128, 128)),
+                                warps=dict(dkdv_warps=(8, 2), dq_warps=(8, 2))),
+            " bwd-w4s3": dict(warps=dict(dkdv_warps=(4, 3), dq_warps=(4, 3))),
+            " bwd-s3": dict(warps=dict(dkdv_warps=(8, 3), dq_warps=(8, 3))),
+            " dkdv128x64": dict(blocks=dict(dkdv=(128, 64), dq=(64, 128)),
+                                warps=dict(dkdv_warps=(8, 2), dq_warps=(8, 2))),
         }
+    if args.full_only:
+        cases = [("full", time_)]
     for wname, length in cases:
         window = windows[wname]
         lengths = jnp.array([length], jnp.int32)
@@ -170,6 +174,7 @@ def main(argv=None) -> int:
     p.add_argument("--check", action="store_true")
     p.add_argument("--sweep", action="store_true", help="try a few Pallas tile settings")
     p.add_argument("--memory", action="store_true", help="report XLA temp bytes (fwd+bwd)")
+    p.add_argument("--full-only", action="store_true", help="only full attention, all tokens")
     args = p.parse_args(argv)
     if args.backends is None:
         args.backends = ["cudnn", "pallas_gpu", "xla"] if jax.default_backend() == "gpu" \

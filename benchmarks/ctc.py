@@ -37,6 +37,60 @@ def make(impl):
     return jax.jit(jax.value_and_grad(loss))
 
 
+def ref64(logits, labels, blank):
+    """float64 numpy CTC for one sequence: (nll, d nll / d logits), vectorised over states."""
+    x = np.asarray(logits, np.float64)
+    lp = x - x.max(1, keepdims=True)
+    lp -= np.log(np.exp(lp).sum(1, keepdims=True))
+    n_frames = lp.shape[0]
+    ext = np.full(2 * len(labels) + 1, blank)
+    ext[1::2] = labels
+    skip = np.zeros(len(ext), bool)
+    skip[3::2] = ext[3::2] != ext[1:-2:2]
+    skip_up = np.concatenate([skip[2:], [False, False]])
+    em = lp[:, ext]
+    shift = lambda a, k: np.concatenate([np.full(k, -np.inf), a[:-k]])
+    shift_up = lambda a, k: np.concatenate([a[k:], np.full(k, -np.inf)])
+    alpha = np.empty_like(em)
+    a = np.full(len(ext), -np.inf)
+    a[:2] = em[0, :2]
+    alpha[0] = a
+    for t in range(1, n_frames):
+        a = np.logaddexp(np.logaddexp(a, shift(a, 1)), np.where(skip, shift(a, 2), -np.inf))
+        a = a + em[t]
+        alpha[t] = a
+    ll = np.logaddexp(a[-1], a[-2])
+    b = np.full(len(ext), -np.inf)
+    b[-2:] = em[-1, -2:]
+    occ = np.zeros_like(lp)
+    for t in range(n_frames - 1, -1, -1):
+        if t < n_frames - 1:
+            b = np.logaddexp(np.logaddexp(b, shift_up(b, 1)),
+                             np.where(skip_up, shift_up(b, 2), -np.inf)) + em[t]
+        np.add.at(occ[t], ext, np.exp(alpha[t] + b - em[t] - ll))
+    return -ll, np.exp(lp) - occ
+
+
+def check(impls, n=4000):
+    """Loss and gradient of each implementation vs float64 numpy at n frames."""
+    key = jax.random.PRNGKey(7)
+    logits = jax.random.normal(key, (1, n, CLASSES), jnp.float32) * 2
+    labels = jax.random.randint(jax.random.fold_in(key, 1), (1, n // 5), 0, BLANK)
+    ref_loss, ref_grad = ref64(np.asarray(logits[0]), np.asarray(labels[0]), BLANK)
+    rows = []
+    for impl in impls:
+        try:
+            loss, grad = make(impl)(logits, jnp.array([n]), labels, jnp.array([n // 5]))
+        except Exception as e:  # noqa: BLE001
+            print(f"check {impl}: FAILED {type(e).__name__}: {e}"[:600], flush=True)
+            continue
+        err = np.abs(np.asarray(grad[0], np.float64) - ref_grad)
+        rows.append(dict(impl=impl, frames=n, rel_loss_err=abs(float(loss) - ref_loss) / ref_loss,
+                         max_grad_err=float(err.max()), mean_grad_err=float(err.mean())))
+        print(rows[-1], flush=True)
+    print(table(rows, ["impl", "frames", "rel_loss_err", "max_grad_err", "mean_grad_err"]))
+
+
 def torch_time(logits, labels, reps):
     import torch
 
@@ -73,10 +127,13 @@ def main(argv=None) -> int:
     p.add_argument("--impls", nargs="+", default=None)
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--check", type=int, default=0, help="frames of a float64 check first")
     args = p.parse_args(argv)
     impls = args.impls or (["pallas_gpu", "xla", "optax"] if jax.default_backend() == "gpu"
                            else ["xla", "optax"])
     print(header(), flush=True)
+    if args.check:
+        check(impls, args.check)
     rows = []
     for n in args.sizes:
         key = jax.random.PRNGKey(n)
