@@ -1,6 +1,7 @@
 """Training-step and forward time / peak memory of the paper 6L-768D model (bf16, 1 device).
 
-Each case is MODE@FRAMESxBATCH[+remat], MODE in {step, fwd}: `step` is the full jitted train
+Each case is MODE@FRAMESxBATCH[+remat][+pallas], MODE in {step, fwd} (+pallas: the Pallas
+GPU CTC kernel instead of the XLA one): `step` is the full jitted train
 step (forward with batch-renorm statistics and self-conditioning, CTC, backward, torch-style
 clipping, MADGRAD update, state donated); `fwd` is the eval forward to log-probs. Cases run
 in the order given in ONE process, so list them by growing memory: `peak_gib` is the
@@ -26,12 +27,12 @@ REPO = Path(__file__).resolve().parents[1]
 GIB = 2.0**30
 
 
-def paper_config(remat: bool):
+def paper_config(remat: bool, ctc_impl: str = "auto"):
     spec = importlib.util.spec_from_file_location("cfg", REPO / "experiments" / "rb_6l_768d_6h.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     cfg = mod.get_config()
-    cfg.train.update(remat=remat, compute_dtype="bfloat16")
+    cfg.train.update(remat=remat, compute_dtype="bfloat16", ctc_impl=ctc_impl)
     cfg.mesh.update(data=1, fsdp=1, seq=1)
     return cfg
 
@@ -65,9 +66,10 @@ def run_case(case: str, repeats: int) -> dict:
     from lcasr_jax.train.state import build_model
 
     mode, shape = case.split("@")
-    remat = shape.endswith("+remat")
-    frames, batch = (int(x) for x in shape.removesuffix("+remat").split("x"))
-    cfg = paper_config(remat)
+    shape, *flags = shape.split("+")
+    remat = "remat" in flags
+    frames, batch = (int(x) for x in shape.split("x"))
+    cfg = paper_config(remat, "pallas_gpu" if "pallas" in flags else "auto")
     mesh = make_mesh(1, 1, 1, devices=jax.devices()[:1])
     model = build_model(cfg)
     shardings = step_lib.state_shardings(model, cfg, mesh)
@@ -103,6 +105,7 @@ def run_case(case: str, repeats: int) -> dict:
         state, loss = once(state)
         times.append(time.perf_counter() - t)
     return {"case": case, "frames": frames, "batch": batch, "remat": remat,
+            "ctc": cfg.train.ctc_impl,
             "median_s": float(np.median(times)), "min_s": float(np.min(times)),
             "compile_s": compile_s, "peak_gib": _peak() / GIB,
             "xla_gib": _xla_bytes(compiled) / GIB, "loss": loss}

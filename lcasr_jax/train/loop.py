@@ -63,9 +63,12 @@ class _Log:
         self.jsonl = (workdir / "metrics.jsonl").open("a") if self.main else None
         self.tb = None
         if self.main and cfg.log.tensorboard:
-            from tensorboardX import SummaryWriter
-
-            self.tb = SummaryWriter(str(workdir / "tensorboard"))
+            try:
+                from tensorboardX import SummaryWriter
+            except ImportError:
+                print("tensorboardX is not installed: no TensorBoard scalars", flush=True)
+            else:
+                self.tb = SummaryWriter(str(workdir / "tensorboard"))
         self.bar = None
         if self.main and cfg.log.progress:
             from tqdm import tqdm
