@@ -118,6 +118,10 @@ def test_manifest_jsonl_and_json(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps([{"audio": "missing.wav", "text": "x"}]))
     with pytest.raises(DatasetError, match="missing.wav: audio file not found"):
         load_dataset("manifest", tmp_path / "bad.json", "test")
+    (tmp_path / "rate.json").write_text(json.dumps(
+        [{"audio": "b.flac", "text": "x", "sample_rate": 16000}]))
+    with pytest.raises(DatasetError, match="declares sample_rate 16000 Hz but b.flac is 8000"):
+        load_dataset("manifest", tmp_path / "rate.json", "test")
 
 
 def _synth(root, rid, rate=SR, declared=SR):

@@ -80,3 +80,18 @@ def require_dir(path: Path, what: str) -> Path:
 def check_split(dataset: str, split: str, allowed: tuple[str, ...]) -> None:
     if split not in allowed:
         raise DatasetError(f"{dataset}: split must be one of {', '.join(allowed)} (got {split!r})")
+
+
+def check_rate(audio: Path, declared, where: Path | str) -> None:
+    """Raise if the audio is unreadable or its sample rate differs from a declared one."""
+    if declared is None:
+        return
+    import soundfile as sf
+
+    try:
+        actual = sf.info(str(audio)).samplerate
+    except Exception as e:  # soundfile raises several error types
+        raise DatasetError(f"{audio}: unreadable audio ({e})") from None
+    if int(declared) != actual:
+        raise DatasetError(f"{where}: declares sample_rate {declared} Hz but {audio.name} "
+                           f"is {actual} Hz")

@@ -2,6 +2,8 @@
 "id": optional, "words": optional [{"word", "start", "end"}]}; with no "text" the words
 are joined. Audio paths are relative to the manifest's directory.
 
+An optional "sample_rate" is checked against the audio file.
+
 `data_dir` may be the manifest file itself or a directory holding `<split>.jsonl`,
 `<split>.json`, `manifest.jsonl` or `manifest.json` (first found)."""
 
@@ -10,7 +12,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lcasr_jax.eval.datasets.base import DatasetError, Recording, read_json, read_text
+from lcasr_jax.eval.datasets.base import (
+    DatasetError,
+    Recording,
+    check_rate,
+    read_json,
+    read_text,
+)
 from lcasr_jax.eval.normalize import normalize_reference
 
 
@@ -52,6 +60,7 @@ def recording_from_entry(entry, base: Path, where: str) -> Recording:
     audio = base / str(entry["audio"])
     if not audio.is_file():
         raise DatasetError(f"{audio}: audio file not found ({where})")
+    check_rate(audio, entry.get("sample_rate"), where)
     rid = str(entry.get("id", audio.stem))
     return Recording(rid, audio, normalize_reference(raw), raw,
                      words=tuple(words) if isinstance(words, list) else None)

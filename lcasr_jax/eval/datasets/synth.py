@@ -7,20 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lcasr_jax.eval.datasets.base import DatasetError, Recording, read_json
+from lcasr_jax.eval.datasets.base import DatasetError, Recording, check_rate, read_json
 from lcasr_jax.eval.normalize import normalize_reference
-
-
-def _check_rate(audio: Path, declared, where: Path) -> None:
-    import soundfile as sf
-
-    try:
-        actual = sf.info(str(audio)).samplerate
-    except Exception as e:  # noqa: BLE001 - soundfile raises several types
-        raise DatasetError(f"{audio}: unreadable audio ({e})") from None
-    if declared is not None and int(declared) != actual:
-        raise DatasetError(f"{where}: declares sample_rate {declared} Hz but {audio.name} "
-                           f"is {actual} Hz")
 
 
 def _listed(root: Path) -> list[Path]:
@@ -49,7 +37,7 @@ def read(data_dir: Path, split: str = "test") -> list[Recording]:
         audio = root / str(meta.get("audio", meta_path.stem + ".flac"))
         if not audio.is_file():
             raise DatasetError(f"{audio}: audio file not found ({meta_path.name})")
-        _check_rate(audio, meta.get("sample_rate"), meta_path)
+        check_rate(audio, meta.get("sample_rate"), meta_path)
         try:
             raw = " ".join(str(w["word"]) for w in meta["words"])
         except (TypeError, KeyError):
