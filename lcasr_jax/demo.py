@@ -131,7 +131,9 @@ def _run(args: argparse.Namespace) -> int:
     png = plot(series(table_rows, "synth"), args.out / "wer_vs_context.png",
                "Held-out synthetic speech" + (" (random-weight stand-in)" if stand_in else ""))
     print()
-    print(f"WER against context ({args.mode}, overlap {args.overlap_ratio:g}) on "
+    how = args.mode if args.mode == "windowed_attention" else \
+        f"{args.mode}, overlap {args.overlap_ratio:g}"
+    print(f"WER against context ({how}) on "
           f"{audio_s / 60:.1f} min of held-out synthetic speech, model: {name}")
     print(format_table(rows))
     if stand_in:
