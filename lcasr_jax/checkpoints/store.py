@@ -12,13 +12,15 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
-import ml_collections
 import numpy as np
 
 from lcasr_jax.model.config import ModelConfig
+
+if TYPE_CHECKING:
+    import ml_collections
 
 FORMAT = "lcasr-jax/1"
 CONFIG_FILE = "config.json"
@@ -64,6 +66,8 @@ def save_model_dir(dest: str | os.PathLike, cfg: ModelConfig, variables: Mapping
 
 def load_config(path: str | os.PathLike) -> ml_collections.ConfigDict:
     """The readable config of a converted model dir, as an ml-collections ConfigDict."""
+    import ml_collections
+
     file = Path(path) / CONFIG_FILE
     try:
         doc = json.loads(file.read_text())
