@@ -2,12 +2,12 @@
 # Debian packages for `lcasr-jax data synth` (offline synthetic speech corpus). Idempotent;
 # run as root (or with sudo). Installs espeak-ng and flite (libraries + voices) and unpacks
 # the r-cran-janeaustenr data (Austen novels) to /opt/lcasr-jax/janeaustenr without pulling
-# in R itself. Set SYNTH_FESTIVAL=1 to add festival and its diphone voices.
+# in R itself, and festival with its diphone voices (SYNTH_FESTIVAL=0 skips those).
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 pkgs=(espeak-ng libespeak-ng1 espeak-ng-data flite libflite1)
-[ "${SYNTH_FESTIVAL:-0}" = "1" ] && pkgs+=(festival festvox-kallpc16k festvox-kdlpc16k)
+[ "${SYNTH_FESTIVAL:-1}" = "1" ] && pkgs+=(festival festvox-kallpc16k festvox-kdlpc16k)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from lcasr_jax.data.synth import cli, recording
+from lcasr_jax.data.synth import cli, festival, recording
 from lcasr_jax.data.synth.lib import available
 
 pytestmark = pytest.mark.skipif(
@@ -44,21 +44,26 @@ def _frame_energy(x, hop=160):
     return (x[: n * hop].reshape(n, hop).astype(np.float64) ** 2).mean(1)
 
 
-@pytest.mark.parametrize("split", ["train", "dev"])
-def test_word_times_agree_with_audio(tmp_path, split):
+def _speaker(split, engine):
+    v = recording.voices(split)[engine][0]
+    s = {"speaker": v.key, "engine": engine, "voice": v.name, "speed": 1.0, "gain_db": 0.0}
+    if engine == "espeak":
+        return {**s, "rate": 175, "pitch": 50, "range": 50}
+    return {**s, "stretch": 1.0, "pitch": 1.0}
+
+
+@pytest.mark.parametrize("split,engines", [("train", ("espeak", "flite")),
+                                           ("dev", ("espeak", "flite")),
+                                           ("train", ("festival",))])
+def test_word_times_agree_with_audio(tmp_path, split, engines):
     import soundfile as sf
 
+    if "festival" in engines and not festival.available():
+        pytest.skip("festival not installed (scripts/install_synth_deps.sh)")
     corpus = {b: PARS for b in recording.books(split)}
     p = recording.plan(split, 0, 0, 0.25, {b: len(PARS) for b in corpus})
-    pool = recording.voices(split)
-    base = {"speed": 1.0, "gain_db": 0.0}
-    p["speakers"] = [
-        {**base, "speaker": pool["espeak"][0].key, "engine": "espeak",
-         "voice": pool["espeak"][0].name, "rate": 175, "pitch": 50, "range": 50},
-        {**base, "speaker": pool["flite"][0].key, "engine": "flite",
-         "voice": pool["flite"][0].name, "stretch": 1.0, "pitch": 1.0},
-    ]
-    p.update(rt60=0.0, snr_db=80.0, start_paragraph=0, target_s=60.0)
+    p["speakers"] = [_speaker(split, e) for e in engines]
+    p.update(rt60=0.0, snr_db=80.0, start_paragraph=0, target_s=20.0 + 40.0 * len(engines))
     entry = recording.make(p, corpus, recording.Engines(), str(tmp_path))
     x, sr = sf.read(tmp_path / entry["audio"], dtype="float32")
     rec = json.loads((tmp_path / entry["words"]).read_text())

@@ -17,7 +17,7 @@ import sys
 import time
 
 from .text import CACHE_VERSION
-from .voices import SPLITS
+from .voices import DEFAULT_ENGINES, ENGINE_WEIGHTS, SPLITS
 
 DEFAULT_TEXT = os.path.join(".cache", "synth", f"austen-v{CACHE_VERSION}.json.gz")
 _STATE: dict = {}
@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--minutes", type=float, default=10.0,
                     help="mean recording length in minutes (each is 0.8-1.2x this, "
                          "rounded up to whole paragraphs)")
+    ap.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
+                    help=f"comma-separated synthesisers from {','.join(ENGINE_WEIGHTS)} "
+                         "(festival: Debian festival festvox-kallpc16k festvox-kdlpc16k)")
     ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
                     help="processes (default: the usable cores)")
     ap.add_argument("--text", default=os.environ.get("LCASR_SYNTH_TEXT", DEFAULT_TEXT),
@@ -87,7 +90,8 @@ def run(args: argparse.Namespace) -> dict:
     sizes = {k: len(v) for k, v in corpus.items()}
     del corpus
     n = max(1, math.ceil(args.hours * 60 / args.minutes - 1e-9))
-    plans = [plan(args.split, args.seed, i, args.minutes, sizes) for i in range(n)]
+    engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
+    plans = [plan(args.split, args.seed, i, args.minutes, sizes, engines) for i in range(n)]
     os.makedirs(args.out, exist_ok=True)
     todo = [p for p in plans if not _finished(args.out, p["id"])]
     entries = {p["id"]: _entry_from_disk(p, args.out) for p in plans if p not in todo}
@@ -118,6 +122,7 @@ def run(args: argparse.Namespace) -> dict:
             bar.close()
     wall = time.time() - t0
     manifest = {"split": args.split, "seed": args.seed, "minutes": args.minutes,
+                "engines": list(engines),
                 "hours": round(sum(e["duration"] for e in entries.values()) / 3600, 4),
                 "recordings": [entries[p["id"]] for p in plans]}
     tmp = os.path.join(args.out, ".manifest.json.tmp")

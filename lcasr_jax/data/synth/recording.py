@@ -17,21 +17,33 @@ import numpy as np
 
 from . import room
 from .text import words as word_spans
-from .voices import ENGINE_WEIGHTS, SPLIT_CODE, Voice, assert_allowed_book, books, voices
+from .voices import (
+    DEFAULT_ENGINES,
+    ENGINE_WEIGHTS,
+    SPLIT_CODE,
+    Voice,
+    assert_allowed_book,
+    books,
+    voices,
+)
 
 SR = 16000
 MAX_GROUP_WORDS = 80  # paragraphs are synthesised in sentence groups of at most this
 
 
-def plan(split: str, seed: int, index: int, minutes: float,
-         book_sizes: dict[str, int]) -> dict:
+def plan(split: str, seed: int, index: int, minutes: float, book_sizes: dict[str, int],
+         engines: tuple[str, ...] = DEFAULT_ENGINES) -> dict:
     """Draw everything random about recording `index` except the noise samples."""
     rng = np.random.default_rng([seed, SPLIT_CODE[split], index])
     pool = voices(split)
+    unknown = set(engines) - set(ENGINE_WEIGHTS)
+    if unknown or not engines:
+        raise ValueError(f"unknown engines {sorted(unknown)}; choose from {list(ENGINE_WEIGHTS)}")
+    weights = np.array([ENGINE_WEIGHTS[e] for e in engines])
     n_spk = int(rng.choice([1, 2, 3], p=[0.25, 0.45, 0.3]))
     speakers, used = [], set()
     while len(speakers) < n_spk:
-        engine = str(rng.choice(list(ENGINE_WEIGHTS), p=list(ENGINE_WEIGHTS.values())))
+        engine = str(rng.choice(list(engines), p=weights / weights.sum()))
         v = pool[engine][int(rng.integers(len(pool[engine])))]
         if v.key in used:
             continue
@@ -41,6 +53,8 @@ def plan(split: str, seed: int, index: int, minutes: float,
         if engine == "espeak":
             s.update(rate=int(rng.integers(140, 211)), pitch=int(rng.integers(25, 76)),
                      range=int(rng.integers(30, 81)))
+        elif engine == "festival":
+            s.update(stretch=float(rng.uniform(0.85, 1.2)))
         else:
             s.update(stretch=float(rng.uniform(0.85, 1.2)), pitch=float(rng.uniform(0.85, 1.2)))
         speakers.append(s)
@@ -107,7 +121,7 @@ class Engines:
     """Per-process synthesiser instances, created on first use."""
 
     def __init__(self) -> None:
-        self._espeak = self._flite = None
+        self._espeak = self._flite = self._festival = None
 
     def speak(self, spk: dict, text: str) -> tuple[np.ndarray, list[str], np.ndarray] | None:
         """(audio at 16 kHz, words, (words, 2) times in samples) or None if unalignable."""
@@ -122,16 +136,24 @@ class Engines:
             self._espeak.set_voice(spk["voice"], spk["rate"], spk["pitch"], spk["range"])
             audio, times = self._espeak.synth(text, spans)
             sr = self._espeak.sample_rate
-        elif spk["engine"] == "flite":
-            if self._flite is None:
-                from .flite import Flite
-                self._flite = Flite()
-            self._flite.set_voice(spk["voice"], spk["stretch"], spk["pitch"])
-            audio, sr, fwords, ftimes = self._flite.synth(text)
-            idx = align_tokens(tokens, fwords)
+        elif spk["engine"] in ("flite", "festival"):
+            if spk["engine"] == "flite":
+                if self._flite is None:
+                    from .flite import Flite
+                    self._flite = Flite()
+                self._flite.set_voice(spk["voice"], spk["stretch"], spk["pitch"])
+                audio, sr, ewords, etimes = self._flite.synth(text)
+            else:
+                if self._festival is None:
+                    from .festival import Festival
+                    self._festival = Festival()
+                audio, sr, ewords, etimes = self._festival.synth(text, spk["voice"],
+                                                                 spk["stretch"])
+            idx = align_tokens(tokens, ewords)
             if idx is None:
                 return None
-            times = np.array([(ftimes[a, 0], ftimes[b, 1]) for a, b in idx], np.int64)
+            times = np.array([(etimes[a, 0], etimes[a:b + 1, 1].max()) for a, b in idx],
+                             np.int64)
         else:
             raise ValueError(f"unknown engine {spk['engine']}")
         in_rate = sr * spk["speed"]

@@ -24,10 +24,13 @@ _VARIANTS = {"train": ("m1", "m2", "m3", "m4", "m6", "f1", "f2", "f3", "klatt", 
                        "klatt4", "klatt6"),
              "heldout": ("m5", "m7", "f4", "f5", "klatt3", "klatt5")}
 _FLITE = {"train": ("kal16", "rms"), "heldout": ("awb", "kal")}
+_FESTIVAL = {"train": ("kal_diphone",), "heldout": ("ked_diphone",)}
 BOOKS = {"train": ("emma", "mansfieldpark", "prideprejudice"),
          "dev": ("northangerabbey",), "test": ("sensesensibility",)}
-# Share of speakers per engine (flite's rms/awb are slow: ~65x real time on one core).
-ENGINE_WEIGHTS = {"espeak": 0.6, "flite": 0.4}
+# Share of speakers per engine (flite's rms/awb are slow: ~65x real time on one core);
+# renormalised over the engines in use. festival is opt-in (--engines).
+ENGINE_WEIGHTS = {"espeak": 0.55, "flite": 0.35, "festival": 0.1}
+DEFAULT_ENGINES = ("espeak", "flite")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ def voices(split: str) -> dict[str, tuple[Voice, ...]]:
     out = {
         "espeak": tuple(Voice("espeak", f"{a}+{v}") for a in _ACCENTS[p] for v in _VARIANTS[p]),
         "flite": tuple(Voice("flite", n) for n in _FLITE[p]),
+        "festival": tuple(Voice("festival", n) for n in _FESTIVAL[p]),
     }
     for vs in out.values():
         for v in vs:
