@@ -111,7 +111,7 @@ def bench(args) -> list[dict]:
             " bwd128x128": dict(blocks=dict(dkdv=(128, 128), dq=(128, 128)),
                                 warps=dict(dkdv_warps=(8, 2), dq_warps=(8, 2))),
             " bwd-w4s3": dict(warps=dict(dkdv_warps=(4, 3), dq_warps=(4, 3))),
-            " bwd-s3": dict(warps=dict(dkdv_warps=(8, 3), dq_warps=(8, 3))),
+            " bwd-s2": dict(warps=dict(dkdv_warps=(8, 2), dq_warps=(8, 2))),
             " dkdv128x64": dict(blocks=dict(dkdv=(128, 64), dq=(64, 128)),
                                 warps=dict(dkdv_warps=(8, 2), dq_warps=(8, 2))),
         }

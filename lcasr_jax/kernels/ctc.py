@@ -1,10 +1,13 @@
 """Exact CTC loss for long sequences, dispatching to an XLA or a Pallas (Triton GPU) backend.
 
-Both backends work on the extended label sequence (blank, l1, blank, l2, ..., blank) of
-S = 2 * max_labels + 1 states, gather only those columns of the log-probabilities per time
-step, and run the alpha recursion in log space over a (batch, S) state. The gradient comes
-from the beta recursion (custom VJP), so memory stays O(frames * classes) for the gradient
-plus O(sqrt(frames) * S) for alpha checkpoints, never the (frames, S) lattice in full.
+Both backends work on the extended label sequence (blank, l1, blank, l2, ..., blank) of S =
+2 * max_labels + 1 states, gather only those columns of the log-probabilities per time step,
+and run the alpha recursion in log space over a (batch, S) state kept normalised (max
+subtracted per frame, offset summed in double-float), so float32 rounding stays at the scale
+of one frame rather than of the whole log-likelihood. The gradient comes from the beta
+recursion (custom VJP); memory is O(frames * classes) for the gradient plus alpha
+checkpoints every ~sqrt(frames) (XLA) or 256 (Pallas) frames, never the (frames, S) lattice
+in full.
 
 Infeasible alignments (fewer frames than labels plus repeats) give loss 0 and gradient 0
 (`zero_infinity`), never NaN; empty targets give -sum_t log p(blank).
@@ -63,7 +66,8 @@ def ctc_loss(
       labels: (batch, max_labels) int32, padded beyond label_lengths.
       label_lengths: (batch,) int32 valid labels.
       blank_id: class index of the CTC blank.
-      implementation: 'auto', 'xla' or 'pallas_gpu' (Triton; GPU, or interpret on CPU).
+      implementation: 'auto' (Pallas on GPU, else XLA), 'xla', 'pallas_gpu' (Triton) or
+        'pallas_interpret' (the same kernels in interpret mode, for CPU tests).
 
     Returns:
       (batch,) float32 loss; 0 (with zero gradient) where no alignment exists.
@@ -71,8 +75,8 @@ def ctc_loss(
     if logits.ndim != 3 or labels.ndim != 2:
         raise ValueError(f"ctc.py: logits must be (batch, frames, classes) and labels "
                          f"(batch, max_labels), got {logits.shape} and {labels.shape}")
-    if implementation == "auto":
-        implementation = "xla"
+    if implementation == "auto":  # benchmarks/RESULTS_kernels.md: Pallas wins at every length
+        implementation = "pallas_gpu" if jax.default_backend() == "gpu" else "xla"
     log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
     frames = jnp.minimum(logit_lengths.astype(jnp.int32), logits.shape[1])
     ext, skip, final, required = extended_labels(labels, label_lengths, blank_id)

@@ -1,20 +1,21 @@
 """CTC forward-backward as Pallas kernels (Triton on GPU, interpret mode on CPU).
 
-The extended lattice is split into blank states e[i] = state 2i and label states
-o[i] = state 2i+1, so a frame needs one shifted read (o[i-1]), one gather (the label
-columns of the frame's log-probs) and one scalar (the blank column):
+The extended lattice is split into blank states e[i] = state 2i and label states o[i] =
+state 2i+1, so a frame needs one shifted read (o[i-1]), one gather (the label columns of the
+frame's log-probs) and one scalar (the blank column):
 
     e'[i] = lse(e[i], o[i-1]) + lp[t, blank]
     o'[i] = lse(o[i], e[i], o[i-1] if label i != label i-1) + lp[t, label i]
 
 The states live in registers as `n_chunks` vectors of `chunk` lanes (a power of 2, so the
-padding stays under one chunk); the shifted read goes through a small double-buffered
-global scratch with one barrier per frame. One program per batch item runs all frames in
-one launch. The forward stores the state entering every segment of `seg` frames; the
-backward (also one launch) walks the segments from the last: it recomputes the segment's
-alphas into scratch, runs beta through them and adds each frame's state occupancies into
-d(-nll)/d(log_probs) with atomics on GPU (interpret mode writes them out for an XLA scatter,
-since interpreted atomics lose duplicate indices).
+padding stays under one chunk); the shifted read goes through a small double-buffered global
+scratch with one barrier per frame. Every frame the state's max is subtracted and added to a
+double-float (hi, lo) offset, as in ctc_xla, so values stay O(one frame). One program per
+batch item runs all frames in one launch. The forward stores the state entering every
+segment of `seg` frames; the backward (also one launch) walks the segments from the last: it
+recomputes the segment's alphas into scratch, runs beta through them and adds each frame's
+state occupancies into d(-nll)/d(log_probs) with atomics on GPU (interpret mode writes them
+out for an XLA scatter, since interpreted atomics lose duplicate indices).
 """
 
 from __future__ import annotations
