@@ -78,9 +78,10 @@ def _forward(log_probs, ext, skip, final, frames):
     seg, n_seg = _segments(n_frames)
     lp = _time_major(log_probs, seg, n_seg)
     times = jnp.arange(n_seg * seg).reshape(n_seg, seg)
+    dtype = log_probs.dtype
     alpha0 = jnp.where(jnp.arange(ext.shape[1])[None] == 0, 0.0,
-                       jnp.full(ext.shape, NEG, jnp.float32))
-    zero = jnp.zeros((batch,), jnp.float32)
+                       jnp.full(ext.shape, NEG, dtype)).astype(dtype)
+    zero = jnp.zeros((batch,), dtype)
 
     def segment(carry, xs):
         lp_seg, t_seg = xs
@@ -118,8 +119,9 @@ def _bwd(res, g):
     ok = ll[0] > NEG / 2  # feasible: finite likelihood
     scale = jnp.where(ok, -g, 0.0)[:, None]
     neg_ll = (-ll[0], -ll[1])
-    zero = jnp.zeros((batch,), jnp.float32)
-    beta_init = jnp.where(final, 0.0, NEG).astype(jnp.float32)
+    dtype = log_probs.dtype
+    zero = jnp.zeros((batch,), dtype)
+    beta_init = jnp.where(final, 0.0, NEG).astype(dtype)
     skip_up = _shift(skip.astype(jnp.int32), -2) > 0  # state s+2 may be entered from s
     rows = jnp.arange(batch)[:, None]
 
@@ -139,13 +141,13 @@ def _bwd(res, g):
             const = (c_hi + c_lo)[:, None]
             gamma = jnp.exp(jnp.minimum(alpha_t + beta_t + const, 0.0))
             gamma = jnp.where((t < frames)[:, None], gamma, 0.0) * scale
-            grad_t = jnp.zeros((batch, n_classes), jnp.float32).at[rows, ext].add(gamma)
+            grad_t = jnp.zeros((batch, n_classes), dtype).at[rows, ext].add(gamma)
             bhat = beta_t + jnp.take_along_axis(lp_t, ext, axis=1)
             prev = _lse3(bhat, _shift(bhat, -1), jnp.where(skip_up, _shift(bhat, -2), NEG))
             prev, b_prev = _normalise(prev, b_offset, jnp.ones((batch,), bool))
             reset = t - 1 >= frames - 1
             beta_prev = jnp.where(reset[:, None], beta_init, prev)
-            b_prev = tuple(jnp.where(reset, 0.0, x) for x in b_prev)
+            b_prev = tuple(jnp.where(reset, 0.0, x).astype(dtype) for x in b_prev)
             return (beta_prev, b_prev), grad_t
 
         xs_b = (alphas, a_offsets[0], a_offsets[1], lp_seg, t_seg)
