@@ -113,7 +113,9 @@ def run(args: argparse.Namespace) -> dict:
             entries[e["id"]] = e
             made += e["duration"]
             if bar is not None:
-                bar.update(round(e["duration"]))
+                step = round(e["duration"])
+                bar.total = max(bar.total, bar.n + step)  # recordings end on whole paragraphs
+                bar.update(step)
             else:
                 print(f"synth: {e['id']} {e['duration']:.0f} s", file=sys.stderr)
     finally:
