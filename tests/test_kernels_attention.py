@@ -131,8 +131,30 @@ def test_splash_interpret_forward():
     assert np.all(np.asarray(out)[0, 170:] == 0)
 
 
-def test_dispatch():
+def test_dispatch(monkeypatch):
     assert attention.resolve_implementation("auto") == "xla"  # CPU
     assert {"xla", "pallas_gpu", "splash"} <= set(attention.available_backends())
     with pytest.raises(ValueError, match="unknown attention implementation"):
         attention.resolve_implementation("nope")
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.setitem(attention._BACKENDS, "cudnn", None)
+    resolve = attention.resolve_implementation
+    assert resolve("auto", (-1, -1), jnp.bfloat16) == "cudnn"
+    assert resolve("auto", (512, 512), jnp.bfloat16) == "pallas_gpu"
+    assert resolve("auto", (-1, -1), jnp.float32) == "xla"
+    monkeypatch.setattr(jax, "default_backend", lambda: "tpu")
+    assert resolve("auto", (128, 128), jnp.float32) == "splash"
+
+
+def test_cudnn_wrapper_routes_windows_and_float32_elsewhere():
+    """On any platform: windows go to the Pallas kernel, float32 to XLA (cuDNN is GPU-only)."""
+    from lcasr_jax.kernels.cudnn_attention import cudnn_attention
+
+    q, k, v, do, lengths = _inputs(4, 1, 40, 1, 16, [33])
+    ref_out, _ = ref_attention(q, k, v, lengths, (5, 5), do)
+    out32 = cudnn_attention(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v),
+                            jnp.asarray(lengths), window=(5, 5))
+    _assert_close(np.asarray(out32, np.float64), ref_out, 1e-5)
+    bf = lambda x: jnp.asarray(x, jnp.bfloat16)
+    out16 = cudnn_attention(bf(q), bf(k), bf(v), jnp.asarray(lengths), window=(5, 5))
+    _assert_close(np.asarray(out16, np.float64), ref_out, 1e-2)

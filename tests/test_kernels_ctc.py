@@ -108,6 +108,17 @@ def _check(impl, logits, frame_len, labels, label_len, blank):
 IMPLS = ["xla", "pallas_interpret"]
 
 
+def test_auto_and_bad_implementation():
+    rng = np.random.default_rng(7)
+    logits, frame_len, labels, label_len = _case(rng, 2, 12, 5, 3, 4)
+    args = [jnp.asarray(x) for x in (logits, frame_len, labels, label_len)]
+    auto = ctc_loss(*args, blank_id=4)  # CPU: the XLA backend
+    np.testing.assert_array_equal(np.asarray(auto),
+                                  np.asarray(ctc_loss(*args, blank_id=4, implementation="xla")))
+    with pytest.raises(ValueError, match="unknown implementation"):
+        ctc_loss(*args, blank_id=4, implementation="nope")
+
+
 def test_reference_matches_brute_force():
     rng = np.random.default_rng(0)
     for labels in ([], [1], [1, 1], [2, 1], [1, 2, 1]):

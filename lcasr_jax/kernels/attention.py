@@ -36,8 +36,9 @@ def resolve_implementation(
 ) -> str:
     """Map 'auto' to the fastest correct backend for the default platform.
 
-    GPU (from benchmarks/RESULTS_kernels.md, H100): cuDNN for full attention in 16 bit,
-    our Pallas kernel for local windows (it skips out-of-window blocks) and float32.
+    GPU (benchmarks/RESULTS_kernels.md, H100, bf16): cuDNN for full attention, our Pallas
+    kernel for local windows (it skips out-of-window blocks; cuDNN cannot do them); float32
+    inputs take the chunked XLA path (neither fused kernel was measured in float32).
     TPU: splash. Elsewhere: the chunked XLA reference.
     """
     if implementation != "auto":
@@ -47,11 +48,10 @@ def resolve_implementation(
                 f"choose from {('auto',) + available_backends()}")
         return implementation
     platform = jax.default_backend()
-    if platform == "gpu":
-        full = tuple(window) == (-1, -1)
-        if full and jnp.dtype(dtype).itemsize == 2 and "cudnn" in _BACKENDS:
+    if platform == "gpu" and jnp.dtype(dtype).itemsize == 2:
+        if tuple(window) == (-1, -1) and "cudnn" in _BACKENDS:
             return "cudnn"
-        return "pallas_gpu" if "pallas_gpu" in _BACKENDS else "xla"
+        return "pallas_gpu"
     if platform == "tpu" and "splash" in _BACKENDS:
         return "splash"
     return "xla"

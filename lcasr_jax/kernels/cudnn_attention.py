@@ -2,7 +2,7 @@
 
 cuDNN takes key padding as sequence lengths but cannot do a right window without a causal
 mask, so windowed calls go to the Pallas kernel, which also skips out-of-window blocks.
-cuDNN needs 16-bit inputs; float32 calls go to the Pallas kernel too.
+cuDNN needs 16-bit inputs; float32 calls go to the chunked XLA backend.
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ from lcasr_jax.kernels.attention import register_backend
 def cudnn_attention(q, k, v, lengths=None, *, window=(-1, -1), scale=None):
     """See `lcasr_jax.kernels.attention.dot_product_attention`."""
     batch, time, _, dim = q.shape
-    if tuple(window) != (-1, -1) or q.dtype not in (jnp.bfloat16, jnp.float16):
+    if q.dtype not in (jnp.bfloat16, jnp.float16):
+        from lcasr_jax.kernels.xla_attention import xla_attention
+
+        return xla_attention(q, k, v, lengths, window=window, scale=scale)
+    if tuple(window) != (-1, -1):
         from lcasr_jax.kernels.pallas_attention import pallas_attention
 
         return pallas_attention(q, k, v, lengths, window=window, scale=scale)
