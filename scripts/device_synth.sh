@@ -4,7 +4,7 @@
 # Here (once; needs Debian's apt and PyPI):   bash scripts/device_synth.sh --fetch
 #   -> .debs/*.deb (espeak-ng, flite and their library chain), .whl/synth/*.whl (soundfile,
 #      soxr, cffi, pycparser, tqdm for CPython 3.12) and the Austen text cache
-#      .cache/synth/austen-v2.json.gz; ~25 MiB in all.
+#      .cache/synth/austen-v<N>.json.gz (the generator's default path); ~25 MiB in all.
 # There (run tool, carry [".debs", ".whl", ".cache/synth"]):
 #   bash scripts/device_synth.sh --out /tmp/synth/train --hours 10 --split train --seed 0
 #   (any `lcasr-jax data synth` arguments; --workers defaults to all cores).
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 ROOT=${SYNTH_ROOT:-/tmp/synthroot}
 DEBS=${SYNTH_DEBS:-.debs}
 WHL=${SYNTH_WHL:-.whl/synth}
-TEXT=${SYNTH_TEXT:-.cache/synth/austen-v2.json.gz}
+TEXT=${SYNTH_TEXT:-}  # default: the generator's own cache path under .cache/synth
 PY=${PY:-python3}
 DEB_PKGS=(espeak-ng libespeak-ng1 espeak-ng-data libpcaudio0 libsonic0 flite libflite1
   libasound2 libasound2-data libpulse0 libsndfile1 libasyncns0 libflac12 libogg0 libvorbis0a
@@ -33,8 +33,8 @@ if [ "${1:-}" = "--fetch" ]; then
   ${PIP:-.venv/bin/python -m pip} download -q --no-deps --only-binary=:all: \
     --python-version 3.12 --implementation cp "${plats[@]}" -d "$WHL" "${WHEELS[@]}"
   ${PYBIN:-.venv/bin/python} -m lcasr_jax.data.synth.cli --out /tmp --prepare-text \
-    --text "$TEXT"
-  du -shc "$DEBS" "$WHL" "$TEXT"
+    ${TEXT:+--text "$TEXT"}
+  du -shc "$DEBS" "$WHL" .cache/synth
   exit 0
 fi
 
@@ -56,10 +56,9 @@ if [ ! -f "$ROOT/.ready" ]; then
   done
   touch "$ROOT/.ready"
 fi
-[ -f "$TEXT" ] || { echo "device_synth: $TEXT missing (run --fetch here, carry .cache/synth)"; exit 1; }
 export_env=(
   LD_LIBRARY_PATH="$ROOT/lib:$ROOT/usr/lib/x86_64-linux-gnu/pulseaudio"
   ESPEAK_DATA_PATH="$ROOT/usr/lib/x86_64-linux-gnu"
   PYTHONPATH="$ROOT/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 )
-exec env "${export_env[@]}" "$PY" -m lcasr_jax.data.synth.cli --text "$TEXT" "$@"
+exec env "${export_env[@]}" "$PY" -m lcasr_jax.data.synth.cli ${TEXT:+--text "$TEXT"} "$@"

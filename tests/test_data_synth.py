@@ -36,6 +36,7 @@ def test_normalise_hand_checked():
     got = text.normalise("Caf\u00e9 \u00a35 'tis well-known!")
     assert got == "cafe five pounds tis well known!"
     assert text.normalise("...") == ""
+    assert text.normalise("gloves, &c. & hats") == "gloves, et cetera. and hats."
     t = "it's a truth, isn't it."
     assert [t[a:b] for a, b in text.words(t)] == ["it's", "a", "truth", "isn't", "it"]
 

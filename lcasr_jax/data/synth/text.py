@@ -24,7 +24,7 @@ _R_OBJECTS = ("emma", "mansfieldpark", "northangerabbey", "persuasion", "pridepr
               "sensesensibility")
 R_PACKAGE_DIRS = ("/usr/lib/R/site-library/janeaustenr", "/usr/share/R/site-library/janeaustenr",
                   "/opt/lcasr-jax/janeaustenr/usr/lib/R/site-library/janeaustenr")
-CACHE_VERSION = 2  # bump when normalise() changes (cache file name carries it)
+CACHE_VERSION = 3  # bump when normalise() changes (cache file name carries it)
 
 _ABBREV = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint", "esq": "esquire",
            "capt": "captain", "col": "colonel", "messrs": "messieurs", "no": "number"}
@@ -102,7 +102,7 @@ def normalise(par: str) -> str:
     s = re.sub("\u00a3\\s*([\\d,]+)", r"\1 pounds", par)
     s = unicodedata.normalize("NFKD", s).replace("\u00a3", " pounds ")
     s = s.encode("ascii", "ignore").decode()
-    s = s.replace("_", "").replace("&", " and ")
+    s = s.replace("_", "").replace("&c", " et cetera").replace("&", " and ")
     s = re.sub(r"-{2,}", ", ", s).replace("-", " ")
     s = spell_numbers(s)
     s = re.sub(r"\b([A-Za-z]+)\.", lambda m: _ABBREV.get(m[1].lower(), m[0]) if m[1].lower()
