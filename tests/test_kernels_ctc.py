@@ -119,6 +119,25 @@ def test_auto_and_bad_implementation():
         ctc_loss(*args, blank_id=4, implementation="nope")
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_padding_values_do_not_matter(impl):
+    """-1 or out-of-vocabulary ids beyond label_lengths change nothing (and read no memory
+    out of bounds in the kernel)."""
+    rng = np.random.default_rng(8)
+    logits, frame_len, labels, label_len = _case(rng, 2, 15, 5, 4, 0)
+    label_len[:] = [2, 3]
+    lens = [jnp.asarray(frame_len), None, jnp.asarray(label_len)]
+    losses = []
+    for pad in (-1, 99, 3):
+        padded = labels.copy()
+        padded[0, 2:] = pad
+        padded[1, 3:] = pad
+        losses.append(np.asarray(ctc_loss(jnp.asarray(logits), lens[0], jnp.asarray(padded),
+                                          lens[2], blank_id=0, implementation=impl)))
+    np.testing.assert_array_equal(losses[0], losses[1])
+    np.testing.assert_array_equal(losses[0], losses[2])
+
+
 def test_reference_matches_brute_force():
     rng = np.random.default_rng(0)
     for labels in ([], [1], [1, 1], [2, 1], [1, 2, 1]):

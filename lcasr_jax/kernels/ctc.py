@@ -75,10 +75,16 @@ def ctc_loss(
     if logits.ndim != 3 or labels.ndim != 2:
         raise ValueError(f"ctc.py: logits must be (batch, frames, classes) and labels "
                          f"(batch, max_labels), got {logits.shape} and {labels.shape}")
+    batch, n_frames, n_classes = logits.shape
     if implementation == "auto":  # benchmarks/RESULTS_kernels.md: Pallas wins at every length
-        implementation = "pallas_gpu" if jax.default_backend() == "gpu" else "xla"
+        small = n_frames * n_classes < 2**31  # the kernel's offsets are int32
+        implementation = "pallas_gpu" if jax.default_backend() == "gpu" and small else "xla"
     log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-    frames = jnp.minimum(logit_lengths.astype(jnp.int32), logits.shape[1])
+    frames = jnp.clip(logit_lengths.astype(jnp.int32), 0, n_frames)
+    label_lengths = jnp.clip(label_lengths.astype(jnp.int32), 0, labels.shape[1])
+    # Padding may hold anything (-1, ids >= classes): make every gathered column valid.
+    in_range = jnp.arange(labels.shape[1])[None] < label_lengths[:, None]
+    labels = jnp.where(in_range, jnp.clip(labels.astype(jnp.int32), 0, n_classes - 1), blank_id)
     ext, skip, final, required = extended_labels(labels, label_lengths, blank_id)
     feasible = required <= frames
     if implementation == "xla":

@@ -377,6 +377,9 @@ def ctc_nll(log_probs, ext, skip, label_lengths, frames, *, blank_id: int,
     ext, skip: (batch, 2L+1) from ctc.extended_labels; label_lengths, frames: (batch,) int32.
     """
     batch, n_frames, n_classes = log_probs.shape
+    if n_frames * n_classes >= 2**31:
+        raise ValueError(f"ctc_pallas.py: {n_frames} frames x {n_classes} classes overflow the "
+                         "kernel's int32 offsets; use implementation='xla'")
     if batch > 1 and batch * n_frames * n_classes >= 2**31:  # keep kernel offsets in int32
         return jnp.concatenate([
             ctc_nll(log_probs[b:b + 1], ext[b:b + 1], skip[b:b + 1], label_lengths[b:b + 1],
