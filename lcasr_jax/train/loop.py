@@ -37,7 +37,7 @@ def make_source(cfg: Any) -> Any:
     if cfg.data.kind == "corpus":
         from lcasr_jax.train.corpus import CorpusSource
 
-        return CorpusSource(cfg)
+        return CorpusSource.from_config(cfg)
     raise ValueError(f"data.kind={cfg.data.kind!r} is not supported (synthetic, corpus)")
 
 

@@ -1,0 +1,47 @@
+"""The corpus adapter: schedule-driven shapes, recording counts, exact resume from its state."""
+
+import json
+
+import numpy as np
+
+from lcasr_jax.train.corpus import CorpusSource
+
+
+def _fake_source(lengths, seed=0):
+    """Recordings in the data loader's example format (features (frames, 80), word times)."""
+    rng = np.random.default_rng(seed)
+    src = []
+    for n in lengths:
+        st = np.sort(rng.uniform(0, n / 100 - 0.3, max(1, n // 40)))
+        off = np.concatenate([[0], np.cumsum(rng.integers(1, 4, len(st)))])
+        src.append({"features": rng.standard_normal((n, 80)).astype(np.float16),
+                    "num_frames": n, "word_start": st, "word_end": st + 0.2,
+                    "token_offsets": off,
+                    "token_ids": rng.integers(0, 4095, off[-1]).astype(np.int32)})
+    return src
+
+
+def test_corpus_source_shapes_counts_and_resume():
+    src = _fake_source([900, 300, 1200, 450, 800, 200, 650])
+    a = CorpusSource(src, seed=3)
+    shapes = [(128, 4)] * 6 + [(256, 2)] * 3  # a schedule step mid-way
+    got, started = [], []
+    for i, (frames, bs) in enumerate(shapes):
+        batch, info = a.next_batch(frames, bs)
+        assert batch["spec"].shape == (bs, 80, frames) and set(batch) == {
+            "spec", "lengths", "targets", "target_lengths"}
+        assert batch["targets"].shape == (bs, frames // 8)
+        started.append(info["recordings"])
+        assert 0 <= info["recordings"] <= bs
+        got.append(batch)
+        if i == 5:
+            saved = json.loads(json.dumps(a.state_dict()))
+    assert started[0] == 4  # the first batch starts one recording in every row
+    assert sum(started) > 4  # recordings end and new ones start
+    b = CorpusSource(src, seed=3)
+    b.load_state_dict(saved)
+    for (frames, bs), want in zip(shapes[6:], got[6:], strict=True):
+        batch, _ = b.next_batch(frames, bs)
+        for k in want:
+            np.testing.assert_array_equal(batch[k], want[k])
+    assert a.total_recordings() == len(src)
