@@ -168,11 +168,11 @@ def _dq_kernel(len_ref, q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, dq_ref,
     dq_ref[...] = (dq * scale).astype(dq_ref.dtype)
 
 
-def _specs(batch_time_block: int | None, time: int, dim: int):
+def _specs(block: int | None, time: int, dim: int):
     """BlockSpecs over (batch, time, heads, dim) for grid (time_block, batch, head)."""
-    if batch_time_block is None:
+    if block is None:
         return pl.BlockSpec((None, time, None, dim), lambda i, b, h: (b, 0, h, 0))
-    return pl.BlockSpec((None, batch_time_block, None, dim), lambda i, b, h: (b, i, h, 0))
+    return pl.BlockSpec((None, block, None, dim), lambda i, b, h: (b, i, h, 0))
 
 
 def _row_spec(block: int | None, time: int):
