@@ -3,10 +3,29 @@
 Public API: `load_pretrained(path) -> (model, variables)`; then
 `model.apply(variables, spec, lengths)` with spec (batch, 80, frames) float32 and lengths
 in frames gives {'final_posteriors': (batch, frames_out, 4096) log-probs, 'length': ...}.
+
+Names are imported lazily (PEP 562), so tools that need no JAX (the corpus generator's
+worker processes, the CLI's help) start fast.
 """
 
-from lcasr_jax.checkpoints.convert import load_pretrained
-from lcasr_jax.model import BLANK_ID, VOCAB_SIZE, ModelConfig, SCConformerXL
+from __future__ import annotations
 
-__all__ = ["BLANK_ID", "VOCAB_SIZE", "ModelConfig", "SCConformerXL", "load_pretrained"]
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "load_pretrained": "lcasr_jax.checkpoints.convert",
+    "ModelConfig": "lcasr_jax.model.config",
+    "SCConformerXL": "lcasr_jax.model.conformer",
+    "BLANK_ID": "lcasr_jax.model.config",
+    "VOCAB_SIZE": "lcasr_jax.model.config",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'lcasr_jax' has no attribute {name!r}")
