@@ -6,7 +6,8 @@
   lcasr-jax train --config=experiments/small.py --config.data.path=DATASET_DIR \\
       --workdir=runs/small --time_limit_s=540
 
-re-run the same command to continue (each call stops and checkpoints at the time limit).
+re-run the same command to continue (each call stops and checkpoints at the time limit);
+each call ends by writing WORKDIR/model (bf16, about 14 MB), loadable with load_pretrained.
 """
 
 from lcasr_jax.train.config import base_config
@@ -20,6 +21,6 @@ def get_config():
                         max_sequence_length=16384)
     cfg.train.update(max_epochs=40, compute_dtype="bfloat16")
     cfg.data.update(kind="corpus", split="train")
-    cfg.checkpoint.update(every_steps=200, keep=2, async_save=True)
+    cfg.checkpoint.update(every_steps=200, keep=2, async_save=True, export_dtype="bfloat16")
     cfg.log.update(every_steps=20, sample_every_steps=500)
     return cfg

@@ -80,6 +80,15 @@ def test_kill_and_resume_is_bit_identical_and_loss_falls(tmp_path):
     for step, values in got.items():  # every (re)computation of a step agrees bit for bit
         assert all(v == ref[step][0] for v in values), (step, values, ref[step])
 
+    # the exported model dir holds the final weights of the resumed run (as the reference)
+    from lcasr_jax.checkpoints.store import load_model_dir
+
+    (cfg_a, var_a), (cfg_b, var_b) = load_model_dir(ref_dir / "model"), load_model_dir(
+        run_dir / "model")
+    assert cfg_a == cfg_b and cfg_a.n_layers == 2
+    for a, b in zip(jax.tree.leaves(var_a), jax.tree.leaves(var_b), strict=True):
+        np.testing.assert_array_equal(a, b)
+
 
 def test_torn_checkpoint_is_skipped_with_a_message(tmp_path, capsys):
     state = {"w": jnp.arange(6.0).reshape(2, 3), "n": jnp.asarray(3, jnp.int32)}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 log = logging.getLogger(__name__)
@@ -60,3 +61,21 @@ class Checkpointer:
                 continue
             return step, restored["state"], dict(restored["meta"])
         return None
+
+
+def export_model(variables: dict[str, Any], cfg: Any, dest: str | Path, dtype: str = "float32",
+                 metadata: dict[str, Any] | None = None) -> Path:
+    """Write the trained model as a converted-model dir (`lcasr_jax.load_pretrained(dest)`).
+
+    `dtype='bfloat16'` halves the size of floating-point variables (for shipping).
+    """
+    from lcasr_jax.checkpoints.store import save_model_dir
+    from lcasr_jax.model.config import ModelConfig
+
+    def cast(x):
+        x = jax.device_get(x)
+        return x.astype(jnp.bfloat16) if dtype == "bfloat16" and x.dtype == jnp.float32 else x
+
+    return save_model_dir(dest, ModelConfig.from_dict(dict(cfg.model)),
+                          jax.tree.map(cast, variables), original_config=cfg.to_dict(),
+                          metadata=metadata, overwrite=True)

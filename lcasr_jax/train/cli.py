@@ -7,7 +7,9 @@ on the same workdir resumes from its newest complete checkpoint.
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 
 from absl import flags
 from ml_collections import config_flags
@@ -38,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     if fv.time_limit_s > 0:
         with cfg.unlocked():
             cfg.train.time_limit_s = fv.time_limit_s
+    import jax
+
+    if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):  # each schedule stage compiles once
+        jax.config.update("jax_compilation_cache_dir",
+                          str(Path(fv.workdir).absolute() / "jax_cache"))
     from lcasr_jax.train.sharding import maybe_initialize_distributed
 
     maybe_initialize_distributed()

@@ -41,7 +41,8 @@ def base_config(**model: object) -> ml_collections.ConfigDict:
         kind="corpus", path="", split="train", synthetic_recordings=64,
         synthetic_tokens_per_second=3.0))
 
-    cfg.checkpoint = ml_collections.ConfigDict(dict(every_steps=500, keep=3, async_save=True))
+    cfg.checkpoint = ml_collections.ConfigDict(dict(every_steps=500, keep=3, async_save=True,
+                                                    export_dtype="float32"))
     cfg.log = ml_collections.ConfigDict(dict(every_steps=10, sample_every_steps=500,
                                              tensorboard=True, progress=True))
     return cfg

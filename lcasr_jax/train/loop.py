@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lcasr_jax.train import step as step_lib
-from lcasr_jax.train.checkpoint import Checkpointer
+from lcasr_jax.train.checkpoint import Checkpointer, export_model
 from lcasr_jax.train.schedules import LRSchedule, SequenceSchedule
 from lcasr_jax.train.sharding import make_mesh
 from lcasr_jax.train.state import TrainState, build_model
@@ -124,7 +124,11 @@ def _predict(model, variables, spec, lengths):
 
 
 def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
-    """Train until max_steps / max_epochs / time_limit_s; returns a summary dict."""
+    """Train until max_steps / max_epochs / time_limit_s; returns a summary dict.
+
+    At the end the model is also written to WORKDIR/model (load_pretrained-able) in
+    `checkpoint.export_dtype` ('' = no export).
+    """
     t_start = time.time()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -202,5 +206,8 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
     ckpt.wait()
     ckpt.close()
     log.close()
+    if jax.process_index() == 0 and cfg.checkpoint.get("export_dtype", ""):
+        export_model(state.variables(), cfg, workdir / "model", cfg.checkpoint.export_dtype,
+                     metadata={"step": step, "recordings_seen": recordings_seen})
     return {"step": step, "recordings_seen": recordings_seen, "stopped": reason,
             "seq_len": seq.cur_sequence_length, "batch": seq.cur_batch_size}
