@@ -6,7 +6,9 @@
   lcasr-jax train --config=experiments/small.py --config.data.path=DATASET_DIR \\
       --workdir=runs/small --time_limit_s=540
 
-re-run the same command to continue (each call stops and checkpoints at the time limit);
+(a folder of recording JSONs + audio instead of a built dataset, e.g. on the GPU image
+without tfds: --config.data.kind=recordings --config.data.path=CORPUS_DIR); re-run the
+same command to continue (each call stops and checkpoints at the time limit);
 each call ends by writing WORKDIR/model (bf16, about 14 MB), loadable with load_pretrained.
 """
 

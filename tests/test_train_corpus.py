@@ -45,3 +45,28 @@ def test_corpus_source_shapes_counts_and_resume():
         for k in want:
             np.testing.assert_array_equal(batch[k], want[k])
     assert a.total_recordings() == len(src)
+
+
+def test_recordings_source_matches_dataset_encoding(tmp_path):
+    import soundfile as sf
+
+    from lcasr_jax.data.alignments import Recording, Words, write_recording
+    from lcasr_jax.data.tfds_builder import encode_recording
+    from lcasr_jax.train.corpus import RecordingsSource
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "train").mkdir()
+    for i, seconds in enumerate((3.0, 5.5)):
+        audio = (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
+        sf.write(tmp_path / "train" / f"r{i}.flac", audio, 16000, subtype="PCM_24")
+        st = np.arange(0.2, seconds - 0.5, 0.6)
+        words = Words(tuple(f"hello{j}" for j in range(len(st))), st, st + 0.3)
+        write_recording(tmp_path / "train" / f"r{i}.json",
+                        Recording(f"r{i}", tmp_path / "train" / f"r{i}.flac", words))
+    src = RecordingsSource.from_dir(tmp_path, "train")
+    assert len(src) == 2
+    for i, path in enumerate(src.paths):
+        want, got = encode_recording(path), src[i]
+        assert got is src[i]  # cached
+        for k in got:
+            np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(want[k]), err_msg=k)

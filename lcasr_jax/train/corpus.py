@@ -1,4 +1,8 @@
-"""Batches from a built recording corpus (lcasr_jax.data: tfds ArrayRecord + Loader).
+"""Batches from a recording corpus through `lcasr_jax.data.loader.Loader`.
+
+Sources: a built tfds ArrayRecord dataset (data.kind='corpus'), or, where tfds is missing
+(the GPU image), a folder of recording JSONs + audio (data.kind='recordings') whose features
+are computed on first use and cached in host memory (float16, 57.6 MB per hour).
 
 Adapts `lcasr_jax.data.loader.Loader` to the loop's source protocol: next_batch(frames,
 batch_size) -> (batch, info), total_recordings(), state_dict(), load_state_dict().
@@ -8,6 +12,8 @@ of the sequence-length schedule and of the cosine decay.
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -26,10 +32,12 @@ class CorpusSource:
 
     @classmethod
     def from_config(cls, cfg: Any) -> CorpusSource:
+        if not cfg.data.path:
+            raise ValueError("data.path is empty: pass --config.data.path=DIR")
+        if cfg.data.kind == "recordings":
+            return cls(RecordingsSource.from_dir(cfg.data.path, cfg.data.split), seed=cfg.seed)
         from lcasr_jax.data.tfds_builder import open_split
 
-        if not cfg.data.path:
-            raise ValueError("data.path is empty: pass --config.data.path=DATASET_DIR")
         return cls(open_split(cfg.data.path, cfg.data.split), seed=cfg.seed)
 
     def next_batch(self, frames: int, batch_size: int) -> tuple[dict[str, np.ndarray], dict]:
@@ -54,3 +62,58 @@ class CorpusSource:
 
     def load_state_dict(self, state: dict[str, Any] | None) -> None:
         self.state = state
+
+
+class RecordingsSource:
+    """Random access over recording JSONs (word timings + audio path), no tfds needed.
+
+    Items have the dataset example fields the Loader reads (features (frames, 80) float16,
+    num_frames, word_start/word_end seconds, token_offsets, token_ids).
+    """
+
+    def __init__(self, paths: list[Path]):
+        if not paths:
+            raise ValueError("no recording JSONs given")
+        self.paths = list(paths)
+        self.cache: dict[int, dict[str, Any]] = {}
+        self.lock = threading.Lock()
+
+    @classmethod
+    def from_dir(cls, directory: str | Path, split: str = "train") -> RecordingsSource:
+        """Recordings of DIR/<split> if that folder exists, else all of DIR."""
+        from lcasr_jax.data.alignments import find_recordings
+
+        root = Path(directory)
+        paths = find_recordings(root / split if (root / split).is_dir() else root)
+        if not paths:
+            raise ValueError(f"{root}: no recording JSONs found")
+        return cls(paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        with self.lock:
+            hit = self.cache.get(i)
+        if hit is None:
+            hit = _encode(self.paths[i])
+            with self.lock:
+                self.cache[i] = hit
+        return hit
+
+
+def _encode(path: Path) -> dict[str, Any]:
+    from lcasr_jax.data.alignments import read_recording, validate_words
+    from lcasr_jax.data.audio import load_audio
+    from lcasr_jax.data.chunking import word_tokens
+    from lcasr_jax.data.features import compute_features
+
+    rec = read_recording(path)
+    audio = load_audio(rec.audio)
+    words = validate_words(rec.words, len(audio) / 16000, source=str(path))
+    feats = compute_features(audio)  # (80, frames)
+    offsets, ids = word_tokens(words.text)
+    return {"features": np.ascontiguousarray(feats.T).astype(np.float16),
+            "num_frames": int(feats.shape[1]), "word_start": words.start.astype(np.float64),
+            "word_end": words.end.astype(np.float64), "token_offsets": offsets.astype(np.int64),
+            "token_ids": ids.astype(np.int32)}

@@ -27,18 +27,19 @@ FRAMES_PER_SECOND = 100
 
 
 def make_source(cfg: Any) -> Any:
-    """The batch source named by cfg.data.kind ('synthetic' or 'corpus')."""
+    """The batch source named by cfg.data.kind ('synthetic', 'corpus' or 'recordings')."""
     if cfg.data.kind == "synthetic":
         from lcasr_jax.train.synthetic import SyntheticSource
 
         return SyntheticSource(seed=cfg.seed, recordings_per_epoch=cfg.data.synthetic_recordings,
                                tokens_per_second=cfg.data.synthetic_tokens_per_second,
                                feat_in=cfg.model.feat_in)
-    if cfg.data.kind == "corpus":
+    if cfg.data.kind in ("corpus", "recordings"):
         from lcasr_jax.train.corpus import CorpusSource
 
         return CorpusSource.from_config(cfg)
-    raise ValueError(f"data.kind={cfg.data.kind!r} is not supported (synthetic, corpus)")
+    raise ValueError(f"data.kind={cfg.data.kind!r} is not supported "
+                     "(synthetic, corpus, recordings)")
 
 
 def _schedules(cfg: Any, meta: dict[str, Any] | None) -> tuple[SequenceSchedule, LRSchedule]:
