@@ -24,5 +24,5 @@ def get_config():
     cfg.train.update(max_epochs=40, compute_dtype="bfloat16")
     cfg.data.update(kind="corpus", split="train")
     cfg.checkpoint.update(every_steps=200, keep=2, async_save=True, export_dtype="bfloat16")
-    cfg.log.update(every_steps=20, sample_every_steps=500)
+    cfg.log.update(every_steps=20, sample_every_steps=500, dev_every_steps=500)
     return cfg

@@ -38,11 +38,12 @@ def base_config(**model: object) -> ml_collections.ConfigDict:
     cfg.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, seq=1))
 
     cfg.data = ml_collections.ConfigDict(dict(
-        kind="corpus", path="", split="train", synthetic_recordings=64,
+        kind="corpus", path="", split="train", dev_split="dev", synthetic_recordings=64,
         synthetic_tokens_per_second=3.0))
 
     cfg.checkpoint = ml_collections.ConfigDict(dict(every_steps=500, keep=3, async_save=True,
                                                     export_dtype="float32"))
-    cfg.log = ml_collections.ConfigDict(dict(every_steps=10, sample_every_steps=500,
-                                             tensorboard=True, progress=True))
+    cfg.log = ml_collections.ConfigDict(dict(
+        every_steps=10, sample_every_steps=500, tensorboard=True, progress=True,
+        dev_every_steps=0, dev_batches=4, dev_frames=4096, dev_batch_size=8))
     return cfg

@@ -80,10 +80,12 @@ class RecordingsSource:
 
     @classmethod
     def from_dir(cls, directory: str | Path, split: str = "train") -> RecordingsSource:
-        """Recordings of DIR/<split> if that folder exists, else all of DIR."""
+        """Recordings of DIR/<split>; for 'train' all of DIR when it has no such folder."""
         from lcasr_jax.data.alignments import find_recordings
 
         root = Path(directory)
+        if not (root / split).is_dir() and split != "train":
+            raise ValueError(f"{root}: no {split!r} folder of recordings")
         paths = find_recordings(root / split if (root / split).is_dir() else root)
         if not paths:
             raise ValueError(f"{root}: no recording JSONs found")

@@ -7,7 +7,6 @@ several time-limited calls (`train.time_limit_s`) and survives SIGKILL.
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from lcasr_jax.train import step as step_lib
 from lcasr_jax.train.checkpoint import Checkpointer, export_model
+from lcasr_jax.train.devset import DevSet, greedy_ids
 from lcasr_jax.train.schedules import LRSchedule, SequenceSchedule
 from lcasr_jax.train.sharding import make_mesh
 from lcasr_jax.train.state import TrainState, build_model
@@ -77,7 +77,7 @@ class _Log:
             total = cfg.train.max_steps if cfg.train.max_steps > 0 else None
             self.bar = tqdm(total=total, initial=start_step, desc="train", dynamic_ncols=True)
 
-    def scalars(self, step: int, values: dict[str, float]) -> None:
+    def scalars(self, step: int, values: dict[str, float], bar: bool = True) -> None:
         if not self.main:
             return
         self.jsonl.write(json.dumps({"step": step, **values}) + "\n")
@@ -85,7 +85,7 @@ class _Log:
         if self.tb is not None:
             for k, v in values.items():
                 self.tb.add_scalar(f"train/{k}", v, step)
-        if self.bar is not None:
+        if bar and self.bar is not None:
             self.bar.set_postfix(loss=f"{values['loss']:.3f}", seq=values["seq_len"],
                                  batch=values["batch"], lr=f"{values['lr']:.2e}",
                                  audio_h_per_s=f"{values['audio_h_per_s']:.2f}")
@@ -109,19 +109,12 @@ def _sample_transcript(model, state: TrainState, batch: dict[str, np.ndarray]) -
     """Greedy transcript of row 0 of `batch` (eval mode) and its reference."""
     from lcasr_jax.data.tokenizer import ctc_collapse, default_tokenizer
 
-    out = _predict(model, state.variables(), jnp.asarray(batch["spec"][:1]),
-                   jnp.asarray(batch["lengths"][:1]))
-    ids, n = jax.device_get(out)
+    ids, n = jax.device_get(greedy_ids(model, state.variables(), jnp.asarray(batch["spec"][:1]),
+                                    jnp.asarray(batch["lengths"][:1])))
     tok = default_tokenizer()
     hyp = tok.decode(ctc_collapse(np.asarray(ids[0, : int(n[0])])))
     ref = tok.decode([int(t) for t in batch["targets"][0, : int(batch["target_lengths"][0])]])
     return hyp, ref
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _predict(model, variables, spec, lengths):
-    out = model.apply(variables, spec, lengths)
-    return jnp.argmax(out["final_posteriors"], axis=-1), out["length"]
 
 
 def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
@@ -159,6 +152,7 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
         print(f"resumed from {ckpt.directory / str(step)} (step {step}, "
               f"{recordings_seen} recordings seen)", flush=True)
     log = _Log(cfg, workdir, step)
+    dev = DevSet(cfg) if cfg.log.dev_every_steps > 0 and cfg.data.kind != "synthetic" else None
 
     def meta_now() -> dict[str, Any]:
         return {"sequence": seq.state_dict(), "lr": lr_sched.state_dict(),
@@ -199,6 +193,10 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
         if cfg.log.sample_every_steps > 0 and step % cfg.log.sample_every_steps == 0:
             hyp, ref = _sample_transcript(model, state, batch)
             log.text(step, "sample", f"HYP: {hyp!r} | REF: {ref!r}")
+        if dev is not None and step % cfg.log.dev_every_steps == 0:
+            wer, hyp, ref = dev.wer(model, state.variables())
+            log.scalars(step, {"dev_wer": wer}, bar=False)
+            log.text(step, "dev", f"WER {wer:.3f} | HYP: {hyp!r} | REF: {ref!r}")
         if step % cfg.checkpoint.every_steps == 0:
             ckpt.save(step, state, meta_now())
             last_saved = step

@@ -1,0 +1,53 @@
+"""Periodic dev WER during training: greedy CTC transcripts of fixed held-out chunks.
+
+The dev batches (`log.dev_batches` batches of `log.dev_frames` frames x `log.dev_batch_size`
+rows from `data.dev_split`) are read once, so every evaluation scores the same audio. WER is
+over chunks (references = the chunks' target tokens, detokenised), words summed over chunks.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class DevSet:
+    def __init__(self, cfg: Any):
+        from lcasr_jax.train.corpus import CorpusSource
+
+        dev_cfg = cfg.copy_and_resolve_references()
+        with dev_cfg.unlocked():
+            dev_cfg.data.split = cfg.data.dev_split
+        source = CorpusSource.from_config(dev_cfg)
+        self.batches = []
+        for _ in range(int(cfg.log.dev_batches)):
+            batch, _ = source.next_batch(int(cfg.log.dev_frames), int(cfg.log.dev_batch_size))
+            self.batches.append(batch)
+
+    def wer(self, model, variables: dict[str, Any]) -> tuple[float, str, str]:
+        """(WER, first hypothesis, its reference) of the current weights."""
+        from lcasr_jax.data.tokenizer import ctc_collapse, default_tokenizer
+        from lcasr_jax.eval.wer import word_error_rate_detail
+
+        tok = default_tokenizer()
+        hyps, refs = [], []
+        for b in self.batches:
+            ids, n = jax.device_get(greedy_ids(model, variables, jnp.asarray(b["spec"]),
+                                            jnp.asarray(b["lengths"])))
+            for i in range(len(b["lengths"])):
+                if b["lengths"][i] == 0:
+                    continue
+                hyps.append(tok.decode(ctc_collapse(np.asarray(ids[i, : int(n[i])]))))
+                refs.append(tok.decode([int(t) for t in b["targets"][i, : b["target_lengths"][i]]]))
+        return word_error_rate_detail(hyps, refs).wer, hyps[0], refs[0]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def greedy_ids(model, variables, spec, lengths):
+    """Eval-mode argmax ids (batch, tokens) and token lengths (batch,) of spec (batch, 80, T)."""
+    out = model.apply(variables, spec, lengths)
+    return jnp.argmax(out["final_posteriors"], axis=-1), out["length"]
