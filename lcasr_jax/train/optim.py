@@ -20,7 +20,7 @@ def clip_grad_norm(grads: Any, max_norm: float) -> tuple[Any, jax.Array]:
 
     Returns the clipped gradients and the global norm before clipping.
     """
-    norm = optax.global_norm(grads)
+    norm = optax.tree.norm(grads)
     if max_norm <= 0:
         return grads, norm
     coef = jnp.minimum(1.0, max_norm / (norm + 1e-6))
