@@ -12,6 +12,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from lcasr_jax.train.checkpoint import Checkpointer
 
@@ -109,3 +110,7 @@ def test_torn_checkpoint_is_skipped_with_a_message(tmp_path, capsys):
     np.testing.assert_array_equal(restored["w"], np.arange(6.0).reshape(2, 3))
     assert "skipping" in out and "/2" in out and "torn or partial" in out
     assert "incomplete save" in out and "3.orbax-checkpoint-tmp" in out
+    # a workdir whose checkpoints all fail (here: another state layout) is refused
+    other = {"v": jax.ShapeDtypeStruct((5,), jnp.float32)}
+    with pytest.raises(ValueError, match="no checkpoint could be restored"):
+        Checkpointer(tmp_path).restore_latest(other)

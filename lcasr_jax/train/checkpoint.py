@@ -43,6 +43,9 @@ class Checkpointer:
     def restore_latest(self, abstract_state: Any) -> tuple[int, Any, dict[str, Any]] | None:
         """(step, state, meta) of the newest readable checkpoint, or None if there is none.
 
+        Raises ValueError when checkpoints exist but none can be restored (e.g. another
+        model config): training from scratch there would mix two runs.
+
         `abstract_state`: pytree of jax.ShapeDtypeStruct with shardings (restored sharded).
         """
         for tmp in sorted(self.directory.glob("*orbax-checkpoint-tmp*")):
@@ -60,6 +63,9 @@ class Checkpointer:
                       flush=True)
                 continue
             return step, restored["state"], dict(restored["meta"])
+        if self.manager.all_steps():  # never silently start over on top of a run
+            raise ValueError(f"{self.directory}: no checkpoint could be restored (see above); "
+                             "use another --workdir or remove the broken checkpoints")
         return None
 
 
