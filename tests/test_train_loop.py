@@ -114,3 +114,17 @@ def test_torn_checkpoint_is_skipped_with_a_message(tmp_path, capsys):
     other = {"v": jax.ShapeDtypeStruct((5,), jnp.float32)}
     with pytest.raises(ValueError, match="no checkpoint could be restored"):
         Checkpointer(tmp_path).restore_latest(other)
+
+
+def test_cli_rejects_bad_arguments_in_one_line(capsys, tmp_path):
+    from lcasr_jax.train.cli import main
+
+    tiny = str(REPO / "experiments" / "tiny.py")
+    cases = [[f"--config={tmp_path / 'missing.py'}", f"--workdir={tmp_path}"],
+             [f"--config={tiny}", f"--workdir={tmp_path}", "--config.optim.lrr=1"],
+             [f"--config={tiny}", f"--workdir={tmp_path}", "--config.optim.lr=abc"],
+             [f"--config={tiny}"]]
+    for argv in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("lcasr-jax train:") and "\n" not in err, err

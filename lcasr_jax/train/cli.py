@@ -30,8 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     fv = _flags()
     try:
         fv(["lcasr-jax train", *(sys.argv[1:] if argv is None else argv)])
-    except flags.Error as e:
-        print(f"lcasr-jax train: {e}\n\n{fv.main_module_help()}", file=sys.stderr)
+        if fv.config is not None:
+            fv.config.to_dict()  # a config file that failed to load raises only when used
+    except (flags.Error, AttributeError, KeyError, TypeError, ValueError, OSError) as e:
+        msg = " ".join(str(e).split())  # one line, whatever absl / ml_collections wrote
+        print(f"lcasr-jax train: bad arguments: {msg}", file=sys.stderr)
         return 2
     if fv.config is None or not fv.workdir:
         print("lcasr-jax train: --config=FILE.py and --workdir=DIR are required", file=sys.stderr)
