@@ -72,10 +72,14 @@ class _Log:
                 self.tb = SummaryWriter(str(workdir / "tensorboard"))
         self.bar = None
         if self.main and cfg.log.progress:
-            from tqdm import tqdm
-
-            total = cfg.train.max_steps if cfg.train.max_steps > 0 else None
-            self.bar = tqdm(total=total, initial=start_step, desc="train", dynamic_ncols=True)
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                print("tqdm is not installed: no progress bar", flush=True)
+            else:
+                total = cfg.train.max_steps if cfg.train.max_steps > 0 else None
+                self.bar = tqdm(total=total, initial=start_step, desc="train",
+                                dynamic_ncols=True)
 
     def scalars(self, step: int, values: dict[str, float], bar: bool = True) -> None:
         if not self.main:
