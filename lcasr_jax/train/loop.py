@@ -209,7 +209,10 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
     ckpt.wait()
     ckpt.close()
     log.close()
-    if jax.process_index() == 0 and cfg.checkpoint.get("export_dtype", ""):
+    if cfg.checkpoint.get("export_dtype", "") and jax.process_count() > 1:
+        print("multi-host run: WORKDIR/model not written (orbax barriers); the checkpoints "
+              "hold the weights", flush=True)
+    elif cfg.checkpoint.get("export_dtype", ""):
         export_model(state.variables(), cfg, workdir / "model", cfg.checkpoint.export_dtype,
                      metadata={"step": step, "recordings_seen": recordings_seen})
     return {"step": step, "recordings_seen": recordings_seen, "stopped": reason,
