@@ -36,7 +36,7 @@ def resolve_implementation(
 ) -> str:
     """Map 'auto' to the fastest correct backend for the default platform.
 
-    GPU (benchmarks/RESULTS_kernels.md, H100, bf16): cuDNN for full attention, our Pallas
+    GPU (benchmarks/RESULTS.md, H100, bf16): cuDNN for full attention, our Pallas
     kernel for local windows (it skips out-of-window blocks; cuDNN cannot do them); float32
     inputs take the chunked XLA path (neither fused kernel was measured in float32).
     TPU: splash. Elsewhere: the chunked XLA reference.

@@ -76,7 +76,7 @@ def ctc_loss(
         raise ValueError(f"ctc.py: logits must be (batch, frames, classes) and labels "
                          f"(batch, max_labels), got {logits.shape} and {labels.shape}")
     batch, n_frames, n_classes = logits.shape
-    if implementation == "auto":  # benchmarks/RESULTS_kernels.md: Pallas wins at every length
+    if implementation == "auto":  # benchmarks/RESULTS.md: Pallas wins at every length
         small = n_frames * n_classes < 2**31  # the kernel's offsets are int32
         implementation = "pallas_gpu" if jax.default_backend() == "gpu" and small else "xla"
     log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
