@@ -5,7 +5,7 @@ Same as `lcasr-jax export`; the logic lives in lcasr_jax.checkpoints.
 
 import sys
 
-from lcasr_jax.checkpoints.cli_export import main
+from lcasr_jax.checkpoints.cli import export_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(export_main())

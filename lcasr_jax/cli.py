@@ -1,6 +1,7 @@
 """`lcasr-jax` command line: one sub-command per job, each owned by its own module.
 
-Each module named here exposes `main(argv: list[str]) -> int | None` with its own parser.
+Each entry names `module` or `module:function`; the function (default `main`) takes
+`argv: list[str]`, parses it itself and returns an exit code.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("lcasr_jax.demo", "the main job: evaluate the shipped model on held-out speech"),
     "convert": ("lcasr_jax.checkpoints.cli", "convert a released PyTorch checkpoint"),
-    "export": ("lcasr_jax.checkpoints.cli_export", "write a converted model back as a .pt"),
+    "export": ("lcasr_jax.checkpoints.cli:export_main", "write a model dir back as a .pt"),
     "data": ("lcasr_jax.data.cli", "make and inspect long-form data (synth, build, ...)"),
     "train": ("lcasr_jax.train.cli", "train a model from an ml-collections config"),
     "eval": ("lcasr_jax.eval.cli", "long-form WER evaluation"),
@@ -35,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"lcasr-jax: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    module_name, _, function = COMMANDS[name][0].partition(":")
+    entry = getattr(importlib.import_module(module_name), function or "main")
+    return int(entry(rest) or 0)
 
 
 if __name__ == "__main__":

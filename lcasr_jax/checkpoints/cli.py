@@ -1,31 +1,53 @@
-"""`lcasr-jax convert SRC.pt DEST_DIR`: released checkpoint -> converted model dir."""
+"""`lcasr-jax convert SRC.pt DEST_DIR` and `lcasr-jax export MODEL_DIR DEST.pt`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
-from lcasr_jax.checkpoints.torch_format import CheckpointError
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="lcasr-jax convert",
-        description="Convert a released lcasr PyTorch checkpoint into a Flax model dir "
-                    "(orbax variables + readable config.json).")
-    parser.add_argument("src", help="released checkpoint (.pt)")
-    parser.add_argument("dest", help="output directory (must not exist or be empty)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing DEST")
+def _run(argv: list[str] | None, prog: str, description: str, src_help: str, dest_help: str,
+         action: Callable[[argparse.Namespace], Path], overwrite: bool = False) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("src", help=src_help)
+    parser.add_argument("dest", help=dest_help)
+    if overwrite:
+        parser.add_argument("--overwrite", action="store_true", help="replace an existing DEST")
     args = parser.parse_args(argv)
-    from lcasr_jax.checkpoints.convert import torch_to_flax
+    from lcasr_jax.checkpoints.torch_format import CheckpointError
 
     try:
-        dest = torch_to_flax(args.src, args.dest, overwrite=args.overwrite)
-    except (CheckpointError, FileExistsError, ValueError) as e:
+        dest = action(args)
+    except (CheckpointError, FileExistsError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"wrote {dest}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Released checkpoint -> converted model dir (orbax variables + config.json)."""
+    from lcasr_jax.checkpoints import convert
+
+    return _run(argv, "lcasr-jax convert",
+                "Convert a released lcasr PyTorch checkpoint into a Flax model dir "
+                "(orbax variables + readable config.json).",
+                "released checkpoint (.pt)", "output directory (must not exist or be empty)",
+                lambda a: convert.torch_to_flax(a.src, a.dest, overwrite=a.overwrite),
+                overwrite=True)
+
+
+def export_main(argv: list[str] | None = None) -> int:
+    """Converted (or trained) model dir -> checkpoint in the released PyTorch format."""
+    from lcasr_jax.checkpoints import convert
+
+    return _run(argv, "lcasr-jax export",
+                "Write a converted (or trained) model dir as a checkpoint in the released "
+                "PyTorch format, loadable by the original code.",
+                "model directory (config.json + variables/)", "output .pt file",
+                lambda a: convert.flax_to_torch(a.src, a.dest))
 
 
 if __name__ == "__main__":
