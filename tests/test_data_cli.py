@@ -26,6 +26,17 @@ def test_convert_build_inspect(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "train: 2 recordings" in out and "features (201, 80) float16" in out
 
+    # A rebuild never silently reuses the old dataset, and --overwrite swaps in the new one.
+    rec["words"][0]["word"] = "goodbye"
+    (src / "a.json").write_text(json.dumps(rec))
+    (src / "b.json").write_text(json.dumps({**rec, "id": "b"}))
+    assert main(["build", "--src", str(src), "--out", str(tmp_path / "ds")]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["build", "--src", str(src), "--out", str(tmp_path / "ds"), "--overwrite"]) == 0
+    assert main(["inspect", str(tmp_path / "ds" / "lcasr_recordings" / "1.0.0")]) == 0
+    assert "goodbye" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "ds").iterdir()) == ["lcasr_recordings"]
+
 
 def test_errors_are_one_line(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "missing.json")]) == 1

@@ -171,3 +171,28 @@ def test_float16_spec_is_lossless():
     assert b[0]["spec"].dtype == np.float16
     assert all(np.array_equal(x["spec"], y["spec"].astype(np.float32))
                for x, y in zip(a, b, strict=True))
+
+
+def test_close_does_not_hang_when_the_source_fails_with_a_full_queue():
+    import threading
+    import time
+
+    class FailsAfterTwoReads(list):
+        reads = 0
+
+        def __getitem__(self, i):
+            FailsAfterTwoReads.reads += 1
+            if FailsAfterTwoReads.reads > 2:
+                raise OSError("disk gone")
+            return list.__getitem__(self, i)
+
+    src = FailsAfterTwoReads(_fake_source([100] * 6))
+    loader = Loader(src, 100, 1, seed=0, process_index=0, process_count=1, prefetch=1,
+                    lookahead=0)
+    next(loader)
+    time.sleep(1.0)  # batch 2 fills the queue; reading batch 3 fails while it is full
+    assert FailsAfterTwoReads.reads == 3
+    closer = threading.Thread(target=loader.close, daemon=True)
+    closer.start()
+    closer.join(timeout=10)
+    assert not closer.is_alive(), "Loader.close() hung"

@@ -10,17 +10,31 @@ from pathlib import Path
 
 
 def _build(args) -> int:
+    """Build into a temporary folder beside the destination, then swap it in: a failed
+    build leaves any previous dataset untouched, and a stale one is never reused."""
+    import shutil
+    import tempfile
+
     from lcasr_jax.data.tfds_builder import build, source_splits
 
     splits = source_splits(args.src)
     print(f"{args.src}: " + ", ".join(f"{k}: {len(v)} recordings" for k, v in splits.items()))
-    out = Path(args.out) / "lcasr_recordings"
-    if args.overwrite and out.exists():
-        import shutil
-
-        shutil.rmtree(out)
-    path = build(args.src, args.out, workers=args.workers, resampler=args.resampler)
-    print(f"dataset written to {path}")
+    root = Path(args.out)
+    out = root / "lcasr_recordings"
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out}: dataset already exists (use --overwrite to rebuild)")
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".lcasr_recordings.partial-", dir=root))
+    try:
+        built = build(args.src, tmp, workers=args.workers, resampler=args.resampler)
+        old = root / f".lcasr_recordings.old-{tmp.name.rsplit('-', 1)[-1]}"
+        if out.exists():
+            out.rename(old)
+        (tmp / "lcasr_recordings").rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"dataset written to {out / built.relative_to(tmp / 'lcasr_recordings')}")
     return 0
 
 

@@ -264,20 +264,22 @@ class Loader:
 
     @staticmethod
     def _run(producer: _Producer, q: queue.Queue, stop: threading.Event):
+        def put(item) -> None:  # gives up when stopped, so close() never waits on a full queue
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+
         try:
             while not stop.is_set():
                 batch = producer.next_batch()
-                item = (batch, producer.state(), producer.truncated)
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                put((batch, producer.state(), producer.truncated))
                 if batch is None:
                     return
         except BaseException as e:  # surfaced in __next__
-            q.put((e, None, 0))
+            put((e, None, 0))
 
     def close(self):
         self._stop.set()
