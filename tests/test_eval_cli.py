@@ -113,3 +113,6 @@ def test_plot_reads_original_results_csv(tmp_path):
     lines = plot.series(plot.read_table(original), "tedlium")
     assert lines == {"rb": [(10.24, pytest.approx(0.06)), (40.96, 0.04)]}
     assert plot.main([str(original), "--out", str(tmp_path / "p.png")]) == 0
+    broken = tmp_path / "broken.csv"
+    broken.write_text("dataset,split,wer,recording\ntedlium,test,0.1,all\n")  # no seq_len
+    assert plot.main([str(broken), "--out", str(tmp_path / "q.png")]) == 1

@@ -122,6 +122,22 @@ def test_manifest_jsonl_and_json(tmp_path):
         [{"audio": "b.flac", "text": "x", "sample_rate": 16000}]))
     with pytest.raises(DatasetError, match="declares sample_rate 16000 Hz but b.flac is 8000"):
         load_dataset("manifest", tmp_path / "rate.json", "test")
+    (tmp_path / "rate2.json").write_text(json.dumps(
+        [{"audio": "b.flac", "text": "x", "sample_rate": "sixteen"}]))
+    with pytest.raises(DatasetError, match="sample_rate 'sixteen' is not a number"):
+        load_dataset("manifest", tmp_path / "rate2.json", "test")
+    (tmp_path / "words.json").write_text(json.dumps(
+        [{"audio": "a.wav", "words": [{"text": "no word key"}]}]))
+    with pytest.raises(DatasetError, match="every word needs a 'word' field"):
+        load_dataset("manifest", tmp_path / "words.json", "test")
+
+
+def test_stm_with_bad_times_names_file_and_line():
+    from lcasr_jax.eval.datasets.tedlium import parse_stm
+
+    bad = STM.replace("2.50 3.90", "2.50 abc")
+    with pytest.raises(DatasetError, match=r"talk.stm:3: start/end times are not numbers"):
+        parse_stm(bad, "talk.stm")
 
 
 def _synth(root, rid, rate=SR, declared=SR):

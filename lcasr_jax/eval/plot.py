@@ -81,7 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         for table in args.tables:
             if not table.is_file():
                 raise FileNotFoundError(f"{table}: results table not found")
-            rows += read_table(table)
+            table_rows = read_table(table)
+            try:
+                series(table_rows, args.dataset, args.split)  # validates the columns
+            except (KeyError, ValueError) as e:
+                raise ValueError(f"{table}: not a results table (bad or missing column {e})"
+                                 ) from None
+            rows += table_rows
         out = plot(series(rows, args.dataset, args.split), args.out, args.title)
     except (ValueError, FileNotFoundError) as e:
         print(f"lcasr-jax plot: error: {e}", file=sys.stderr)

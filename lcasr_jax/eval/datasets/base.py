@@ -92,6 +92,10 @@ def check_rate(audio: Path, declared, where: Path | str) -> None:
         actual = sf.info(str(audio)).samplerate
     except Exception as e:  # soundfile raises several error types
         raise DatasetError(f"{audio}: unreadable audio ({e})") from None
-    if int(declared) != actual:
+    try:
+        declared = int(declared)
+    except (TypeError, ValueError):
+        raise DatasetError(f"{where}: sample_rate {declared!r} is not a number") from None
+    if declared != actual:
         raise DatasetError(f"{where}: declares sample_rate {declared} Hz but {audio.name} "
                            f"is {actual} Hz")

@@ -54,7 +54,10 @@ def recording_from_entry(entry, base: Path, where: str) -> Recording:
     if "text" in entry:
         raw = str(entry["text"])
     elif isinstance(words, list):
-        raw = " ".join(str(w["word"]) for w in words)
+        try:
+            raw = " ".join(str(w["word"]) for w in words)
+        except (KeyError, TypeError):
+            raise DatasetError(f"{where}: every word needs a 'word' field") from None
     else:
         raise DatasetError(f"{where}: entry needs 'text' or 'words'")
     audio = base / str(entry["audio"])

@@ -16,15 +16,18 @@ from lcasr_jax.eval.normalize import normalize_reference, tedlium_join
 IGNORE = "ignore_time_segment_in_scoring"
 
 
-def parse_stm(text: str) -> tuple[str, list[tuple[float, float]]]:
+def parse_stm(text: str, where: str = "stm") -> tuple[str, list[tuple[float, float]]]:
     """stm lines -> (reference text (contractions joined), ignored (start, end) seconds).
     Fields are split on single spaces: id channel speaker start end <meta> words..."""
     words, ignore = [], []
-    for line in text.split("\n"):
+    for number, line in enumerate(text.split("\n"), 1):
         fields = line.split(" ")
         if len(fields) < 6:
             continue
-        start, end = float(fields[3]), float(fields[4])
+        try:
+            start, end = float(fields[3]), float(fields[4])
+        except ValueError:
+            raise DatasetError(f"{where}:{number}: start/end times are not numbers") from None
         segment = " ".join(fields[6:])
         if segment == IGNORE:
             ignore.append((start, end))
@@ -53,7 +56,7 @@ def read(data_dir: Path, split: str = "test") -> list[Recording]:
         raise DatasetError(f"{root}: {odd} has no matching .sph/.stm pair")
     recordings = []
     for name in sorted(sph):
-        raw, ignore = parse_stm(read_text(stm[name]))
+        raw, ignore = parse_stm(read_text(stm[name]), str(stm[name]))
         recordings.append(Recording(name, sph[name], normalize_reference(raw), raw,
                                     tuple(ignore)))
     return recordings
