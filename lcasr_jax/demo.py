@@ -1,13 +1,15 @@
 """`lcasr-jax demo`, the README's main job: WER against context length on held-out speech.
 
 1. Generates (or reuses) a small held-out test piece of the synthetic corpus
-   (`lcasr-jax data synth --split test`, a few minutes of audio) under runs/demo/data.
+   (`lcasr-jax data synth --split test`, about 8 minutes of audio) under
+   runs/demo/data-<seed>-<hours>h-<minutes>m (one folder per set of options).
 2. Evaluates the shipped default model (`DEFAULT_MODEL`) on it with the paper's
    moving-window mode at several context lengths (default 10, 40, 160 s).
 3. Prints the WER table and writes runs/demo/results.csv and runs/demo/wer_vs_context.png.
 
-Until a trained model ships at DEFAULT_MODEL, the random-weight parity fixture
-(rotary_ln) is converted and used as a stand-in, and the demo says so (its WER is ~100%).
+DEFAULT_MODEL is the small model trained on the synthetic corpus (README, "Training").
+If it is missing (e.g. removed to save space), the random-weight parity fixture (rotary_ln)
+is used as a stand-in and the demo says so (its WER is ~100%); the tests use that path.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = Path(__file__).resolve().parent / "assets"
-# The trained default model (converted model dir or released-format .pt); shipped later.
+# The shipped trained model (a converted model dir).
 DEFAULT_MODEL = ASSETS / "default_model"
 STAND_IN = Path("fixtures") / "parity" / "rotary_ln" / "checkpoint.pt"
 
@@ -104,7 +106,8 @@ def _run(args: argparse.Namespace) -> int:
     from lcasr_jax.eval.runner import EvalSettings, evaluate
 
     t0 = time.perf_counter()
-    data = test_data(args.out / "data", args.hours, args.minutes, args.seed)
+    data = test_data(args.out / f"data-{args.seed}-{args.hours:g}h-{args.minutes:g}m",
+                     args.hours, args.minutes, args.seed)
     recordings = load_dataset("synth", data, "test")
     audio_s = sum(r.words[-1]["end"] for r in recordings if r.words)
     model, variables, checkpoint = load(args.checkpoint, "float32")

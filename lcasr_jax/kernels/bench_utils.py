@@ -11,7 +11,7 @@ import jax
 
 def header() -> str:
     dev = jax.devices()[0]
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"device: {dev.device_kind} ({dev.platform}); jax {jax.__version__}; {now}"
 
 
