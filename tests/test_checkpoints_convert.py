@@ -155,3 +155,29 @@ def test_converted_dir_loads_with_readable_config(parity_dir, tmp_path):
     inv_freq = variables["buffers"]["rotary"]["inv_freq"]
     sd, _, _ = torch_format.load_released(parity_dir / "rotary_ln" / "checkpoint.pt")
     np.testing.assert_array_equal(inv_freq, sd["rotary_pos_emb.inv_freq"])  # buffer wins
+
+
+def test_options_that_change_the_computation_are_refused_when_on(released, tmp_path):
+    from omegaconf import OmegaConf
+
+    _, ckpt = released
+    cfg = OmegaConf.to_container(ckpt["config"])
+    cfg["model"]["self_condition_subsampling"] = False  # off: accepted, as in released configs
+    convert.torch_to_flax(_save(dict(ckpt, config=OmegaConf.create(cfg)), tmp_path / "ok.pt"),
+                          tmp_path / "ok")
+    cfg["model"]["self_condition_subsampling"] = True
+    _expect_error(_save(dict(ckpt, config=OmegaConf.create(cfg)), tmp_path / "c.pt"),
+                  tmp_path / "out", "unsupported model config option self_condition_subsampling")
+
+
+def test_destination_of_the_wrong_kind_is_a_one_line_error(parity_dir, tmp_path, capsys):
+    from lcasr_jax.checkpoints.cli import export_main, main
+
+    src = parity_dir / "nopos_ln" / "checkpoint.pt"
+    (tmp_path / "file").write_text("x")
+    assert main([str(src), str(tmp_path / "file")]) == 1
+    assert "is not a directory" in capsys.readouterr().err
+    model_dir = convert.torch_to_flax(src, tmp_path / "m")
+    assert export_main([str(model_dir), str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "is a directory" in err and len(err.strip().splitlines()) == 1

@@ -115,6 +115,8 @@ def test_auto_and_bad_implementation():
     auto = ctc_loss(*args, blank_id=4)  # CPU: the XLA backend
     np.testing.assert_array_equal(np.asarray(auto),
                                   np.asarray(ctc_loss(*args, blank_id=4, implementation="xla")))
+    pallas = ctc_loss(*args, blank_id=4, implementation="pallas_interpret")
+    np.testing.assert_allclose(np.asarray(auto), np.asarray(pallas), rtol=1e-5)
     with pytest.raises(ValueError, match="unknown implementation"):
         ctc_loss(*args, blank_id=4, implementation="nope")
 

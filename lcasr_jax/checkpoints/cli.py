@@ -20,7 +20,7 @@ def _run(argv: list[str] | None, prog: str, description: str, src_help: str, des
 
     try:
         dest = action(args)
-    except (CheckpointError, FileExistsError, FileNotFoundError, ValueError) as e:
+    except (CheckpointError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"wrote {dest}")

@@ -39,6 +39,8 @@ def save_model_dir(dest: str | os.PathLike, cfg: ModelConfig, variables: Mapping
     import orbax.checkpoint as ocp
 
     dest = Path(dest).absolute()
+    if dest.exists() and not dest.is_dir():
+        raise NotADirectoryError(f"{dest}: destination exists and is not a directory")
     if dest.exists() and any(dest.iterdir()) and not overwrite:
         raise FileExistsError(f"{dest}: destination exists and is not empty (use --overwrite)")
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -114,6 +114,8 @@ def save_released(path: str | os.PathLike, state_dict: Mapping[str, np.ndarray],
     """
     torch, omegaconf = _require_torch()
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a directory, expected a .pt file path")
     metadata = dict(metadata or {})
     model = collections.OrderedDict(
         (k, torch.from_numpy(np.array(v, order="C"))) for k, v in state_dict.items())

@@ -19,8 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from lcasr_jax.kernels import ctc_xla
-
-BLANK_ID = 4095
+from lcasr_jax.model.config import BLANK_ID
 
 
 def extended_labels(labels: jax.Array, label_lengths: jax.Array, blank_id: int):

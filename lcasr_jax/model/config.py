@@ -18,9 +18,13 @@ BLANK_ID = VOCAB_SIZE  # CTC blank is the last class (4095).
 # Keys the original accepts and ignores (swallowed by **kwargs or training-only).
 IGNORED_KEYS = frozenset({
     "dropout_ff", "dropout_attn", "dropout_conv", "checkpoint_every_n_layers",
-    "ff_checkpoint_lvl", "self_condition_subsampling", "qk_rms_norm", "shift_kvs",
-    "gated_sc", "encoder_mode", "flash_attn", "checkpoint_subsampling", "expansion_factor",
-    "return_attention_weights", "causal", "vocab_size", "feat_out",
+    "ff_checkpoint_lvl", "encoder_mode", "flash_attn", "checkpoint_subsampling",
+    "expansion_factor", "return_attention_weights", "vocab_size", "feat_out",
+})
+# Leftovers of other model classes in released configs: harmless when off, but some change
+# what the original computes when on, so only false/absent is accepted.
+OFF_ONLY_KEYS = frozenset({
+    "self_condition_subsampling", "qk_rms_norm", "shift_kvs", "gated_sc", "causal",
 })
 
 
@@ -159,6 +163,9 @@ def from_original(model_cfg: Mapping[str, Any], rms_norm_style: str = "lcasr") -
             kwargs[key] = value
         elif key in IGNORED_KEYS or key in window_keys:
             continue
+        elif key in OFF_ONLY_KEYS:
+            if value:
+                raise ValueError(f"unsupported model config option {key}={value!r}")
         else:
             raise ValueError(f"unknown model config key {key!r}")
     for name in ("rotary_base_freq", "rotary_interpolation_factor", "conv_expansion_factor"):

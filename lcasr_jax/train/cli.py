@@ -53,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     maybe_initialize_distributed()
     from lcasr_jax.train.loop import train
 
-    summary = train(cfg, fv.workdir)
+    try:
+        summary = train(cfg, fv.workdir)
+    except (ValueError, OSError) as e:
+        print(f"lcasr-jax train: error: {e}", file=sys.stderr)
+        return 1
     print(json.dumps(summary), flush=True)
     return 0
 

@@ -108,10 +108,20 @@ def batch_shardings(mesh: Mesh, shapes: dict[str, Sequence[int]] | None = None
                     ) -> dict[str, NamedSharding]:
     """Shardings of a training batch: spec (batch, 80, frames) split over frames by 'seq'.
 
-    With `shapes`, axes that do not divide a dimension are dropped (e.g. batch 1).
+    With `shapes`, axes that do not divide a dimension are dropped (e.g. batch 1): every
+    device then computes the whole batch. That is only correct when one process feeds all
+    devices, so with several processes an indivisible batch is an error.
     """
-    return {k: logical_sharding(names, mesh, None if shapes is None else shapes[k])
-            for k, names in BATCH_AXES.items()}
+    out = {k: logical_sharding(names, mesh, None if shapes is None else shapes[k])
+           for k, names in BATCH_AXES.items()}
+    if shapes is not None and jax.process_count() > 1:
+        wanted = logical_sharding(BATCH_AXES["spec"], mesh).spec[0]
+        if wanted is not None and out["spec"].spec[0] is None:
+            raise ValueError(
+                f"batch size {shapes['spec'][0]} does not divide the mesh's batch axes "
+                f"{wanted}; with {jax.process_count()} processes each needs its own rows "
+                f"(use a batch that divides them, or put the devices on 'seq')")
+    return out
 
 
 # Modules whose outputs are (batch, length, embed) activations; constrained when sharding.
