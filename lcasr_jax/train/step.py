@@ -48,7 +48,9 @@ def ctc_loss(logits: jax.Array, logit_lengths: jax.Array, labels: jax.Array,
 def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callable:
     """loss_fn(params, state, batch) -> (gradient loss, (batch_stats, metrics)).
 
-    With `mesh`, layer activations are constrained to (batch, length, embed) shardings.
+    With `mesh`, layer activations are constrained to (batch, length, embed) shardings, and
+    the CTC loss runs per batch shard (shard_map): its GPU kernel is opaque to XLA, which
+    would otherwise gather the whole batch onto every device.
     """
     weight = float(cfg.train.get("intermediate_loss_weighting", 0.0))
     ctc_impl = cfg.train.get("ctc_impl", "auto")
@@ -57,6 +59,13 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
         from lcasr_jax.data.specaugment import SpecAugmentConfig
 
         augment_cfg = SpecAugmentConfig.from_original(dict(cfg.spec_augment))
+    batch_devices = 1 if mesh is None else mesh.shape["data"] * mesh.shape["fsdp"]
+    sharded_ctc = None
+    if batch_devices > 1:
+        from lcasr_jax.kernels.shard import batch_sharded
+
+        sharded_ctc = batch_sharded(
+            lambda lg, ll, t, tl: ctc_loss(lg, ll, t, tl, ctc_impl), mesh)
 
     def loss_fn(params, state: TrainState, batch: Batch, augment: jax.Array | bool = False):
         spec = batch["spec"].astype(jnp.float32)
@@ -74,8 +83,12 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
         logits = out["final_posteriors"]
         if mesh is not None:
             logits = shd.constrain(logits, ("batch", "length", "vocab"), mesh)
-        ctc = lambda lg: ctc_loss(lg, out["length"], batch["targets"], batch["target_lengths"],
-                                  ctc_impl).sum()
+        def ctc(lg):
+            args = (lg, out["length"], batch["targets"], batch["target_lengths"])
+            if sharded_ctc is not None and lg.shape[0] % batch_devices == 0:
+                return sharded_ctc(*args).sum()
+            return ctc_loss(*args, ctc_impl).sum()
+
         final = ctc(logits)
         total = final
         if weight > 0 and out.get("intermediate_logits"):
