@@ -92,7 +92,7 @@ def test_word_times_agree_with_audio(tmp_path, split, engines):
     assert len(got.words) == len(words)
 
 
-def test_resume_skips_finished_and_is_deterministic(tmp_path, corpus_file):
+def test_resume_skips_finished_and_is_deterministic(tmp_path, corpus_file, capsys):
     out = tmp_path / "out"
     argv = ["--out", str(out), "--hours", str(2 * 0.1 / 60), "--minutes", "0.1", "--split",
             "dev", "--seed", "4", "--workers", "2", "--text", corpus_file, "--no-progress"]
@@ -110,4 +110,10 @@ def test_resume_skips_finished_and_is_deterministic(tmp_path, corpus_file):
     for i in ids:  # the redone one is identical (a fresh engine per recording)
         assert (out / f"{i}.flac").read_bytes() == first[i][0]
         assert (out / f"{i}.json").read_text() == first[i][1]
+    assert json.loads((out / "manifest.json").read_text())["recordings"] == man["recordings"]
+    # Resuming the same folder with other settings is refused instead of mixing corpora.
+    other = [a if a != "0.1" else "0.2" for a in argv]
+    capsys.readouterr()
+    assert cli.main(other) == 1
+    assert "made with other settings: minutes 0.1 (now 0.2)" in capsys.readouterr().err
     assert json.loads((out / "manifest.json").read_text())["recordings"] == man["recordings"]

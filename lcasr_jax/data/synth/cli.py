@@ -81,6 +81,22 @@ def _progress(total: int, disable: bool):
     return tqdm.tqdm(total=total, unit="s", desc="synth", disable=disable, dynamic_ncols=True)
 
 
+def _check_same_settings(out: str, split: str, seed: int, minutes: float,
+                         engines: tuple[str, ...]) -> None:
+    """Recording ids depend on split, seed and index only: refuse to resume a folder that a
+    finished run made with other settings, rather than mixing two corpora."""
+    path = os.path.join(out, "manifest.json")
+    if not os.path.isfile(path):
+        return
+    with open(path) as f:
+        old = json.load(f)
+    want = {"split": split, "seed": seed, "minutes": minutes, "engines": list(engines)}
+    have = {k: old.get(k) for k in want}
+    if have != want:
+        diff = ", ".join(f"{k} {have[k]!r} (now {want[k]!r})" for k in want if have[k] != want[k])
+        raise ValueError(f"{out}: made with other settings: {diff}; use another --out")
+
+
 def run(args: argparse.Namespace) -> dict:
     """Generate the missing recordings of the requested set; returns the manifest."""
     from .recording import plan
@@ -93,6 +109,7 @@ def run(args: argparse.Namespace) -> dict:
     engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
     plans = [plan(args.split, args.seed, i, args.minutes, sizes, engines) for i in range(n)]
     os.makedirs(args.out, exist_ok=True)
+    _check_same_settings(args.out, args.split, args.seed, args.minutes, engines)
     todo = [p for p in plans if not _finished(args.out, p["id"])]
     entries = {p["id"]: _entry_from_disk(p, args.out) for p in plans if p not in todo}
     print(f"synth: {len(plans)} recordings ({args.split}, seed {args.seed}), "
