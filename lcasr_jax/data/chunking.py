@@ -21,8 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-HOP_LENGTH = 160
-SAMPLE_RATE = 16000
+from lcasr_jax.data.features import HOP_LENGTH, SAMPLE_RATE
 
 
 def frames_to_seconds(frames: np.ndarray | int) -> np.ndarray:

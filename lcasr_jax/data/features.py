@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lcasr_jax.data.audio import SAMPLE_RATE
+
 if TYPE_CHECKING:
     import jax
 
-SAMPLE_RATE = 16000
 N_FFT = 512
 WIN_LENGTH = 400
 HOP_LENGTH = 160

@@ -13,9 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from lcasr_jax.eval.decode import FRAME_SECONDS
 from lcasr_jax.eval.report import read_table
-
-FRAME_SECONDS = 0.01
 
 
 def series(rows: Sequence[dict[str, str]], dataset: str | None = None,

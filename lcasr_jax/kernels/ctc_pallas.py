@@ -27,9 +27,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.experimental import pallas as pl
 
-from lcasr_jax.kernels.ctc_xla import df_add
+from lcasr_jax.kernels.ctc_xla import NEG, df_add
 
-NEG = -1e30
 SEG = 256  # frames per checkpoint segment
 MAX_CHUNK = 1024
 OFF = 16  # lanes of a small vector that carries a (hi, lo) offset in lanes 0 and 1
