@@ -10,6 +10,7 @@ the XLA backend, XLA temp bytes, and the ratio to the issue's anchors at 45,000 
 from __future__ import annotations
 
 import argparse
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -89,6 +90,60 @@ def check(impls, n=4000):
                          max_grad_err=float(err.max()), mean_grad_err=float(err.mean())))
         print(rows[-1], flush=True)
     print(table(rows, ["impl", "frames", "rel_loss_err", "max_grad_err", "mean_grad_err"]))
+    batch_check(impls)
+
+
+def batch_check(impls):
+    """A padded batch (ragged frames and labels, one empty target) vs the XLA backend."""
+    key = jax.random.PRNGKey(3)
+    logits = jax.random.normal(key, (3, 3000, CLASSES), jnp.float32) * 2
+    labels = jax.random.randint(jax.random.fold_in(key, 1), (3, 600), 0, BLANK)
+    args_ = (logits, jnp.array([3000, 2500, 1234]), labels, jnp.array([600, 0, 240]))
+    ref_loss, ref_grad = make("xla")(*args_)
+    for impl in impls:
+        if impl in ("xla", "optax"):
+            continue
+        loss, grad = make(impl)(*args_)
+        print(f"batch check {impl}: |loss - xla| / xla = "
+              f"{abs(float(loss) - float(ref_loss)) / abs(float(ref_loss)):.2e}, "
+              f"max |grad - xla| = {float(jnp.max(jnp.abs(grad - ref_grad))):.2e}, "
+              f"finite = {bool(jnp.all(jnp.isfinite(grad)))}", flush=True)
+
+
+def tile_sweep(n, reps, tiles=("256x64",), norms=(2,), occ_modes=("atomic",), aheads=(2,)):
+    """fwd / fwd+bwd ms of the wavefront kernel at n frames for each tile (chunk x block)
+    and normalisation interval."""
+    from lcasr_jax.kernels import ctc_pallas
+
+    key = jax.random.PRNGKey(n)
+    logits = jax.random.normal(key, (1, n, CLASSES), jnp.float32) * 2
+    labels = jax.random.randint(jax.random.fold_in(key, 1), (1, n // 5), 0, BLANK)
+    args_ = (logits, jnp.array([n]), labels, jnp.array([n // 5]))
+    rows = []
+    names = ("CHUNK", "BLOCK", "NORM_EVERY", "OCC_MODE", "LOOKAHEAD")
+    defaults = [getattr(ctc_pallas, k) for k in names]
+    first_grad = None
+    for tile, norm, occ, ahead in itertools.product(tiles, norms, occ_modes, aheads):
+        chunk, block = map(int, tile.split("x"))
+        for k, v in zip(names, (chunk, block, norm, occ, ahead), strict=True):
+            setattr(ctc_pallas, k, v)
+        fn = make("pallas_gpu")
+        try:
+            _, grad = fn(*args_)
+            ms = time_ms(fn, *args_, warmup=1, reps=reps)
+        except Exception as e:  # noqa: BLE001
+            print(f"tiles {tile}/{norm}: FAILED {type(e).__name__}: {e}"[:600], flush=True)
+            continue
+        first_grad = grad if first_grad is None else first_grad
+        fwd = jax.jit(lambda *a: ctc_loss(*a, blank_id=BLANK, implementation="pallas_gpu"))
+        rows.append(dict(chunk=chunk, block=block, norm_every=norm, occ=occ, lookahead=ahead,
+                         frames=n, fwdbwd_ms=ms, fwd_ms=time_ms(fwd, *args_, warmup=1, reps=reps),
+                         grad_diff_vs_first=float(jnp.max(jnp.abs(grad - first_grad)))))
+        print(rows[-1], flush=True)
+    for k, v in zip(names, defaults, strict=True):
+        setattr(ctc_pallas, k, v)
+    print(table(rows, ["chunk", "block", "norm_every", "occ", "lookahead", "frames", "fwd_ms",
+                       "fwdbwd_ms", "grad_diff_vs_first"]))
 
 
 def torch_time(logits, labels, reps):
@@ -128,12 +183,22 @@ def main(argv=None) -> int:
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--check", type=int, default=0, help="frames of a float64 check first")
+    p.add_argument("--tiles", type=int, default=0,
+                   help="frames of a chunk x block sweep of the wavefront kernel first")
+    p.add_argument("--tile-list", nargs="+", default=["256x64"], help="CHUNKxBLOCK tiles")
+    p.add_argument("--norm-list", type=int, nargs="+", default=[2], help="NORM_EVERY values")
+    p.add_argument("--occ-list", nargs="+", default=["atomic"],
+                   help="OCC_MODE values ('none' drops the gradient: timing only)")
+    p.add_argument("--ahead-list", type=int, nargs="+", default=[2], help="LOOKAHEAD values")
     args = p.parse_args(argv)
     impls = args.impls or (["pallas_gpu", "xla", "optax"] if jax.default_backend() == "gpu"
                            else ["xla", "optax"])
     print(header(), flush=True)
     if args.check:
         check(impls, args.check)
+    if args.tiles:
+        tile_sweep(args.tiles, args.reps, args.tile_list, args.norm_list, args.occ_list,
+                   args.ahead_list)
     rows = []
     for n in args.sizes:
         key = jax.random.PRNGKey(n)

@@ -2,12 +2,11 @@
 
 Both backends work on the extended label sequence (blank, l1, blank, l2, ..., blank) of S =
 2 * max_labels + 1 states, gather only those columns of the log-probabilities per time step,
-and run the alpha recursion in log space over a (batch, S) state kept normalised (max
-subtracted per frame, offset summed in double-float), so float32 rounding stays at the scale
-of one frame rather than of the whole log-likelihood. The gradient comes from the beta
-recursion (custom VJP); memory is O(frames * classes) for the gradient plus alpha
-checkpoints every ~sqrt(frames) (XLA) or 256 (Pallas) frames, never the (frames, S) lattice
-in full.
+and run the alpha recursion in log space on a state kept normalised (max subtracted, offset
+summed in double-float), so float32 rounding stays at the scale of one frame rather than of
+the whole log-likelihood. The gradient comes from the beta recursion (custom VJP); memory is
+O(frames * classes) for the gradient plus alpha checkpoints (every ~sqrt(frames) frames for
+XLA; every tile of the Pallas wavefront, ctc_pallas.py), never the (frames, S) lattice.
 
 Infeasible alignments (fewer frames than labels plus repeats) give loss 0 and gradient 0
 (`zero_infinity`), never NaN; empty targets give -sum_t log p(blank).

@@ -1,25 +1,33 @@
-"""CTC forward-backward as Pallas kernels (Triton on GPU, interpret mode on CPU).
+"""CTC forward-backward as a wavefront of Pallas (Triton) tiles: many SMs per sequence.
 
-The extended lattice is split into blank states e[i] = state 2i and label states o[i] =
-state 2i+1, so a frame needs one shifted read (o[i-1]), one gather (the label columns of the
-frame's log-probs) and one scalar (the blank column):
+Lanes are label positions i = 0..L; lane i holds the blank state e[i] (before label i) and
+the label state o[i]. In log space, emissions included at frame t:
 
-    e'[i] = lse(e[i], o[i-1]) + lp[t, blank]
-    o'[i] = lse(o[i], e[i], o[i-1] if label i != label i-1) + lp[t, label i]
+    alpha:  e[i] <- lse(e[i], o[i-1]) + lp[t, blank]
+            o[i] <- lse(o[i], e[i], o[i-1] if skip[i]) + lp[t, label i]
+    beta:   e[i] <- lse(e[i], o[i]) + lp[t, blank]
+            o[i] <- lse(o[i], e[i+1], o[i+1] if skip[i+1]) + lp[t, label i]
 
-The states live in registers as `n_chunks` vectors of `chunk` lanes (a power of 2, so the
-padding stays under one chunk); the shifted read goes through a small double-buffered global
-scratch with one barrier per frame. Every frame the state's max is subtracted and added to a
-double-float (hi, lo) offset, as in ctc_xla, so values stay O(one frame). One program per
-batch item runs all frames in one launch. The forward stores the state entering every
-segment of `seg` frames; the backward (also one launch) walks the segments from the last: it
-recomputes the segment's alphas into scratch, runs beta through them and adds each frame's
-state occupancies into d(-nll)/d(log_probs) with atomics on GPU (interpret mode writes them
-out for an XLA scatter, since interpreted atomics lose duplicate indices).
+Lanes are cut into K chunks of `chunk` and frames into NB blocks of `block`; a tile (chunk c,
+block b) runs its block of frames on its chunk in one program. Alpha reads only lower lanes,
+so tile (c, b) needs (c - 1, b) and (c, b - 1) and nothing else: the tiles with c + b = d
+run together in launch d, K + NB - 1 launches in all (beta: the mirror image). A chunk's
+state lives in registers; its neighbour's edge lane arrives through a (K, frames) boundary
+array written one launch earlier, so no program ever waits on another.
+
+Each chunk keeps its own log offset (a double-float (hi, lo), the chunk's max subtracted
+every frame), stored beside each boundary value; a value crossing chunks is rebased in
+double-float, so rounding stays at the scale of one frame everywhere.
+
+The forward stores every tile's entry state (O(frames / block * labels)); the backward
+recomputes a tile's alphas from it into scratch, runs beta back through them and adds the
+occupancies of label states into d(-nll)/d(log_probs) with atomics (in interpret mode:
+written out for an XLA scatter), and of blank states through per-chunk row sums.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -29,9 +37,13 @@ from jax.experimental import pallas as pl
 
 from lcasr_jax.kernels.ctc_xla import NEG, df_add
 
-SEG = 256  # frames per checkpoint segment
-MAX_CHUNK = 1024
-OFF = 16  # lanes of a small vector that carries a (hi, lo) offset in lanes 0 and 1
+CHUNK = 128  # lanes (label positions) per tile
+BLOCK = 32  # frames per tile
+ROWS = 16  # frames per row-sum of blank occupancies
+DROP_BELOW = 25 * 0.6931471805599453  # log(2^25): see the label occupancies in _bwd_kernel
+LOOKAHEAD = 2  # frames whose loads are in flight ahead of the recursion
+NORM_EVERY = 2  # frames between subtractions of the chunk max (unrolled per loop iteration)
+OCC_MODE = "atomic"  # label occupancies: 'atomic' adds or 'none' (benchmarks: no gradient)
 
 
 def _lse2(a, b):
@@ -46,323 +58,476 @@ def _lse3(a, b, c):
     return hi + jnp.log(1.0 + jnp.exp(mid - hi) + jnp.exp(lo - hi))
 
 
-def _barrier(interpret: bool):
-    if not interpret:  # interpret mode runs each op over the whole block: already ordered
+@dataclasses.dataclass(frozen=True)
+class Geo:
+    """Static sizes: batch, frames (T), classes (V), blank, lanes per chunk (C), chunks (K),
+    frames per block (B), blocks (NB)."""
+
+    batch: int
+    frames: int
+    classes: int
+    blank: int
+    chunk: int
+    n_chunks: int
+    block: int
+    n_blocks: int
+    interpret: bool
+
+    @property
+    def width(self) -> int:  # lanes in all
+        return self.chunk * self.n_chunks
+
+    @property
+    def srow(self) -> int:  # a stored chunk state: e (C), o (C), hi, lo
+        return 2 * self.chunk + 2
+
+    @property
+    def tpad(self) -> int:  # frames rounded up to whole blocks
+        return self.block * self.n_blocks
+
+    @property
+    def sbuf(self) -> int:  # shift scratch per program: beta 2 parities x (e, o), alpha 2 x o
+        return 6 * (self.chunk + 2)
+
+
+def _barrier(g: Geo):
+    if not g.interpret:  # interpret mode runs each op over the whole block: already ordered
         from jax.experimental.pallas import triton as plgpu
 
         plgpu.debug_barrier()
 
 
-def _pack(off):
-    lane = jnp.arange(OFF)
-    return jnp.where(lane == 0, off[0], jnp.where(lane == 1, off[1], 0.0)).astype(jnp.float32)
-
-
-def _unpack(vec):
-    lane = jnp.arange(OFF)
-    return jnp.sum(jnp.where(lane == 0, vec, 0.0)), jnp.sum(jnp.where(lane == 1, vec, 0.0))
-
-
-def _normalise(e, o, off, live):
-    """Subtract the max over all lanes (if live) and add it to the (hi, lo) offset."""
-    m = e[0].max()
-    for x in e[1:] + o:
-        m = jnp.maximum(m, x.max())
-    m = jnp.where(live, m, 0.0)
-    return [x - m for x in e], [x - m for x in o], df_add(off, (m, 0.0 * m))
-
-
-def _load(ref, base, n_chunks, chunk):
-    return [ref[pl.ds(base + c * chunk, chunk)] for c in range(n_chunks)]
-
-
-def _store(ref, base, xs, chunk):
-    for c, x in enumerate(xs):
-        ref[pl.ds(base + c * chunk, chunk)] = x
-
-
-class Dims:
-    """Static sizes: frames, classes, blank id, lanes per chunk, chunks."""
-
-    def __init__(self, n_frames, n_classes, blank, chunk, n_chunks):
-        self.n_frames, self.n_classes, self.blank = n_frames, n_classes, blank
-        self.chunk, self.n_chunks = chunk, n_chunks
-        self.width = chunk * n_chunks
-
-
-def _row_start(t, d: Dims):
-    return jnp.minimum(t, d.n_frames - 1) * d.n_classes
-
-
-def _alpha_step(t, e, o, off, *, lp_ref, sbuf, labels, skip, frames, d: Dims, interpret):
-    """One frame of the alpha recursion on the normalised state; sbuf holds 2 x (1 + width)
-    floats, pads pre-set. off: (hi, lo) log-offset of the state."""
-    base = lax.rem(t, 2) * (d.width + 1)
-    _store(sbuf, base + 1, o, d.chunk)
-    _barrier(interpret)
-    o_prev = _load(sbuf, base, d.n_chunks, d.chunk)
-    row = _row_start(t, d)
-    lp_blank = lp_ref[pl.ds(row + d.blank, 1)]
-    live = t < frames
-    new_e, new_o = [], []
-    for c in range(d.n_chunks):
-        ne = _lse2(e[c], o_prev[c]) + lp_blank
-        no = _lse3(o[c], e[c], jnp.where(skip[c], o_prev[c], NEG)) + lp_ref[row + labels[c]]
-        new_e.append(jnp.where(live, ne, e[c]))
-        new_o.append(jnp.where(live, no, o[c]))
-    return _normalise(new_e, new_o, off, live)
-
-
-def _neg_fill(ref, start, d: Dims):
-    _store(ref, start, [jnp.full((d.chunk,), NEG, jnp.float32)] * d.n_chunks, d.chunk)
-
-
-def _fwd_kernel(frames_ref, lp_ref, lab_ref, skip_ref, e_out, o_out, off_out, ck_e, ck_o,
-                ck_off, sbuf, *, d: Dims, n_seg, seg, interpret):
-    frames = frames_ref[0]
-    labels = _load(lab_ref, 0, d.n_chunks, d.chunk)
-    skip = [x != 0 for x in _load(skip_ref, 0, d.n_chunks, d.chunk)]
-    step = functools.partial(_alpha_step, lp_ref=lp_ref, sbuf=sbuf, labels=labels, skip=skip,
-                             frames=frames, d=d, interpret=interpret)
-    _neg_fill(sbuf, 0, d)
-    _neg_fill(sbuf, d.width + 1, d)
-    lane = jnp.arange(d.chunk)
-    e = [jnp.where((lane == 0) & (c == 0), 0.0, NEG).astype(jnp.float32)
-         for c in range(d.n_chunks)]
-    o = [jnp.full((d.chunk,), NEG, jnp.float32) for _ in range(d.n_chunks)]
-    zero = jnp.float32(0.0)
-
-    def segment(s, carry):
-        e, o, off = carry
-        for c in range(d.n_chunks):
-            ck_e[s, pl.ds(c * d.chunk, d.chunk)] = e[c]
-            ck_o[s, pl.ds(c * d.chunk, d.chunk)] = o[c]
-        ck_off[s, :] = _pack(off)
-        return lax.fori_loop(s * seg, (s + 1) * seg, lambda t, c: step(t, *c), (e, o, off))
-
-    e, o, off = lax.fori_loop(0, n_seg, segment, (e, o, (zero, zero)))
-    _store(e_out, 0, e, d.chunk)
-    _store(o_out, 0, o, d.chunk)
-    off_out[...] = _pack(off)
-
-
-def _bwd_kernel(frames_ref, lablen_ref, ll_ref, lp_ref, lab_ref, skip_ref, skipn_ref,
-                cke_ref, cko_ref, ckoff_ref, *rest, d: Dims, n_seg, seg, interpret):
-    if interpret:
-        ge_ref, go_ref, abuf, sbuf, hbuf = rest
+def _store_lane(ref, idx, val, lane_mask, g: Geo):
+    """ref[idx] = val[lane] for the one lane where lane_mask holds."""
+    if g.interpret:
+        ref[pl.ds(idx, 1)] = jnp.sum(jnp.where(lane_mask, val, 0.0), keepdims=True)
     else:
-        _, occ_ref, abuf, sbuf, hbuf = rest  # occ input is aliased to occ_ref (zeros)
-    w, ch, nc = d.width, d.chunk, d.n_chunks
-    frames = frames_ref[0]
-    n_labels = lablen_ref[0]
-    ll_hi, ll_lo = _unpack(ll_ref[...])
-    neg_ll = (-ll_hi, -ll_lo)
-    labels = _load(lab_ref, 0, nc, ch)
-    skip = [x != 0 for x in _load(skip_ref, 0, nc, ch)]
-    skip_next = [x != 0 for x in _load(skipn_ref, 0, nc, ch)]
-    step = functools.partial(_alpha_step, lp_ref=lp_ref, sbuf=sbuf, labels=labels, skip=skip,
-                             frames=frames, d=d, interpret=interpret)
-    _neg_fill(sbuf, 0, d)
-    _neg_fill(sbuf, w + 1, d)
-    for par in range(2):  # pads after each half of the beta shift buffer
-        _neg_fill(hbuf, par * (2 * w + 2) + 1, d)
-        _neg_fill(hbuf, par * (2 * w + 2) + w + 2, d)
-    idx = [c * ch + jnp.arange(ch) for c in range(nc)]
-    init_e = [jnp.where(i == n_labels, 0.0, NEG).astype(jnp.float32) for i in idx]
-    init_o = [jnp.where(i == n_labels - 1, 0.0, NEG).astype(jnp.float32) for i in idx]
+        from jax.experimental.pallas import triton as plgpu
 
-    def recompute(k, carry, t0):
-        e, o, off = step(t0 + k, *carry)
-        for c in range(nc):
-            abuf[k, pl.ds(c * ch, ch)] = e[c]
-            abuf[k, pl.ds(w + c * ch, ch)] = o[c]
-        abuf[k, pl.ds(2 * w, OFF)] = _pack(off)
-        return e, o, off
-
-    def beta_step(r, carry, t0):
-        be, bo, b_off = carry
-        k = seg - 1 - r
-        t = t0 + k
-        live = t < frames
-        row = _row_start(t, d)
-        lp_blank = lp_ref[pl.ds(row + d.blank, 1)]
-        lp_label = [lp_ref[row + labels[c]] for c in range(nc)]
-        c_hi, c_lo = df_add(df_add(_unpack(abuf[k, pl.ds(2 * w, OFF)]), b_off), neg_ll)
-        const = c_hi + c_lo
-        ge, go = [], []
-        for c in range(nc):
-            ae = abuf[k, pl.ds(c * ch, ch)]
-            ao = abuf[k, pl.ds(w + c * ch, ch)]
-            ge.append(jnp.where(live, jnp.exp(jnp.minimum(ae + be[c] + const, 0.0)), 0.0))
-            go.append(jnp.where(live, jnp.exp(jnp.minimum(ao + bo[c] + const, 0.0)), 0.0))
-        if interpret:
-            for c in range(nc):
-                ge_ref[t, pl.ds(c * ch, ch)] = ge[c]
-                go_ref[t, pl.ds(c * ch, ch)] = go[c]
-        else:
-            from jax.experimental.pallas import triton as plgpu
-
-            blank_occ = sum(jnp.sum(x) for x in ge)
-            plgpu.atomic_add(occ_ref, row + d.blank + jnp.zeros((1,), jnp.int32),
-                             jnp.reshape(blank_occ, (1,)))
-            for c in range(nc):
-                plgpu.atomic_add(occ_ref, row + labels[c], go[c], mask=go[c] > 0)
-        he = [be[c] + lp_blank for c in range(nc)]
-        ho = [bo[c] + lp_label[c] for c in range(nc)]
-        base = lax.rem(k, 2) * (2 * w + 2)
-        _store(hbuf, base, he, ch)
-        _store(hbuf, base + w + 1, ho, ch)
-        _barrier(interpret)
-        he_next = _load(hbuf, base + 1, nc, ch)
-        ho_next = _load(hbuf, base + w + 2, nc, ch)
-        reset = t - 1 >= frames - 1
-        new_e = [_lse2(he[c], ho[c]) for c in range(nc)]
-        new_o = [_lse3(ho[c], he_next[c], jnp.where(skip_next[c], ho_next[c], NEG))
-                 for c in range(nc)]
-        new_e, new_o, b_off = _normalise(new_e, new_o, b_off, True)
-        new_e = [jnp.where(reset, init_e[c], new_e[c]) for c in range(nc)]
-        new_o = [jnp.where(reset, init_o[c], new_o[c]) for c in range(nc)]
-        b_off = tuple(jnp.where(reset, 0.0, x) for x in b_off)
-        return new_e, new_o, b_off
-
-    def segment(r, beta):
-        s = n_seg - 1 - r
-        t0 = s * seg
-        start = ([cke_ref[s, pl.ds(c * ch, ch)] for c in range(nc)],
-                 [cko_ref[s, pl.ds(c * ch, ch)] for c in range(nc)],
-                 _unpack(ckoff_ref[s, :]))
-        lax.fori_loop(0, seg, functools.partial(recompute, t0=t0), start)
-        _barrier(interpret)
-        beta = lax.fori_loop(0, seg, functools.partial(beta_step, t0=t0), beta)
-        _barrier(interpret)
-        return beta
-
-    zero = jnp.float32(0.0)
-    lax.fori_loop(0, n_seg, segment, (init_e, init_o, (zero, zero)))
+        plgpu.store(ref.at[idx + jnp.zeros(val.shape, jnp.int32)], val, mask=lane_mask)
 
 
-def _row(n):
-    return pl.BlockSpec((None, n), lambda b: (b, 0))
+def _load_state(ref, base, g: Geo):
+    c = g.chunk
+    return ref[pl.ds(base, c)], ref[pl.ds(base + c, c)], ref[base + 2 * c], ref[base + 2 * c + 1]
 
 
-def _mat(rows, n):
-    return pl.BlockSpec((None, rows, n), lambda b: (b, 0, 0))
+def _store_state(ref, base, state, g: Geo):
+    e, o, hi, lo = state
+    c = g.chunk
+    ref[pl.ds(base, c)] = e
+    ref[pl.ds(base + c, c)] = o
+    ref[base + 2 * c] = hi
+    ref[base + 2 * c + 1] = lo
 
 
-SCALAR = pl.BlockSpec((1,), lambda b: (b,))
+def _rebase(own, incoming, live):
+    """Bring incoming values (value, offset) into the own offset's scale.
+
+    own: (hi, lo) offset; incoming: list of f32 values sharing offset (hi, lo) `incoming[1]`.
+    Returns (shift, new own offset, values in the new scale). When an incoming value exceeds
+    the own scale's max (0), the own scale moves up by it (`shift` is then subtracted from the
+    own state), so the sum is always rounded at the scale of the larger side.
+    """
+    values, (s_hi, s_lo) = incoming
+    delta = df_add((s_hi, s_lo), (-own[0], -own[1]))
+    sums = [df_add(delta, (v, 0.0 * v)) for v in values]
+    top = sums[0][0]
+    for s in sums[1:]:
+        top = jnp.maximum(top, s[0])
+    any_live = live[0]
+    for x in live[1:]:
+        any_live = any_live | x
+    shift = jnp.where(any_live & (top > 0.0), top, 0.0)
+    new_own = df_add(own, (shift, 0.0 * shift))
+    out = []
+    for (u_hi, u_lo), ok in zip(sums, live, strict=True):
+        out.append(jnp.where(ok, (u_hi - shift) + u_lo, NEG))
+    return shift, new_own, out
 
 
-def _params(d: Dims, interpret):
-    if interpret:
-        return None
-    from jax.experimental.pallas import triton as plgpu
+def _normalise(e, o, hi, lo):
+    m = jnp.max(jnp.maximum(e, o))
+    m = jnp.where(m > NEG / 2, m, 0.0)
+    hi, lo = df_add((hi, lo), (m, 0.0 * m))
+    return e - m, o - m, hi, lo
 
-    return plgpu.CompilerParams(num_warps=max(1, min(16, d.chunk // 64)), num_stages=1)
+
+class _Seq:
+    """Per-program values: sequence n, chunk c, its frames, labels, lane masks, labels."""
+
+    def __init__(self, g: Geo, frames_ref, lablen_ref, lab_ref, n, c):
+        self.n, self.c = n, c
+        self.frames = frames_ref[n]
+        self.n_labels = lablen_ref[n]
+        self.lane = jnp.arange(g.chunk)
+        self.glane = c * g.chunk + self.lane
+        self.valid_e = self.glane <= self.n_labels
+        self.valid_o = self.glane < self.n_labels
+        self.lab = lab_ref[pl.ds(n * g.width + c * g.chunk, g.chunk)]
+
+    def occ_row(self, t, g: Geo):
+        return (self.n * g.frames + jnp.clip(t, 0, g.frames - 1)) * g.classes
+
+    def emissions(self, lp_ref, t, g: Geo):
+        row = (self.n * g.frames + jnp.clip(t, 0, g.frames - 1)) * g.classes
+        return lp_ref[row + g.blank], lp_ref[row + self.lab]
 
 
-def _setup(log_probs, ext, skip, blank):
-    """Static sizes and (batch, width) label / skip / next-skip vectors."""
-    batch, n_frames, n_classes = log_probs.shape
+def _alpha_inputs(t, *, g: Geo, s: _Seq, lp_ref, bound_ref):
+    """Loads for alpha frame t (issued steps ahead): emissions and chunk c-1's top lane."""
+    lidx = ((s.n * g.n_chunks + jnp.maximum(s.c - 1, 0)) * g.tpad
+            + jnp.clip(t, 0, g.tpad - 1)) * 4
+    return (*s.emissions(lp_ref, t, g), bound_ref[lidx], bound_ref[lidx + 1],
+            bound_ref[lidx + 2])
+
+
+def _alpha_store(t, state, *, g: Geo, s: _Seq, bound_ref, sbuf_ref, write_bound: bool):
+    """First half of an alpha frame: publish the top lane, stage o for the shift."""
+    _, o, hi, lo = state
+    if write_bound:  # this chunk's top lane entering frame t, for chunk c + 1
+        bidx = ((s.n * g.n_chunks + s.c) * g.tpad + t) * 4
+        _store_lane(bound_ref, bidx, o, s.lane == g.chunk - 1, g)
+        bound_ref[bidx + 1] = hi
+        bound_ref[bidx + 2] = lo
+    sbase = (s.n * g.n_chunks + s.c) * g.sbuf + (4 + lax.rem(t, 2)) * (g.chunk + 2)
+    sbuf_ref[pl.ds(sbase + 1, g.chunk)] = o
+
+
+def _alpha_finish(t, state, inputs, *, g: Geo, s: _Seq, skip, sbuf_ref, norm: bool):
+    """Second half (after the barrier): alpha_{t-1} -> alpha_t; frozen once t >= frames."""
+    e, o, hi, lo = state
+    lp_blank, lp_label, v, v_hi, v_lo = inputs
+    sbase = (s.n * g.n_chunks + s.c) * g.sbuf + (4 + lax.rem(t, 2)) * (g.chunk + 2)
+    o_prev = sbuf_ref[pl.ds(sbase, g.chunk)]
+    v_live = (s.c > 0) & (v > NEG / 2)
+    shift, (nhi, nlo), (u,) = _rebase((hi, lo), ([v], (v_hi, v_lo)), [v_live])
+    e2, o2 = e - shift, o - shift
+    o_prev = jnp.where(s.lane == 0, u, o_prev - shift)
+    ne = _lse2(e2, o_prev) + lp_blank
+    no = _lse3(o2, e2, jnp.where(skip, o_prev, NEG)) + lp_label
+    ne = jnp.where(s.valid_e, ne, NEG)
+    no = jnp.where(s.valid_o, no, NEG)
+    if norm:
+        ne, no, nhi, nlo = _normalise(ne, no, nhi, nlo)
+    live = t < s.frames
+    return (jnp.where(live, ne, e), jnp.where(live, no, o), jnp.where(live, nhi, hi),
+            jnp.where(live, nlo, lo))
+
+
+def _pipeline(first, n_steps, load, step, state, *, reverse: bool = False):
+    """state = step(t, state, load(t), norm) for n_steps frames from `first` (down from
+    first + n_steps - 1 if reverse), NORM_EVERY frames per iteration, loads issued
+    LOOKAHEAD frames ahead through the loop carry."""
+    sign = -1 if reverse else 1
+    t_of = (lambda i: first + n_steps - 1 - i) if reverse else (lambda i: first + i)
+    ahead = [load(t_of(i)) for i in range(LOOKAHEAD)]
+
+    def body(j, carry):
+        state, *queue = carry
+        for u in range(NORM_EVERY):
+            i = j * NORM_EVERY + u
+            t = t_of(i)
+            queue.append(load(t + sign * LOOKAHEAD))
+            state = step(t, state, queue.pop(0), u == NORM_EVERY - 1)
+        return (state, *queue)
+
+    return lax.fori_loop(0, n_steps // NORM_EVERY, body, (state, *ahead))[0]
+
+
+def _fwd_kernel(diag_ref, frames_ref, lablen_ref, lp_ref, lab_ref, sk_ref, _ck, _bound, _sbuf,
+                ck_ref, bound_ref, sbuf_ref, *, g: Geo):
+    n, c = pl.program_id(0), pl.program_id(1)
+    b = diag_ref[0] - c
+    s = _Seq(g, frames_ref, lablen_ref, lab_ref, n, c)
+    active = (b >= 0) & (b < g.n_blocks) & (b * g.block < s.frames) & (c * g.chunk <= s.n_labels)
+
+    @pl.when(active)
+    def _():
+        skip = sk_ref[pl.ds(n * g.width + c * g.chunk, g.chunk)] != 0
+
+        def step(t, state, inputs, norm):
+            _alpha_store(t, state, g=g, s=s, bound_ref=bound_ref, sbuf_ref=sbuf_ref,
+                         write_bound=True)
+            _barrier(g)
+            return _alpha_finish(t, state, inputs, g=g, s=s, skip=skip, sbuf_ref=sbuf_ref,
+                                 norm=norm)
+
+        load = functools.partial(_alpha_inputs, g=g, s=s, lp_ref=lp_ref, bound_ref=bound_ref)
+        base = ((n * (g.n_blocks + 1) + b) * g.n_chunks + c) * g.srow
+        state = _pipeline(b * g.block, g.block, load, step, _load_state(ck_ref, base, g))
+        _store_state(ck_ref, base + g.n_chunks * g.srow, state, g)
+
+
+def _beta_inputs(t, *, g: Geo, s: _Seq, lp_ref, bbound_ref, abuf_ref, abase):
+    """Loads for beta frame t: emissions, chunk c+1's lane 0 and this tile's alpha_t."""
+    ridx = ((s.n * g.n_chunks + jnp.minimum(s.c + 1, g.n_chunks - 1)) * g.tpad
+            + jnp.clip(t, 0, g.tpad - 1)) * 4
+    k = jnp.clip(t - abase[1], 0, g.block - 1)
+    return (*s.emissions(lp_ref, t, g), bbound_ref[ridx], bbound_ref[ridx + 1],
+            bbound_ref[ridx + 2], bbound_ref[ridx + 3],
+            *_load_state(abuf_ref, abase[0] + k * g.srow, g))
+
+
+def _beta_store(t, state, *, g: Geo, s: _Seq, bbound_ref, sbuf_ref):
+    """First half of a beta frame: publish lane 0, stage e and o for the shift."""
+    e, o, hi, lo = state
+    bidx = ((s.n * g.n_chunks + s.c) * g.tpad + t) * 4  # this chunk's lane 0, for chunk c - 1
+    _store_lane(bbound_ref, bidx, e, s.lane == 0, g)
+    _store_lane(bbound_ref, bidx + 1, o, s.lane == 0, g)
+    bbound_ref[bidx + 2] = hi
+    bbound_ref[bidx + 3] = lo
+    sbase = (s.n * g.n_chunks + s.c) * g.sbuf + lax.rem(t, 2) * 2 * (g.chunk + 2)
+    sbuf_ref[pl.ds(sbase, g.chunk)] = e
+    sbuf_ref[pl.ds(sbase + g.chunk + 2, g.chunk)] = o
+
+
+def _beta_finish(t, state, inputs, *, g: Geo, s: _Seq, skip_next, sbuf_ref, norm: bool):
+    """Second half: beta_{t+1} -> beta_t (emission at t included); set at t = frames - 1,
+    empty after."""
+    e, o, hi, lo = state
+    lp_blank, lp_label, ve, vo, v_hi, v_lo = inputs[:6]
+    sbase = (s.n * g.n_chunks + s.c) * g.sbuf + lax.rem(t, 2) * 2 * (g.chunk + 2)
+    e_next = sbuf_ref[pl.ds(sbase + 1, g.chunk)]
+    o_next = sbuf_ref[pl.ds(sbase + g.chunk + 3, g.chunk)]
+    has_right = (s.c + 1) * g.chunk <= s.n_labels
+    live = [has_right & (ve > NEG / 2), has_right & (vo > NEG / 2)]
+    shift, (nhi, nlo), (ue, uo) = _rebase((hi, lo), ([ve, vo], (v_hi, v_lo)), live)
+    top = s.lane == g.chunk - 1
+    e2, o2 = e - shift, o - shift
+    e_next = jnp.where(top, ue, e_next - shift)
+    o_next = jnp.where(top, uo, o_next - shift)
+    ne = _lse2(e2, o2) + lp_blank
+    no = _lse3(o2, e_next, jnp.where(skip_next, o_next, NEG)) + lp_label
+    first = t == s.frames - 1
+    ne = jnp.where(first, jnp.where(s.glane == s.n_labels, lp_blank, NEG), ne)
+    no = jnp.where(first, jnp.where(s.glane == s.n_labels - 1, lp_label, NEG), no)
+    nhi = jnp.where(first, 0.0, nhi)
+    nlo = jnp.where(first, 0.0, nlo)
+    ne = jnp.where(s.valid_e, ne, NEG)
+    no = jnp.where(s.valid_o, no, NEG)
+    if norm:
+        ne, no, nhi, nlo = _normalise(ne, no, nhi, nlo)
+    dead = t >= s.frames
+    return (jnp.where(dead, NEG, ne), jnp.where(dead, NEG, no), jnp.where(dead, 0.0, nhi),
+            jnp.where(dead, 0.0, nlo))
+
+
+def _bwd_kernel(diag_ref, frames_ref, lablen_ref, lp_ref, lab_ref, sk_ref, skn_ref, ck_ref,
+                bound_ref, ll_ref, *refs, g: Geo):
+    """Tile (c, b) of the reverse wavefront: beta over block b against alphas recomputed
+    (one launch earlier, or here first for the top block) into scratch slot b % 2, while
+    recomputing block b - 1 into the other slot: two independent chains share each barrier.
+    """
+    n_io = len(refs) // 2
+    bstate_ref, bbound_ref, abuf_ref, sbuf_ref, blank_ref, occ_ref = refs[n_io:]
+    n, c = pl.program_id(0), pl.program_id(1)
+    b = g.n_blocks - 1 - (diag_ref[0] - (g.n_chunks - 1 - c))
+    s = _Seq(g, frames_ref, lablen_ref, lab_ref, n, c)
+    t0 = b * g.block
+    active = (b >= 0) & (b < g.n_blocks) & (t0 < s.frames) & (c * g.chunk <= s.n_labels)
+    slot = lambda blk: ((n * g.n_chunks + c) * 2 + lax.rem(blk, 2)) * g.block * g.srow
+
+    @pl.when(active)
+    def _():
+        lanes = pl.ds(n * g.width + c * g.chunk, g.chunk)
+        skip, skip_next = sk_ref[lanes] != 0, skn_ref[lanes] != 0
+        a_load = functools.partial(_alpha_inputs, g=g, s=s, lp_ref=lp_ref, bound_ref=bound_ref)
+        a_store = functools.partial(_alpha_store, g=g, s=s, bound_ref=bound_ref,
+                                    sbuf_ref=sbuf_ref, write_bound=False)
+        a_finish = functools.partial(_alpha_finish, g=g, s=s, skip=skip, sbuf_ref=sbuf_ref)
+        ck = lambda blk: _load_state(
+            ck_ref, ((n * (g.n_blocks + 1) + blk) * g.n_chunks + c) * g.srow, g)
+
+        @pl.when(t0 + g.block >= s.frames)  # the top block: nobody recomputed it yet
+        def _():
+            def alone(t, state, inputs, norm):
+                a_store(t, state)
+                _barrier(g)
+                state = a_finish(t, state, inputs, norm=norm)
+                _store_state(abuf_ref, slot(b) + (t - t0) * g.srow, state, g)
+                return state
+
+            _pipeline(t0, g.block, a_load, alone, ck(b))
+
+        _barrier(g)
+        has_prev = b > 0
+        prev0 = jnp.maximum(b - 1, 0) * g.block
+        b_load = functools.partial(_beta_inputs, g=g, s=s, lp_ref=lp_ref, bbound_ref=bbound_ref,
+                                   abuf_ref=abuf_ref, abase=(slot(b), t0))
+        neg_ll = (-ll_ref[2 * n], -ll_ref[2 * n + 1])
+
+        def gamma(t, state, inputs):
+            """Occupancies of frame t: label states to occ, blank states to scratch."""
+            be, bo, bhi, blo = state
+            lp_blank, lp_label = inputs[:2]
+            ae, ao, ahi, alo = inputs[6:]
+            const_hi, const_lo = df_add(df_add((ahi, alo), (bhi, blo)), neg_ll)
+            const = const_hi + const_lo
+            live = t < s.frames
+            ge = jnp.where(live & s.valid_e,
+                           jnp.exp(jnp.minimum(ae + be - lp_blank + const, 0.0)), 0.0)
+            # A label occupancy under half an ulp of its softmax term (2^-25 exp(lp)) cannot
+            # change the float32 gradient softmax - occupancy: it is not sent.
+            log_go = ao + bo - lp_label + const
+            go = jnp.where(live & s.valid_o & (log_go > lp_label - DROP_BELOW),
+                           jnp.exp(jnp.minimum(log_go, 0.0)), 0.0)
+            abuf_ref[pl.ds(slot(b) + (t - t0) * g.srow, g.chunk)] = ge
+            if g.interpret:
+                occ_ref[pl.ds((n * g.tpad + t) * g.width + c * g.chunk, g.chunk)] = go
+            else:
+                from jax.experimental.pallas import triton as plgpu
+
+                if OCC_MODE == "atomic":
+                    plgpu.atomic_add(occ_ref, s.occ_row(t, g) + s.lab, go, mask=go > 0.0)
+
+        def both(i, carry, norm):
+            """Beta frame t0 + B-1-i and alpha frame prev0 + i, one barrier."""
+            (beta, alpha), (b_in, a_in) = carry
+            t, ta = t0 + g.block - 1 - i, prev0 + i
+            _beta_store(t, beta, g=g, s=s, bbound_ref=bbound_ref, sbuf_ref=sbuf_ref)
+            a_store(ta, alpha)
+            _barrier(g)
+            beta = _beta_finish(t, beta, b_in, g=g, s=s, skip_next=skip_next,
+                                sbuf_ref=sbuf_ref, norm=norm)
+            alpha = a_finish(ta, alpha, a_in, norm=norm)
+            gamma(t, beta, b_in)
+
+            @pl.when(has_prev)
+            def _():
+                _store_state(abuf_ref, slot(b - 1) + i * g.srow, alpha, g)
+
+            return beta, alpha
+
+        bstate = (n * g.n_chunks + c) * g.srow
+        load = lambda i: (b_load(t0 + g.block - 1 - i), a_load(prev0 + i))
+        step = lambda i, carry, inputs, norm: both(i, (carry, inputs), norm)
+        state = (_load_state(bstate_ref, bstate, g), ck(jnp.maximum(b - 1, 0)))
+        beta, _ = _pipeline(0, g.block, load, step, state)
+        _store_state(bstate_ref, bstate, beta, g)
+        _barrier(g)
+        rows = jnp.arange(ROWS)
+        for r0 in range(0, g.block, ROWS):
+            idx = slot(b) + (r0 + rows)[:, None] * g.srow + s.lane[None, :]
+            sums = jnp.sum(abuf_ref[idx], axis=1)
+            blank_ref[pl.ds((n * g.n_chunks + c) * g.tpad + t0 + r0, ROWS)] = sums
+
+
+def _call(kernel, g: Geo, inputs, carried, name):
+    """One launch over the (batch, chunks) grid; `carried` are updated in place."""
+    n_in = len(inputs)
+    params = None
+    if not g.interpret:
+        from jax.experimental.pallas import triton as plgpu
+
+        params = plgpu.CompilerParams(num_warps=max(1, min(8, g.chunk // 64)), num_stages=1)
+    return pl.pallas_call(
+        functools.partial(kernel, g=g), grid=(g.batch, g.n_chunks),
+        out_shape=[jax.ShapeDtypeStruct(x.shape, x.dtype) for x in carried],
+        input_output_aliases={n_in + i: i for i in range(len(carried))},
+        interpret=g.interpret, compiler_params=params, name=name,
+    )(*inputs, *carried)
+
+
+def _wavefront(kernel, g: Geo, inputs, carried, name):
+    def launch(d, carried):
+        diag = jnp.reshape(d, (1,)).astype(jnp.int32)
+        return tuple(_call(kernel, g, (diag, *inputs), carried, name))
+
+    return lax.fori_loop(0, g.n_chunks + g.n_blocks - 1, launch, tuple(carried))
+
+
+def _geometry(log_probs, n_labels_max, blank, interpret, chunk, block) -> Geo:
+    batch, frames, classes = log_probs.shape
+    lanes = n_labels_max + 1
+    chunk = min(chunk, max(8, pl.next_power_of_2(lanes)))
+    block = min(block, max(ROWS, pl.next_power_of_2(frames)))
+    return Geo(batch, frames, classes, blank, chunk, -(-lanes // chunk), block,
+               max(1, -(-frames // block)), interpret)
+
+
+def _lanes(ext, skip, g: Geo):
+    """(batch * width,) int32 label, skip and next-skip per lane."""
     n_labels = ext.shape[1] // 2
-    chunk = min(MAX_CHUNK, max(16, pl.next_power_of_2(n_labels + 1)))
-    n_chunks = -(-(n_labels + 1) // chunk)
-    d = Dims(n_frames, n_classes, blank, chunk, n_chunks)
-    seg = min(SEG, n_frames)
-    n_seg = -(-n_frames // seg)
-    pad = ((0, 0), (0, d.width - n_labels))
+    pad = ((0, 0), (0, g.width - n_labels))
     lab = jnp.pad(ext[:, 1::2], pad)
     sk = jnp.pad(skip[:, 1::2].astype(jnp.int32), pad)
     skn = jnp.pad(sk[:, 1:], ((0, 0), (0, 1)))
-    return d, seg, n_seg, lab, sk, skn
+    return lab.reshape(-1), sk.reshape(-1), skn.reshape(-1)
 
 
-def _forward(lp_flat, lab, sk, frames, d: Dims, seg, n_seg, interpret):
-    batch = lp_flat.shape[0]
-    f32, w = jnp.float32, d.width
-    kernel = functools.partial(_fwd_kernel, d=d, n_seg=n_seg, seg=seg, interpret=interpret)
-    return pl.pallas_call(
-        kernel,
-        grid=(batch,),
-        in_specs=[SCALAR, _row(lp_flat.shape[1]), _row(w), _row(w)],
-        out_specs=[_row(w), _row(w), _row(OFF), _mat(n_seg, w), _mat(n_seg, w),
-                   _mat(n_seg, OFF), _row(2 * w + 2)],
-        out_shape=[jax.ShapeDtypeStruct((batch, w), f32)] * 2
-        + [jax.ShapeDtypeStruct((batch, OFF), f32)]
-        + [jax.ShapeDtypeStruct((batch, n_seg, w), f32)] * 2
-        + [jax.ShapeDtypeStruct((batch, n_seg, OFF), f32),
-           jax.ShapeDtypeStruct((batch, 2 * w + 2), f32)],
-        interpret=interpret, compiler_params=_params(d, interpret), name="lcasr_ctc_fwd",
-    )(frames, lp_flat, lab, sk)
+def _forward(log_probs, ext, skip, lablen, frames, g: Geo):
+    lab, sk, _ = _lanes(ext, skip, g)
+    f32 = jnp.float32
+    init = jnp.full((g.batch, g.n_chunks, g.srow), NEG, f32)
+    init = init.at[:, :, 2 * g.chunk:].set(0.0).at[:, 0, 0].set(0.0)  # e[0] = log 1
+    ck = jnp.zeros((g.batch, g.n_blocks + 1, g.n_chunks, g.srow), f32).at[:, 0].set(init)
+    bound = jnp.zeros((g.batch * g.n_chunks * g.tpad * 4,), f32)
+    sbuf = jnp.zeros((g.batch * g.n_chunks * g.sbuf,), f32)
+    ck, bound, _ = _wavefront(_fwd_kernel, g, (frames, lablen, log_probs.reshape(-1), lab, sk),
+                              (ck.reshape(-1), bound, sbuf), "lcasr_ctc_wave_fwd")
+    ck = ck.reshape(g.batch, g.n_blocks + 1, g.n_chunks, g.srow)
+    last = -(-frames // g.block)  # the block after the one holding frame frames - 1
+    final = ck[jnp.arange(g.batch), last]  # (batch, K, srow)
+    e = final[:, :, :g.chunk].reshape(g.batch, -1)
+    o = final[:, :, g.chunk:2 * g.chunk].reshape(g.batch, -1)
+    rows = jnp.arange(g.batch)
+    c_e, c_o = lablen // g.chunk, jnp.maximum(lablen - 1, 0) // g.chunk
+    end_e = (e[rows, lablen], final[rows, c_e, 2 * g.chunk], final[rows, c_e, 2 * g.chunk + 1])
+    end_o = (jnp.where(lablen > 0, o[rows, jnp.maximum(lablen - 1, 0)], NEG),
+             final[rows, c_o, 2 * g.chunk], final[rows, c_o, 2 * g.chunk + 1])
+    top = jnp.maximum(end_e[1], end_o[1])  # log(exp(x_e + off_e) + exp(x_o + off_o)), df
+    rel_e = df_add((end_e[1] - top, end_e[2]), (end_e[0], 0.0 * top))
+    rel_o = df_add((end_o[1] - top, end_o[2]), (end_o[0], 0.0 * top))
+    tail = jnp.logaddexp(rel_e[0] + rel_e[1], rel_o[0] + rel_o[1])
+    ll = df_add((top, 0.0 * top), (tail, 0.0 * tail))
+    return ll, (ck.reshape(-1), bound)
 
 
-def _backward(lp_flat, lab, sk, skn, frames, lablen, ll, ck_e, ck_o, ck_off, d: Dims, seg,
-              n_seg, interpret):
-    """Occupancies: (batch, frames * classes) on GPU; (ge, go) (batch, padded, width) else."""
-    batch, flat = lp_flat.shape
-    f32, w = jnp.float32, d.width
-    kernel = functools.partial(_bwd_kernel, d=d, n_seg=n_seg, seg=seg, interpret=interpret)
-    in_specs = [SCALAR, SCALAR, _row(OFF), _row(flat), _row(w), _row(w), _row(w),
-                _mat(n_seg, w), _mat(n_seg, w), _mat(n_seg, OFF)]
-    args = [frames, lablen, ll, lp_flat, lab, sk, skn, ck_e, ck_o, ck_off]
-    scratch_specs = [_mat(seg, 2 * w + OFF), _row(2 * w + 2), _row(4 * w + 4)]
-    scratch_shapes = [jax.ShapeDtypeStruct((batch, seg, 2 * w + OFF), f32),
-                      jax.ShapeDtypeStruct((batch, 2 * w + 2), f32),
-                      jax.ShapeDtypeStruct((batch, 4 * w + 4), f32)]
-    if interpret:
-        padded = n_seg * seg
-        out_specs = [_mat(padded, w)] * 2 + scratch_specs
-        out_shape = [jax.ShapeDtypeStruct((batch, padded, w), f32)] * 2 + scratch_shapes
-        aliases = {}
+def _backward(log_probs, ext, skip, lablen, frames, ll, ck, bound, g: Geo):
+    """d log p / d log_probs: (batch, frames, classes) occupancies."""
+    lab, sk, skn = _lanes(ext, skip, g)
+    f32 = jnp.float32
+    bstate = jnp.full((g.batch, g.n_chunks, g.srow), NEG, f32).at[:, :, 2 * g.chunk:].set(0.0)
+    bbound = jnp.zeros((g.batch * g.n_chunks * g.tpad * 4,), f32)
+    abuf = jnp.zeros((g.batch * g.n_chunks * 2 * g.block * g.srow,), f32)
+    sbuf = jnp.zeros((g.batch * g.n_chunks * g.sbuf,), f32)
+    blank = jnp.zeros((g.batch * g.n_chunks * g.tpad,), f32)
+    if g.interpret:
+        occ = jnp.zeros((g.batch * g.tpad * g.width,), f32)
     else:
-        in_specs.append(_row(flat))
-        args.append(jnp.zeros((batch, flat), f32))
-        out_specs = [_row(flat)] + scratch_specs
-        out_shape = [jax.ShapeDtypeStruct((batch, flat), f32)] + scratch_shapes
-        aliases = {len(args) - 1: 0}
-    out = pl.pallas_call(
-        kernel, grid=(batch,), in_specs=in_specs, out_specs=out_specs, out_shape=out_shape,
-        input_output_aliases=aliases, interpret=interpret,
-        compiler_params=_params(d, interpret), name="lcasr_ctc_bwd",
-    )(*args)
-    return out[:2] if interpret else out[0]
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
-def _nll(log_probs, ext, skip, lablen, frames, blank, interpret):
-    return _nll_fwd(log_probs, ext, skip, lablen, frames, blank, interpret)[0]
-
-
-def _nll_fwd(log_probs, ext, skip, lablen, frames, blank, interpret):
-    batch = log_probs.shape[0]
-    d, seg, n_seg, lab, sk, _ = _setup(log_probs, ext, skip, blank)
-    lp_flat = log_probs.reshape(batch, -1)
-    e, o, off, ck_e, ck_o, ck_off, _ = _forward(lp_flat, lab, sk, frames, d, seg, n_seg,
-                                                 interpret)
-    idx = jnp.arange(d.width)[None]
-    end_e = jnp.where(idx == lablen[:, None], e, NEG)
-    end_o = jnp.where(idx == lablen[:, None] - 1, o, NEG)
-    tail = jax.nn.logsumexp(jnp.concatenate([end_e, end_o], axis=1), axis=1)
-    ll = df_add((off[:, 0], off[:, 1]), (tail, jnp.zeros_like(tail)))
-    ll_vec = jnp.zeros((batch, OFF), jnp.float32).at[:, 0].set(ll[0]).at[:, 1].set(ll[1])
-    return -(ll[0] + ll[1]), (log_probs, ext, skip, lablen, frames, ll_vec, ck_e, ck_o, ck_off)
-
-
-def _nll_bwd(blank, interpret, res, g):
-    log_probs, ext, skip, lablen, frames, ll, ck_e, ck_o, ck_off = res
-    batch, n_frames, n_classes = log_probs.shape
-    d, seg, n_seg, lab, sk, skn = _setup(log_probs, ext, skip, blank)
-    lp_flat = log_probs.reshape(batch, -1)
-    out = _backward(lp_flat, lab, sk, skn, frames, lablen, ll, ck_e, ck_o, ck_off, d, seg,
-                    n_seg, interpret)
-    if interpret:
-        ge, go = out
-        occ = jnp.zeros((batch, n_seg * seg, n_classes), jnp.float32)
-        occ = occ.at[jnp.arange(batch)[:, None, None], jnp.arange(n_seg * seg)[None, :, None],
-                     lab[:, None, :]].add(go)
-        occ = occ.at[:, :, blank].add(jnp.sum(ge, axis=2))[:, :n_frames]
+        occ = jnp.zeros((g.batch * g.frames * g.classes,), f32)
+    ll_flat = jnp.stack(ll, axis=1).reshape(-1)
+    inputs = (frames, lablen, log_probs.reshape(-1), lab, sk, skn, ck, bound, ll_flat)
+    *_, blank, occ = _wavefront(_bwd_kernel, g, inputs,
+                                (bstate.reshape(-1), bbound, abuf, sbuf, blank, occ),
+                                "lcasr_ctc_wave_bwd")
+    blank = blank.reshape(g.batch, g.n_chunks, g.tpad).sum(1)[:, :g.frames]
+    if g.interpret:
+        go = occ.reshape(g.batch, g.tpad, g.width)[:, :g.frames]
+        occ = jnp.zeros(log_probs.shape, f32)
+        occ = occ.at[jnp.arange(g.batch)[:, None, None], jnp.arange(g.frames)[None, :, None],
+                     lab.reshape(g.batch, 1, g.width)].add(go)
     else:
-        occ = out.reshape(batch, n_frames, n_classes)
-    scale = jnp.where(ll[:, 0] > NEG / 2, -g, 0.0)[:, None, None]
+        occ = occ.reshape(log_probs.shape)
+    return occ.at[:, :, g.blank].add(blank)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _nll(log_probs, ext, skip, lablen, frames, g: Geo):
+    ll, _ = _forward(log_probs, ext, skip, lablen, frames, g)
+    return -(ll[0] + ll[1])
+
+
+def _nll_fwd(log_probs, ext, skip, lablen, frames, g: Geo):
+    ll, (ck, bound) = _forward(log_probs, ext, skip, lablen, frames, g)
+    return -(ll[0] + ll[1]), (log_probs, ext, skip, lablen, frames, ll, ck, bound)
+
+
+def _nll_bwd(g: Geo, res, cot):
+    log_probs, ext, skip, lablen, frames, ll, ck, bound = res
+    occ = _backward(log_probs, ext, skip, lablen, frames, ll, ck, bound, g)
+    scale = jnp.where(ll[0] > NEG / 2, -cot, 0.0)[:, None, None]
     return scale * occ, None, None, None, None
 
 
@@ -370,19 +535,23 @@ _nll.defvjp(_nll_fwd, _nll_bwd)
 
 
 def ctc_nll(log_probs, ext, skip, label_lengths, frames, *, blank_id: int,
-            interpret: bool = False):
+            interpret: bool = False, chunk: int | None = None, block: int | None = None):
     """-log p(labels | log_probs): (batch,) float32; see ctc.ctc_loss for the arguments.
 
-    ext, skip: (batch, 2L+1) from ctc.extended_labels; label_lengths, frames: (batch,) int32.
+    log_probs: (batch, frames, classes) float32; ext, skip: (batch, 2L+1) from
+    ctc.extended_labels; label_lengths, frames: (batch,) int32. `chunk` (lanes, a power of 2)
+    and `block` (frames) set the tile.
     """
     batch, n_frames, n_classes = log_probs.shape
     if n_frames * n_classes >= 2**31:
-        raise ValueError(f"ctc_pallas.py: {n_frames} frames x {n_classes} classes overflow the "
-                         "kernel's int32 offsets; use implementation='xla'")
+        raise ValueError(f"ctc_pallas.py: {n_frames} frames x {n_classes} classes overflow "
+                         "the kernel's int32 offsets; use implementation='xla'")
     if batch > 1 and batch * n_frames * n_classes >= 2**31:  # keep kernel offsets in int32
         return jnp.concatenate([
             ctc_nll(log_probs[b:b + 1], ext[b:b + 1], skip[b:b + 1], label_lengths[b:b + 1],
-                    frames[b:b + 1], blank_id=blank_id, interpret=interpret)
-            for b in range(batch)])
-    return _nll(log_probs, ext, skip, label_lengths.astype(jnp.int32), frames.astype(jnp.int32),
-                int(blank_id), interpret)
+                    frames[b:b + 1], blank_id=blank_id, interpret=interpret, chunk=chunk,
+                    block=block) for b in range(batch)])
+    g = _geometry(log_probs, ext.shape[1] // 2, int(blank_id), interpret, chunk or CHUNK,
+                  block or BLOCK)
+    return _nll(log_probs.astype(jnp.float32), ext, skip, label_lengths.astype(jnp.int32),
+                frames.astype(jnp.int32), g)
