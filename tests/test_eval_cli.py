@@ -10,6 +10,9 @@ import soundfile as sf
 from lcasr_jax.eval import cli, plot, transcribe
 
 SR = 16000
+# Two recordings of 384 and 256 frames: with 128-frame windows every 64 frames, one window
+# shape (the 64-frame tails are padded to it).
+SECONDS = (383 * 0.01, 255 * 0.01)
 HEADER = ["", "dataset", "split", "wer", "recording", "words", "ins_rate", "del_rate",
           "sub_rate", "name", "checkpoint", "repeat", "seq_len", "overlap_ratio", "model_class",
           "evaluation_mode", "overlap"]
@@ -20,23 +23,8 @@ def checkpoint(parity_dir):
     return str(parity_dir / "rotary_ln" / "checkpoint.pt")
 
 
-def _synth_dir(root, seconds=(383 * 0.01, 255 * 0.01)):
-    """Two recordings of 384 and 256 frames: with 128-frame windows every 64 frames, one
-    window shape plus one 64-frame tail shape (few compilations)."""
-    root.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i, sec in enumerate(seconds):
-        rid = f"test-s0-{i:05d}"
-        sf.write(root / f"{rid}.flac", (0.1 * rng.normal(size=int(sec * SR))).astype("f4"), SR)
-        meta = {"id": rid, "audio": f"{rid}.flac", "sample_rate": SR, "duration": sec,
-                "words": [{"word": "good", "start": 0.2, "end": 0.5},
-                          {"word": "morning", "start": 0.6, "end": 1.0}]}
-        (root / f"{rid}.json").write_text(json.dumps(meta))
-    return root
-
-
-def test_eval_writes_original_columns_and_appends(tmp_path, checkpoint, capsys):
-    data = _synth_dir(tmp_path / "data")
+def test_eval_writes_original_columns_and_appends(tmp_path, checkpoint, capsys, synth_dir):
+    data = synth_dir(tmp_path / "data", SECONDS)
     argv = ["--checkpoint", checkpoint, "--dataset", "synth", "--data-dir", str(data),
             "--seq-len", "128", "--overlap-ratio", "0.5", "--out", str(tmp_path / "out"),
             "--name", "fixture", "--quiet"]
@@ -63,8 +51,8 @@ def test_eval_writes_original_columns_and_appends(tmp_path, checkpoint, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_eval_one_line_errors(tmp_path, checkpoint, capsys):
-    data = _synth_dir(tmp_path)
+def test_eval_one_line_errors(tmp_path, checkpoint, capsys, synth_dir):
+    data = synth_dir(tmp_path, SECONDS)
     (tmp_path / "test-s0-00001.flac").write_bytes(b"")
     argv = ["--checkpoint", checkpoint, "--dataset", "synth", "--data-dir", str(tmp_path),
             "--out", str(tmp_path / "out"), "--quiet"]
