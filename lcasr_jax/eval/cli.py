@@ -40,10 +40,12 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def load(checkpoint: str | None, dtype: str):
-    """(model, variables, checkpoint path) ; None -> the shipped default model."""
+    """(model, variables, checkpoint path) ; None -> the shipped default model. Raises
+    (naming the checkpoint) if its output classes do not fit the shipped tokenizer."""
     import jax.numpy as jnp
 
     from lcasr_jax import load_pretrained
+    from lcasr_jax.eval.decode import check_classes
 
     if checkpoint is None:
         from lcasr_jax.demo import resolve_default_model
@@ -52,6 +54,7 @@ def load(checkpoint: str | None, dtype: str):
     if not Path(checkpoint).exists():
         raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
     model, variables = load_pretrained(checkpoint, dtype=getattr(jnp, dtype))
+    check_classes(model.config.num_classes, source=str(checkpoint))
     return model, variables, checkpoint
 
 

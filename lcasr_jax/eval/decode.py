@@ -36,12 +36,13 @@ def _tokenizer(tokenizer):
     return default_tokenizer()
 
 
-def check_classes(classes: int, tokenizer=None) -> None:
-    """Raise if the model's output classes do not fit the tokenizer (vocab + blank)."""
+def check_classes(classes: int, tokenizer=None, source: str = "model") -> None:
+    """Raise if the model's output classes do not fit the tokenizer (vocab + blank).
+    `source` names the model in the message (e.g. the checkpoint path)."""
     tok = _tokenizer(tokenizer)
     if classes != tok.vocab_size + 1:
-        raise ValueError(f"checkpoint/tokenizer mismatch: model has {classes} output classes, "
-                         f"tokenizer {tok.path} has {tok.vocab_size} pieces + blank")
+        raise ValueError(f"checkpoint/tokenizer mismatch: {source} has {classes} output "
+                         f"classes, tokenizer {tok.path} has {tok.vocab_size} pieces + blank")
 
 
 def token_runs(frame_ids: np.ndarray, blank_id: int) -> list[tuple[int, int, int]]:

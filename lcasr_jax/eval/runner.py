@@ -64,13 +64,16 @@ def model_for_mode(model, settings: EvalSettings):
     return model.clone(config=cfg.replace(attention_window=window))
 
 
-def _groups(recordings: Iterable[Recording], factor: int
+def _groups(recordings: Iterable[Recording], factor: int, bar=None
             ) -> Iterator[list[tuple[Recording, np.ndarray]]]:
     """(recording, features (80, frames)) read one by one and grouped until the merged
-    outputs of a group would pass GROUP_OUT_FRAMES (a longer recording goes alone)."""
+    outputs of a group would pass GROUP_OUT_FRAMES (a longer recording goes alone). `bar`
+    (tqdm) shows which recording is being read."""
     group: list[tuple[Recording, np.ndarray]] = []
     size = 0
     for rec in recordings:
+        if bar is not None:
+            bar.set_postfix_str(f"reading {rec.id}")
         spec = rec.features()
         out = windows.frames_out(spec.shape[1], factor)
         if group and size + out > GROUP_OUT_FRAMES:
@@ -104,11 +107,13 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
 
         bar = tqdm(total=len(mine), unit="rec", desc="recordings")
     results: list[RecordingResult] = []
-    groups = _groups(mine, factor)
+    groups = _groups(mine, factor, bar)
     while True:  # every process runs the model until all have run out of recordings
         group = next(groups, [])
         if not hosts.allgather(np.array([len(group)])).any():
             break
+        if bar is not None:
+            bar.set_postfix_str(f"model on {len(group)} recording(s)")
         plans = [windows.make_plan(settings.mode, spec.shape[1], settings.seq_len,
                                    settings.overlap, factor, settings.max_seq_len)
                  for _, spec in group]
