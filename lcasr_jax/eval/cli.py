@@ -6,9 +6,9 @@ Example:
 Writes <out>/<stem>.csv (the original's eval/results columns) and <stem>.json
 (transcripts), and appends the rows to the results table (<out>/results.csv).
 
-Multi-host: run the same command on every host with JAX_COORDINATOR_ADDRESS (or
-LCASR_DISTRIBUTED=1 where jax.distributed.initialize() finds the cluster by itself); each
-process reads its share of the recordings and process 0 writes the files.
+Multi-host: run the same command on every host with LCASR_DISTRIBUTED=1 (or
+JAX_COORDINATOR_ADDRESS) where jax.distributed.initialize() detects the cluster (SLURM,
+Open MPI, ...); each process reads its share of the recordings and process 0 writes.
 """
 
 from __future__ import annotations
