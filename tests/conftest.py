@@ -18,3 +18,72 @@ def parity_dir() -> Path:
     if not PARITY.is_dir():
         pytest.fail(f"{PARITY}: parity fixtures not found (set LCASR_SHARED)")
     return PARITY
+
+
+@pytest.fixture
+def synth_dir():
+    """(root, seconds) -> root holding a `synth` test set: one noise recording per duration
+    (test-s0-00000, ...), each with the reference "good morning"."""
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    def make(root: Path, seconds) -> Path:
+        root.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(0)
+        for i, sec in enumerate(seconds):
+            rid = f"test-s0-{i:05d}"
+            audio = (0.1 * rng.normal(size=int(sec * 16000))).astype("f4")
+            sf.write(root / f"{rid}.flac", audio, 16000)
+            meta = {"id": rid, "audio": f"{rid}.flac", "sample_rate": 16000, "duration": sec,
+                    "words": [{"word": "good", "start": 0.2, "end": 0.5},
+                              {"word": "morning", "start": 0.6, "end": 1.0}]}
+            (root / f"{rid}.json").write_text(json.dumps(meta))
+        return root
+
+    return make
+
+
+class _Exchange:
+    """allgather between threads that stand in for processes."""
+
+    def __init__(self, count: int):
+        import threading
+
+        self.barrier = threading.Barrier(count, timeout=300)
+        self.slots: list = [None] * count
+
+    def allgather(self, index: int, values):
+        import numpy as np
+
+        self.barrier.wait()  # everyone has read the previous round
+        self.slots[index] = np.asarray(values)
+        self.barrier.wait()
+        return np.stack(self.slots)
+
+
+@pytest.fixture
+def simulate():
+    """(count, fn) -> [fn(hosts) for each of `count` simulated processes], run in one
+    thread per process, whose `Hosts` collectives exchange values between the threads."""
+    import dataclasses
+    from concurrent.futures import ThreadPoolExecutor
+    from typing import Any
+
+    from lcasr_jax.eval.hosts import Hosts
+
+    @dataclasses.dataclass(frozen=True)
+    class ThreadHosts(Hosts):
+        exchange: Any = None
+
+        def allgather(self, values):
+            return self.exchange.allgather(self.index, values)
+
+    def run(count, fn):
+        exchange = _Exchange(count)
+        with ThreadPoolExecutor(count) as pool:
+            futures = [pool.submit(fn, ThreadHosts(p, count, exchange)) for p in range(count)]
+            return [f.result() for f in futures]
+
+    return run

@@ -10,6 +10,9 @@ import soundfile as sf
 from lcasr_jax.eval import cli, plot, transcribe
 
 SR = 16000
+# Two recordings of 384 and 256 frames: with 128-frame windows every 64 frames, one window
+# shape (the 64-frame tails are padded to it).
+SECONDS = (383 * 0.01, 255 * 0.01)
 HEADER = ["", "dataset", "split", "wer", "recording", "words", "ins_rate", "del_rate",
           "sub_rate", "name", "checkpoint", "repeat", "seq_len", "overlap_ratio", "model_class",
           "evaluation_mode", "overlap"]
@@ -20,23 +23,8 @@ def checkpoint(parity_dir):
     return str(parity_dir / "rotary_ln" / "checkpoint.pt")
 
 
-def _synth_dir(root, seconds=(383 * 0.01, 255 * 0.01)):
-    """Two recordings of 384 and 256 frames: with 128-frame windows every 64 frames, one
-    window shape plus one 64-frame tail shape (few compilations)."""
-    root.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i, sec in enumerate(seconds):
-        rid = f"test-s0-{i:05d}"
-        sf.write(root / f"{rid}.flac", (0.1 * rng.normal(size=int(sec * SR))).astype("f4"), SR)
-        meta = {"id": rid, "audio": f"{rid}.flac", "sample_rate": SR, "duration": sec,
-                "words": [{"word": "good", "start": 0.2, "end": 0.5},
-                          {"word": "morning", "start": 0.6, "end": 1.0}]}
-        (root / f"{rid}.json").write_text(json.dumps(meta))
-    return root
-
-
-def test_eval_writes_original_columns_and_appends(tmp_path, checkpoint, capsys):
-    data = _synth_dir(tmp_path / "data")
+def test_eval_writes_original_columns_and_appends(tmp_path, checkpoint, capsys, synth_dir):
+    data = synth_dir(tmp_path / "data", SECONDS)
     argv = ["--checkpoint", checkpoint, "--dataset", "synth", "--data-dir", str(data),
             "--seq-len", "128", "--overlap-ratio", "0.5", "--out", str(tmp_path / "out"),
             "--name", "fixture", "--quiet"]
@@ -63,17 +51,50 @@ def test_eval_writes_original_columns_and_appends(tmp_path, checkpoint, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_eval_one_line_errors(tmp_path, checkpoint, capsys):
-    data = _synth_dir(tmp_path)
-    (tmp_path / "test-s0-00001.flac").write_bytes(b"")
+BAD_AUDIO = {  # file contents -> the error
+    "empty": (lambda path: path.write_bytes(b""), "empty file"),
+    "junk": (lambda path: path.write_bytes(b"not audio at all" * 64), "unreadable audio"),
+    "no samples": (lambda path: sf.write(path, np.zeros(0, "f4"), SR, format="WAV"),
+                   "audio has no samples"),
+    "too short": (lambda path: sf.write(path, np.zeros(100, "f4"), SR), "audio too short"),
+}
+
+
+def test_eval_one_line_errors(tmp_path, checkpoint, capsys, synth_dir):
+    data = synth_dir(tmp_path, SECONDS)
     argv = ["--checkpoint", checkpoint, "--dataset", "synth", "--data-dir", str(tmp_path),
             "--out", str(tmp_path / "out"), "--quiet"]
-    assert cli.main(argv) == 1
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "test-s0-00001.flac" in err
+    for write, message in BAD_AUDIO.values():
+        write(tmp_path / "test-s0-00001.flac")
+        assert cli.main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and f"test-s0-00001.flac: {message}" in err, err
+    assert not (tmp_path / "out").exists()
     assert cli.main(["--checkpoint", str(tmp_path / "none.pt"), "--dataset", "synth",
                      "--data-dir", str(data)]) == 1
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_checkpoint_tokenizer_mismatch_names_the_checkpoint(tmp_path, capsys, synth_dir):
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    from lcasr_jax.checkpoints.store import save_model_dir
+    from lcasr_jax.model import ModelConfig, SCConformerXL
+
+    cfg = ModelConfig(n_layers=1, d_model=32, n_heads=2, head_dim=16,
+                      subsampling_conv_channels=8, vocab_size=100)
+    variables = SCConformerXL(cfg).init(jax.random.PRNGKey(0), jnp.zeros((1, 80, 64)))
+    model_dir = save_model_dir(tmp_path / "vocab100", cfg, nn.meta.unbox(variables))
+    data = synth_dir(tmp_path / "data", SECONDS[:1])
+    wav = data / "test-s0-00000.flac"
+    for main, argv in ((cli.main, ["--dataset", "synth", "--data-dir", str(data)]),
+                       (transcribe.main, [str(wav)])):
+        assert main(argv + ["--checkpoint", str(model_dir), "--quiet"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and f"{model_dir} has 101 output classes" in err, err
+        assert "checkpoint/tokenizer mismatch" in err and "4095 pieces + blank" in err
 
 
 def test_transcribe_formats(tmp_path, checkpoint, capsys):

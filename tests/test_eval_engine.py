@@ -29,10 +29,20 @@ def _specs(lengths, seed=0):
 
 
 def _compare(model, variables, specs, plans, batch_size):
+    """Batched equals one-at-a-time. Returns the input shapes the batched runs fed and the
+    number of compilations of the first batched run."""
     assert len(jax.devices()) == 8
-    sharded, n_dev = engine.make_forward(model, variables)
+    forward, n_dev = engine.make_forward(model, variables)
     single, _ = engine.make_forward(model, variables, engine.data_mesh(jax.devices()[:1]))
+    shapes = set()
+
+    def sharded(spec, lengths):
+        shapes.add(spec.shape)
+        return forward(spec, lengths)
+
+    before = engine._step_fn()._cache_size()
     batched = engine.run_plans(sharded, specs, plans, batch_size=batch_size, n_devices=n_dev)
+    compiled = engine._step_fn()._cache_size() - before
     ids = engine.run_plans(sharded, specs, plans, batch_size=batch_size, n_devices=n_dev,
                            output="ids")
     for spec, plan, got, got_ids in zip(specs, plans, batched, ids, strict=True):
@@ -42,6 +52,7 @@ def _compare(model, variables, specs, plans, batch_size):
         top2 = np.sort(ref, -1)[:, -2:]
         clear = top2[:, 1] - top2[:, 0] > 1e-4  # frames without a near-tie
         np.testing.assert_array_equal(got_ids[clear], ref.argmax(-1)[clear])
+    return shapes, compiled
 
 
 def test_moving_window_batched_equals_one_at_a_time(tiny):
@@ -50,6 +61,53 @@ def test_moving_window_batched_equals_one_at_a_time(tiny):
     plans = [windows.make_plan("averaged_moving_window", s.shape[1], 400, 200) for s in specs]
     assert sum(len(p.windows) for p in plans) == 10
     _compare(model, variables, specs, plans, batch_size=4)
+
+
+def test_one_compilation_for_recordings_of_different_lengths(tiny):
+    """Tail windows (here 217, 300, 311 and 350 frames) are padded to the window
+    length, so one input shape, hence one compilation, serves the whole set."""
+    _, model, variables = tiny
+    specs = _specs([900, 1111, 1017, 350, 1300], seed=4)
+    plans = [windows.make_plan("averaged_moving_window", s.shape[1], 400, 200) for s in specs]
+    tails = {w.length for p in plans for w in p.windows} - {400}
+    assert len(tails) >= 4
+    shapes, compiled = _compare(model, variables, specs, plans, batch_size=8)
+    assert shapes == {(8, 80, 400)}
+    assert compiled <= 1  # 0 when an earlier test compiled this shape
+
+
+@pytest.mark.parametrize("lengths", [[900, 1111, 350, 1300, 640], [1300]])
+def test_two_simulated_processes_equal_one_at_a_time(tiny, simulate, lengths):
+    """Two processes of 4 devices each (threads), each with its own recordings (one with
+    none in the second case): same shapes and number of model calls on both, and every
+    recording's result equals the one-window-at-a-time computation."""
+    from lcasr_jax.eval import hosts
+
+    _, model, variables = tiny
+    specs = _specs(lengths, seed=5)
+    plans = [windows.make_plan("averaged_moving_window", s.shape[1], 400, 200) for s in specs]
+    devices = jax.devices()
+
+    def process(h):
+        forward, _ = engine.make_forward(model, variables,
+                                         engine.data_mesh(devices[4 * h.index:4 * h.index + 4]))
+        calls = []
+
+        def recorded(spec, lengths):
+            calls.append(spec.shape)
+            return forward(spec, lengths)
+
+        mine = hosts.owned(len(specs), h.index, h.count)
+        out = engine.run_plans(recorded, [specs[i] for i in mine], [plans[i] for i in mine],
+                               batch_size=8, n_devices=8, hosts=h)
+        return out, calls
+
+    (out0, calls0), (out1, calls1) = simulate(2, process)
+    assert calls0 == calls1 and set(calls0) == {(4, 80, 400)}
+    single, _ = engine.make_forward(model, variables, engine.data_mesh(devices[:1]))
+    for spec, plan, got in zip(specs, plans, hosts.reassemble([out0, out1]), strict=True):
+        ref = engine.run_one_at_a_time(single, spec, plan)
+        np.testing.assert_allclose(got, ref, atol=2e-5, rtol=0)
 
 
 def test_buffered_batched_equals_one_at_a_time(tiny):
@@ -70,16 +128,18 @@ def test_windowed_attention_batched_equals_one_at_a_time(tiny):
     _compare(model, variables, specs, plans, batch_size=8)
 
 
-def test_time_padding_would_change_the_tail(tiny):
-    """Why windows are grouped by exact length: padding a short window in time changes its
-    outputs (the subsampling convolutions see the padded frames)."""
+def test_time_padding_is_exact_only_with_masked_subsampling(tiny):
+    """Why the engine's model masks the subsampling: without it, padding a short window in
+    time changes its outputs (the subsampling convolutions see the padded frames)."""
     _, model, variables = tiny
     spec = _specs([203], seed=3)[0]
-    apply = jax.jit(model.apply)
-    exact = apply(variables, spec[None], jnp.array([203]))["final_posteriors"][0]
-    padded = np.pad(spec, ((0, 0), (0, 53)))[None]
-    pad_out = apply(variables, padded, jnp.array([203]))["final_posteriors"][0]
-    assert float(jnp.abs(exact - pad_out[:exact.shape[0]]).max()) > 1e-4
+    padded = np.pad(spec, ((0, 0), (0, 53)), constant_values=3.0)[None]
+    exact = jax.jit(model.apply)(variables, spec[None], jnp.array([203]))["final_posteriors"]
+    for mask, close in ((False, False), (True, True)):
+        apply = jax.jit(model.clone(mask_subsampling=mask).apply)
+        out = apply(variables, padded, jnp.array([203]))["final_posteriors"]
+        diff = float(jnp.abs(exact[0] - out[0, :exact.shape[1]]).max())
+        assert (diff < 2e-5) == close, (mask, diff)
 
 
 def test_model_for_mode_sets_attention_window(tiny):

@@ -6,6 +6,7 @@ import numpy as np
 
 from lcasr_jax.data.tokenizer import (
     ctc_collapse,
+    ctc_runs,
     default_tokenizer,
     default_tokenizer_path,
     greedy_decode,
@@ -26,6 +27,19 @@ def test_ctc_collapse_merges_repeats_and_drops_blanks():
     assert ctc_collapse(np.array([b, 5, 5, b, 5, 7, 7, b])) == [5, 5, 7]
     assert ctc_collapse(np.array([], int)) == []
     assert ctc_collapse(np.array([b, b])) == []
+
+
+def test_ctc_runs_spans_and_collapse_agree():
+    tokens, first, last = ctc_runs(np.array([4, 4, 9, 4, 9, 9, 1]), blank_id=9)
+    assert (tokens.tolist(), first.tolist(), last.tolist()) == ([4, 4, 1], [0, 3, 6], [1, 3, 6])
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        ids = rng.integers(0, 4, size=rng.integers(0, 30))
+        tokens, first, last = ctc_runs(ids, blank_id=3)
+        assert ctc_collapse(ids, blank_id=3) == tokens.tolist()
+        for t, a, b in zip(tokens, first, last, strict=True):  # each span is one run of t
+            assert (ids[a:b + 1] == t).all()
+            assert (a == 0 or ids[a - 1] != t) and (b + 1 == ids.size or ids[b + 1] != t)
 
 
 def test_greedy_decode_respects_length():

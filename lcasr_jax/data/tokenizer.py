@@ -50,15 +50,27 @@ def default_tokenizer() -> Tokenizer:
     return tok
 
 
-def ctc_collapse(frame_ids: np.ndarray, blank_id: int = BLANK_ID) -> list[int]:
-    """Collapse repeats then drop blanks. frame_ids: (frames,) argmax class per frame."""
-    ids = np.asarray(frame_ids)
+def ctc_runs(frame_ids: np.ndarray, blank_id: int = BLANK_ID
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CTC collapse rule with frame spans: a token is emitted where the per-frame argmax
+    changes to a non-blank class, and spans its run of repeats.
+
+    frame_ids: (frames,) argmax class per frame. Returns (tokens, first, last), each
+    (emitted,) int arrays: the token and the first and last frame of its run.
+    """
+    ids = np.asarray(frame_ids).reshape(-1)
     if ids.size == 0:
-        return []
-    keep = np.ones(ids.shape, bool)
-    keep[1:] = ids[1:] != ids[:-1]
-    keep &= ids != blank_id
-    return ids[keep].tolist()
+        empty = np.zeros(0, np.intp)
+        return ids, empty, empty
+    start = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    last = np.append(start[1:], ids.size) - 1
+    emit = ids[start] != blank_id
+    return ids[start][emit], start[emit], last[emit]
+
+
+def ctc_collapse(frame_ids: np.ndarray, blank_id: int = BLANK_ID) -> list[int]:
+    """Collapse repeats then drop blanks (`ctc_runs` without the spans)."""
+    return ctc_runs(frame_ids, blank_id)[0].tolist()
 
 
 def greedy_decode(log_probs: np.ndarray, length: int | None = None,

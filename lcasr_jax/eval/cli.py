@@ -5,6 +5,10 @@ Example:
       --split test --seq-len 360000 --overlap-ratio 0.875 --mode averaged_moving_window
 Writes <out>/<stem>.csv (the original's eval/results columns) and <stem>.json
 (transcripts), and appends the rows to the results table (<out>/results.csv).
+
+Multi-host: run the same command on every host with LCASR_DISTRIBUTED=1 (or
+JAX_COORDINATOR_ADDRESS) where jax.distributed.initialize() detects the cluster (SLURM,
+Open MPI, ...); each process reads its share of the recordings and process 0 writes.
 """
 
 from __future__ import annotations
@@ -36,10 +40,12 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def load(checkpoint: str | None, dtype: str):
-    """(model, variables, checkpoint path) ; None -> the shipped default model."""
+    """(model, variables, checkpoint path) ; None -> the shipped default model. Raises
+    (naming the checkpoint) if its output classes do not fit the shipped tokenizer."""
     import jax.numpy as jnp
 
     from lcasr_jax import load_pretrained
+    from lcasr_jax.eval.decode import check_classes
 
     if checkpoint is None:
         from lcasr_jax.demo import resolve_default_model
@@ -48,6 +54,7 @@ def load(checkpoint: str | None, dtype: str):
     if not Path(checkpoint).exists():
         raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
     model, variables = load_pretrained(checkpoint, dtype=getattr(jnp, dtype))
+    check_classes(model.config.num_classes, source=str(checkpoint))
     return model, variables, checkpoint
 
 
@@ -79,10 +86,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace):
+    """Evaluate; returns (result, csv path, results table), paths None except on process 0."""
     from lcasr_jax.eval import report
     from lcasr_jax.eval.datasets import load_dataset
+    from lcasr_jax.eval.hosts import Hosts
     from lcasr_jax.eval.runner import EvalSettings, evaluate
+    from lcasr_jax.train.sharding import maybe_initialize_distributed
 
+    maybe_initialize_distributed()
     if args.checkpoint is not None and not Path(args.checkpoint).exists():
         raise FileNotFoundError(f"{args.checkpoint}: checkpoint not found")
     recordings = load_dataset(args.dataset, args.data_dir, args.split)[: args.limit]
@@ -98,6 +109,8 @@ def run(args: argparse.Namespace):
                 "overlap_ratio": overlap / args.seq_len, "model_class": "SCConformerXL",
                 "evaluation_mode": args.mode, "overlap": overlap}
     stem = f"{args.dataset}_{args.split}_{name}_{args.mode}_{args.seq_len}_{overlap}"
+    if not Hosts.current().main:
+        return result, None, None
     table = args.results_table or args.out / "results.csv"
     csv_path, _ = report.write_run(args.out, stem, result, run_info, table)
     return result, csv_path, table
@@ -110,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
         print(f"lcasr-jax eval: error: {e}", file=sys.stderr)
         return 1
+    if csv_path is None:  # not process 0
+        return 0
     o = result.overall
     print(f"WER {o.wer:.4f} (ins {o.ins_rate:.4f} del {o.del_rate:.4f} sub {o.sub_rate:.4f}) "
           f"over {o.words} words, {len(result.recordings)} recordings, "

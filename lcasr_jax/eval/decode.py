@@ -36,30 +36,22 @@ def _tokenizer(tokenizer):
     return default_tokenizer()
 
 
-def check_classes(classes: int, tokenizer=None) -> None:
-    """Raise if the model's output classes do not fit the tokenizer (vocab + blank)."""
+def check_classes(classes: int, tokenizer=None, source: str = "model") -> None:
+    """Raise if the model's output classes do not fit the tokenizer (vocab + blank).
+    `source` names the model in the message (e.g. the checkpoint path)."""
     tok = _tokenizer(tokenizer)
     if classes != tok.vocab_size + 1:
-        raise ValueError(f"checkpoint/tokenizer mismatch: model has {classes} output classes, "
-                         f"tokenizer {tok.path} has {tok.vocab_size} pieces + blank")
+        raise ValueError(f"checkpoint/tokenizer mismatch: {source} has {classes} output "
+                         f"classes, tokenizer {tok.path} has {tok.vocab_size} pieces + blank")
 
 
 def token_runs(frame_ids: np.ndarray, blank_id: int) -> list[tuple[int, int, int]]:
-    """Greedy CTC path -> (token, first_frame, last_frame) per emitted token.
+    """Greedy CTC path (frames_out,) -> (token, first_frame, last_frame) per emitted token
+    (`data.tokenizer.ctc_runs` as tuples)."""
+    from lcasr_jax.data.tokenizer import ctc_runs
 
-    A token is emitted where the argmax changes to a non-blank class; it spans the frames
-    of its run of repeats.
-    """
-    ids = np.asarray(frame_ids)
-    runs = []
-    if ids.size == 0:
-        return runs
-    change = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    ends = np.r_[change[1:], ids.size] - 1
-    for start, end in zip(change, ends, strict=True):
-        if ids[start] != blank_id:
-            runs.append((int(ids[start]), int(start), int(end)))
-    return runs
+    tokens, first, last = ctc_runs(frame_ids, blank_id)
+    return list(zip(tokens.tolist(), first.tolist(), last.tolist(), strict=True))
 
 
 def greedy(log_probs: np.ndarray, tokenizer=None, factor: int = 8,

@@ -1,35 +1,39 @@
-"""Batched, sharded execution of evaluation windows.
+"""Batched, sharded execution of evaluation windows, single- or multi-process.
 
-All windows of several recordings are grouped by exact length, packed into fixed-size
-batches (dummy rows pad the last batch), and run through one jitted forward whose batch
-axis is sharded over a 1-D 'data' mesh. Windows are never padded in time: the original
-runs each window at its own length and its subsampling convolutions let padded frames
-leak into valid outputs, so time padding would change the numbers. Full-length windows
-(the vast majority) share one shape; each distinct tail length compiles once.
+All windows of several recordings are padded in time to one length (the longest window,
+i.e. `seq_len` in the moving-window modes), packed into fixed-size batches (dummy rows pad
+the last batch), and run through one jitted forward whose batch axis is sharded over a 1-D
+'data' mesh: a whole test set compiles once per (window, batch) shape. Padding is exact:
+the model runs with `mask_subsampling`, so padded frames never reach valid outputs (the
+original runs each window alone at its own length).
 
-Window outputs never leave the device: they are scatter-added into one merge buffer (the
-averaging of the original, in float32), and only the merged log-probs, or just their
-greedy argmax, are copied back.
+With several processes (jax.distributed), each passes only its own recordings; each model
+call takes every process's rows (`jax.make_array_from_process_local_data`), and the
+processes agree on the shape and number of calls (`hosts.batch_rows`).
+
+Window outputs never leave the device: each process scatter-adds its rows into one merge
+buffer on its own devices (the averaging of the original, in float32), and only the merged
+log-probs, or just their greedy argmax, are copied back.
 """
 
 from __future__ import annotations
 
-import collections
 import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from lcasr_jax.eval.hosts import Hosts, batch_rows, local_batches
 from lcasr_jax.eval.windows import Plan
 
-# Forward: (spec (batch, 80, frames), lengths (batch,)) -> device arrays
-# (log_probs (batch, frames_out, classes), lengths_out (batch,)).
+# Forward: this process's rows (spec (rows, 80, frames), lengths (rows,)) -> device arrays
+# over its devices (log_probs (rows, frames_out, classes), lengths_out (rows,)).
 Forward = Callable[[np.ndarray, np.ndarray], tuple]
 ROW_BUCKET = 2048  # merged buffers are rounded up to a multiple of this many frames
 
 
 def data_mesh(devices=None):
-    """1-D mesh named 'data' over `devices` (default: all)."""
+    """1-D mesh named 'data' over `devices` (default: all, of every process)."""
     import jax
     from jax.sharding import Mesh
 
@@ -50,32 +54,63 @@ def _step_fn():
     return step
 
 
+def _local_rows(x):
+    """The rows of a batch-sharded array held by this process, as an array over its own
+    devices (x itself when it has no rows elsewhere)."""
+    import jax
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    if x.is_fully_addressable:
+        return x
+    shards = sorted(x.addressable_shards, key=lambda s: s.index[0].start or 0)
+    mesh = Mesh(np.array([s.device for s in shards]), ("data",))
+    shape = (sum(s.data.shape[0] for s in shards), *x.shape[1:])
+    return jax.make_array_from_single_device_arrays(
+        shape, NamedSharding(mesh, P("data")), [s.data for s in shards])
+
+
+def _replicate(host: np.ndarray, sharding):
+    """A global array of `host` (identical on every process) with `sharding`."""
+    import jax
+
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
 def make_forward(model, variables, mesh=None) -> tuple[Forward, int]:
-    """Jitted, batch-sharded forward of a Flax SCConformerXL. Returns (forward, n_devices);
-    batch sizes passed to forward must be multiples of n_devices. Compilations are shared
-    by every forward of an equal model (one per input shape)."""
+    """Jitted, batch-sharded forward of a Flax SCConformerXL, with padded frames masked in
+    the subsampling (`mask_subsampling`). Returns (forward, n_devices): each process passes
+    its own rows, a multiple of its devices in the mesh; n_devices counts all processes'.
+    Compilations are shared by every forward of an equal model (one per input shape)."""
     import flax.linen as nn
     import jax
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
     mesh = mesh if mesh is not None else data_mesh()
-    data = NamedSharding(mesh, P("data"))
-    variables = jax.device_put(nn.meta.unbox(variables), NamedSharding(mesh, P()))
+    processes = len({d.process_index for d in mesh.devices.flat})
+    data, replicated = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
+    variables = nn.meta.unbox(variables)
+    if processes == 1:
+        variables = jax.device_put(variables, replicated)
+    else:  # the same weights on every process
+        variables = jax.tree.map(lambda x: _replicate(np.asarray(x), replicated), variables)
+    model = model.clone(mask_subsampling=True)
     step = _step_fn()
 
     def put(x, dtype):
-        return jax.device_put(x if isinstance(x, jax.Array) else np.asarray(x, dtype), data)
+        if processes == 1:
+            return jax.device_put(x if isinstance(x, jax.Array) else np.asarray(x, dtype), data)
+        x = np.asarray(x, dtype)
+        return jax.make_array_from_process_local_data(
+            data, x, (x.shape[0] * processes, *x.shape[1:]))
 
     def forward(spec, lengths):
-        return step(model, variables, put(spec, np.float32), put(lengths, np.int32))
+        log_probs, lengths_out = step(model, variables, put(spec, np.float32),
+                                      put(lengths, np.int32))
+        return _local_rows(log_probs), _local_rows(lengths_out)
 
     return forward, mesh.size
-
-
-def _batch_size(count: int, batch_size: int, n_devices: int) -> int:
-    size = batch_size if count >= batch_size else count
-    return -(-size // n_devices) * n_devices
 
 
 @functools.cache
@@ -108,28 +143,17 @@ def _finish_fn(average: bool, ids: bool):
     return finish
 
 
-def _batches(plans: Sequence[Plan], batch_size: int, n_devices: int):
-    groups: dict[int, list[tuple[int, int]]] = collections.defaultdict(list)
-    for r, plan in enumerate(plans):
-        for w, window in enumerate(plan.windows):
-            groups[window.length].append((r, w))
-    batches = []
-    for length in sorted(groups, reverse=True):
-        jobs = groups[length]
-        size = _batch_size(len(jobs), batch_size, n_devices)
-        batches += [(length, size, jobs[i:i + size]) for i in range(0, len(jobs), size)]
-    return batches
-
-
 def run_plans(forward: Forward, specs: Sequence[np.ndarray], plans: Sequence[Plan], *,
               batch_size: int = 8, n_devices: int = 1, progress: bool = False,
-              output: str = "log_probs") -> list[np.ndarray]:
+              output: str = "log_probs", hosts: Hosts | None = None) -> list[np.ndarray]:
     """Run every window of every recording and merge per recording, on the device.
 
     specs: per recording (80, frames) float32; plans: matching window plans (all averaged
-    or all concatenated). batch_size: windows per model call (rounded up to a multiple of
-    n_devices). Window outputs are scatter-added into one device buffer for all
-    recordings (probabilities for averaged plans, log-probs for concatenated ones).
+    or all concatenated). batch_size: windows per model call over all processes (rounded
+    up to a multiple of n_devices). With several processes (`hosts`, default: jax's), each
+    passes its own recordings (possibly none) and every process must call this together.
+    Window outputs are scatter-added into one device buffer for this process's recordings
+    (probabilities for averaged plans, log-probs for concatenated ones).
     Returns per recording the merged log-probs (plan.out_frames, classes) float32, or with
     output='ids' the greedy argmax (plan.out_frames,) int32 (only ids leave the device).
     """
@@ -140,56 +164,61 @@ def run_plans(forward: Forward, specs: Sequence[np.ndarray], plans: Sequence[Pla
     if output not in ("log_probs", "ids"):
         raise ValueError(f"output must be 'log_probs' or 'ids' (got {output!r})")
     average = {p.average for p in plans}
-    if len(average) != 1:
+    if len(average) > 1:
         raise ValueError("plans mix averaged and concatenated merging")
-    average = average.pop()
+    average = average.pop() if average else True
+    hosts = hosts if hosts is not None else Hosts.current()
+    jobs = [(r, w) for r, plan in enumerate(plans) for w in range(len(plan.windows))]
+    longest = max((w.length for plan in plans for w in plan.windows), default=0)
+    n_feat = specs[0].shape[0] if specs else 0
+    shared = hosts.allgather(np.array([len(jobs), longest, n_feat], np.int64))
+    rows, steps = batch_rows(shared[:, 0], batch_size, n_devices)
+    length, n_feat = int(shared[:, 1].max()), int(shared[:, 2].max())
     offsets = np.cumsum([0] + [p.out_frames for p in plans])
-    rows = -(-int(offsets[-1]) // ROW_BUCKET) * ROW_BUCKET  # fewer distinct shapes
-    batches = _batches(plans, batch_size, n_devices)
+    out_rows = -(-int(offsets[-1]) // ROW_BUCKET) * ROW_BUCKET  # fewer distinct shapes
     accumulate = _accumulate_fn(average)
     total = count = None
     bar = None
-    if progress:
+    if progress and hosts.main and steps:
         from tqdm import tqdm
 
-        bar = tqdm(total=sum(len(b[2]) for b in batches), unit="window", desc="model")
-    n_feat = specs[0].shape[0] if specs else 0
-    for length, size, jobs in batches:
-        spec = np.zeros((size, n_feat, length), np.float32)
-        index = np.full((size, windows_frames_out(length, plans)), rows, np.int32)
-        for row, (r, w) in enumerate(jobs):
+        bar = tqdm(total=steps, unit="batch", desc="model", leave=False)
+    for batch in local_batches(jobs, rows, steps):
+        spec = np.zeros((rows, n_feat, length), np.float32)
+        lengths = np.full((rows,), length, np.int32)  # dummy rows: full length, dropped
+        for row, (r, w) in enumerate(batch):
             window = plans[r].windows[w]
-            spec[row] = specs[r][:, window.start:window.end]
-            first = offsets[r] + window.out_pos - window.keep_start
-            keep = np.arange(window.keep_start, window.keep_end)
-            index[row, keep] = first + keep
-        log_probs, _ = forward(spec, np.full((size,), length, np.int32))
-        if total is None:
-            total = jnp.zeros((rows, log_probs.shape[-1]), jnp.float32)
-            count = jnp.zeros((rows,), jnp.float32)
-        total, count = accumulate(total, count, log_probs, index)
+            spec[row, :, :window.length] = specs[r][:, window.start:window.end]
+            lengths[row] = window.length
+        log_probs, _ = forward(spec, lengths)
         if bar is not None:
-            bar.update(len(jobs))
+            bar.update(1)
+        if not batch:
+            continue
+        index = np.full(log_probs.shape[:2], out_rows, np.int32)
+        for row, (r, w) in enumerate(batch):
+            window = plans[r].windows[w]
+            keep = np.arange(window.keep_start, window.keep_end)
+            index[row, keep] = offsets[r] + window.out_pos - window.keep_start + keep
+        if total is None:
+            total = jnp.zeros((out_rows, log_probs.shape[-1]), jnp.float32)
+            count = jnp.zeros((out_rows,), jnp.float32)
+        total, count = accumulate(total, count, log_probs, index)
     if bar is not None:
         bar.close()
+    if total is None:
+        return []
     merged = np.asarray(_finish_fn(average, output == "ids")(total, count))
     return [merged[offsets[r]:offsets[r + 1]] for r in range(len(plans))]
 
 
-def windows_frames_out(length: int, plans: Sequence[Plan]) -> int:
-    """Output frames of a window of `length` frames (every plan shares one factor)."""
-    from lcasr_jax.eval.windows import frames_out
-
-    return frames_out(length, plans[0].factor)
-
-
 def run_one_at_a_time(forward: Forward, spec: np.ndarray, plan: Plan) -> np.ndarray:
     """Reference: each window alone (batch of one), merged in plan order, like the original."""
+    from lcasr_jax.eval.windows import merge
+
     outputs = []
     for window in plan.windows:
         chunk = spec[None, :, window.start:window.end]
         log_probs, _ = forward(chunk, np.array([window.length], np.int32))
         outputs.append(np.asarray(log_probs)[0])
-    from lcasr_jax.eval.windows import merge
-
     return merge(plan, outputs)

@@ -1,17 +1,23 @@
 """End-to-end long-form evaluation: features -> windows -> batched model -> merge ->
-decode -> normalise -> WER per recording and overall (the original's `eval/run.py`)."""
+decode -> normalise -> WER per recording and overall (the original's `eval/run.py`).
+
+With several processes (jax.distributed) each reads and decodes only its share of the
+recordings (`hosts.owned`); the per-recording results are gathered, in order, on every
+process.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from lcasr_jax.eval import engine, windows
 from lcasr_jax.eval.datasets.base import Recording
 from lcasr_jax.eval.decode import Transcript, greedy_ids
+from lcasr_jax.eval.hosts import Hosts, owned, reassemble
 from lcasr_jax.eval.normalize import normalize_hypothesis
 from lcasr_jax.eval.wer import WERDetail, word_error_rate_detail
 
@@ -58,33 +64,64 @@ def model_for_mode(model, settings: EvalSettings):
     return model.clone(config=cfg.replace(attention_window=window))
 
 
+def _groups(recordings: Iterable[Recording], factor: int, bar=None
+            ) -> Iterator[list[tuple[Recording, np.ndarray]]]:
+    """(recording, features (80, frames)) read one by one and grouped until the merged
+    outputs of a group would pass GROUP_OUT_FRAMES (a longer recording goes alone). `bar`
+    (tqdm) shows which recording is being read."""
+    group: list[tuple[Recording, np.ndarray]] = []
+    size = 0
+    for rec in recordings:
+        if bar is not None:
+            bar.set_postfix_str(f"reading {rec.id}")
+        spec = rec.features()
+        out = windows.frames_out(spec.shape[1], factor)
+        if group and size + out > GROUP_OUT_FRAMES:
+            yield group
+            group, size = [], 0
+        group.append((rec, spec))
+        size += out
+    if group:
+        yield group
+
+
 def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSettings, *,
-             mesh=None, progress: bool = True, tokenizer=None) -> EvalResult:
-    """Evaluate `recordings` with (model, variables) under `settings`."""
+             mesh=None, progress: bool = True, tokenizer=None,
+             hosts: Hosts | None = None) -> EvalResult:
+    """Evaluate `recordings` with (model, variables) under `settings`. With several
+    processes (`hosts`, default: jax's) every process calls this with the same arguments;
+    all get the full result. Progress bars (recordings of process 0) on process 0 only."""
     from lcasr_jax.eval.decode import BeamDecoder, check_classes
 
     t0 = time.perf_counter()
+    hosts = hosts if hosts is not None else Hosts.current()
     factor = model.config.subsampling_factor
     check_classes(model.config.num_classes, tokenizer)
     forward, n_devices = engine.make_forward(model_for_mode(model, settings), variables, mesh)
     beam = BeamDecoder(tokenizer, settings.kenlm) if settings.beam_width > 0 else None
-
+    mine = [recordings[i] for i in owned(len(recordings), hosts.index, hosts.count)]
+    progress = progress and hosts.main
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(recordings), unit="rec", desc="recordings")
+        bar = tqdm(total=len(mine), unit="rec", desc="recordings")
     results: list[RecordingResult] = []
-
-    def flush(group: list[tuple[int, np.ndarray]]) -> None:
-        specs = [spec for _, spec in group]
-        plans = [windows.make_plan(settings.mode, s.shape[1], settings.seq_len, settings.overlap,
-                                   factor, settings.max_seq_len) for s in specs]
-        merged = engine.run_plans(forward, specs, plans, batch_size=settings.batch_size,
-                                  n_devices=n_devices, progress=progress and len(group) == 1,
+    groups = _groups(mine, factor, bar)
+    while True:  # every process runs the model until all have run out of recordings
+        group = next(groups, [])
+        if not hosts.allgather(np.array([len(group)])).any():
+            break
+        if bar is not None:
+            bar.set_postfix_str(f"model on {len(group)} recording(s)")
+        plans = [windows.make_plan(settings.mode, spec.shape[1], settings.seq_len,
+                                   settings.overlap, factor, settings.max_seq_len)
+                 for _, spec in group]
+        merged = engine.run_plans(forward, [spec for _, spec in group], plans,
+                                  batch_size=settings.batch_size, n_devices=n_devices,
+                                  progress=progress, hosts=hosts,
                                   output="log_probs" if beam is not None else "ids")
-        for (i, spec), out in zip(group, merged, strict=True):
-            rec = recordings[i]
+        for (rec, spec), out in zip(group, merged, strict=True):
             if beam is not None:
                 transcript = beam(out, settings.beam_width, factor)
             else:
@@ -95,22 +132,9 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
                 word_error_rate_detail([hyp], [rec.reference]), spec.shape[1] / 100))
             if bar is not None:
                 bar.update(1)
-
-    # Recordings run together until their merged outputs would pass GROUP_OUT_FRAMES.
-    group: list[tuple[int, np.ndarray]] = []
-    size = 0
-    for i, rec in enumerate(recordings):
-        spec = rec.features()
-        out = windows.frames_out(spec.shape[1], factor)
-        if group and size + out > GROUP_OUT_FRAMES:
-            flush(group)
-            group, size = [], 0
-        group.append((i, spec))
-        size += out
-    if group:
-        flush(group)
     if bar is not None:
         bar.close()
+    results = reassemble(hosts.gather_objects(results))
     overall = word_error_rate_detail([r.hypothesis for r in results],
                                      [r.reference for r in results])
     return EvalResult(results, overall, time.perf_counter() - t0)

@@ -73,6 +73,9 @@ class SCConformerXL(nn.Module):
       rotary_dtype: precision of the rotary cos/sin table (bfloat16 reproduces the
         original's training under autocast; float32 its evaluation).
       remat: rematerialise each layer in the backward pass (activation checkpointing).
+      mask_subsampling: zero padded frames inside the subsampling, so a time-padded input
+        gives the outputs of the unpadded one (batched evaluation); the original does not
+        (its training leaks padding into the last valid frames), hence off by default.
     """
 
     config: ModelConfig
@@ -80,6 +83,7 @@ class SCConformerXL(nn.Module):
     attention_impl: str = "auto"
     rotary_dtype: jnp.dtype = jnp.float32
     remat: bool = False
+    mask_subsampling: bool = False
 
     @nn.compact
     def __call__(self, spec: jax.Array, lengths: jax.Array | None = None, *,
@@ -89,7 +93,7 @@ class SCConformerXL(nn.Module):
         if lengths is None:
             lengths = jnp.full((batch,), frames, jnp.int32)
         x = DepthwiseStridingSubsampling(cfg, self.dtype, name="subsampling")(
-            jnp.swapaxes(spec, 1, 2))
+            jnp.swapaxes(spec, 1, 2), lengths if self.mask_subsampling else None)
         x = nn.with_logical_constraint(x, ACTIVATION_AXES)
         self.sow("intermediates", "subsampling_out", x)
         tokens = x.shape[1]

@@ -43,22 +43,32 @@ class DepthwiseStridingSubsampling(nn.Module):
 
     Stage 1 is a full 3x3 stride-2 conv (1 -> C) then the activation; each further stage is
     a depthwise 3x3 stride-2 conv, a pointwise 1x1 conv, then the activation. Time is the
-    image height, mel bins the width. The padded input frames are NOT masked (as in the
-    original), so frames past `length` inside the receptive field reach valid outputs.
+    image height, mel bins the width. Without `lengths` the padded input frames are NOT
+    masked (as in the original), so frames past `length` inside the receptive field reach
+    valid outputs. With `lengths` (batch,), frames past each stage's valid length are zeroed
+    before every conv, so valid outputs equal those of the unpadded input (up to rounding).
     """
 
     config: ModelConfig
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, spec: jax.Array) -> jax.Array:
+    def __call__(self, spec: jax.Array, lengths: jax.Array | None = None) -> jax.Array:
         cfg = self.config
         act = _ACTIVATIONS[cfg.subsampling_act]
         channels = cfg.conv_channels
-        x = spec[..., None].astype(self.dtype)  # (batch, time, freq, 1)
+
+        def mask(x, stages):  # zero frames past the valid length after `stages` stages
+            if lengths is None:
+                return x
+            valid = jnp.arange(x.shape[1]) < output_lengths(lengths, 2 ** stages)[:, None]
+            return jnp.where(valid[:, :, None, None], x, 0)
+
+        x = mask(spec[..., None].astype(self.dtype), 0)  # (batch, time, freq, 1)
         x = act(_conv(channels, (3, 3), 2, 1, self.dtype, "conv_in")(x))
         for stage in range(1, int(math.log2(cfg.subsampling_factor))):
-            x = _conv(channels, (3, 3), 2, channels, self.dtype, f"depthwise_{stage}")(x)
+            x = _conv(channels, (3, 3), 2, channels, self.dtype, f"depthwise_{stage}")(
+                mask(x, stage))
             x = act(_conv(channels, (1, 1), 1, 1, self.dtype, f"pointwise_{stage}")(x))
         batch, time, freq, _ = x.shape
         # Flatten channel-major (index c * freq + f), as the original does.

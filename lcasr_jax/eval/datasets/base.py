@@ -88,6 +88,10 @@ def check_rate(audio: Path, declared, where: Path | str) -> None:
         return
     import soundfile as sf
 
+    if not audio.is_file():
+        raise DatasetError(f"{audio}: audio file not found")
+    if audio.stat().st_size == 0:
+        raise DatasetError(f"{audio}: empty file")
     try:
         actual = sf.info(str(audio)).samplerate
     except Exception as e:  # soundfile raises several error types
