@@ -6,11 +6,12 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from jax.sharding import PartitionSpec
 
 from lcasr_jax.train import sharding as shd
 from lcasr_jax.train import step as step_lib
 from lcasr_jax.train.optim import make_optimizer
-from lcasr_jax.train.state import build_model, create_state
+from lcasr_jax.train.state import build_model, create_state, init_variables
 from lcasr_jax.train.synthetic import SyntheticSource
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,3 +68,37 @@ def test_sharded_loss_and_grads_match_single_device(setup, shape):
     if shape[1] > 1:  # fsdp really shards the weights
         specs = {str(s.spec) for s in jax.tree.leaves(sh.params)}
         assert any("fsdp" in s for s in specs), specs
+
+
+def test_logical_rules_cover_every_name_the_model_uses_and_no_other(monkeypatch):
+    import flax.linen as nn
+
+    used: set[str] = set()
+
+    def record(names):
+        used.update(n for n in names if n is not None)
+
+    real_constraint, real_constrain = nn.with_logical_constraint, shd.constrain
+    monkeypatch.setattr(nn, "with_logical_constraint",
+                        lambda x, names, *a, **k: (record(names), real_constraint(x, names))[1])
+    monkeypatch.setattr(shd, "constrain",
+                        lambda x, names, mesh: (record(names), real_constrain(x, names, mesh))[1])
+    mesh = shd.make_mesh(2, 2, 2)
+    batch, _ = SyntheticSource(seed=1).next_batch(256, 8)
+    options = [{}, {"default_norm": "rms_norm", "conv_norm": "layer_norm", "qkv_bias": True,
+                    "bias_in_ff": True, "sandwich_norm": True, "subsampling_norm_out": True}]
+    for extra in options:
+        cfg = tiny_config()
+        cfg.model.update(**extra)
+        model = build_model(cfg)
+        boxed = jax.eval_shape(lambda m=model: init_variables(m, jax.random.key(0)))
+        for spec in jax.tree.leaves(nn.get_partition_spec(boxed),
+                                    is_leaf=lambda x: isinstance(x, PartitionSpec)):
+            record(spec)
+        state = jax.eval_shape(lambda m=model, c=cfg: create_state(
+            m, make_optimizer(c.optim, 0.0), 0))
+        jax.eval_shape(step_lib.make_loss_fn(model, cfg, mesh), state.params, state,
+                       step_lib.put_batch(batch, mesh))
+    record([n for names in shd.BATCH_AXES.values() for n in names])
+    assert "conv_flat" in used and "norm" in used and "qkv" in used
+    assert used == {name for name, _ in shd.LOGICAL_RULES}

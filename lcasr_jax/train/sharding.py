@@ -1,7 +1,8 @@
 """Device mesh ('data', 'fsdp', 'seq') and the ONE table mapping logical axis names to it.
 
-Parameters carry logical names from the model ('embed', 'mlp', 'heads', 'kv', 'vocab',
-'conv_in', 'conv_out'); activations use 'batch' and 'length' (frames or tokens). Rules are
+Parameters carry logical names from the model ('embed', 'mlp', 'heads', 'kv', 'qkv',
+'vocab', 'conv_out', 'conv_inner', 'conv_flat', 'norm'); activations use 'batch' and
+'length' (frames or tokens). Every name has a rule (None: replicated). Rules are
 priority-ordered (flax semantics): a mesh axis is used at most once per array, so an
 activation (batch, length, embed) maps to (('data', 'fsdp'), 'seq', None), and a weight
 (embed, mlp) to ('fsdp', None). Array dims that a mesh axis does not divide stay unsharded.
@@ -29,9 +30,11 @@ LOGICAL_RULES: tuple[tuple[str, Any], ...] = (
     ("heads", "fsdp"),
     ("vocab", "fsdp"),
     ("conv_out", "fsdp"),
-    ("conv_in", "fsdp"),
     ("conv_inner", "fsdp"),
+    ("conv_flat", None),  # subsampling -> d_model kernel (conv_flat, embed): embed takes fsdp
+    ("qkv", None),  # the q|k|v axis of size 3
     ("kv", None),
+    ("norm", None),  # norm scales and biases: d_model floats, not worth a gather
 )
 
 
