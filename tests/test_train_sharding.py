@@ -102,3 +102,23 @@ def test_logical_rules_cover_every_name_the_model_uses_and_no_other(monkeypatch)
     record([n for names in shd.BATCH_AXES.values() for n in names])
     assert "conv_flat" in used and "norm" in used and "qkv" in used
     assert used == {name for name, _ in shd.LOGICAL_RULES}
+
+
+def test_indivisible_batch_is_padded_with_zero_weight_rows_not_replicated(setup):
+    cfg, model, state, _, _ = setup
+    batch, _ = SyntheticSource(seed=2).next_batch(256, 5)  # 5 rows on 4 batch shards
+    single = shd.make_mesh(1, 1, 1, devices=jax.devices()[:1])
+    (l1, s1, m1, g1), _ = _loss_and_grads(cfg, model, state, batch, single)
+    mesh = shd.make_mesh(2, 2, 2)
+    put = step_lib.put_batch(batch, mesh)
+    assert put["spec"].shape[0] == 8 and put["spec"].sharding.spec[0] == ("data", "fsdp")
+    np.testing.assert_array_equal(put["weight"], [1] * 5 + [0] * 3)
+    (l8, s8, m8, g8), _ = _loss_and_grads(cfg, model, state, batch, mesh)
+    np.testing.assert_allclose(l8, l1, rtol=2e-5)
+    np.testing.assert_allclose(m8["ctc_sum"], m1["ctc_sum"], rtol=2e-5)
+    assert m8["frames"] == m1["frames"]
+    scale = max(np.abs(a).max() for a in jax.tree.leaves(g1))
+    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g8), strict=True):
+        np.testing.assert_allclose(b, a, atol=1e-5 * scale, rtol=1e-3)
+    for a, b in zip(jax.tree.leaves(s1), jax.tree.leaves(s8), strict=True):  # renorm stats
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
