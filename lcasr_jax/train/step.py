@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from lcasr_jax.kernels.shard import batch_mesh
 from lcasr_jax.model.config import BLANK_ID
 from lcasr_jax.train import sharding as shd
 from lcasr_jax.train.optim import clip_grad_norm, make_optimizer
@@ -51,8 +52,8 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
     `batch` as `put_batch` makes it; its 'weight' (batch,) marks real rows (1) and padding (0).
 
     With `mesh`, layer activations are constrained to (batch, length, embed) shardings, and
-    the CTC loss runs per batch shard (shard_map): its GPU kernel is opaque to XLA, which
-    would otherwise gather the whole batch onto every device.
+    the CTC loss and the opaque attention kernels (cuDNN, Pallas) run per batch shard
+    (shard_map): XLA would otherwise gather the whole batch onto every device for them.
     """
     weight = float(cfg.train.get("intermediate_loss_weighting", 0.0))
     ctc_impl = cfg.train.get("ctc_impl", "auto")
@@ -78,7 +79,7 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
             spec = jnp.where(augment, spec_augment(key, spec, batch["lengths"], augment_cfg),
                              spec)
         ctx = shd.activation_sharding(mesh) if mesh is not None else contextlib.nullcontext()
-        with ctx:
+        with ctx, batch_mesh(mesh):  # opaque attention kernels run per batch shard
             out, mutated = model.apply(state.variables(params), spec, batch["lengths"],
                                        return_logits=True, train=True,
                                        mutable=["batch_stats"])
