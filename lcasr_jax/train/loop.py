@@ -2,7 +2,10 @@
 progress bar, TensorBoard scalars, metrics.jsonl and greedy sample transcripts.
 
 A run resumes from the newest complete checkpoint in WORKDIR, so it can be spread over
-several time-limited calls (`train.time_limit_s`) and survives SIGKILL.
+several time-limited calls (`train.time_limit_s`) and survives SIGKILL. With several
+processes, each step's progress is combined across them (`hosts.py`) so that every process
+takes the same schedule decisions; the time limit stops the run after the step in which
+any process reached it.
 """
 
 from __future__ import annotations
