@@ -1,18 +1,27 @@
 """Kernels under shard_map over the batch (8 fake CPU devices): same results as unsharded."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
+import pytest
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lcasr_jax.kernels.attention import dot_product_attention
 from lcasr_jax.kernels.ctc import ctc_loss
-from lcasr_jax.kernels.shard import batch_sharded
+from lcasr_jax.kernels.shard import batch_mesh, batch_sharded
 
 
-def _mesh():
-    devices = np.array(jax.devices()[:8]).reshape(4, 2, 1)
+def _mesh(shape=(4, 2, 1)):
+    devices = np.array(jax.devices()[:8]).reshape(shape)
     return Mesh(devices, ("data", "fsdp", "seq"))
+
+
+def batch_gathers(hlo: str, batch: int) -> list[str]:
+    """Result shapes of the all-gathers in `hlo` whose leading dimension is the whole batch."""
+    return [s for s in re.findall(r"= (\S+) all-gather\(", hlo)
+            if re.match(rf"\w+\[{batch}[,\]]", s)]
 
 
 def test_attention_and_ctc_per_shard_match_unsharded():
@@ -38,3 +47,33 @@ def test_attention_and_ctc_per_shard_match_unsharded():
     np.testing.assert_allclose(np.asarray(sharded_ctc(logits, frames, labels, n_labels)),
                                np.asarray(ctc(logits, frames, labels, n_labels)), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(g_sharded), np.asarray(g_plain), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("shape", [(4, 2, 1), (2, 2, 2)], ids=["data4-fsdp2", "data2-fsdp2-seq2"])
+def test_opaque_attention_runs_per_batch_shard_under_batch_mesh(shape):
+    """The Pallas kernel (interpret mode on CPU) under batch_mesh: no gather of the batch in
+    front of it (with 'seq' sharded, only the sequence is gathered), same values and grads."""
+    mesh, rng = _mesh(shape), np.random.default_rng(1)
+    q, k, v = (jnp.asarray(rng.normal(size=(8, 32, 2, 16)), jnp.float32) for _ in range(3))
+    lengths = jnp.asarray(rng.integers(1, 33, size=8), jnp.int32)
+
+    def loss(q, k, v, n):
+        out = dot_product_attention(q, k, v, n, window=(3, 5), implementation="pallas_gpu")
+        return (out * jnp.arange(16.0)).sum(), out
+
+    grad = jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)
+    (_, want), want_g = jax.jit(grad)(q, k, v, lengths)
+
+    def sharded(*args):
+        with batch_mesh(mesh):
+            return grad(*args)
+
+    rows = NamedSharding(mesh, PartitionSpec(("data", "fsdp"), "seq"))
+    args = (*(jax.device_put(x, rows) for x in (q, k, v)),
+            jax.device_put(lengths, NamedSharding(mesh, PartitionSpec(("data", "fsdp")))))
+    compiled = jax.jit(sharded).lower(*args).compile()
+    assert batch_gathers(compiled.as_text(), 8) == []
+    (_, got), got_g = compiled(*args)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
+    for a, b in zip(want_g, got_g, strict=True):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)

@@ -7,14 +7,21 @@ Every backend computes, per batch item and head,
 over keys j with j < length (key padding) and i - left <= j <= i + right (local window,
 -1 meaning unbounded). Query rows i >= length are padding: their output is exactly zero
 (forward and backward), never NaN.
+
+Under `lcasr_jax.kernels.shard.batch_mesh(mesh)` the opaque backends (all but 'xla': XLA
+cannot partition a cuDNN or Pallas call, it would gather the batch onto every device) run
+per batch shard.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+
+from lcasr_jax.kernels.shard import per_batch_shard
 
 Window = tuple[int, int]
 Backend = Callable[..., jax.Array]
@@ -83,7 +90,12 @@ def dot_product_attention(
     if scale is None:
         scale = q.shape[-1] ** -0.5
     name = resolve_implementation(implementation, window, q.dtype)
-    return _BACKENDS[name](q, k, v, lengths, window=tuple(window), scale=scale)
+    backend = functools.partial(_BACKENDS[name], window=tuple(window), scale=scale)
+    if name == "xla":  # XLA partitions it; other backends are opaque kernels
+        return backend(q, k, v, lengths)
+    if lengths is None:
+        return per_batch_shard(backend, q, k, v)
+    return per_batch_shard(backend, q, k, v, lengths)
 
 
 # Backends register themselves on import.

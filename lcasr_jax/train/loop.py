@@ -2,7 +2,10 @@
 progress bar, TensorBoard scalars, metrics.jsonl and greedy sample transcripts.
 
 A run resumes from the newest complete checkpoint in WORKDIR, so it can be spread over
-several time-limited calls (`train.time_limit_s`) and survives SIGKILL.
+several time-limited calls (`train.time_limit_s`) and survives SIGKILL. With several
+processes, each step's progress is combined across them (`hosts.py`) so that every process
+takes the same schedule decisions; the time limit stops the run after the step in which
+any process reached it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lcasr_jax.train import hosts
 from lcasr_jax.train import step as step_lib
 from lcasr_jax.train.checkpoint import Checkpointer, export_model
 from lcasr_jax.train.devset import DevSet, greedy_ids
@@ -146,7 +150,8 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
         recordings_seen = 0
     else:
         _, state, meta = restored
-        source.load_state_dict(meta["data"])
+        source.load_state_dict(hosts.own_state(meta["data"], jax.process_index(),
+                                               jax.process_count()))
         recordings_seen = int(meta["recordings_seen"])
     seq, lr_sched = _schedules(cfg, meta)
     total_recordings = source.total_recordings() * int(cfg.train.max_epochs)
@@ -158,39 +163,43 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
     log = _Log(cfg, workdir, step)
     dev = DevSet(cfg) if cfg.log.dev_every_steps > 0 and cfg.data.kind != "synthetic" else None
 
-    def meta_now() -> dict[str, Any]:
+    def meta_now() -> dict[str, Any]:  # "data": every process's loader state
         return {"sequence": seq.state_dict(), "lr": lr_sched.state_dict(),
-                "data": source.state_dict(), "recordings_seen": recordings_seen,
-                "config": cfg.to_dict()}
+                "data": hosts.gather_states(source.state_dict(), jax.process_count()),
+                "recordings_seen": recordings_seen, "config": cfg.to_dict()}
 
     last_saved, t_log, frames_since = step, time.time(), 0
-    reason = "max_epochs"
+    reason, time_up = "max_epochs", False
+    time_limit = cfg.train.get("time_limit_s", -1)
     while recordings_seen < total_recordings:
         if 0 < cfg.train.max_steps <= step:
             reason = "max_steps"
             break
-        if 0 < cfg.train.get("time_limit_s", -1) <= time.time() - t_start:
+        if time_up:
             reason = "time_limit"
             break
         frames, batch_size = seq.cur_sequence_length, seq.cur_batch_size
         batch, info = source.next_batch(frames, batch_size)
-        recordings_seen += info["recordings"]
+        recordings, frames_valid, epoch, time_up = hosts.exchange_progress(
+            info["recordings"], int(batch["lengths"].sum()), info["epoch"],
+            0 < time_limit <= time.time() - t_start, jax.process_count())
+        recordings_seen += recordings
         lr_sched.start_batch(recordings_seen, total_recordings)
         lr = np.float32(lr_sched.lr)
-        augment = np.bool_(0 <= cfg.train.spec_augment_after_n_epochs <= info["epoch"]
+        augment = np.bool_(0 <= cfg.train.spec_augment_after_n_epochs <= epoch
                            and not lr_sched.is_warmup)
         state, metrics = train_step(state, step_lib.put_batch(batch, mesh), lr, augment)
         lr_sched.after_optimizer_step()
         lr_sched.end_batch(recordings_seen)
-        seq.step(info["recordings"])
+        seq.step(recordings)
         step += 1
-        frames_since += int(batch["lengths"].sum())
+        frames_since += frames_valid
         if log.bar is not None:
             log.bar.update(1)
         if step % cfg.log.every_steps == 0:
             m = {k: float(v) for k, v in jax.device_get(metrics).items()}
             now = time.time()
-            m.update(seq_len=frames, batch=batch_size, epoch=info["epoch"],
+            m.update(seq_len=frames, batch=batch_size, epoch=epoch,
                      audio_h_per_s=frames_since / FRAMES_PER_SECOND / 3600 / (now - t_log))
             log.scalars(step, m)
             t_log, frames_since = now, 0

@@ -1,7 +1,8 @@
 """Device mesh ('data', 'fsdp', 'seq') and the ONE table mapping logical axis names to it.
 
-Parameters carry logical names from the model ('embed', 'mlp', 'heads', 'kv', 'vocab',
-'conv_in', 'conv_out'); activations use 'batch' and 'length' (frames or tokens). Rules are
+Parameters carry logical names from the model ('embed', 'mlp', 'heads', 'kv', 'qkv',
+'vocab', 'conv_out', 'conv_inner', 'conv_flat', 'norm'); activations use 'batch' and
+'length' (frames or tokens). Every name has a rule (None: replicated). Rules are
 priority-ordered (flax semantics): a mesh axis is used at most once per array, so an
 activation (batch, length, embed) maps to (('data', 'fsdp'), 'seq', None), and a weight
 (embed, mlp) to ('fsdp', None). Array dims that a mesh axis does not divide stay unsharded.
@@ -29,9 +30,11 @@ LOGICAL_RULES: tuple[tuple[str, Any], ...] = (
     ("heads", "fsdp"),
     ("vocab", "fsdp"),
     ("conv_out", "fsdp"),
-    ("conv_in", "fsdp"),
     ("conv_inner", "fsdp"),
+    ("conv_flat", None),  # subsampling -> d_model kernel (conv_flat, embed): embed takes fsdp
+    ("qkv", None),  # the q|k|v axis of size 3
     ("kv", None),
+    ("norm", None),  # norm scales and biases: d_model floats, not worth a gather
 )
 
 
@@ -101,26 +104,40 @@ def tree_shardings(abstract_boxed: Any, mesh: Mesh) -> Any:
 
 
 BATCH_AXES = {"spec": ("batch", None, "length"), "lengths": ("batch",),
-              "targets": ("batch", None), "target_lengths": ("batch",)}
+              "targets": ("batch", None), "target_lengths": ("batch",), "weight": ("batch",)}
 
 
 def batch_shardings(mesh: Mesh, shapes: dict[str, Sequence[int]] | None = None
                     ) -> dict[str, NamedSharding]:
     """Shardings of a training batch: spec (batch, 80, frames) split over frames by 'seq'.
 
-    With `shapes`, axes that do not divide a dimension are dropped (e.g. batch 1): every
-    device then computes the whole batch. That is only correct when one process feeds all
-    devices, so with several processes an indivisible batch is an error.
+    With `shapes`, axes that do not divide a dimension are dropped (e.g. frames that 'seq'
+    does not divide); `pad_batch` makes the batch dimension divide.
     """
-    out = {k: logical_sharding(names, mesh, None if shapes is None else shapes[k])
-           for k, names in BATCH_AXES.items()}
-    if shapes is not None and jax.process_count() > 1:
-        wanted = logical_sharding(BATCH_AXES["spec"], mesh).spec[0]
-        if wanted is not None and out["spec"].spec[0] is None:
-            raise ValueError(
-                f"batch size {shapes['spec'][0]} does not divide the mesh's batch axes "
-                f"{wanted}; with {jax.process_count()} processes each needs its own rows "
-                f"(use a batch that divides them, or put the devices on 'seq')")
+    return {k: logical_sharding(names, mesh, None if shapes is None else shapes[k])
+            for k, names in BATCH_AXES.items()}
+
+
+def local_batch_multiple(mesh: Mesh) -> int:
+    """How many batch shards this process's devices hold: its rows must divide by this."""
+    size = int(np.prod([mesh.shape[a] for a in ("data", "fsdp")]))
+    index = logical_sharding(("batch",), mesh).addressable_devices_indices_map((size,))
+    return len({idx[0].indices(size) for idx in index.values()})
+
+
+def pad_batch(batch: dict[str, np.ndarray], multiple: int) -> dict[str, np.ndarray]:
+    """Host batch padded with zero rows to a multiple of `multiple` rows, plus its 'weight'.
+
+    weight: (batch,) float32, 1 for real rows and 0 for padding. Padded rows have length 0,
+    so they add nothing to the loss or to batch renorm statistics; the loss is normalised
+    by the real rows. Every device then computes its own share of the rows (an indivisible
+    batch would otherwise be replicated: every device computing every row).
+    """
+    rows = len(batch["lengths"])
+    pad = -rows % multiple
+    out = {k: np.concatenate([v, np.zeros((pad, *v.shape[1:]), v.dtype)]) if pad else v
+           for k, v in batch.items() if k in BATCH_AXES}
+    out["weight"] = (np.arange(rows + pad) < rows).astype(np.float32)
     return out
 
 

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from lcasr_jax.kernels.shard import batch_mesh
 from lcasr_jax.model.config import BLANK_ID
 from lcasr_jax.train import sharding as shd
 from lcasr_jax.train.optim import clip_grad_norm, make_optimizer
@@ -48,9 +49,11 @@ def ctc_loss(logits: jax.Array, logit_lengths: jax.Array, labels: jax.Array,
 def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callable:
     """loss_fn(params, state, batch) -> (gradient loss, (batch_stats, metrics)).
 
+    `batch` as `put_batch` makes it; its 'weight' (batch,) marks real rows (1) and padding (0).
+
     With `mesh`, layer activations are constrained to (batch, length, embed) shardings, and
-    the CTC loss runs per batch shard (shard_map): its GPU kernel is opaque to XLA, which
-    would otherwise gather the whole batch onto every device.
+    the CTC loss and the opaque attention kernels (cuDNN, Pallas) run per batch shard
+    (shard_map): XLA would otherwise gather the whole batch onto every device for them.
     """
     weight = float(cfg.train.get("intermediate_loss_weighting", 0.0))
     ctc_impl = cfg.train.get("ctc_impl", "auto")
@@ -76,29 +79,32 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
             spec = jnp.where(augment, spec_augment(key, spec, batch["lengths"], augment_cfg),
                              spec)
         ctx = shd.activation_sharding(mesh) if mesh is not None else contextlib.nullcontext()
-        with ctx:
+        with ctx, batch_mesh(mesh):  # opaque attention kernels run per batch shard
             out, mutated = model.apply(state.variables(params), spec, batch["lengths"],
                                        return_logits=True, train=True,
                                        mutable=["batch_stats"])
         logits = out["final_posteriors"]
         if mesh is not None:
             logits = shd.constrain(logits, ("batch", "length", "vocab"), mesh)
+        real = batch["weight"] > 0  # padded rows (sharding.pad_batch) count for nothing
+
         def ctc(lg):
             args = (lg, out["length"], batch["targets"], batch["target_lengths"])
             if sharded_ctc is not None and lg.shape[0] % batch_devices == 0:
-                return sharded_ctc(*args).sum()
-            return ctc_loss(*args, ctc_impl).sum()
+                return jnp.where(real, sharded_ctc(*args), 0).sum()
+            return jnp.where(real, ctc_loss(*args, ctc_impl), 0).sum()
 
         final = ctc(logits)
         total = final
         if weight > 0 and out.get("intermediate_logits"):
             inter = sum(ctc(lg) for lg in out["intermediate_logits"])
             total = (1 - weight) * final + weight * inter / len(out["intermediate_logits"])
-        batch_size, _, frames = batch["spec"].shape
+        frames = batch["spec"].shape[-1]
         frames_valid = batch["lengths"].sum()
         metrics = {"loss": final / jnp.maximum(frames_valid, 1) * 100, "ctc_sum": final,
                    "frames": frames_valid}
-        return total / (frames * batch_size) * 100, (mutated.get("batch_stats", {}), metrics)
+        return total / (frames * batch["weight"].sum()) * 100, (mutated.get("batch_stats", {}),
+                                                                metrics)
 
     return loss_fn
 
@@ -154,7 +160,15 @@ def jit_create_state(model: nn.Module, cfg: Any, shardings: TrainState) -> Calla
 
 
 def put_batch(batch: dict[str, Any], mesh: Mesh) -> Batch:
-    """Host numpy batch -> global sharded arrays (each process passes its local rows)."""
-    shapes = {k: v.shape for k, v in batch.items() if k in shd.BATCH_AXES}
+    """Host numpy batch -> global sharded arrays (each process passes its local rows).
+
+    Rows are padded (`sharding.pad_batch`) so that every device holds its own rows; the
+    result has a 'weight' (batch,) array, 0 on padded rows.
+    """
+    multiple = shd.local_batch_multiple(mesh)
+    local = shd.pad_batch(batch, multiple)
+    processes = mesh.shape["data"] * mesh.shape["fsdp"] // multiple  # along the batch axes
+    shapes = {k: (v.shape[0] * processes, *v.shape[1:]) for k, v in local.items()}
     shards = shd.batch_shardings(mesh, shapes)
-    return {k: jax.make_array_from_process_local_data(shards[k], batch[k]) for k in shards}
+    return {k: jax.make_array_from_process_local_data(shards[k], local[k], shapes[k])
+            for k in shards}

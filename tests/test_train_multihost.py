@@ -1,0 +1,97 @@
+"""Two real JAX processes on CPU (jax.distributed, gloo): a run on recordings stops, every
+process resumes from its own loader state, and the result equals an uninterrupted run."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from lcasr_jax.data.alignments import Recording, Words, write_recording
+
+REPO = Path(__file__).resolve().parents[1]
+WORKER = """
+import json, sys
+import jax
+port, index, workdir, data, steps = sys.argv[1:]
+jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=int(index))
+import importlib.util
+spec = importlib.util.spec_from_file_location("tiny", "experiments/tiny.py")
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)
+cfg = mod.get_config()
+cfg.data.update(kind="recordings", path=data)
+cfg.sequence.update(length=128, batch_size=3)  # 3 rows per process: padded to 4
+cfg.train.update(max_steps=int(steps), max_epochs=100)
+cfg.checkpoint.update(every_steps=2, export_dtype="")
+cfg.log.update(sample_every_steps=0, tensorboard=False)
+from lcasr_jax.train.loop import train
+print("SUMMARY", json.dumps(train(cfg, workdir)), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("recordings")
+    rng = np.random.default_rng(0)
+    for i, seconds in enumerate((2.0, 3.5, 1.5, 2.5, 3.0, 1.8, 2.2)):
+        audio = (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
+        sf.write(root / f"r{i}.flac", audio, 16000)
+        start = np.arange(0.1, seconds - 0.4, 0.35)
+        words = Words(tuple(f"word{j}" for j in range(len(start))), start, start + 0.3)
+        write_recording(root / f"r{i}.json", Recording(f"r{i}", root / f"r{i}.flac", words))
+    return root
+
+
+def _run(workdir: Path, data: Path, steps: int, cache: Path) -> list[dict]:
+    """Both processes' summaries (and their stdout) of `train` to max_steps=steps."""
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO),
+               XLA_FLAGS="--xla_force_host_platform_device_count=2",
+               JAX_COMPILATION_CACHE_DIR=str(cache))
+    logs = [workdir.parent / f"{workdir.name}.{steps}.{i}.log" for i in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(port), str(i), str(workdir),
+                               str(data), str(steps)], cwd=REPO, env=env,
+                              stdout=log.open("w"), stderr=subprocess.STDOUT)
+             for i, log in enumerate(logs)]
+    deadline = time.time() + 400
+    while any(p.poll() is None for p in procs):  # one failed: the other would wait for it
+        if time.time() > deadline or any(p.poll() not in (None, 0) for p in procs):
+            for p in procs:
+                p.kill()
+        time.sleep(0.2)
+    outs = [log.read_text() for log in logs]
+    failed = [f"process {i} exit {p.returncode}: {out[-2000:]}"
+              for i, (p, out) in enumerate(zip(procs, outs, strict=True)) if p.returncode]
+    assert not failed, "\n".join(failed)
+    return [{**json.loads(out.split("SUMMARY ")[1]), "stdout": out} for out in outs]
+
+
+def _losses(workdir: Path) -> dict[int, float]:
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    return {r["step"]: r["loss"] for r in map(json.loads, lines)}
+
+
+def test_two_processes_resume_each_from_its_own_loader_state(tmp_path, recordings):
+    cache = tmp_path / "cache"
+    first = _run(tmp_path / "run", recordings, 3, cache)
+    meta = json.loads((tmp_path / "run" / "checkpoints" / "3" / "meta" / "metadata").read_text())
+    resumed = _run(tmp_path / "run", recordings, 5, cache)  # each loads its own state
+    assert all("resumed from" in r["stdout"] for r in resumed)
+    assert [s["process_index"] for s in meta["data"]] == [0, 1]
+    assert first[0]["recordings_seen"] == first[1]["recordings_seen"] == meta["recordings_seen"]
+    straight = _run(tmp_path / "straight", recordings, 5, cache)
+    for a, b in zip(resumed, straight, strict=True):
+        assert {k: v for k, v in a.items() if k != "stdout"} == {
+            k: v for k, v in b.items() if k != "stdout"}
+    want = _losses(tmp_path / "straight")
+    assert sorted(want) == [1, 2, 3, 4, 5]
+    assert _losses(tmp_path / "run") == want
