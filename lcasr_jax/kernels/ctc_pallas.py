@@ -485,7 +485,8 @@ def _forward(log_probs, ext, skip, lablen, frames, g: Geo):
 
 
 def _backward(log_probs, ext, skip, lablen, frames, ll, ck, bound, g: Geo):
-    """d log p / d log_probs: (batch, frames, classes) occupancies."""
+    """d log p / d log_probs as label-state occupancies (batch, frames, classes) and blank
+    occupancies (batch, frames)."""
     lab, sk, skn = _lanes(ext, skip, g)
     f32 = jnp.float32
     bstate = jnp.full((g.batch, g.n_chunks, g.srow), NEG, f32).at[:, :, 2 * g.chunk:].set(0.0)
@@ -510,7 +511,7 @@ def _backward(log_probs, ext, skip, lablen, frames, ll, ck, bound, g: Geo):
                      lab.reshape(g.batch, 1, g.width)].add(go)
     else:
         occ = occ.reshape(log_probs.shape)
-    return occ.at[:, :, g.blank].add(blank)
+    return occ, blank
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
@@ -526,9 +527,10 @@ def _nll_fwd(log_probs, ext, skip, lablen, frames, g: Geo):
 
 def _nll_bwd(g: Geo, res, cot):
     log_probs, ext, skip, lablen, frames, ll, ck, bound = res
-    occ = _backward(log_probs, ext, skip, lablen, frames, ll, ck, bound, g)
+    occ, blank = _backward(log_probs, ext, skip, lablen, frames, ll, ck, bound, g)
     scale = jnp.where(ll[0] > NEG / 2, -cot, 0.0)[:, None, None]
-    return scale * occ, None, None, None, None
+    is_blank = jnp.arange(g.classes) == g.blank  # one elementwise pass over occ, in place
+    return scale * (occ + jnp.where(is_blank, blank[:, :, None], 0.0)), None, None, None, None
 
 
 _nll.defvjp(_nll_fwd, _nll_bwd)
