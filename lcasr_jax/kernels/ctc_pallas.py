@@ -27,7 +27,6 @@ written out for an XLA scatter), and of blank states through per-chunk row sums.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import jax
@@ -35,6 +34,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.experimental import pallas as pl
 
+from lcasr_jax.kernels import ctc_tiles as tiles
 from lcasr_jax.kernels.ctc_xla import NEG, df_add
 
 CHUNK = 128  # lanes (label positions) per tile
@@ -43,203 +43,14 @@ ROWS = 16  # frames per row-sum of blank occupancies
 DROP_BELOW = 25 * 0.6931471805599453  # log(2^25): see the label occupancies in _bwd_kernel
 LOOKAHEAD = 2  # frames whose loads are in flight ahead of the recursion
 NORM_EVERY = 2  # frames between subtractions of the chunk max (unrolled per loop iteration)
-OCC_MODE = "atomic"  # label occupancies: 'atomic' adds or 'none' (benchmarks: no gradient)
-
-
-def _lse2(a, b):
-    hi = jnp.maximum(a, b)
-    return hi + jnp.log(1.0 + jnp.exp(jnp.minimum(a, b) - hi))
-
-
-def _lse3(a, b, c):
-    hi = jnp.maximum(jnp.maximum(a, b), c)
-    lo = jnp.minimum(jnp.minimum(a, b), c)
-    mid = jnp.maximum(jnp.minimum(a, b), jnp.minimum(jnp.maximum(a, b), c))
-    return hi + jnp.log(1.0 + jnp.exp(mid - hi) + jnp.exp(lo - hi))
-
-
-@dataclasses.dataclass(frozen=True)
-class Geo:
-    """Static sizes: batch, frames (T), classes (V), blank, lanes per chunk (C), chunks (K),
-    frames per block (B), blocks (NB)."""
-
-    batch: int
-    frames: int
-    classes: int
-    blank: int
-    chunk: int
-    n_chunks: int
-    block: int
-    n_blocks: int
-    interpret: bool
-
-    @property
-    def width(self) -> int:  # lanes in all
-        return self.chunk * self.n_chunks
-
-    @property
-    def srow(self) -> int:  # a stored chunk state: e (C), o (C), hi, lo
-        return 2 * self.chunk + 2
-
-    @property
-    def tpad(self) -> int:  # frames rounded up to whole blocks
-        return self.block * self.n_blocks
-
-    @property
-    def sbuf(self) -> int:  # shift scratch per program: beta 2 parities x (e, o), alpha 2 x o
-        return 6 * (self.chunk + 2)
-
-
-def _barrier(g: Geo):
-    if not g.interpret:  # interpret mode runs each op over the whole block: already ordered
-        from jax.experimental.pallas import triton as plgpu
-
-        plgpu.debug_barrier()
-
-
-def _store_lane(ref, idx, val, lane_mask, g: Geo):
-    """ref[idx] = val[lane] for the one lane where lane_mask holds."""
-    if g.interpret:
-        ref[pl.ds(idx, 1)] = jnp.sum(jnp.where(lane_mask, val, 0.0), keepdims=True)
-    else:
-        from jax.experimental.pallas import triton as plgpu
-
-        plgpu.store(ref.at[idx + jnp.zeros(val.shape, jnp.int32)], val, mask=lane_mask)
-
-
-def _load_state(ref, base, g: Geo):
-    c = g.chunk
-    return ref[pl.ds(base, c)], ref[pl.ds(base + c, c)], ref[base + 2 * c], ref[base + 2 * c + 1]
-
-
-def _store_state(ref, base, state, g: Geo):
-    e, o, hi, lo = state
-    c = g.chunk
-    ref[pl.ds(base, c)] = e
-    ref[pl.ds(base + c, c)] = o
-    ref[base + 2 * c] = hi
-    ref[base + 2 * c + 1] = lo
-
-
-def _rebase(own, incoming, live):
-    """Bring incoming values (value, offset) into the own offset's scale.
-
-    own: (hi, lo) offset; incoming: list of f32 values sharing offset (hi, lo) `incoming[1]`.
-    Returns (shift, new own offset, values in the new scale). When an incoming value exceeds
-    the own scale's max (0), the own scale moves up by it (`shift` is then subtracted from the
-    own state), so the sum is always rounded at the scale of the larger side.
-    """
-    values, (s_hi, s_lo) = incoming
-    delta = df_add((s_hi, s_lo), (-own[0], -own[1]))
-    sums = [df_add(delta, (v, 0.0 * v)) for v in values]
-    top = sums[0][0]
-    for s in sums[1:]:
-        top = jnp.maximum(top, s[0])
-    any_live = live[0]
-    for x in live[1:]:
-        any_live = any_live | x
-    shift = jnp.where(any_live & (top > 0.0), top, 0.0)
-    new_own = df_add(own, (shift, 0.0 * shift))
-    out = []
-    for (u_hi, u_lo), ok in zip(sums, live, strict=True):
-        out.append(jnp.where(ok, (u_hi - shift) + u_lo, NEG))
-    return shift, new_own, out
-
-
-def _normalise(e, o, hi, lo):
-    m = jnp.max(jnp.maximum(e, o))
-    m = jnp.where(m > NEG / 2, m, 0.0)
-    hi, lo = df_add((hi, lo), (m, 0.0 * m))
-    return e - m, o - m, hi, lo
-
-
-class _Seq:
-    """Per-program values: sequence n, chunk c, its frames, labels, lane masks, labels."""
-
-    def __init__(self, g: Geo, frames_ref, lablen_ref, lab_ref, n, c):
-        self.n, self.c = n, c
-        self.frames = frames_ref[n]
-        self.n_labels = lablen_ref[n]
-        self.lane = jnp.arange(g.chunk)
-        self.glane = c * g.chunk + self.lane
-        self.valid_e = self.glane <= self.n_labels
-        self.valid_o = self.glane < self.n_labels
-        self.lab = lab_ref[pl.ds(n * g.width + c * g.chunk, g.chunk)]
-
-    def occ_row(self, t, g: Geo):
-        return (self.n * g.frames + jnp.clip(t, 0, g.frames - 1)) * g.classes
-
-    def emissions(self, lp_ref, t, g: Geo):
-        row = (self.n * g.frames + jnp.clip(t, 0, g.frames - 1)) * g.classes
-        return lp_ref[row + g.blank], lp_ref[row + self.lab]
-
-
-def _alpha_inputs(t, *, g: Geo, s: _Seq, lp_ref, bound_ref):
-    """Loads for alpha frame t (issued steps ahead): emissions and chunk c-1's top lane."""
-    lidx = ((s.n * g.n_chunks + jnp.maximum(s.c - 1, 0)) * g.tpad
-            + jnp.clip(t, 0, g.tpad - 1)) * 4
-    return (*s.emissions(lp_ref, t, g), bound_ref[lidx], bound_ref[lidx + 1],
-            bound_ref[lidx + 2])
-
-
-def _alpha_store(t, state, *, g: Geo, s: _Seq, bound_ref, sbuf_ref, write_bound: bool):
-    """First half of an alpha frame: publish the top lane, stage o for the shift."""
-    _, o, hi, lo = state
-    if write_bound:  # this chunk's top lane entering frame t, for chunk c + 1
-        bidx = ((s.n * g.n_chunks + s.c) * g.tpad + t) * 4
-        _store_lane(bound_ref, bidx, o, s.lane == g.chunk - 1, g)
-        bound_ref[bidx + 1] = hi
-        bound_ref[bidx + 2] = lo
-    sbase = (s.n * g.n_chunks + s.c) * g.sbuf + (4 + lax.rem(t, 2)) * (g.chunk + 2)
-    sbuf_ref[pl.ds(sbase + 1, g.chunk)] = o
-
-
-def _alpha_finish(t, state, inputs, *, g: Geo, s: _Seq, skip, sbuf_ref, norm: bool):
-    """Second half (after the barrier): alpha_{t-1} -> alpha_t; frozen once t >= frames."""
-    e, o, hi, lo = state
-    lp_blank, lp_label, v, v_hi, v_lo = inputs
-    sbase = (s.n * g.n_chunks + s.c) * g.sbuf + (4 + lax.rem(t, 2)) * (g.chunk + 2)
-    o_prev = sbuf_ref[pl.ds(sbase, g.chunk)]
-    v_live = (s.c > 0) & (v > NEG / 2)
-    shift, (nhi, nlo), (u,) = _rebase((hi, lo), ([v], (v_hi, v_lo)), [v_live])
-    e2, o2 = e - shift, o - shift
-    o_prev = jnp.where(s.lane == 0, u, o_prev - shift)
-    ne = _lse2(e2, o_prev) + lp_blank
-    no = _lse3(o2, e2, jnp.where(skip, o_prev, NEG)) + lp_label
-    ne = jnp.where(s.valid_e, ne, NEG)
-    no = jnp.where(s.valid_o, no, NEG)
-    if norm:
-        ne, no, nhi, nlo = _normalise(ne, no, nhi, nlo)
-    live = t < s.frames
-    return (jnp.where(live, ne, e), jnp.where(live, no, o), jnp.where(live, nhi, hi),
-            jnp.where(live, nlo, lo))
-
-
-def _pipeline(first, n_steps, load, step, state, *, reverse: bool = False):
-    """state = step(t, state, load(t), norm) for n_steps frames from `first` (down from
-    first + n_steps - 1 if reverse), NORM_EVERY frames per iteration, loads issued
-    LOOKAHEAD frames ahead through the loop carry."""
-    sign = -1 if reverse else 1
-    t_of = (lambda i: first + n_steps - 1 - i) if reverse else (lambda i: first + i)
-    ahead = [load(t_of(i)) for i in range(LOOKAHEAD)]
-
-    def body(j, carry):
-        state, *queue = carry
-        for u in range(NORM_EVERY):
-            i = j * NORM_EVERY + u
-            t = t_of(i)
-            queue.append(load(t + sign * LOOKAHEAD))
-            state = step(t, state, queue.pop(0), u == NORM_EVERY - 1)
-        return (state, *queue)
-
-    return lax.fori_loop(0, n_steps // NORM_EVERY, body, (state, *ahead))[0]
+OCC_MODE = "atomic"  # label occupancies: 'atomic' adds, 'none' (benchmarks: no gradient)
 
 
 def _fwd_kernel(diag_ref, frames_ref, lablen_ref, lp_ref, lab_ref, sk_ref, _ck, _bound, _sbuf,
-                ck_ref, bound_ref, sbuf_ref, *, g: Geo):
+                ck_ref, bound_ref, sbuf_ref, *, g: tiles.Geo):
     n, c = pl.program_id(0), pl.program_id(1)
     b = diag_ref[0] - c
-    s = _Seq(g, frames_ref, lablen_ref, lab_ref, n, c)
+    s = tiles.Seq(g, frames_ref, lablen_ref, lab_ref, n, c)
     active = (b >= 0) & (b < g.n_blocks) & (b * g.block < s.frames) & (c * g.chunk <= s.n_labels)
 
     @pl.when(active)
@@ -247,74 +58,22 @@ def _fwd_kernel(diag_ref, frames_ref, lablen_ref, lp_ref, lab_ref, sk_ref, _ck, 
         skip = sk_ref[pl.ds(n * g.width + c * g.chunk, g.chunk)] != 0
 
         def step(t, state, inputs, norm):
-            _alpha_store(t, state, g=g, s=s, bound_ref=bound_ref, sbuf_ref=sbuf_ref,
-                         write_bound=True)
-            _barrier(g)
-            return _alpha_finish(t, state, inputs, g=g, s=s, skip=skip, sbuf_ref=sbuf_ref,
-                                 norm=norm)
+            tiles.alpha_store(t, state, g=g, s=s, bound_ref=bound_ref, sbuf_ref=sbuf_ref,
+                              write_bound=True)
+            tiles.barrier(g)
+            return tiles.alpha_finish(t, state, inputs, g=g, s=s, skip=skip,
+                                      sbuf_ref=sbuf_ref, norm=norm)
 
-        load = functools.partial(_alpha_inputs, g=g, s=s, lp_ref=lp_ref, bound_ref=bound_ref)
+        load = functools.partial(tiles.alpha_inputs, g=g, s=s, lp_ref=lp_ref,
+                                 bound_ref=bound_ref)
         base = ((n * (g.n_blocks + 1) + b) * g.n_chunks + c) * g.srow
-        state = _pipeline(b * g.block, g.block, load, step, _load_state(ck_ref, base, g))
-        _store_state(ck_ref, base + g.n_chunks * g.srow, state, g)
-
-
-def _beta_inputs(t, *, g: Geo, s: _Seq, lp_ref, bbound_ref, abuf_ref, abase):
-    """Loads for beta frame t: emissions, chunk c+1's lane 0 and this tile's alpha_t."""
-    ridx = ((s.n * g.n_chunks + jnp.minimum(s.c + 1, g.n_chunks - 1)) * g.tpad
-            + jnp.clip(t, 0, g.tpad - 1)) * 4
-    k = jnp.clip(t - abase[1], 0, g.block - 1)
-    return (*s.emissions(lp_ref, t, g), bbound_ref[ridx], bbound_ref[ridx + 1],
-            bbound_ref[ridx + 2], bbound_ref[ridx + 3],
-            *_load_state(abuf_ref, abase[0] + k * g.srow, g))
-
-
-def _beta_store(t, state, *, g: Geo, s: _Seq, bbound_ref, sbuf_ref):
-    """First half of a beta frame: publish lane 0, stage e and o for the shift."""
-    e, o, hi, lo = state
-    bidx = ((s.n * g.n_chunks + s.c) * g.tpad + t) * 4  # this chunk's lane 0, for chunk c - 1
-    _store_lane(bbound_ref, bidx, e, s.lane == 0, g)
-    _store_lane(bbound_ref, bidx + 1, o, s.lane == 0, g)
-    bbound_ref[bidx + 2] = hi
-    bbound_ref[bidx + 3] = lo
-    sbase = (s.n * g.n_chunks + s.c) * g.sbuf + lax.rem(t, 2) * 2 * (g.chunk + 2)
-    sbuf_ref[pl.ds(sbase, g.chunk)] = e
-    sbuf_ref[pl.ds(sbase + g.chunk + 2, g.chunk)] = o
-
-
-def _beta_finish(t, state, inputs, *, g: Geo, s: _Seq, skip_next, sbuf_ref, norm: bool):
-    """Second half: beta_{t+1} -> beta_t (emission at t included); set at t = frames - 1,
-    empty after."""
-    e, o, hi, lo = state
-    lp_blank, lp_label, ve, vo, v_hi, v_lo = inputs[:6]
-    sbase = (s.n * g.n_chunks + s.c) * g.sbuf + lax.rem(t, 2) * 2 * (g.chunk + 2)
-    e_next = sbuf_ref[pl.ds(sbase + 1, g.chunk)]
-    o_next = sbuf_ref[pl.ds(sbase + g.chunk + 3, g.chunk)]
-    has_right = (s.c + 1) * g.chunk <= s.n_labels
-    live = [has_right & (ve > NEG / 2), has_right & (vo > NEG / 2)]
-    shift, (nhi, nlo), (ue, uo) = _rebase((hi, lo), ([ve, vo], (v_hi, v_lo)), live)
-    top = s.lane == g.chunk - 1
-    e2, o2 = e - shift, o - shift
-    e_next = jnp.where(top, ue, e_next - shift)
-    o_next = jnp.where(top, uo, o_next - shift)
-    ne = _lse2(e2, o2) + lp_blank
-    no = _lse3(o2, e_next, jnp.where(skip_next, o_next, NEG)) + lp_label
-    first = t == s.frames - 1
-    ne = jnp.where(first, jnp.where(s.glane == s.n_labels, lp_blank, NEG), ne)
-    no = jnp.where(first, jnp.where(s.glane == s.n_labels - 1, lp_label, NEG), no)
-    nhi = jnp.where(first, 0.0, nhi)
-    nlo = jnp.where(first, 0.0, nlo)
-    ne = jnp.where(s.valid_e, ne, NEG)
-    no = jnp.where(s.valid_o, no, NEG)
-    if norm:
-        ne, no, nhi, nlo = _normalise(ne, no, nhi, nlo)
-    dead = t >= s.frames
-    return (jnp.where(dead, NEG, ne), jnp.where(dead, NEG, no), jnp.where(dead, 0.0, nhi),
-            jnp.where(dead, 0.0, nlo))
+        state = tiles.pipeline(b * g.block, g.block, load, step,
+                               tiles.load_state(ck_ref, base, g), g)
+        tiles.store_state(ck_ref, base + g.n_chunks * g.srow, state, g)
 
 
 def _bwd_kernel(diag_ref, frames_ref, lablen_ref, lp_ref, lab_ref, sk_ref, skn_ref, ck_ref,
-                bound_ref, ll_ref, *refs, g: Geo):
+                bound_ref, ll_ref, *refs, g: tiles.Geo):
     """Tile (c, b) of the reverse wavefront: beta over block b against alphas recomputed
     (one launch earlier, or here first for the top block) into scratch slot b % 2, while
     recomputing block b - 1 into the other slot: two independent chains share each barrier.
@@ -323,7 +82,7 @@ def _bwd_kernel(diag_ref, frames_ref, lablen_ref, lp_ref, lab_ref, sk_ref, skn_r
     bstate_ref, bbound_ref, abuf_ref, sbuf_ref, blank_ref, occ_ref = refs[n_io:]
     n, c = pl.program_id(0), pl.program_id(1)
     b = g.n_blocks - 1 - (diag_ref[0] - (g.n_chunks - 1 - c))
-    s = _Seq(g, frames_ref, lablen_ref, lab_ref, n, c)
+    s = tiles.Seq(g, frames_ref, lablen_ref, lab_ref, n, c)
     t0 = b * g.block
     active = (b >= 0) & (b < g.n_blocks) & (t0 < s.frames) & (c * g.chunk <= s.n_labels)
     slot = lambda blk: ((n * g.n_chunks + c) * 2 + lax.rem(blk, 2)) * g.block * g.srow
@@ -332,29 +91,29 @@ def _bwd_kernel(diag_ref, frames_ref, lablen_ref, lp_ref, lab_ref, sk_ref, skn_r
     def _():
         lanes = pl.ds(n * g.width + c * g.chunk, g.chunk)
         skip, skip_next = sk_ref[lanes] != 0, skn_ref[lanes] != 0
-        a_load = functools.partial(_alpha_inputs, g=g, s=s, lp_ref=lp_ref, bound_ref=bound_ref)
-        a_store = functools.partial(_alpha_store, g=g, s=s, bound_ref=bound_ref,
+        a_load = functools.partial(tiles.alpha_inputs, g=g, s=s, lp_ref=lp_ref, bound_ref=bound_ref)
+        a_store = functools.partial(tiles.alpha_store, g=g, s=s, bound_ref=bound_ref,
                                     sbuf_ref=sbuf_ref, write_bound=False)
-        a_finish = functools.partial(_alpha_finish, g=g, s=s, skip=skip, sbuf_ref=sbuf_ref)
-        ck = lambda blk: _load_state(
+        a_finish = functools.partial(tiles.alpha_finish, g=g, s=s, skip=skip, sbuf_ref=sbuf_ref)
+        ck = lambda blk: tiles.load_state(
             ck_ref, ((n * (g.n_blocks + 1) + blk) * g.n_chunks + c) * g.srow, g)
 
         @pl.when(t0 + g.block >= s.frames)  # the top block: nobody recomputed it yet
         def _():
             def alone(t, state, inputs, norm):
                 a_store(t, state)
-                _barrier(g)
+                tiles.barrier(g)
                 state = a_finish(t, state, inputs, norm=norm)
-                _store_state(abuf_ref, slot(b) + (t - t0) * g.srow, state, g)
+                tiles.store_state(abuf_ref, slot(b) + (t - t0) * g.srow, state, g)
                 return state
 
-            _pipeline(t0, g.block, a_load, alone, ck(b))
+            tiles.pipeline(t0, g.block, a_load, alone, ck(b), g)
 
-        _barrier(g)
+        tiles.barrier(g)
         has_prev = b > 0
         prev0 = jnp.maximum(b - 1, 0) * g.block
-        b_load = functools.partial(_beta_inputs, g=g, s=s, lp_ref=lp_ref, bbound_ref=bbound_ref,
-                                   abuf_ref=abuf_ref, abase=(slot(b), t0))
+        b_load = functools.partial(tiles.beta_inputs, g=g, s=s, lp_ref=lp_ref,
+                                   bbound_ref=bbound_ref, abuf_ref=abuf_ref, abase=(slot(b), t0))
         neg_ll = (-ll_ref[2 * n], -ll_ref[2 * n + 1])
 
         def gamma(t, state, inputs):
@@ -378,34 +137,34 @@ def _bwd_kernel(diag_ref, frames_ref, lablen_ref, lp_ref, lab_ref, sk_ref, skn_r
             else:
                 from jax.experimental.pallas import triton as plgpu
 
-                if OCC_MODE == "atomic":
+                if g.occ_mode == "atomic":
                     plgpu.atomic_add(occ_ref, s.occ_row(t, g) + s.lab, go, mask=go > 0.0)
 
         def both(i, carry, norm):
             """Beta frame t0 + B-1-i and alpha frame prev0 + i, one barrier."""
             (beta, alpha), (b_in, a_in) = carry
             t, ta = t0 + g.block - 1 - i, prev0 + i
-            _beta_store(t, beta, g=g, s=s, bbound_ref=bbound_ref, sbuf_ref=sbuf_ref)
+            tiles.beta_store(t, beta, g=g, s=s, bbound_ref=bbound_ref, sbuf_ref=sbuf_ref)
             a_store(ta, alpha)
-            _barrier(g)
-            beta = _beta_finish(t, beta, b_in, g=g, s=s, skip_next=skip_next,
-                                sbuf_ref=sbuf_ref, norm=norm)
+            tiles.barrier(g)
+            beta = tiles.beta_finish(t, beta, b_in, g=g, s=s, skip_next=skip_next,
+                                     sbuf_ref=sbuf_ref, norm=norm)
             alpha = a_finish(ta, alpha, a_in, norm=norm)
             gamma(t, beta, b_in)
 
             @pl.when(has_prev)
             def _():
-                _store_state(abuf_ref, slot(b - 1) + i * g.srow, alpha, g)
+                tiles.store_state(abuf_ref, slot(b - 1) + i * g.srow, alpha, g)
 
             return beta, alpha
 
         bstate = (n * g.n_chunks + c) * g.srow
         load = lambda i: (b_load(t0 + g.block - 1 - i), a_load(prev0 + i))
         step = lambda i, carry, inputs, norm: both(i, (carry, inputs), norm)
-        state = (_load_state(bstate_ref, bstate, g), ck(jnp.maximum(b - 1, 0)))
-        beta, _ = _pipeline(0, g.block, load, step, state)
-        _store_state(bstate_ref, bstate, beta, g)
-        _barrier(g)
+        state = (tiles.load_state(bstate_ref, bstate, g), ck(jnp.maximum(b - 1, 0)))
+        beta, _ = tiles.pipeline(0, g.block, load, step, state, g)
+        tiles.store_state(bstate_ref, bstate, beta, g)
+        tiles.barrier(g)
         rows = jnp.arange(ROWS)
         for r0 in range(0, g.block, ROWS):
             idx = slot(b) + (r0 + rows)[:, None] * g.srow + s.lane[None, :]
@@ -413,7 +172,7 @@ def _bwd_kernel(diag_ref, frames_ref, lablen_ref, lp_ref, lab_ref, sk_ref, skn_r
             blank_ref[pl.ds((n * g.n_chunks + c) * g.tpad + t0 + r0, ROWS)] = sums
 
 
-def _call(kernel, g: Geo, inputs, carried, name):
+def _call(kernel, g: tiles.Geo, inputs, carried, name):
     """One launch over the (batch, chunks) grid; `carried` are updated in place."""
     n_in = len(inputs)
     params = None
@@ -429,7 +188,7 @@ def _call(kernel, g: Geo, inputs, carried, name):
     )(*inputs, *carried)
 
 
-def _wavefront(kernel, g: Geo, inputs, carried, name):
+def _wavefront(kernel, g: tiles.Geo, inputs, carried, name):
     def launch(d, carried):
         diag = jnp.reshape(d, (1,)).astype(jnp.int32)
         return tuple(_call(kernel, g, (diag, *inputs), carried, name))
@@ -437,16 +196,16 @@ def _wavefront(kernel, g: Geo, inputs, carried, name):
     return lax.fori_loop(0, g.n_chunks + g.n_blocks - 1, launch, tuple(carried))
 
 
-def _geometry(log_probs, n_labels_max, blank, interpret, chunk, block) -> Geo:
+def _geometry(log_probs, n_labels_max, blank, interpret, chunk, block) -> tiles.Geo:
     batch, frames, classes = log_probs.shape
     lanes = n_labels_max + 1
     chunk = min(chunk, max(8, pl.next_power_of_2(lanes)))
     block = min(block, max(ROWS, pl.next_power_of_2(frames)))
-    return Geo(batch, frames, classes, blank, chunk, -(-lanes // chunk), block,
-               max(1, -(-frames // block)), interpret)
+    return tiles.Geo(batch, frames, classes, blank, chunk, -(-lanes // chunk), block,
+                     max(1, -(-frames // block)), interpret, LOOKAHEAD, NORM_EVERY, OCC_MODE)
 
 
-def _lanes(ext, skip, g: Geo):
+def _lanes(ext, skip, g: tiles.Geo):
     """(batch * width,) int32 label, skip and next-skip per lane."""
     n_labels = ext.shape[1] // 2
     pad = ((0, 0), (0, g.width - n_labels))
@@ -456,7 +215,7 @@ def _lanes(ext, skip, g: Geo):
     return lab.reshape(-1), sk.reshape(-1), skn.reshape(-1)
 
 
-def _forward(log_probs, ext, skip, lablen, frames, g: Geo):
+def _forward(log_probs, ext, skip, lablen, frames, g: tiles.Geo):
     lab, sk, _ = _lanes(ext, skip, g)
     f32 = jnp.float32
     init = jnp.full((g.batch, g.n_chunks, g.srow), NEG, f32)
@@ -484,7 +243,7 @@ def _forward(log_probs, ext, skip, lablen, frames, g: Geo):
     return ll, (ck.reshape(-1), bound)
 
 
-def _backward(log_probs, ext, skip, lablen, frames, ll, ck, bound, g: Geo):
+def _backward(log_probs, ext, skip, lablen, frames, ll, ck, bound, g: tiles.Geo):
     """d log p / d log_probs as label-state occupancies (batch, frames, classes) and blank
     occupancies (batch, frames)."""
     lab, sk, skn = _lanes(ext, skip, g)
@@ -515,17 +274,17 @@ def _backward(log_probs, ext, skip, lablen, frames, ll, ck, bound, g: Geo):
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
-def _nll(log_probs, ext, skip, lablen, frames, g: Geo):
+def _nll(log_probs, ext, skip, lablen, frames, g: tiles.Geo):
     ll, _ = _forward(log_probs, ext, skip, lablen, frames, g)
     return -(ll[0] + ll[1])
 
 
-def _nll_fwd(log_probs, ext, skip, lablen, frames, g: Geo):
+def _nll_fwd(log_probs, ext, skip, lablen, frames, g: tiles.Geo):
     ll, (ck, bound) = _forward(log_probs, ext, skip, lablen, frames, g)
     return -(ll[0] + ll[1]), (log_probs, ext, skip, lablen, frames, ll, ck, bound)
 
 
-def _nll_bwd(g: Geo, res, cot):
+def _nll_bwd(g: tiles.Geo, res, cot):
     log_probs, ext, skip, lablen, frames, ll, ck, bound = res
     occ, blank = _backward(log_probs, ext, skip, lablen, frames, ll, ck, bound, g)
     scale = jnp.where(ll[0] > NEG / 2, -cot, 0.0)[:, None, None]
