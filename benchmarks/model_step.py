@@ -1,7 +1,8 @@
 """Training-step and forward time / peak memory of the paper 6L-768D model (bf16, 1 device).
 
-Each case is MODE@FRAMESxBATCH[+remat][+pallas], MODE in {step, fwd} (+pallas: the Pallas
-GPU CTC kernel instead of the XLA one): `step` is the full jitted train
+Each case is MODE@FRAMESxBATCH[+remat][+pallas|+xlactc], MODE in {step, fwd} (CTC 'auto' =
+the Pallas wavefront on GPU; +pallas forces it, +xlactc takes the XLA scan, e.g. to attribute
+memory): `step` is the full jitted train
 step (forward with batch-renorm statistics and self-conditioning, CTC, backward, torch-style
 clipping, MADGRAD update, state donated); `fwd` is the eval forward to log-probs. Cases run
 in the order given in ONE process, so list them by growing memory: `peak_gib` is the
@@ -69,7 +70,8 @@ def run_case(case: str, repeats: int) -> dict:
     shape, *flags = shape.split("+")
     remat = "remat" in flags
     frames, batch = (int(x) for x in shape.split("x"))
-    cfg = paper_config(remat, "pallas_gpu" if "pallas" in flags else "auto")
+    ctc_impl = "pallas_gpu" if "pallas" in flags else "xla" if "xlactc" in flags else "auto"
+    cfg = paper_config(remat, ctc_impl)
     mesh = make_mesh(1, 1, 1, devices=jax.devices()[:1])
     model = build_model(cfg)
     shardings = step_lib.state_shardings(model, cfg, mesh)
