@@ -110,7 +110,8 @@ def batch_check(impls):
               f"finite = {bool(jnp.all(jnp.isfinite(grad)))}", flush=True)
 
 
-def tile_sweep(n, reps, tiles=("256x64",), norms=(2,), occ_modes=("atomic",), aheads=(2,)):
+def tile_sweep(n, reps, tiles=("128x32",), norms=(2,), occ_modes=("atomic",), aheads=(2,),
+               warps=(0,)):
     """fwd / fwd+bwd ms of the wavefront kernel at n frames for each tile (chunk x block)
     and normalisation interval."""
     from lcasr_jax.kernels import ctc_pallas
@@ -120,12 +121,13 @@ def tile_sweep(n, reps, tiles=("256x64",), norms=(2,), occ_modes=("atomic",), ah
     labels = jax.random.randint(jax.random.fold_in(key, 1), (1, n // 5), 0, BLANK)
     args_ = (logits, jnp.array([n]), labels, jnp.array([n // 5]))
     rows = []
-    names = ("CHUNK", "BLOCK", "NORM_EVERY", "OCC_MODE", "LOOKAHEAD")
+    names = ("CHUNK", "BLOCK", "NORM_EVERY", "OCC_MODE", "LOOKAHEAD", "WARPS")
     defaults = [getattr(ctc_pallas, k) for k in names]
     first_grad = None
-    for tile, norm, occ, ahead in itertools.product(tiles, norms, occ_modes, aheads):
+    for tile, norm, occ, ahead, warp in itertools.product(tiles, norms, occ_modes, aheads,
+                                                          warps):
         chunk, block = map(int, tile.split("x"))
-        for k, v in zip(names, (chunk, block, norm, occ, ahead), strict=True):
+        for k, v in zip(names, (chunk, block, norm, occ, ahead, warp), strict=True):
             setattr(ctc_pallas, k, v)
         fn = make("pallas_gpu")
         try:
@@ -137,12 +139,14 @@ def tile_sweep(n, reps, tiles=("256x64",), norms=(2,), occ_modes=("atomic",), ah
         first_grad = grad if first_grad is None else first_grad
         fwd = jax.jit(lambda *a: ctc_loss(*a, blank_id=BLANK, implementation="pallas_gpu"))
         rows.append(dict(chunk=chunk, block=block, norm_every=norm, occ=occ, lookahead=ahead,
+                         warps=warp,
                          frames=n, fwdbwd_ms=ms, fwd_ms=time_ms(fwd, *args_, warmup=1, reps=reps),
                          grad_diff_vs_first=float(jnp.max(jnp.abs(grad - first_grad)))))
         print(rows[-1], flush=True)
     for k, v in zip(names, defaults, strict=True):
         setattr(ctc_pallas, k, v)
-    print(table(rows, ["chunk", "block", "norm_every", "occ", "lookahead", "frames", "fwd_ms",
+    print(table(rows, ["chunk", "block", "norm_every", "occ", "lookahead", "warps", "frames",
+                       "fwd_ms",
                        "fwdbwd_ms", "grad_diff_vs_first"]))
 
 
@@ -185,10 +189,12 @@ def main(argv=None) -> int:
     p.add_argument("--check", type=int, default=0, help="frames of a float64 check first")
     p.add_argument("--tiles", type=int, default=0,
                    help="frames of a chunk x block sweep of the wavefront kernel first")
-    p.add_argument("--tile-list", nargs="+", default=["256x64"], help="CHUNKxBLOCK tiles")
+    p.add_argument("--tile-list", nargs="+", default=["128x32"], help="CHUNKxBLOCK tiles")
     p.add_argument("--norm-list", type=int, nargs="+", default=[2], help="NORM_EVERY values")
     p.add_argument("--occ-list", nargs="+", default=["atomic"],
-                   help="OCC_MODE values ('none' drops the gradient: timing only)")
+                   help="OCC_MODE values: atomic, deferred, none (no gradient: timing only)")
+    p.add_argument("--warps-list", type=int, nargs="+", default=[0],
+                   help="WARPS values (0: chunk // 64)")
     p.add_argument("--ahead-list", type=int, nargs="+", default=[2], help="LOOKAHEAD values")
     args = p.parse_args(argv)
     impls = args.impls or (["pallas_gpu", "xla", "optax"] if jax.default_backend() == "gpu"
@@ -198,7 +204,7 @@ def main(argv=None) -> int:
         check(impls, args.check)
     if args.tiles:
         tile_sweep(args.tiles, args.reps, args.tile_list, args.norm_list, args.occ_list,
-                   args.ahead_list)
+                   args.ahead_list, args.warps_list)
     rows = []
     for n in args.sizes:
         key = jax.random.PRNGKey(n)

@@ -43,7 +43,9 @@ ROWS = 16  # frames per row-sum of blank occupancies
 DROP_BELOW = 25 * 0.6931471805599453  # log(2^25): see the label occupancies in _bwd_kernel
 LOOKAHEAD = 2  # frames whose loads are in flight ahead of the recursion
 NORM_EVERY = 2  # frames between subtractions of the chunk max (unrolled per loop iteration)
-OCC_MODE = "atomic"  # label occupancies: 'atomic' adds, 'none' (benchmarks: no gradient)
+OCC_MODE = "atomic"  # label occupancies: 'atomic' adds per frame, 'deferred' stages a tile's
+# rows in scratch and adds them after its recursion, 'none' (benchmarks only: no gradient)
+WARPS = 0  # warps per program (0: chunk // 64, at least 1)
 
 
 def _fwd_kernel(diag_ref, frames_ref, lablen_ref, lp_ref, lab_ref, sk_ref, _ck, _bound, _sbuf,
@@ -131,14 +133,16 @@ def _bwd_kernel(diag_ref, frames_ref, lablen_ref, lp_ref, lab_ref, sk_ref, skn_r
             log_go = ao + bo - lp_label + const
             go = jnp.where(live & s.valid_o & (log_go > lp_label - DROP_BELOW),
                            jnp.exp(jnp.minimum(log_go, 0.0)), 0.0)
-            abuf_ref[pl.ds(slot(b) + (t - t0) * g.srow, g.chunk)] = ge
-            if g.interpret:
+            row = slot(b) + (t - t0) * g.srow  # alpha_t is read: its row takes (ge, go)
+            abuf_ref[pl.ds(row, g.chunk)] = ge
+            if g.occ_mode == "deferred":
+                abuf_ref[pl.ds(row + g.chunk, g.chunk)] = go
+            elif g.interpret:
                 occ_ref[pl.ds((n * g.tpad + t) * g.width + c * g.chunk, g.chunk)] = go
-            else:
+            elif g.occ_mode == "atomic":
                 from jax.experimental.pallas import triton as plgpu
 
-                if g.occ_mode == "atomic":
-                    plgpu.atomic_add(occ_ref, s.occ_row(t, g) + s.lab, go, mask=go > 0.0)
+                plgpu.atomic_add(occ_ref, s.occ_row(t, g) + s.lab, go, mask=go > 0.0)
 
         def both(i, carry, norm):
             """Beta frame t0 + B-1-i and alpha frame prev0 + i, one barrier."""
@@ -170,6 +174,19 @@ def _bwd_kernel(diag_ref, frames_ref, lablen_ref, lp_ref, lab_ref, sk_ref, skn_r
             idx = slot(b) + (r0 + rows)[:, None] * g.srow + s.lane[None, :]
             sums = jnp.sum(abuf_ref[idx], axis=1)
             blank_ref[pl.ds((n * g.n_chunks + c) * g.tpad + t0 + r0, ROWS)] = sums
+            if g.occ_mode == "deferred":
+                _add_label_rows(occ_ref, abuf_ref[idx + g.chunk], t0 + r0 + rows, s, g)
+
+
+def _add_label_rows(occ_ref, go, t, s: tiles.Seq, g: tiles.Geo):
+    """occ[t, label] += go for a (rows, chunk) block of label occupancies at frames t."""
+    if g.interpret:
+        occ_ref[((s.n * g.tpad + t) * g.width + s.c * g.chunk)[:, None] + s.lane[None, :]] = go
+    else:
+        from jax.experimental.pallas import triton as plgpu
+
+        idx = s.occ_row(t, g)[:, None] + s.lab[None, :]
+        plgpu.atomic_add(occ_ref, idx, go, mask=go > 0.0)
 
 
 def _call(kernel, g: tiles.Geo, inputs, carried, name):
@@ -179,7 +196,8 @@ def _call(kernel, g: tiles.Geo, inputs, carried, name):
     if not g.interpret:
         from jax.experimental.pallas import triton as plgpu
 
-        params = plgpu.CompilerParams(num_warps=max(1, min(8, g.chunk // 64)), num_stages=1)
+        params = plgpu.CompilerParams(num_warps=g.warps or max(1, min(8, g.chunk // 64)),
+                                      num_stages=1)
     return pl.pallas_call(
         functools.partial(kernel, g=g), grid=(g.batch, g.n_chunks),
         out_shape=[jax.ShapeDtypeStruct(x.shape, x.dtype) for x in carried],
@@ -202,7 +220,8 @@ def _geometry(log_probs, n_labels_max, blank, interpret, chunk, block) -> tiles.
     chunk = min(chunk, max(8, pl.next_power_of_2(lanes)))
     block = min(block, max(ROWS, pl.next_power_of_2(frames)))
     return tiles.Geo(batch, frames, classes, blank, chunk, -(-lanes // chunk), block,
-                     max(1, -(-frames // block)), interpret, LOOKAHEAD, NORM_EVERY, OCC_MODE)
+                     max(1, -(-frames // block)), interpret, LOOKAHEAD, NORM_EVERY, OCC_MODE,
+                     WARPS)
 
 
 def _lanes(ext, skip, g: tiles.Geo):
