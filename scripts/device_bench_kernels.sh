@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# One device call (~10 minutes on an H100/H200): the CTC wavefront with float64 checks, its
-# untried options (deferred label atomics, warps per program), then the one-hour training step with the Pallas and the XLA CTC (to
-# attribute peak memory), then the 1-hour eval forward. Logs under $OUT (or ./runs/bench).
+# One device call (~10 minutes on an H100/H200): the CTC wavefront with float64 checks and
+# its untried options (deferred label atomics, warps per program), the one-hour training step
+# with the Pallas and the XLA CTC (to attribute peak memory), and the 1-hour eval forward.
+# Logs under $OUT (or ./runs/bench).
 # Run from the repo root on the GPU machine, with .whl carried (README "GPU machines").
 set -uo pipefail
 out=${OUT:-runs/bench}
