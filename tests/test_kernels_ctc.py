@@ -218,6 +218,25 @@ def test_many_segments(impl, small_tiles):
     _check(impl, logits, frame_len, labels, label_len, 5)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_bfloat16_logits_are_read_exactly(impl):
+    """bf16 logits (the model's output under bf16 compute) give the loss of their float32
+    values and a gradient in bf16 equal to the float32 one rounded."""
+    rng = np.random.default_rng(10)
+    logits, frame_len, labels, label_len = _case(rng, 2, 21, 6, 5, 0)
+    x16 = jnp.asarray(logits, jnp.bfloat16)
+    args = (jnp.asarray(frame_len), jnp.asarray(labels), jnp.asarray(label_len))
+    loss_fn = lambda x: ctc_loss(x, *args, blank_id=0, implementation=impl).sum()
+    loss16, grad16 = jax.value_and_grad(loss_fn)(x16)
+    loss32, grad32 = jax.value_and_grad(loss_fn)(x16.astype(jnp.float32))
+    assert grad16.dtype == jnp.bfloat16
+    np.testing.assert_allclose(float(loss16), float(loss32), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(grad16, np.float32), np.asarray(grad32), rtol=1e-2,
+                               atol=1e-3)
+    np.testing.assert_array_equal(np.asarray(grad16),
+                                  np.asarray(grad32.astype(jnp.bfloat16)))
+
+
 def test_deferred_label_occupancies_match_reference(small_tiles, monkeypatch):
     """OCC_MODE 'deferred' stages a tile's label occupancies in scratch and adds them after
     the recursion: same gradient."""

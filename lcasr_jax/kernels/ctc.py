@@ -59,7 +59,8 @@ def ctc_loss(
     """Per-sequence CTC negative log-likelihood.
 
     Args:
-      logits: (batch, frames, classes) raw scores; log_softmax is applied here (float32).
+      logits: (batch, frames, classes) raw scores, any float dtype; log_softmax is applied
+        here in float32 (the Pallas kernel folds it into its reads of the logits).
       logit_lengths: (batch,) int32 valid frames.
       labels: (batch, max_labels) int32, padded beyond label_lengths.
       label_lengths: (batch,) int32 valid labels.
@@ -77,7 +78,6 @@ def ctc_loss(
     if implementation == "auto":  # benchmarks/RESULTS.md: Pallas wins at every length
         small = n_frames * n_classes < 2**31  # the kernel's offsets are int32
         implementation = "pallas_gpu" if jax.default_backend() == "gpu" and small else "xla"
-    log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
     frames = jnp.clip(logit_lengths.astype(jnp.int32), 0, n_frames)
     label_lengths = jnp.clip(label_lengths.astype(jnp.int32), 0, labels.shape[1])
     # Padding may hold anything (-1, ids >= classes): make every gathered column valid.
@@ -86,11 +86,12 @@ def ctc_loss(
     ext, skip, final, required = extended_labels(labels, label_lengths, blank_id)
     feasible = required <= frames
     if implementation == "xla":
+        log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
         nll = ctc_xla.ctc_nll(log_probs, ext, skip, final, frames)
     elif implementation in ("pallas_gpu", "pallas_interpret"):
         from lcasr_jax.kernels import ctc_pallas
 
-        nll = ctc_pallas.ctc_nll(log_probs, ext, skip, label_lengths, frames,
+        nll = ctc_pallas.ctc_nll(logits, ext, skip, label_lengths, frames,  # log_softmax inside
                                  blank_id=blank_id,
                                  interpret=implementation == "pallas_interpret")
     else:

@@ -19,10 +19,13 @@ Each chunk keeps its own log offset (a double-float (hi, lo), the chunk's max su
 every frame), stored beside each boundary value; a value crossing chunks is rebased in
 double-float, so rounding stays at the scale of one frame everywhere.
 
-The forward stores every tile's entry state (O(frames / block * labels)); the backward
-recomputes a tile's alphas from it into scratch, runs beta back through them and adds the
-occupancies of label states into d(-nll)/d(log_probs) with atomics (in interpret mode:
-written out for an XLA scatter), and of blank states through per-chunk row sums.
+The kernels read the raw logits (any float dtype) and a per-frame logsumexp, so no float32
+log-probabilities are ever materialised. The forward stores every tile's entry state
+(O(frames / block * labels)); the backward recomputes a tile's alphas from it into scratch,
+runs beta back through them and adds the occupancies of label states into a (frames,
+classes) array with atomics (in interpret mode: written out for an XLA scatter), and of
+blank states through per-chunk row sums; the gradient w.r.t. the logits, softmax * sum(occ)
+- occ, is then one elementwise pass.
 """
 
 from __future__ import annotations
@@ -48,8 +51,9 @@ OCC_MODE = "atomic"  # label occupancies: 'atomic' adds per frame, 'deferred' st
 WARPS = 0  # warps per program (0: chunk // 64, at least 1)
 
 
-def _fwd_kernel(diag_ref, frames_ref, lablen_ref, lp_ref, lab_ref, sk_ref, _ck, _bound, _sbuf,
-                ck_ref, bound_ref, sbuf_ref, *, g: tiles.Geo):
+def _fwd_kernel(diag_ref, frames_ref, lablen_ref, x_ref, lse_ref, lab_ref, sk_ref, _ck, _bound,
+                _sbuf, ck_ref, bound_ref, sbuf_ref, *, g: tiles.Geo):
+    lp_ref = (x_ref, lse_ref)
     n, c = pl.program_id(0), pl.program_id(1)
     b = diag_ref[0] - c
     s = tiles.Seq(g, frames_ref, lablen_ref, lab_ref, n, c)
@@ -74,12 +78,13 @@ def _fwd_kernel(diag_ref, frames_ref, lablen_ref, lp_ref, lab_ref, sk_ref, _ck, 
         tiles.store_state(ck_ref, base + g.n_chunks * g.srow, state, g)
 
 
-def _bwd_kernel(diag_ref, frames_ref, lablen_ref, lp_ref, lab_ref, sk_ref, skn_ref, ck_ref,
-                bound_ref, ll_ref, *refs, g: tiles.Geo):
+def _bwd_kernel(diag_ref, frames_ref, lablen_ref, x_ref, lse_ref, lab_ref, sk_ref, skn_ref,
+                ck_ref, bound_ref, ll_ref, *refs, g: tiles.Geo):
     """Tile (c, b) of the reverse wavefront: beta over block b against alphas recomputed
     (one launch earlier, or here first for the top block) into scratch slot b % 2, while
     recomputing block b - 1 into the other slot: two independent chains share each barrier.
     """
+    lp_ref = (x_ref, lse_ref)
     n_io = len(refs) // 2
     bstate_ref, bbound_ref, abuf_ref, sbuf_ref, blank_ref, occ_ref = refs[n_io:]
     n, c = pl.program_id(0), pl.program_id(1)
@@ -214,8 +219,8 @@ def _wavefront(kernel, g: tiles.Geo, inputs, carried, name):
     return lax.fori_loop(0, g.n_chunks + g.n_blocks - 1, launch, tuple(carried))
 
 
-def _geometry(log_probs, n_labels_max, blank, interpret, chunk, block) -> tiles.Geo:
-    batch, frames, classes = log_probs.shape
+def _geometry(logits, n_labels_max, blank, interpret, chunk, block) -> tiles.Geo:
+    batch, frames, classes = logits.shape
     lanes = n_labels_max + 1
     chunk = min(chunk, max(8, pl.next_power_of_2(lanes)))
     block = min(block, max(ROWS, pl.next_power_of_2(frames)))
@@ -234,7 +239,7 @@ def _lanes(ext, skip, g: tiles.Geo):
     return lab.reshape(-1), sk.reshape(-1), skn.reshape(-1)
 
 
-def _forward(log_probs, ext, skip, lablen, frames, g: tiles.Geo):
+def _forward(logits, lse, ext, skip, lablen, frames, g: tiles.Geo):
     lab, sk, _ = _lanes(ext, skip, g)
     f32 = jnp.float32
     init = jnp.full((g.batch, g.n_chunks, g.srow), NEG, f32)
@@ -242,8 +247,9 @@ def _forward(log_probs, ext, skip, lablen, frames, g: tiles.Geo):
     ck = jnp.zeros((g.batch, g.n_blocks + 1, g.n_chunks, g.srow), f32).at[:, 0].set(init)
     bound = jnp.zeros((g.batch * g.n_chunks * g.tpad * 4,), f32)
     sbuf = jnp.zeros((g.batch * g.n_chunks * g.sbuf,), f32)
-    ck, bound, _ = _wavefront(_fwd_kernel, g, (frames, lablen, log_probs.reshape(-1), lab, sk),
-                              (ck.reshape(-1), bound, sbuf), "lcasr_ctc_wave_fwd")
+    inputs = (frames, lablen, logits.reshape(-1), lse.reshape(-1), lab, sk)
+    ck, bound, _ = _wavefront(_fwd_kernel, g, inputs, (ck.reshape(-1), bound, sbuf),
+                              "lcasr_ctc_wave_fwd")
     ck = ck.reshape(g.batch, g.n_blocks + 1, g.n_chunks, g.srow)
     last = -(-frames // g.block)  # the block after the one holding frame frames - 1
     final = ck[jnp.arange(g.batch), last]  # (batch, K, srow)
@@ -262,9 +268,9 @@ def _forward(log_probs, ext, skip, lablen, frames, g: tiles.Geo):
     return ll, (ck.reshape(-1), bound)
 
 
-def _backward(log_probs, ext, skip, lablen, frames, ll, ck, bound, g: tiles.Geo):
-    """d log p / d log_probs as label-state occupancies (batch, frames, classes) and blank
-    occupancies (batch, frames)."""
+def _backward(logits, lse, ext, skip, lablen, frames, ll, ck, bound, g: tiles.Geo):
+    """d log p / d log_softmax(logits) as label-state occupancies (batch, frames, classes)
+    and blank occupancies (batch, frames)."""
     lab, sk, skn = _lanes(ext, skip, g)
     f32 = jnp.float32
     bstate = jnp.full((g.batch, g.n_chunks, g.srow), NEG, f32).at[:, :, 2 * g.chunk:].set(0.0)
@@ -277,61 +283,65 @@ def _backward(log_probs, ext, skip, lablen, frames, ll, ck, bound, g: tiles.Geo)
     else:
         occ = jnp.zeros((g.batch * g.frames * g.classes,), f32)
     ll_flat = jnp.stack(ll, axis=1).reshape(-1)
-    inputs = (frames, lablen, log_probs.reshape(-1), lab, sk, skn, ck, bound, ll_flat)
+    inputs = (frames, lablen, logits.reshape(-1), lse.reshape(-1), lab, sk, skn, ck, bound,
+              ll_flat)
     *_, blank, occ = _wavefront(_bwd_kernel, g, inputs,
                                 (bstate.reshape(-1), bbound, abuf, sbuf, blank, occ),
                                 "lcasr_ctc_wave_bwd")
     blank = blank.reshape(g.batch, g.n_chunks, g.tpad).sum(1)[:, :g.frames]
     if g.interpret:
         go = occ.reshape(g.batch, g.tpad, g.width)[:, :g.frames]
-        occ = jnp.zeros(log_probs.shape, f32)
+        occ = jnp.zeros(logits.shape, f32)
         occ = occ.at[jnp.arange(g.batch)[:, None, None], jnp.arange(g.frames)[None, :, None],
                      lab.reshape(g.batch, 1, g.width)].add(go)
     else:
-        occ = occ.reshape(log_probs.shape)
+        occ = occ.reshape(logits.shape)
     return occ, blank
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
-def _nll(log_probs, ext, skip, lablen, frames, g: tiles.Geo):
-    ll, _ = _forward(log_probs, ext, skip, lablen, frames, g)
-    return -(ll[0] + ll[1])
+def _nll(logits, ext, skip, lablen, frames, g: tiles.Geo):
+    return _nll_fwd(logits, ext, skip, lablen, frames, g)[0]
 
 
-def _nll_fwd(log_probs, ext, skip, lablen, frames, g: tiles.Geo):
-    ll, (ck, bound) = _forward(log_probs, ext, skip, lablen, frames, g)
-    return -(ll[0] + ll[1]), (log_probs, ext, skip, lablen, frames, ll, ck, bound)
+def _nll_fwd(logits, ext, skip, lablen, frames, g: tiles.Geo):
+    lse = jax.nn.logsumexp(logits.astype(jnp.float32), axis=-1)  # (batch, frames)
+    ll, (ck, bound) = _forward(logits, lse, ext, skip, lablen, frames, g)
+    return -(ll[0] + ll[1]), (logits, lse, ext, skip, lablen, frames, ll, ck, bound)
 
 
 def _nll_bwd(g: tiles.Geo, res, cot):
-    log_probs, ext, skip, lablen, frames, ll, ck, bound = res
-    occ, blank = _backward(log_probs, ext, skip, lablen, frames, ll, ck, bound, g)
-    scale = jnp.where(ll[0] > NEG / 2, -cot, 0.0)[:, None, None]
-    is_blank = jnp.arange(g.classes) == g.blank  # one elementwise pass over occ, in place
-    return scale * (occ + jnp.where(is_blank, blank[:, :, None], 0.0)), None, None, None, None
+    """d nll / d logits = softmax * (sum of occupancies) - occupancies, in one pass."""
+    logits, lse, ext, skip, lablen, frames, ll, ck, bound = res
+    occ, blank = _backward(logits, lse, ext, skip, lablen, frames, ll, ck, bound, g)
+    occ = occ + jnp.where(jnp.arange(g.classes) == g.blank, blank[:, :, None], 0.0)
+    softmax = jnp.exp(logits.astype(jnp.float32) - lse[:, :, None])
+    scale = jnp.where(ll[0] > NEG / 2, cot, 0.0)[:, None, None]
+    grad = scale * (softmax * jnp.sum(occ, axis=-1, keepdims=True) - occ)
+    return grad.astype(logits.dtype), None, None, None, None
 
 
 _nll.defvjp(_nll_fwd, _nll_bwd)
 
 
-def ctc_nll(log_probs, ext, skip, label_lengths, frames, *, blank_id: int,
+def ctc_nll(logits, ext, skip, label_lengths, frames, *, blank_id: int,
             interpret: bool = False, chunk: int | None = None, block: int | None = None):
-    """-log p(labels | log_probs): (batch,) float32; see ctc.ctc_loss for the arguments.
+    """-log p(labels | log_softmax(logits)): (batch,) float32; see ctc.ctc_loss.
 
-    log_probs: (batch, frames, classes) float32; ext, skip: (batch, 2L+1) from
-    ctc.extended_labels; label_lengths, frames: (batch,) int32. `chunk` (lanes, a power of 2)
-    and `block` (frames) set the tile.
+    logits: (batch, frames, classes) raw scores in any float dtype (read as they are, never
+    materialised as float32 log-probs; the gradient comes back in their dtype); ext, skip:
+    (batch, 2L+1) from ctc.extended_labels; label_lengths, frames: (batch,) int32. `chunk`
+    (lanes, a power of 2) and `block` (frames) set the tile.
     """
-    batch, n_frames, n_classes = log_probs.shape
+    batch, n_frames, n_classes = logits.shape
     if n_frames * n_classes >= 2**31:
         raise ValueError(f"ctc_pallas.py: {n_frames} frames x {n_classes} classes overflow "
                          "the kernel's int32 offsets; use implementation='xla'")
     if batch > 1 and batch * n_frames * n_classes >= 2**31:  # keep kernel offsets in int32
         return jnp.concatenate([
-            ctc_nll(log_probs[b:b + 1], ext[b:b + 1], skip[b:b + 1], label_lengths[b:b + 1],
+            ctc_nll(logits[b:b + 1], ext[b:b + 1], skip[b:b + 1], label_lengths[b:b + 1],
                     frames[b:b + 1], blank_id=blank_id, interpret=interpret, chunk=chunk,
                     block=block) for b in range(batch)])
-    g = _geometry(log_probs, ext.shape[1] // 2, int(blank_id), interpret, chunk or CHUNK,
+    g = _geometry(logits, ext.shape[1] // 2, int(blank_id), interpret, chunk or CHUNK,
                   block or BLOCK)
-    return _nll(log_probs.astype(jnp.float32), ext, skip, label_lengths.astype(jnp.int32),
-                frames.astype(jnp.int32), g)
+    return _nll(logits, ext, skip, label_lengths.astype(jnp.int32), frames.astype(jnp.int32), g)

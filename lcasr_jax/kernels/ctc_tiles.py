@@ -147,8 +147,13 @@ class Seq:
         return (self.n * g.frames + jnp.clip(t, 0, g.frames - 1)) * g.classes
 
     def emissions(self, lp_ref, t, g: Geo):
-        row = (self.n * g.frames + jnp.clip(t, 0, g.frames - 1)) * g.classes
-        return lp_ref[row + g.blank], lp_ref[row + self.lab]
+        """log-softmax of the blank and of this chunk's labels at frame t: lp_ref is
+        (logits ref (batch * frames * classes,), any float; logsumexp ref (batch * frames,))."""
+        x_ref, lse_ref = lp_ref
+        frame = self.n * g.frames + jnp.clip(t, 0, g.frames - 1)
+        lse, row = lse_ref[frame], frame * g.classes
+        return (x_ref[row + g.blank].astype(jnp.float32) - lse,
+                x_ref[row + self.lab].astype(jnp.float32) - lse)
 
 
 def alpha_inputs(t, *, g: Geo, s: Seq, lp_ref, bound_ref):
