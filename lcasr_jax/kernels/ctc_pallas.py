@@ -133,8 +133,8 @@ def _bwd_kernel(diag_ref, frames_ref, lablen_ref, x_ref, lse_ref, lab_ref, sk_re
             live = t < s.frames
             ge = jnp.where(live & s.valid_e,
                            jnp.exp(jnp.minimum(ae + be - lp_blank + const, 0.0)), 0.0)
-            # A label occupancy under half an ulp of its softmax term (2^-25 exp(lp)) cannot
-            # change the float32 gradient softmax - occupancy: it is not sent.
+            # A label occupancy under half an ulp of its softmax term (2^-25 exp(lp)) is below
+            # the float32 rounding of the gradient softmax * sum(occ) - occ: it is not sent.
             log_go = ao + bo - lp_label + const
             go = jnp.where(live & s.valid_o & (log_go > lp_label - DROP_BELOW),
                            jnp.exp(jnp.minimum(log_go, 0.0)), 0.0)
