@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-FRAMES_PER_SECOND = 100
+from lcasr_jax.data.features import FRAMES_PER_SECOND
 
 
 class SyntheticSource:
