@@ -124,7 +124,9 @@ def test_indivisible_batch_is_padded_with_zero_weight_rows_not_replicated(setup)
     put = step_lib.put_batch(batch, mesh)
     assert put["spec"].shape[0] == 8 and put["spec"].sharding.spec[0] == ("data", "fsdp")
     np.testing.assert_array_equal(put["weight"], [1] * 5 + [0] * 3)
-    _assert_close(_loss_and_grads(cfg, model, state, batch, mesh)[0], want)
+    got = _loss_and_grads(cfg, model, state, batch, mesh)[0]
+    _assert_close(got, want)
+    assert got[2]["rows"] == want[2]["rows"] == 5  # the loss is normalised by these
 
 
 def test_pallas_attention_step_runs_per_batch_shard(setup):
