@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from lcasr_jax.data.features import FRAMES_PER_SECOND
     from lcasr_jax.eval import report
     from lcasr_jax.eval.cli import load, overlap_frames
     from lcasr_jax.eval.datasets import load_dataset
@@ -118,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     rows, table_rows = [], []
     for seconds in args.contexts:
-        seq_len = int(round(seconds * 100))
+        seq_len = int(round(seconds * FRAMES_PER_SECOND))
         overlap = overlap_frames(seq_len, None, args.overlap_ratio,
                                  model.config.subsampling_factor)
         settings = EvalSettings(args.mode, seq_len, overlap, args.batch_size)

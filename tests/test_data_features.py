@@ -103,3 +103,24 @@ def test_rejects_bad_input():
         F.compute_features(np.zeros(100, np.float32))
     with pytest.raises(ValueError, match="1-D"):
         F.compute_features(np.zeros((2, 16000), np.float32))
+
+
+def test_frame_rate_constants_have_one_home():
+    """Frames <-> seconds conversions use the hop/sample-rate constants defined here; no
+    other module defines its own."""
+    import inspect
+    import re
+
+    from lcasr_jax import demo
+    from lcasr_jax.eval import decode, plot, runner
+    from lcasr_jax.eval.datasets import base
+    from lcasr_jax.train import loop, synthetic
+
+    assert F.FRAMES_PER_SECOND == 100 and F.FRAME_SECONDS == 0.01
+    assert F.FRAME_SECONDS == F.HOP_LENGTH / F.SAMPLE_RATE == 1 / F.FRAMES_PER_SECOND
+    assert decode.FRAME_SECONDS is plot.FRAME_SECONDS is F.FRAME_SECONDS
+    defines = re.compile(r"^(FRAMES?_\w*|HOP_\w*|SAMPLE_RATE) = ", re.M)
+    for module in (demo, decode, plot, runner, base, loop, synthetic):
+        source = inspect.getsource(module)
+        assert not defines.search(source), module.__name__
+        assert not re.search(r"(/|\*) 100\b", source), module.__name__

@@ -1,6 +1,8 @@
 """Batched, sharded window evaluation equals one-window-at-a-time evaluation (8 CPU devices,
 tiny random-weight SCConformerXL)."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -140,6 +142,34 @@ def test_time_padding_is_exact_only_with_masked_subsampling(tiny):
         out = apply(variables, padded, jnp.array([203]))["final_posteriors"]
         diff = float(jnp.abs(exact[0] - out[0, :exact.shape[1]]).max())
         assert (diff < 2e-5) == close, (mask, diff)
+
+
+def test_opaque_attention_runs_per_batch_shard(tiny):
+    """attention_impl='pallas_gpu' (interpret mode on CPU) on the 8-device 'data' mesh:
+    equal to one device's outputs, and no q/k/v/lengths gathered over the whole batch in
+    front of the kernel."""
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+    from test_kernels_shard import batch_gathers
+
+    cfg, model, variables = tiny
+    model = model.clone(attention_impl="pallas_gpu")
+    rng = np.random.default_rng(6)
+    spec = rng.normal(size=(8, 80, 160)).astype(np.float32)
+    lengths = rng.integers(60, 161, size=8).astype(np.int32)
+    mesh = engine.data_mesh()
+    forward, _ = engine.make_forward(model, variables, mesh)
+    single, _ = engine.make_forward(model, variables, engine.data_mesh(jax.devices()[:1]))
+    (got, got_n), (want, want_n) = forward(spec, lengths), single(spec, lengths)
+    np.testing.assert_array_equal(np.asarray(got_n), np.asarray(want_n))
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=2e-5, rtol=0)
+
+    rows, replicated = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
+    args = (jax.device_put(variables, replicated), jax.device_put(spec, rows),
+            jax.device_put(lengths, rows))
+    hlo = engine._step_fn().lower(model.clone(mask_subsampling=True), mesh, *args)
+    gathers = batch_gathers(hlo.compile().as_text(), 8)
+    assert not [g for g in gathers if re.search(rf",{cfg.n_heads},{cfg.head_dim}\]|^s32", g)]
 
 
 def test_model_for_mode_sets_attention_window(tiny):

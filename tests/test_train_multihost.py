@@ -76,8 +76,11 @@ def _run(workdir: Path, data: Path, steps: int, cache: Path) -> list[dict]:
 
 
 def _losses(workdir: Path) -> dict[int, float]:
-    lines = (workdir / "metrics.jsonl").read_text().splitlines()
-    return {r["step"]: r["loss"] for r in map(json.loads, lines)}
+    """Loss per logged step; checks that sequence.batch_size (3) is per process: the global
+    batch, which the loss is normalised by, has the rows of both processes."""
+    rows = list(map(json.loads, (workdir / "metrics.jsonl").read_text().splitlines()))
+    assert rows[0]["batch"] == 3 and all(r["rows"] == 2 * r["batch"] for r in rows), rows
+    return {r["step"]: r["loss"] for r in rows}
 
 
 def test_two_processes_resume_each_from_its_own_loader_state(tmp_path, recordings):

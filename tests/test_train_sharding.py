@@ -70,6 +70,9 @@ def test_sharded_loss_and_grads_match_single_device(setup, shape):
     cfg, model, state, batch, (want, (_, compiled1)) = setup
     got, (sh, compiled8) = _loss_and_grads(cfg, model, state, batch, shd.make_mesh(*shape))
     _assert_close(got, want)
+    if shape[0] * shape[1] > 1:  # each device computes its own rows: no gather of the
+        # whole batch anywhere (depthwise convs did, with channels sharded over 'fsdp')
+        assert batch_gathers(compiled8.as_text(), len(batch["lengths"])) == []
     temp1, temp8 = (c.memory_analysis().temp_size_in_bytes for c in (compiled1, compiled8))
     if shape == (1, 1, 8):  # context parallelism: activations really split over 'seq'
         assert temp8 < 0.75 * temp1, (temp8, temp1)
@@ -121,7 +124,9 @@ def test_indivisible_batch_is_padded_with_zero_weight_rows_not_replicated(setup)
     put = step_lib.put_batch(batch, mesh)
     assert put["spec"].shape[0] == 8 and put["spec"].sharding.spec[0] == ("data", "fsdp")
     np.testing.assert_array_equal(put["weight"], [1] * 5 + [0] * 3)
-    _assert_close(_loss_and_grads(cfg, model, state, batch, mesh)[0], want)
+    got = _loss_and_grads(cfg, model, state, batch, mesh)[0]
+    _assert_close(got, want)
+    assert got[2]["rows"] == want[2]["rows"] == 5  # the loss is normalised by these
 
 
 def test_pallas_attention_step_runs_per_batch_shard(setup):

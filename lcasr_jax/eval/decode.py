@@ -11,7 +11,8 @@ import dataclasses
 
 import numpy as np
 
-FRAME_SECONDS = 0.01  # one input spectrogram frame (hop 160 samples at 16 kHz)
+from lcasr_jax.data.features import FRAME_SECONDS
+
 WORD_START = "\u2581"  # sentencepiece's word-boundary marker
 
 

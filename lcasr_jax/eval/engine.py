@@ -5,7 +5,9 @@ i.e. `seq_len` in the moving-window modes), packed into fixed-size batches (dumm
 the last batch), and run through one jitted forward whose batch axis is sharded over a 1-D
 'data' mesh: a whole test set compiles once per (window, batch) shape. Padding is exact:
 the model runs with `mask_subsampling`, so padded frames never reach valid outputs (the
-original runs each window alone at its own length).
+original runs each window alone at its own length). Opaque attention kernels (cuDNN,
+Pallas, splash) run per batch shard (`kernels.shard.batch_mesh`), as in training: XLA
+would otherwise gather the whole batch onto every device in front of them.
 
 With several processes (jax.distributed), each passes only its own recordings; each model
 call takes every process's rows (`jax.make_array_from_process_local_data`), and the
@@ -46,9 +48,15 @@ def _step_fn():
     import jax
     import jax.numpy as jnp
 
-    @functools.partial(jax.jit, static_argnums=0)
-    def step(model, variables, spec, lengths):
-        out = model.apply(variables, spec, lengths)
+    from lcasr_jax.kernels.shard import batch_mesh
+
+    @functools.partial(jax.jit, static_argnums=(0, 1))
+    def step(model, mesh, variables, spec, lengths):
+        """spec (batch, 80, frames) f32, lengths (batch,) i32 -> (log_probs (batch,
+        frames_out, classes) f32, lengths_out (batch,) i32); the mesh is static, as the
+        shard_map of the opaque attention kernels is traced for it."""
+        with batch_mesh(mesh):
+            out = model.apply(variables, spec, lengths)
         return out["final_posteriors"].astype(jnp.float32), out["length"]
 
     return step
@@ -81,7 +89,8 @@ def make_forward(model, variables, mesh=None) -> tuple[Forward, int]:
     """Jitted, batch-sharded forward of a Flax SCConformerXL, with padded frames masked in
     the subsampling (`mask_subsampling`). Returns (forward, n_devices): each process passes
     its own rows, a multiple of its devices in the mesh; n_devices counts all processes'.
-    Compilations are shared by every forward of an equal model (one per input shape)."""
+    Opaque attention kernels run per shard of the mesh's 'data' axis. Compilations are
+    shared by every forward of an equal model and mesh (one per input shape)."""
     import flax.linen as nn
     import jax
     from jax.sharding import NamedSharding
@@ -106,7 +115,7 @@ def make_forward(model, variables, mesh=None) -> tuple[Forward, int]:
             data, x, (x.shape[0] * processes, *x.shape[1:]))
 
     def forward(spec, lengths):
-        log_probs, lengths_out = step(model, variables, put(spec, np.float32),
+        log_probs, lengths_out = step(model, mesh, variables, put(spec, np.float32),
                                       put(lengths, np.int32))
         return _local_rows(log_probs), _local_rows(lengths_out)
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lcasr_jax.eval.decode import FRAME_SECONDS
+from lcasr_jax.data.features import FRAME_SECONDS
 from lcasr_jax.eval.report import read_table
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.eval import engine, windows
 from lcasr_jax.eval.datasets.base import Recording
 from lcasr_jax.eval.decode import Transcript, greedy_ids
@@ -129,7 +130,7 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
             hyp = normalize_hypothesis(transcript.text)
             results.append(RecordingResult(
                 rec.id, hyp, rec.reference, transcript,
-                word_error_rate_detail([hyp], [rec.reference]), spec.shape[1] / 100))
+                word_error_rate_detail([hyp], [rec.reference]), spec.shape[1] / FRAMES_PER_SECOND))
             if bar is not None:
                 bar.update(1)
     if bar is not None:

@@ -80,8 +80,8 @@ class ConvModule(nn.Module):
             inner, (cfg.conv_kernel_size,), padding=((pad, pad),), feature_group_count=inner,
             dtype=self.dtype, name="depthwise_conv",
             kernel_init=nn.with_logical_partitioning(
-                nn.initializers.lecun_normal(), (None, None, "conv_inner")),
-            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("conv_inner",)),
+                nn.initializers.lecun_normal(), (None, None, "depthwise")),
+            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("depthwise",)),
         )(h)
         if cfg.conv_norm == "batch_renorm":
             h = BatchRenorm(name="batch_renorm")(h, valid, train)

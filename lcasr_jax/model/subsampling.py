@@ -28,13 +28,16 @@ def output_lengths(lengths: jax.Array, factor: int = 8) -> jax.Array:
 
 
 def _conv(features: int, kernel: tuple[int, int], stride: int, groups: int, dtype, name: str):
+    """Conv over (batch, time, freq, channels); the output channels of a depthwise one
+    (groups > 1) get the logical name 'depthwise' (replicated, see train/sharding.py)."""
     pad = (kernel[0] - 1) // 2
+    channels = "depthwise" if groups > 1 else "conv_out"
     return nn.Conv(
         features, kernel, strides=(stride, stride), padding=((pad, pad), (pad, pad)),
         feature_group_count=groups, dtype=dtype, name=name,
         kernel_init=nn.with_logical_partitioning(
-            nn.initializers.lecun_normal(), (None, None, None, "conv_out")),
-        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("conv_out",)),
+            nn.initializers.lecun_normal(), (None, None, None, channels)),
+        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (channels,)),
     )
 
 

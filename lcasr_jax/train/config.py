@@ -1,7 +1,12 @@
 """Default training config (ml_collections) that the files in experiments/ start from.
 
 Units: sequence lengths in spectrogram frames (100 per second), schedule positions in
-recordings seen, `warmup_steps` in optimizer steps.
+recordings seen (by all processes), `warmup_steps` in optimizer steps.
+
+`sequence.batch_size` is per process: each process's source yields that many rows (halved
+by the schedule as the length doubles), so the global batch is batch_size x processes and
+the loss is normalised by its real rows, as one process with the global batch would be
+(the paper's 704 on P processes: batch_size=704 // P).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.train import hosts
 from lcasr_jax.train import step as step_lib
 from lcasr_jax.train.checkpoint import Checkpointer, export_model
@@ -26,8 +27,6 @@ from lcasr_jax.train.devset import DevSet, greedy_ids
 from lcasr_jax.train.schedules import LRSchedule, SequenceSchedule
 from lcasr_jax.train.sharding import make_mesh
 from lcasr_jax.train.state import TrainState, build_model
-
-FRAMES_PER_SECOND = 100
 
 
 def make_source(cfg: Any) -> Any:

@@ -1,7 +1,7 @@
 """Device mesh ('data', 'fsdp', 'seq') and the ONE table mapping logical axis names to it.
 
 Parameters carry logical names from the model ('embed', 'mlp', 'heads', 'kv', 'qkv',
-'vocab', 'conv_out', 'conv_inner', 'conv_flat', 'norm'); activations use 'batch' and
+'vocab', 'conv_out', 'conv_inner', 'depthwise', 'conv_flat', 'norm'); activations use 'batch' and
 'length' (frames or tokens). Every name has a rule (None: replicated). Rules are
 priority-ordered (flax semantics): a mesh axis is used at most once per array, so an
 activation (batch, length, embed) maps to (('data', 'fsdp'), 'seq', None), and a weight
@@ -31,6 +31,9 @@ LOGICAL_RULES: tuple[tuple[str, Any], ...] = (
     ("vocab", "fsdp"),
     ("conv_out", "fsdp"),
     ("conv_inner", "fsdp"),
+    # Channels of depthwise convs (kernel k x channels, bias): sharded, XLA would split the
+    # grouped conv by channel and all-gather the whole batch around it (both directions).
+    ("depthwise", None),
     ("conv_flat", None),  # subsampling -> d_model kernel (conv_flat, embed): embed takes fsdp
     ("qkv", None),  # the q|k|v axis of size 3
     ("kv", None),

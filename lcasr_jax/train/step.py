@@ -1,7 +1,8 @@
 """Pure training step (CTC + self-conditioning loss) and its sharded jit.
 
 Loss, as the original exp/train.py: CTC summed over the batch (reduction='sum'), divided by
-(chunk frames x scheduled batch size) and x100 for the gradient. The logged loss is the CTC
+(chunk frames x real rows of the global batch, i.e. the scheduled per-process batch size x
+processes; metric 'rows') and x100 for the gradient. The logged loss is the CTC
 sum / valid spectrogram frames x 100. With `intermediate_loss_weighting` w > 0 the
 gradient loss is (1 - w) CTC(final) + w mean_l CTC(intermediate_l) (self-conditioned CTC,
 Nozaki & Komatsu 2021; the original keeps w = 0 and never reads it).
@@ -102,7 +103,7 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
         frames = batch["spec"].shape[-1]
         frames_valid = batch["lengths"].sum()
         metrics = {"loss": final / jnp.maximum(frames_valid, 1) * 100, "ctc_sum": final,
-                   "frames": frames_valid}
+                   "frames": frames_valid, "rows": batch["weight"].sum()}
         return total / (frames * batch["weight"].sum()) * 100, (mutated.get("batch_stats", {}),
                                                                 metrics)
 

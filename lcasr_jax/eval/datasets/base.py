@@ -9,8 +9,6 @@ from typing import Any
 
 import numpy as np
 
-HOP_SECONDS = 160 / 16000  # one spectrogram frame
-
 
 class DatasetError(ValueError):
     """A dataset directory or file is missing or malformed; the message names it."""
