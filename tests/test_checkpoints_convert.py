@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import os
-import subprocess
+import runpy
 import sys
 from pathlib import Path
 
@@ -49,18 +49,27 @@ def test_round_trip_torch_flax_torch_is_exact(parity_dir, tmp_path, name):
     assert back["podcast_step"] == original["podcast_step"]
 
 
-def test_cli_scripts_convert_and_export(parity_dir, tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+def test_cli_scripts_convert_and_export(parity_dir, tmp_path, monkeypatch, capsys):
+    """The scripts in convert/ run as __main__ (in this process: no interpreter start-up)."""
     src = parity_dir / "nopos_ln" / "checkpoint.pt"
-    run = lambda *a: subprocess.run([sys.executable, *a], capture_output=True, text=True,
-                                    env=env, cwd=tmp_path)
-    r = run(str(REPO / "convert" / "torch_to_flax.py"), str(src), "m")
-    assert r.returncode == 0, r.stderr
+    monkeypatch.chdir(tmp_path)
+
+    def run(script, *args):
+        monkeypatch.setattr(sys, "argv", [script, *args])
+        with pytest.raises(SystemExit) as info:
+            runpy.run_path(str(REPO / "convert" / script), run_name="__main__")
+        out, err = capsys.readouterr()
+        return info.value.code, out, err
+
+    code, out, err = run("torch_to_flax.py", str(src), "m")
+    assert code == 0 and "wrote" in out, err
     assert (tmp_path / "m" / "config.json").is_file()
-    r = run(str(REPO / "convert" / "torch_to_flax.py"), str(src), "m")
-    assert r.returncode == 1 and "not empty" in r.stderr and len(r.stderr.splitlines()) == 1
-    r = run(str(REPO / "convert" / "flax_to_torch.py"), "m", "out.pt")
-    assert r.returncode == 0, r.stderr
+    code, _, err = run("torch_to_flax.py", str(src), "m")
+    assert code == 1 and "not empty" in err and len(err.splitlines()) == 1
+    code, _, err = run("torch_to_flax.py", "absent.pt", "m")  # dest checked before reading
+    assert code == 1 and "not empty" in err and len(err.splitlines()) == 1
+    code, out, err = run("flax_to_torch.py", "m", "out.pt")
+    assert code == 0 and "wrote" in out, err
     assert (tmp_path / "out.pt").is_file()
 
 

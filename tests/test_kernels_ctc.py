@@ -92,8 +92,12 @@ def _check(impl, logits, frame_len, labels, label_len, blank):
     args = (jnp.asarray(logits), jnp.asarray(frame_len), jnp.asarray(labels),
             jnp.asarray(label_len))
     loss_fn = lambda x: ctc_loss(x, *args[1:], blank_id=blank, implementation=impl)
-    loss = np.asarray(jax.jit(loss_fn)(args[0]))
-    grad = np.asarray(jax.jit(jax.grad(lambda x: loss_fn(x).sum()))(args[0]))
+
+    def loss_and_grad(x):  # per-item losses and d(sum of losses)/d logits, one compile
+        loss, vjp = jax.vjp(loss_fn, x)
+        return loss, vjp(jnp.ones_like(loss))[0]
+
+    loss, grad = map(np.asarray, jax.jit(loss_and_grad)(args[0]))
     assert np.all(np.isfinite(loss)) and np.all(np.isfinite(grad))
     for b in range(logits.shape[0]):
         ref_loss, ref_grad = ref_ctc(logits[b], frame_len[b], labels[b, : label_len[b]], blank)
@@ -128,14 +132,15 @@ def test_padding_values_do_not_matter(impl):
     rng = np.random.default_rng(8)
     logits, frame_len, labels, label_len = _case(rng, 2, 15, 5, 4, 0)
     label_len[:] = [2, 3]
-    lens = [jnp.asarray(frame_len), None, jnp.asarray(label_len)]
+    loss_fn = jax.jit(lambda y: ctc_loss(jnp.asarray(logits), jnp.asarray(frame_len), y,
+                                         jnp.asarray(label_len), blank_id=0,
+                                         implementation=impl))  # one compile, three inputs
     losses = []
     for pad in (-1, 99, 3):
         padded = labels.copy()
         padded[0, 2:] = pad
         padded[1, 3:] = pad
-        losses.append(np.asarray(ctc_loss(jnp.asarray(logits), lens[0], jnp.asarray(padded),
-                                          lens[2], blank_id=0, implementation=impl)))
+        losses.append(np.asarray(loss_fn(jnp.asarray(padded))))
     np.testing.assert_array_equal(losses[0], losses[1])
     np.testing.assert_array_equal(losses[0], losses[2])
 
@@ -193,8 +198,8 @@ def test_matches_optax(impl):
     blank = 9
     logits, frame_len, labels, label_len = _case(rng, 3, 40, 10, 8, blank, repeats=True)
     label_len = np.minimum(label_len, frame_len // 2)  # keep feasible: optax has no zero_infinity
-    ours = ctc_loss(jnp.asarray(logits), jnp.asarray(frame_len), jnp.asarray(labels),
-                    jnp.asarray(label_len), blank_id=blank, implementation=impl)
+    ours = jax.jit(lambda *a: ctc_loss(*a, blank_id=blank, implementation=impl))(
+        jnp.asarray(logits), jnp.asarray(frame_len), jnp.asarray(labels), jnp.asarray(label_len))
     pad = lambda n, size: (np.arange(size)[None] >= n[:, None]).astype(np.float32)
     theirs = optax.ctc_loss(jnp.asarray(logits), pad(frame_len, 40), jnp.asarray(labels),
                             pad(label_len, 8), blank_id=blank)
@@ -262,7 +267,7 @@ def test_long_sequence_is_finite_and_matches_reference(impl, monkeypatch):
     lens = np.array([700], np.int32), np.array([120], np.int32)
     loss_fn = lambda x: ctc_loss(x, lens[0], jnp.asarray(labels), lens[1], blank_id=0,
                                  implementation=impl)
-    ours, grad = jax.value_and_grad(lambda x: loss_fn(x).sum())(jnp.asarray(logits))
+    ours, grad = jax.jit(jax.value_and_grad(lambda x: loss_fn(x).sum()))(jnp.asarray(logits))
     theirs = optax.ctc_loss(jnp.asarray(logits), jnp.zeros((1, 700)), jnp.asarray(labels),
                             jnp.zeros((1, 120)), blank_id=0)
     assert np.isfinite(ours) and ours > 1000

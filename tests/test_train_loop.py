@@ -19,7 +19,9 @@ from lcasr_jax.train.checkpoint import Checkpointer
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 10
 ARGS = [f"--config.train.max_steps={STEPS}", "--config.checkpoint.every_steps=2",
-        "--config.checkpoint.async_save=True", "--config.log.sample_every_steps=0"]
+        "--config.checkpoint.async_save=True", "--config.log.sample_every_steps=0",
+        # one layer (a third less compilation) at a higher lr still learns in 10 steps
+        "--config.model.n_layers=1", "--config.optim.lr=1e-2"]
 
 
 def _env(cache: Path) -> dict[str, str]:
@@ -86,7 +88,7 @@ def test_kill_and_resume_is_bit_identical_and_loss_falls(tmp_path):
 
     (cfg_a, var_a), (cfg_b, var_b) = load_model_dir(ref_dir / "model"), load_model_dir(
         run_dir / "model")
-    assert cfg_a == cfg_b and cfg_a.n_layers == 2
+    assert cfg_a == cfg_b and cfg_a.n_layers == 1
     for a, b in zip(jax.tree.leaves(var_a), jax.tree.leaves(var_b), strict=True):
         np.testing.assert_array_equal(a, b)
 

@@ -45,6 +45,7 @@ def read_released(src: str | os.PathLike) -> tuple[ModelConfig, dict, dict, dict
 def torch_to_flax(src: str | os.PathLike, dest: str | os.PathLike,
                   overwrite: bool = False) -> Path:
     """Convert a released checkpoint into a model dir (orbax variables + config.json)."""
+    store.check_dest(dest, overwrite)  # before reading a possibly large checkpoint
     cfg, variables, config, metadata = read_released(src)
     return store.save_model_dir(dest, cfg, variables, config, metadata, overwrite=overwrite)
 

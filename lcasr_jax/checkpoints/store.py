@@ -31,6 +31,16 @@ def is_model_dir(path: str | os.PathLike) -> bool:
     return (Path(path) / CONFIG_FILE).is_file() and (Path(path) / VARIABLES_DIR).is_dir()
 
 
+def check_dest(dest: str | os.PathLike, overwrite: bool = False) -> Path:
+    """`dest` as an absolute path; raises if a model dir cannot be written there."""
+    dest = Path(dest).absolute()
+    if dest.exists() and not dest.is_dir():
+        raise NotADirectoryError(f"{dest}: destination exists and is not a directory")
+    if dest.exists() and any(dest.iterdir()) and not overwrite:
+        raise FileExistsError(f"{dest}: destination exists and is not empty (use --overwrite)")
+    return dest
+
+
 def save_model_dir(dest: str | os.PathLike, cfg: ModelConfig, variables: Mapping[str, Any],
                    original_config: Mapping[str, Any] | None = None,
                    metadata: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
@@ -38,11 +48,7 @@ def save_model_dir(dest: str | os.PathLike, cfg: ModelConfig, variables: Mapping
     renamed to `dest` only when complete, so `dest` is never half-written."""
     import orbax.checkpoint as ocp
 
-    dest = Path(dest).absolute()
-    if dest.exists() and not dest.is_dir():
-        raise NotADirectoryError(f"{dest}: destination exists and is not a directory")
-    if dest.exists() and any(dest.iterdir()) and not overwrite:
-        raise FileExistsError(f"{dest}: destination exists and is not empty (use --overwrite)")
+    dest = check_dest(dest, overwrite)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
     try:
