@@ -87,11 +87,11 @@ def parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace):
     """Evaluate; returns (result, csv path, results table), paths None except on process 0."""
+    from lcasr_jax.distributed import maybe_initialize_distributed
     from lcasr_jax.eval import report
     from lcasr_jax.eval.datasets import load_dataset
     from lcasr_jax.eval.hosts import Hosts
     from lcasr_jax.eval.runner import EvalSettings, evaluate
-    from lcasr_jax.train.sharding import maybe_initialize_distributed
 
     maybe_initialize_distributed()
     if args.checkpoint is not None and not Path(args.checkpoint).exists():

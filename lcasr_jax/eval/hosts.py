@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from lcasr_jax.distributed import gather_bytes, process_allgather
+
 T = TypeVar("T")
 
 
@@ -39,22 +41,14 @@ class Hosts:
     def allgather(self, values: np.ndarray) -> np.ndarray:
         """Every process's `values` (same shape and dtype everywhere): (count, *shape)."""
         values = np.asarray(values)
-        if self.count == 1:
-            return values[None]
-        from jax.experimental import multihost_utils
-
-        return np.asarray(multihost_utils.process_allgather(values, tiled=False))
+        return values[None] if self.count == 1 else process_allgather(values)
 
     def gather_objects(self, obj: Any) -> list[Any]:
         """Every process's picklable `obj`, in process order (sent as padded bytes)."""
         if self.count == 1:
             return [obj]
-        data = np.frombuffer(pickle.dumps(obj), np.uint8)
-        sizes = self.allgather(np.array([data.size], np.int64))[:, 0]
-        padded = np.zeros(int(sizes.max()), np.uint8)
-        padded[:data.size] = data
-        parts = self.allgather(padded)
-        return [pickle.loads(parts[p, :sizes[p]].tobytes()) for p in range(self.count)]
+        return [pickle.loads(p)
+                for p in gather_bytes(pickle.dumps(obj), self.count, self.allgather)]
 
 
 def owned(n: int, index: int, count: int) -> range:

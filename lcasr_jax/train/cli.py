@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):  # each schedule stage compiles once
         jax.config.update("jax_compilation_cache_dir",
                           str(Path(fv.workdir).absolute() / "jax_cache"))
-    from lcasr_jax.train.sharding import maybe_initialize_distributed
+    from lcasr_jax.distributed import maybe_initialize_distributed
 
     maybe_initialize_distributed()
     from lcasr_jax.train.loop import train

@@ -7,40 +7,27 @@ rate, recordings seen, SpecAugment epoch, time limit) must advance identically e
 so `exchange_progress` combines each step's per-process counts: recordings and frames are
 summed, the epoch is the smallest, the time limit is reached when any process reached it.
 
-`allgather(x)` stacks the (n,) arrays of all processes into (processes, n); by default
-jax.experimental.multihost_utils.process_allgather (a collective on the devices, so it waits
-for the steps already dispatched). With one process nothing is exchanged.
+`allgather` is `lcasr_jax.distributed.process_allgather` by default (a collective on the
+devices, so it waits for the steps already dispatched). With one process nothing is exchanged.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-AllGather = Callable[[np.ndarray], np.ndarray]
-
-
-def _default_allgather(x: np.ndarray) -> np.ndarray:
-    from jax.experimental import multihost_utils
-
-    return np.asarray(multihost_utils.process_allgather(x))
+from lcasr_jax.distributed import AllGather, gather_bytes, process_allgather
 
 
 def gather_states(state: Any, process_count: int,
-                  allgather: AllGather = _default_allgather) -> list[Any]:
+                  allgather: AllGather = process_allgather) -> list[Any]:
     """Every process's JSON-able `state`, indexed by process (same list on all of them)."""
     if process_count == 1:
         return [state]
-    data = np.frombuffer(json.dumps(state).encode(), np.uint8)
-    sizes = allgather(np.asarray([data.size], np.int32))[:, 0]
-    padded = np.zeros(int(sizes.max()), np.uint8)
-    padded[: data.size] = data
-    rows = allgather(padded)
-    return [json.loads(bytes(np.asarray(row[:n], np.uint8)).decode())
-            for row, n in zip(rows, sizes, strict=True)]
+    payloads = gather_bytes(json.dumps(state).encode(), process_count, allgather)
+    return [json.loads(p.decode()) for p in payloads]
 
 
 def own_state(states: list[Any] | dict[str, Any], process_index: int,
@@ -56,7 +43,7 @@ def own_state(states: list[Any] | dict[str, Any], process_index: int,
 
 
 def exchange_progress(recordings: int, frames: int, epoch: int, time_up: bool,
-                      process_count: int, allgather: AllGather = _default_allgather
+                      process_count: int, allgather: AllGather = process_allgather
                       ) -> tuple[int, int, int, bool]:
     """(recordings summed, frames summed, smallest epoch, any time_up) over processes."""
     local = np.asarray([recordings, frames, epoch, int(time_up)], np.int32)

@@ -11,7 +11,6 @@ activation (batch, length, embed) maps to (('data', 'fsdp'), 'seq', None), and a
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -39,15 +38,6 @@ LOGICAL_RULES: tuple[tuple[str, Any], ...] = (
     ("kv", None),
     ("norm", None),  # norm scales and biases: d_model floats, not worth a gather
 )
-
-
-def maybe_initialize_distributed() -> bool:
-    """Call jax.distributed.initialize() when the environment describes a multi-host job."""
-    keys = ("JAX_COORDINATOR_ADDRESS", "COORDINATOR_ADDRESS")
-    if any(os.environ.get(k) for k in keys) or os.environ.get("LCASR_DISTRIBUTED") == "1":
-        jax.distributed.initialize()
-        return True
-    return False
 
 
 def make_mesh(data: int = -1, fsdp: int = 1, seq: int = 1,
