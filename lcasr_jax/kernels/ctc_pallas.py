@@ -72,10 +72,9 @@ def _fwd_kernel(diag_ref, frames_ref, lablen_ref, x_ref, lse_ref, lab_ref, sk_re
 
         load = functools.partial(tiles.alpha_inputs, g=g, s=s, lp_ref=lp_ref,
                                  bound_ref=bound_ref)
-        base = ((n * (g.n_blocks + 1) + b) * g.n_chunks + c) * g.srow
         state = tiles.pipeline(b * g.block, g.block, load, step,
-                               tiles.load_state(ck_ref, base, g), g)
-        tiles.store_state(ck_ref, base + g.n_chunks * g.srow, state, g)
+                               tiles.load_state(ck_ref, tiles.entry_state(n, b, c, g), g), g)
+        tiles.store_state(ck_ref, tiles.entry_state(n, b + 1, c, g), state, g)
 
 
 def _bwd_kernel(diag_ref, frames_ref, lablen_ref, x_ref, lse_ref, lab_ref, sk_ref, skn_ref,
@@ -102,8 +101,7 @@ def _bwd_kernel(diag_ref, frames_ref, lablen_ref, x_ref, lse_ref, lab_ref, sk_re
         a_store = functools.partial(tiles.alpha_store, g=g, s=s, bound_ref=bound_ref,
                                     sbuf_ref=sbuf_ref, write_bound=False)
         a_finish = functools.partial(tiles.alpha_finish, g=g, s=s, skip=skip, sbuf_ref=sbuf_ref)
-        ck = lambda blk: tiles.load_state(
-            ck_ref, ((n * (g.n_blocks + 1) + blk) * g.n_chunks + c) * g.srow, g)
+        ck = lambda blk: tiles.load_state(ck_ref, tiles.entry_state(n, blk, c, g), g)
 
         @pl.when(t0 + g.block >= s.frames)  # the top block: nobody recomputed it yet
         def _():

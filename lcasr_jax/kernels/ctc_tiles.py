@@ -84,6 +84,12 @@ def store_lane(ref, idx, val, lane_mask, g: Geo):
         plgpu.store(ref.at[idx + jnp.zeros(val.shape, jnp.int32)], val, mask=lane_mask)
 
 
+def entry_state(n, blk, c, g: Geo):
+    """Offset of chunk c's state entering block blk in the (batch, blocks + 1, chunks, srow)
+    tile-entry array."""
+    return ((n * (g.n_blocks + 1) + blk) * g.n_chunks + c) * g.srow
+
+
 def load_state(ref, base, g: Geo):
     c = g.chunk
     return ref[pl.ds(base, c)], ref[pl.ds(base + c, c)], ref[base + 2 * c], ref[base + 2 * c + 1]
@@ -143,14 +149,30 @@ class Seq:
         self.valid_o = self.glane < self.n_labels
         self.lab = lab_ref[pl.ds(n * g.width + c * g.chunk, g.chunk)]
 
+    def frame(self, t, g: Geo):
+        """Flat (batch * frames) index of frame t (clamped) of this sequence."""
+        return self.n * g.frames + jnp.clip(t, 0, g.frames - 1)
+
     def occ_row(self, t, g: Geo):
-        return (self.n * g.frames + jnp.clip(t, 0, g.frames - 1)) * g.classes
+        return self.frame(t, g) * g.classes
+
+    def bound(self, chunk, t, g: Geo):
+        """Offset of (value(s), hi, lo) of `chunk`'s edge lane entering frame t in a boundary
+        array (batch, chunks, padded frames, 4)."""
+        return ((self.n * g.n_chunks + chunk) * g.tpad + jnp.clip(t, 0, g.tpad - 1)) * 4
+
+    def shift_base(self, t, g: Geo, *, beta: bool):
+        """Start of this program's shift scratch for frame t's parity: beta (e, o) pairs in
+        the first 4 (C + 2) floats, alpha o in the last 2 (C + 2)."""
+        parity = lax.rem(t, 2)
+        return ((self.n * g.n_chunks + self.c) * g.sbuf
+                + (2 * parity if beta else 4 + parity) * (g.chunk + 2))
 
     def emissions(self, lp_ref, t, g: Geo):
         """log-softmax of the blank and of this chunk's labels at frame t: lp_ref is
         (logits ref (batch * frames * classes,), any float; logsumexp ref (batch * frames,))."""
         x_ref, lse_ref = lp_ref
-        frame = self.n * g.frames + jnp.clip(t, 0, g.frames - 1)
+        frame = self.frame(t, g)
         lse, row = lse_ref[frame], frame * g.classes
         return (x_ref[row + g.blank].astype(jnp.float32) - lse,
                 x_ref[row + self.lab].astype(jnp.float32) - lse)
@@ -158,8 +180,7 @@ class Seq:
 
 def alpha_inputs(t, *, g: Geo, s: Seq, lp_ref, bound_ref):
     """Loads for alpha frame t (issued steps ahead): emissions and chunk c-1's top lane."""
-    lidx = ((s.n * g.n_chunks + jnp.maximum(s.c - 1, 0)) * g.tpad
-            + jnp.clip(t, 0, g.tpad - 1)) * 4
+    lidx = s.bound(jnp.maximum(s.c - 1, 0), t, g)
     return (*s.emissions(lp_ref, t, g), bound_ref[lidx], bound_ref[lidx + 1],
             bound_ref[lidx + 2])
 
@@ -168,20 +189,18 @@ def alpha_store(t, state, *, g: Geo, s: Seq, bound_ref, sbuf_ref, write_bound: b
     """First half of an alpha frame: publish the top lane, stage o for the shift."""
     _, o, hi, lo = state
     if write_bound:  # this chunk's top lane entering frame t, for chunk c + 1
-        bidx = ((s.n * g.n_chunks + s.c) * g.tpad + t) * 4
+        bidx = s.bound(s.c, t, g)
         store_lane(bound_ref, bidx, o, s.lane == g.chunk - 1, g)
         bound_ref[bidx + 1] = hi
         bound_ref[bidx + 2] = lo
-    sbase = (s.n * g.n_chunks + s.c) * g.sbuf + (4 + lax.rem(t, 2)) * (g.chunk + 2)
-    sbuf_ref[pl.ds(sbase + 1, g.chunk)] = o
+    sbuf_ref[pl.ds(s.shift_base(t, g, beta=False) + 1, g.chunk)] = o
 
 
 def alpha_finish(t, state, inputs, *, g: Geo, s: Seq, skip, sbuf_ref, norm: bool):
     """Second half (after the barrier): alpha_{t-1} -> alpha_t; frozen once t >= frames."""
     e, o, hi, lo = state
     lp_blank, lp_label, v, v_hi, v_lo = inputs
-    sbase = (s.n * g.n_chunks + s.c) * g.sbuf + (4 + lax.rem(t, 2)) * (g.chunk + 2)
-    o_prev = sbuf_ref[pl.ds(sbase, g.chunk)]
+    o_prev = sbuf_ref[pl.ds(s.shift_base(t, g, beta=False), g.chunk)]
     v_live = (s.c > 0) & (v > NEG / 2)
     shift, (nhi, nlo), (u,) = _rebase((hi, lo), ([v], (v_hi, v_lo)), [v_live])
     e2, o2 = e - shift, o - shift
@@ -216,8 +235,7 @@ def pipeline(first, n_steps, load, step, state, g: Geo):
 
 def beta_inputs(t, *, g: Geo, s: Seq, lp_ref, bbound_ref, abuf_ref, abase):
     """Loads for beta frame t: emissions, chunk c+1's lane 0 and this tile's alpha_t."""
-    ridx = ((s.n * g.n_chunks + jnp.minimum(s.c + 1, g.n_chunks - 1)) * g.tpad
-            + jnp.clip(t, 0, g.tpad - 1)) * 4
+    ridx = s.bound(jnp.minimum(s.c + 1, g.n_chunks - 1), t, g)
     k = jnp.clip(t - abase[1], 0, g.block - 1)
     return (*s.emissions(lp_ref, t, g), bbound_ref[ridx], bbound_ref[ridx + 1],
             bbound_ref[ridx + 2], bbound_ref[ridx + 3],
@@ -227,12 +245,12 @@ def beta_inputs(t, *, g: Geo, s: Seq, lp_ref, bbound_ref, abuf_ref, abase):
 def beta_store(t, state, *, g: Geo, s: Seq, bbound_ref, sbuf_ref):
     """First half of a beta frame: publish lane 0, stage e and o for the shift."""
     e, o, hi, lo = state
-    bidx = ((s.n * g.n_chunks + s.c) * g.tpad + t) * 4  # this chunk's lane 0, for chunk c - 1
+    bidx = s.bound(s.c, t, g)  # this chunk's lane 0, for chunk c - 1
     store_lane(bbound_ref, bidx, e, s.lane == 0, g)
     store_lane(bbound_ref, bidx + 1, o, s.lane == 0, g)
     bbound_ref[bidx + 2] = hi
     bbound_ref[bidx + 3] = lo
-    sbase = (s.n * g.n_chunks + s.c) * g.sbuf + lax.rem(t, 2) * 2 * (g.chunk + 2)
+    sbase = s.shift_base(t, g, beta=True)
     sbuf_ref[pl.ds(sbase, g.chunk)] = e
     sbuf_ref[pl.ds(sbase + g.chunk + 2, g.chunk)] = o
 
@@ -242,7 +260,7 @@ def beta_finish(t, state, inputs, *, g: Geo, s: Seq, skip_next, sbuf_ref, norm: 
     empty after."""
     e, o, hi, lo = state
     lp_blank, lp_label, ve, vo, v_hi, v_lo = inputs[:6]
-    sbase = (s.n * g.n_chunks + s.c) * g.sbuf + lax.rem(t, 2) * 2 * (g.chunk + 2)
+    sbase = s.shift_base(t, g, beta=True)
     e_next = sbuf_ref[pl.ds(sbase + 1, g.chunk)]
     o_next = sbuf_ref[pl.ds(sbase + g.chunk + 3, g.chunk)]
     has_right = (s.c + 1) * g.chunk <= s.n_labels
