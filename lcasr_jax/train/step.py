@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from lcasr_jax.kernels.shard import batch_mesh
+from lcasr_jax.kernels.shard import batch_mesh, per_batch_shard
 from lcasr_jax.model.config import BLANK_ID
 from lcasr_jax.train import sharding as shd
 from lcasr_jax.train.optim import clip_grad_norm, make_optimizer
@@ -63,14 +63,6 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
         from lcasr_jax.data.specaugment import SpecAugmentConfig
 
         augment_cfg = SpecAugmentConfig.from_original(dict(cfg.spec_augment))
-    batch_devices = 1 if mesh is None else mesh.shape["data"] * mesh.shape["fsdp"]
-    sharded_ctc = None
-    if batch_devices > 1:
-        from lcasr_jax.kernels.shard import batch_sharded
-
-        sharded_ctc = batch_sharded(
-            lambda lg, ll, t, tl: ctc_loss(lg, ll, t, tl, ctc_impl), mesh)
-
     def loss_fn(params, state: TrainState, batch: Batch, augment: jax.Array | bool = False):
         spec = batch["spec"].astype(jnp.float32)
         if augment_cfg is not None:
@@ -91,9 +83,9 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
 
         def ctc(lg):
             args = (lg, out["length"], batch["targets"], batch["target_lengths"])
-            if sharded_ctc is not None and lg.shape[0] % batch_devices == 0:
-                return jnp.where(real, sharded_ctc(*args), 0).sum()
-            return jnp.where(real, ctc_loss(*args, ctc_impl), 0).sum()
+            with batch_mesh(mesh):  # the CTC kernels are opaque to XLA too
+                nll = per_batch_shard(lambda *a: ctc_loss(*a, ctc_impl), *args)
+            return jnp.where(real, nll, 0).sum()
 
         final = ctc(logits)
         total = final
