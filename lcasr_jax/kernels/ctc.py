@@ -91,7 +91,7 @@ def ctc_loss(
     elif implementation in ("pallas_gpu", "pallas_interpret"):
         from lcasr_jax.kernels import ctc_pallas
 
-        nll = ctc_pallas.ctc_nll(logits, ext, skip, label_lengths, frames,  # log_softmax inside
+        nll = ctc_pallas.ctc_nll(logits, labels, label_lengths, frames,  # log_softmax inside
                                  blank_id=blank_id,
                                  interpret=implementation == "pallas_interpret")
     else:

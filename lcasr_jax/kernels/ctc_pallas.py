@@ -15,6 +15,12 @@ run together in launch d, K + NB - 1 launches in all (beta: the mirror image). A
 state lives in registers; its neighbour's edge lane arrives through a (K, frames) boundary
 array written one launch earlier, so no program ever waits on another.
 
+Each sequence runs as two rows (ctc_halves.py): its first half, and its second half time-
+and label-reversed, whose alpha is the sequence's beta. The forward wavefront computes both
+halves' alphas at once and the loss where they meet; the backward runs beta down each half
+from the other half's end state. Every recursion is half the sequence: half the serial
+frames of a forward-then-backward alpha-beta.
+
 Each chunk keeps its own log offset (a double-float (hi, lo), the chunk's max subtracted
 every frame), stored beside each boundary value; a value crossing chunks is rebased in
 double-float, so rounding stays at the scale of one frame everywhere.
@@ -37,6 +43,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.experimental import pallas as pl
 
+from lcasr_jax.kernels import ctc_halves as halves
 from lcasr_jax.kernels import ctc_tiles as tiles
 from lcasr_jax.kernels.ctc_xla import NEG, df_add
 
@@ -51,12 +58,12 @@ OCC_MODE = "atomic"  # label occupancies: 'atomic' adds per frame, 'deferred' st
 WARPS = 0  # warps per program (0: chunk // 64, at least 1)
 
 
-def _fwd_kernel(diag_ref, frames_ref, lablen_ref, x_ref, lse_ref, lab_ref, sk_ref, _ck, _bound,
-                _sbuf, ck_ref, bound_ref, sbuf_ref, *, g: tiles.Geo):
+def _fwd_kernel(diag_ref, frames_ref, lablen_ref, org_ref, x_ref, lse_ref, lab_ref, sk_ref,
+                _ck, _bound, _sbuf, ck_ref, bound_ref, sbuf_ref, *, g: tiles.Geo):
     lp_ref = (x_ref, lse_ref)
     n, c = pl.program_id(0), pl.program_id(1)
     b = diag_ref[0] - c
-    s = tiles.Seq(g, frames_ref, lablen_ref, lab_ref, n, c)
+    s = tiles.Seq(g, frames_ref, lablen_ref, org_ref, lab_ref, n, c)
     active = (b >= 0) & (b < g.n_blocks) & (b * g.block < s.frames) & (c * g.chunk <= s.n_labels)
 
     @pl.when(active)
@@ -77,7 +84,7 @@ def _fwd_kernel(diag_ref, frames_ref, lablen_ref, x_ref, lse_ref, lab_ref, sk_re
         tiles.store_state(ck_ref, tiles.entry_state(n, b + 1, c, g), state, g)
 
 
-def _bwd_kernel(diag_ref, frames_ref, lablen_ref, x_ref, lse_ref, lab_ref, sk_ref, skn_ref,
+def _bwd_kernel(diag_ref, frames_ref, lablen_ref, org_ref, x_ref, lse_ref, lab_ref, sk_ref, skn_ref,
                 ck_ref, bound_ref, ll_ref, *refs, g: tiles.Geo):
     """Tile (c, b) of the reverse wavefront: beta over block b against alphas recomputed
     (one launch earlier, or here first for the top block) into scratch slot b % 2, while
@@ -88,7 +95,7 @@ def _bwd_kernel(diag_ref, frames_ref, lablen_ref, x_ref, lse_ref, lab_ref, sk_re
     bstate_ref, bbound_ref, abuf_ref, sbuf_ref, blank_ref, occ_ref = refs[n_io:]
     n, c = pl.program_id(0), pl.program_id(1)
     b = g.n_blocks - 1 - (diag_ref[0] - (g.n_chunks - 1 - c))
-    s = tiles.Seq(g, frames_ref, lablen_ref, lab_ref, n, c)
+    s = tiles.Seq(g, frames_ref, lablen_ref, org_ref, lab_ref, n, c)
     t0 = b * g.block
     active = (b >= 0) & (b < g.n_blocks) & (t0 < s.frames) & (c * g.chunk <= s.n_labels)
     slot = lambda blk: ((n * g.n_chunks + c) * 2 + lax.rem(blk, 2)) * g.block * g.srow
@@ -218,60 +225,38 @@ def _wavefront(kernel, g: tiles.Geo, inputs, carried, name):
 
 
 def _geometry(logits, n_labels_max, blank, interpret, chunk, block) -> tiles.Geo:
+    """Two rows per sequence (ctc_halves.py), each at most half the frames (whole blocks)."""
     batch, frames, classes = logits.shape
     lanes = n_labels_max + 1
     chunk = min(chunk, max(8, pl.next_power_of_2(lanes)))
     block = min(block, max(ROWS, pl.next_power_of_2(frames)))
-    return tiles.Geo(batch, frames, classes, blank, chunk, -(-lanes // chunk), block,
-                     max(1, -(-frames // block)), interpret, LOOKAHEAD, NORM_EVERY, OCC_MODE,
-                     WARPS)
+    n_blocks = max(1, (-(-frames // block) + 1) // 2)
+    return tiles.Geo(2 * batch, frames, classes, blank, chunk, -(-lanes // chunk), block,
+                     n_blocks, interpret, LOOKAHEAD, NORM_EVERY, OCC_MODE, WARPS)
 
 
-def _lanes(ext, skip, g: tiles.Geo):
-    """(batch * width,) int32 label, skip and next-skip per lane."""
-    n_labels = ext.shape[1] // 2
-    pad = ((0, 0), (0, g.width - n_labels))
-    lab = jnp.pad(ext[:, 1::2], pad)
-    sk = jnp.pad(skip[:, 1::2].astype(jnp.int32), pad)
-    skn = jnp.pad(sk[:, 1:], ((0, 0), (0, 1)))
-    return lab.reshape(-1), sk.reshape(-1), skn.reshape(-1)
-
-
-def _forward(logits, lse, ext, skip, lablen, frames, g: tiles.Geo):
-    lab, sk, _ = _lanes(ext, skip, g)
+def _forward(logits, lse, rows: halves.Rows, g: tiles.Geo):
+    """Alpha over every row: (2N, K, srow) end states, tile entry states, boundaries."""
     f32 = jnp.float32
     init = jnp.full((g.batch, g.n_chunks, g.srow), NEG, f32)
     init = init.at[:, :, 2 * g.chunk:].set(0.0).at[:, 0, 0].set(0.0)  # e[0] = log 1
     ck = jnp.zeros((g.batch, g.n_blocks + 1, g.n_chunks, g.srow), f32).at[:, 0].set(init)
     bound = jnp.zeros((g.batch * g.n_chunks * g.tpad * 4,), f32)
     sbuf = jnp.zeros((g.batch * g.n_chunks * g.sbuf,), f32)
-    inputs = (frames, lablen, logits.reshape(-1), lse.reshape(-1), lab, sk)
+    inputs = (rows.frames, rows.labels, rows.origin, logits.reshape(-1), lse.reshape(-1),
+              rows.lab, rows.skip)
     ck, bound, _ = _wavefront(_fwd_kernel, g, inputs, (ck.reshape(-1), bound, sbuf),
                               "lcasr_ctc_wave_fwd")
     ck = ck.reshape(g.batch, g.n_blocks + 1, g.n_chunks, g.srow)
-    last = -(-frames // g.block)  # the block after the one holding frame frames - 1
-    final = ck[jnp.arange(g.batch), last]  # (batch, K, srow)
-    e = final[:, :, :g.chunk].reshape(g.batch, -1)
-    o = final[:, :, g.chunk:2 * g.chunk].reshape(g.batch, -1)
-    rows = jnp.arange(g.batch)
-    c_e, c_o = lablen // g.chunk, jnp.maximum(lablen - 1, 0) // g.chunk
-    end_e = (e[rows, lablen], final[rows, c_e, 2 * g.chunk], final[rows, c_e, 2 * g.chunk + 1])
-    end_o = (jnp.where(lablen > 0, o[rows, jnp.maximum(lablen - 1, 0)], NEG),
-             final[rows, c_o, 2 * g.chunk], final[rows, c_o, 2 * g.chunk + 1])
-    top = jnp.maximum(end_e[1], end_o[1])  # log(exp(x_e + off_e) + exp(x_o + off_o)), df
-    rel_e = df_add((end_e[1] - top, end_e[2]), (end_e[0], 0.0 * top))
-    rel_o = df_add((end_o[1] - top, end_o[2]), (end_o[0], 0.0 * top))
-    tail = jnp.logaddexp(rel_e[0] + rel_e[1], rel_o[0] + rel_o[1])
-    ll = df_add((top, 0.0 * top), (tail, 0.0 * tail))
-    return ll, (ck.reshape(-1), bound)
+    last = -(-rows.frames // g.block)  # the block after the one holding the last frame
+    return ck[jnp.arange(g.batch), last], ck.reshape(-1), bound
 
 
-def _backward(logits, lse, ext, skip, lablen, frames, ll, ck, bound, g: tiles.Geo):
+def _backward(logits, lse, rows: halves.Rows, ll, finals, ck, bound, g: tiles.Geo):
     """d log p / d log_softmax(logits) as label-state occupancies (batch, frames, classes)
     and blank occupancies (batch, frames)."""
-    lab, sk, skn = _lanes(ext, skip, g)
     f32 = jnp.float32
-    bstate = jnp.full((g.batch, g.n_chunks, g.srow), NEG, f32).at[:, :, 2 * g.chunk:].set(0.0)
+    bstate = halves.handover(finals, rows, g)
     bbound = jnp.zeros((g.batch * g.n_chunks * g.tpad * 4,), f32)
     abuf = jnp.zeros((g.batch * g.n_chunks * 2 * g.block * g.srow,), f32)
     sbuf = jnp.zeros((g.batch * g.n_chunks * g.sbuf,), f32)
@@ -279,57 +264,57 @@ def _backward(logits, lse, ext, skip, lablen, frames, ll, ck, bound, g: tiles.Ge
     if g.interpret:
         occ = jnp.zeros((g.batch * g.tpad * g.width,), f32)
     else:
-        occ = jnp.zeros((g.batch * g.frames * g.classes,), f32)
-    ll_flat = jnp.stack(ll, axis=1).reshape(-1)
-    inputs = (frames, lablen, logits.reshape(-1), lse.reshape(-1), lab, sk, skn, ck, bound,
-              ll_flat)
+        occ = jnp.zeros((logits.size,), f32)
+    ll_rows = jnp.tile(jnp.stack(ll, axis=1), (2, 1)).reshape(-1)
+    inputs = (rows.frames, rows.labels, rows.origin, logits.reshape(-1), lse.reshape(-1),
+              rows.lab, rows.skip, rows.skip_next, ck, bound, ll_rows)
     *_, blank, occ = _wavefront(_bwd_kernel, g, inputs,
                                 (bstate.reshape(-1), bbound, abuf, sbuf, blank, occ),
                                 "lcasr_ctc_wave_bwd")
-    blank = blank.reshape(g.batch, g.n_chunks, g.tpad).sum(1)[:, :g.frames]
+    blank = halves.unfold_blank(blank.reshape(g.batch, g.n_chunks, g.tpad).sum(1), rows,
+                                g.frames)
     if g.interpret:
-        go = occ.reshape(g.batch, g.tpad, g.width)[:, :g.frames]
-        occ = jnp.zeros(logits.shape, f32)
-        occ = occ.at[jnp.arange(g.batch)[:, None, None], jnp.arange(g.frames)[None, :, None],
-                     lab.reshape(g.batch, 1, g.width)].add(go)
+        occ = halves.unfold_labels(occ.reshape(g.batch, g.tpad, g.width), rows, logits.shape)
     else:
         occ = occ.reshape(logits.shape)
     return occ, blank
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
-def _nll(logits, ext, skip, lablen, frames, g: tiles.Geo):
-    return _nll_fwd(logits, ext, skip, lablen, frames, g)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _nll(logits, labels, lablen, frames, g: tiles.Geo):
+    return _nll_fwd(logits, labels, lablen, frames, g)[0]
 
 
-def _nll_fwd(logits, ext, skip, lablen, frames, g: tiles.Geo):
+def _nll_fwd(logits, labels, lablen, frames, g: tiles.Geo):
     lse = jax.nn.logsumexp(logits.astype(jnp.float32), axis=-1)  # (batch, frames)
-    ll, (ck, bound) = _forward(logits, lse, ext, skip, lablen, frames, g)
-    return -(ll[0] + ll[1]), (logits, lse, ext, skip, lablen, frames, ll, ck, bound)
+    rows = halves.plan(labels, lablen, frames, g)
+    finals, ck, bound = _forward(logits, lse, rows, g)
+    ll = halves.meet(finals, rows, g)
+    return -(ll[0] + ll[1]), (logits, lse, rows, ll, finals, ck, bound)
 
 
 def _nll_bwd(g: tiles.Geo, res, cot):
     """d nll / d logits = softmax * (sum of occupancies) - occupancies, in one pass."""
-    logits, lse, ext, skip, lablen, frames, ll, ck, bound = res
-    occ, blank = _backward(logits, lse, ext, skip, lablen, frames, ll, ck, bound, g)
+    logits, lse, rows, ll, finals, ck, bound = res
+    occ, blank = _backward(logits, lse, rows, ll, finals, ck, bound, g)
     occ = occ + jnp.where(jnp.arange(g.classes) == g.blank, blank[:, :, None], 0.0)
     softmax = jnp.exp(logits.astype(jnp.float32) - lse[:, :, None])
     scale = jnp.where(ll[0] > NEG / 2, cot, 0.0)[:, None, None]
     grad = scale * (softmax * jnp.sum(occ, axis=-1, keepdims=True) - occ)
-    return grad.astype(logits.dtype), None, None, None, None
+    return grad.astype(logits.dtype), None, None, None
 
 
 _nll.defvjp(_nll_fwd, _nll_bwd)
 
 
-def ctc_nll(logits, ext, skip, label_lengths, frames, *, blank_id: int,
+def ctc_nll(logits, labels, label_lengths, frames, *, blank_id: int,
             interpret: bool = False, chunk: int | None = None, block: int | None = None):
     """-log p(labels | log_softmax(logits)): (batch,) float32; see ctc.ctc_loss.
 
     logits: (batch, frames, classes) raw scores in any float dtype (read as they are, never
-    materialised as float32 log-probs; the gradient comes back in their dtype); ext, skip:
-    (batch, 2L+1) from ctc.extended_labels; label_lengths, frames: (batch,) int32. `chunk`
-    (lanes, a power of 2) and `block` (frames) set the tile.
+    materialised as float32 log-probs; the gradient comes back in their dtype); labels:
+    (batch, max_labels) int32 class ids (padding: any valid id); label_lengths, frames:
+    (batch,) int32. `chunk` (lanes, a power of 2) and `block` (frames) set the tile.
     """
     batch, n_frames, n_classes = logits.shape
     if n_frames * n_classes >= 2**31:
@@ -337,9 +322,10 @@ def ctc_nll(logits, ext, skip, label_lengths, frames, *, blank_id: int,
                          "the kernel's int32 offsets; use implementation='xla'")
     if batch > 1 and batch * n_frames * n_classes >= 2**31:  # keep kernel offsets in int32
         return jnp.concatenate([
-            ctc_nll(logits[b:b + 1], ext[b:b + 1], skip[b:b + 1], label_lengths[b:b + 1],
+            ctc_nll(logits[b:b + 1], labels[b:b + 1], label_lengths[b:b + 1],
                     frames[b:b + 1], blank_id=blank_id, interpret=interpret, chunk=chunk,
                     block=block) for b in range(batch)])
-    g = _geometry(logits, ext.shape[1] // 2, int(blank_id), interpret, chunk or CHUNK,
+    g = _geometry(logits, labels.shape[1], int(blank_id), interpret, chunk or CHUNK,
                   block or BLOCK)
-    return _nll(logits, ext, skip, label_lengths.astype(jnp.int32), frames.astype(jnp.int32), g)
+    return _nll(logits, labels.astype(jnp.int32), label_lengths.astype(jnp.int32),
+                frames.astype(jnp.int32), g)

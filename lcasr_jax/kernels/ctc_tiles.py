@@ -33,8 +33,9 @@ def _lse3(a, b, c):
 
 @dataclasses.dataclass(frozen=True)
 class Geo:
-    """Static sizes: batch, frames (T), classes (V), blank, lanes per chunk (C), chunks (K),
-    frames per block (B), blocks (NB); and the loop's tuning."""
+    """Static sizes: rows (two per sequence, ctc_halves.py), logits frames (T), classes
+    (V), blank, lanes per chunk (C), chunks (K), frames per block (B), blocks of the longest
+    row (NB); and the loop's tuning."""
 
     batch: int
     frames: int
@@ -137,12 +138,18 @@ def _normalise(e, o, hi, lo):
 
 
 class Seq:
-    """Per-program values: sequence n, chunk c, its frames, labels, lane masks, labels."""
+    """Per-program values: row n, chunk c, its frames, labels, lane masks and where its
+    frames lie in the logits.
 
-    def __init__(self, g: Geo, frames_ref, lablen_ref, lab_ref, n, c):
+    A row is one half of a sequence (ctc_halves.py): kernel frame t of row n is frame
+    start + sign * t of logits row src, with (src, start, sign) = org_ref[3n : 3n + 3].
+    """
+
+    def __init__(self, g: Geo, frames_ref, lablen_ref, org_ref, lab_ref, n, c):
         self.n, self.c = n, c
         self.frames = frames_ref[n]
         self.n_labels = lablen_ref[n]
+        self.src, self.start, self.sign = org_ref[3 * n], org_ref[3 * n + 1], org_ref[3 * n + 2]
         self.lane = jnp.arange(g.chunk)
         self.glane = c * g.chunk + self.lane
         self.valid_e = self.glane <= self.n_labels
@@ -150,8 +157,9 @@ class Seq:
         self.lab = lab_ref[pl.ds(n * g.width + c * g.chunk, g.chunk)]
 
     def frame(self, t, g: Geo):
-        """Flat (batch * frames) index of frame t (clamped) of this sequence."""
-        return self.n * g.frames + jnp.clip(t, 0, g.frames - 1)
+        """Flat (sequences * frames) logits index of kernel frame t (clamped to the row)."""
+        t = jnp.clip(t, 0, jnp.maximum(self.frames - 1, 0))
+        return self.src * g.frames + jnp.clip(self.start + self.sign * t, 0, g.frames - 1)
 
     def occ_row(self, t, g: Geo):
         return self.frame(t, g) * g.classes
@@ -256,8 +264,8 @@ def beta_store(t, state, *, g: Geo, s: Seq, bbound_ref, sbuf_ref):
 
 
 def beta_finish(t, state, inputs, *, g: Geo, s: Seq, skip_next, sbuf_ref, norm: bool):
-    """Second half: beta_{t+1} -> beta_t (emission at t included); set at t = frames - 1,
-    empty after."""
+    """Second half: beta_{t+1} -> beta_t (emission at t included); beta_{frames} is the
+    row's entry state (ctc_halves.py), kept unchanged through frames >= frames."""
     e, o, hi, lo = state
     lp_blank, lp_label, ve, vo, v_hi, v_lo = inputs[:6]
     sbase = s.shift_base(t, g, beta=True)
@@ -272,15 +280,10 @@ def beta_finish(t, state, inputs, *, g: Geo, s: Seq, skip_next, sbuf_ref, norm: 
     o_next = jnp.where(top, uo, o_next - shift)
     ne = _lse2(e2, o2) + lp_blank
     no = _lse3(o2, e_next, jnp.where(skip_next, o_next, NEG)) + lp_label
-    first = t == s.frames - 1
-    ne = jnp.where(first, jnp.where(s.glane == s.n_labels, lp_blank, NEG), ne)
-    no = jnp.where(first, jnp.where(s.glane == s.n_labels - 1, lp_label, NEG), no)
-    nhi = jnp.where(first, 0.0, nhi)
-    nlo = jnp.where(first, 0.0, nlo)
     ne = jnp.where(s.valid_e, ne, NEG)
     no = jnp.where(s.valid_o, no, NEG)
     if norm:
         ne, no, nhi, nlo = _normalise(ne, no, nhi, nlo)
-    dead = t >= s.frames
-    return (jnp.where(dead, NEG, ne), jnp.where(dead, NEG, no), jnp.where(dead, 0.0, nhi),
-            jnp.where(dead, 0.0, nlo))
+    live = t < s.frames  # beyond the row's frames the entry state waits unchanged
+    return (jnp.where(live, ne, e), jnp.where(live, no, o), jnp.where(live, nhi, hi),
+            jnp.where(live, nlo, lo))
