@@ -59,6 +59,13 @@ class ConformerLayer(nn.Module):
         return nn.with_logical_constraint(x, ACTIVATION_AXES)
 
 
+def _self_condition(decoder: CTCDecoder, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Intermediate logits of x (batch, tokens, d_model) and x conditioned on them; a
+    function of the module, so that nn.remat can lift it."""
+    logits = decoder.logits(x)
+    return logits, decoder.condition(x, logits)
+
+
 class SCConformerXL(nn.Module):
     """Spectrogram (batch, feat_in, frames) -> CTC log-probs (batch, frames/8, classes).
 
@@ -72,7 +79,9 @@ class SCConformerXL(nn.Module):
       attention_impl: attention backend name ('auto', 'xla', ...).
       rotary_dtype: precision of the rotary cos/sin table (bfloat16 reproduces the
         original's training under autocast; float32 its evaluation).
-      remat: rematerialise each layer in the backward pass (activation checkpointing).
+      remat: rematerialise the subsampling, each layer and each self-conditioning head in
+        the backward pass (activation checkpointing): only the spectrogram, the layer
+        inputs and the logits are kept between forward and backward.
       mask_subsampling: zero padded frames inside the subsampling, so a time-padded input
         gives the outputs of the unpadded one (batched evaluation); the original does not
         (its training leaks padding into the last valid frames), hence off by default.
@@ -92,7 +101,9 @@ class SCConformerXL(nn.Module):
         batch, _, frames = spec.shape
         if lengths is None:
             lengths = jnp.full((batch,), frames, jnp.int32)
-        x = DepthwiseStridingSubsampling(cfg, self.dtype, name="subsampling")(
+        subsampling = nn.remat(DepthwiseStridingSubsampling) if self.remat else \
+            DepthwiseStridingSubsampling
+        x = subsampling(cfg, self.dtype, name="subsampling")(
             jnp.swapaxes(spec, 1, 2), lengths if self.mask_subsampling else None)
         x = nn.with_logical_constraint(x, ACTIVATION_AXES)
         self.sow("intermediates", "subsampling_out", x)
@@ -113,6 +124,7 @@ class SCConformerXL(nn.Module):
             # The released format always has decoder.reprojection, used or not.
             decoder.condition(x[:, :1], jnp.zeros((batch, 1, cfg.num_classes)))
         layer_cls = nn.remat(ConformerLayer, static_argnums=(5,)) if self.remat else ConformerLayer
+        self_condition = nn.remat(_self_condition) if self.remat else _self_condition
         intermediate_logits = []
         for i in range(cfg.n_layers):
             self.sow("intermediates", f"layer{i}_in", x)
@@ -120,15 +132,15 @@ class SCConformerXL(nn.Module):
                 x, out_lengths, valid, rotary, train)
             self.sow("intermediates", f"layer{i}_out", x)
             if cfg.self_conditioning and i != cfg.n_layers - 1:
-                logits = decoder.logits(x)
+                logits, x = self_condition(decoder, x)
                 intermediate_logits.append(logits)
-                x = decoder.condition(x, logits)
 
         if cfg.legasee_double_norm:  # historical double norm; released checkpoints need it
             x = decoder.apply_norm(x)
         self.sow("intermediates", "decoder_in", x)
         logits = decoder.logits(x)
-        posteriors = logits if return_logits else jax.nn.log_softmax(logits, axis=-1)
+        posteriors = (logits if return_logits
+                      else jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1))
         result = {"final_posteriors": posteriors, "length": out_lengths}
         if cfg.self_conditioning:
             result["intermediate_logits"] = intermediate_logits

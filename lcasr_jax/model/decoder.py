@@ -13,7 +13,8 @@ from lcasr_jax.model.norms import make_norm
 
 class CTCDecoder(nn.Module):
     """norm (optional) -> Linear(d -> classes); reprojection Linear(classes -> d) for
-    self-conditioning. Logits are returned in float32."""
+    self-conditioning. Logits come in the compute dtype (bf16 under mixed precision, as
+    torch autocast gives them); softmaxes over them are taken in float32."""
 
     config: ModelConfig
     dtype: jnp.dtype = jnp.float32
@@ -29,12 +30,12 @@ class CTCDecoder(nn.Module):
         return self.norm(x)
 
     def logits(self, x: jax.Array) -> jax.Array:
-        """(batch, time, d_model) -> (batch, time, classes) float32."""
-        return self.ff(self.norm(x)).astype(jnp.float32)
+        """(batch, time, d_model) -> (batch, time, classes) in the compute dtype."""
+        return self.ff(self.norm(x))
 
     def condition(self, x: jax.Array, logits: jax.Array) -> jax.Array:
         """Self-conditioning: x + reprojection(softmax(logits))."""
-        probs = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
+        probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(self.dtype)
         return (x + self.reprojection(probs)).astype(x.dtype)
 
     def __call__(self, x: jax.Array) -> jax.Array:

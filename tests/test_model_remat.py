@@ -1,0 +1,58 @@
+"""Activation checkpointing changes what is kept for the backward pass, never the result;
+and under bf16 compute the logits stay bf16 (what the CTC keeps for its backward)."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lcasr_jax.kernels.ctc import ctc_loss
+from lcasr_jax.model import ModelConfig, SCConformerXL
+
+CFG = ModelConfig(n_layers=2, d_model=32, n_heads=2, head_dim=16, subsampling_conv_channels=8,
+                  vocab_size=30, self_conditioning=True)
+
+
+def _loss_and_grads(remat: bool, dtype, spec, lengths, targets, target_lengths):
+    model = SCConformerXL(CFG, dtype=dtype, remat=remat)
+    variables = model.init(jax.random.PRNGKey(0), spec[:, :, :64])
+
+    def loss(params):
+        out, _ = model.apply({**variables, "params": params}, spec, lengths,
+                             return_logits=True, train=True, mutable=["batch_stats"])
+        ctc = lambda lg: ctc_loss(lg, out["length"], targets, target_lengths,
+                                  blank_id=CFG.num_classes - 1, implementation="xla").sum()
+        return ctc(out["final_posteriors"]) + sum(map(ctc, out["intermediate_logits"])), out
+
+    (value, out), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(variables["params"])
+    return value, grads, out
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_remat_gives_the_same_loss_and_gradients(dtype):
+    rng = np.random.default_rng(0)
+    spec = jnp.asarray(rng.normal(size=(2, 80, 128)), jnp.float32)
+    lengths = jnp.array([128, 100])
+    targets = jnp.asarray(rng.integers(0, CFG.num_classes - 1, size=(2, 6)), jnp.int32)
+    target_lengths = jnp.array([6, 4])
+    args = (dtype, spec, lengths, targets, target_lengths)
+    plain_loss, plain_grads, out = _loss_and_grads(False, *args)
+    remat_loss, remat_grads, _ = _loss_and_grads(True, *args)
+    assert out["final_posteriors"].dtype == dtype  # no float32 copy of the logits is kept
+    assert all(lg.dtype == dtype for lg in out["intermediate_logits"])
+    assert len(out["intermediate_logits"]) == CFG.n_layers - 1
+    tol = 1e-5 if dtype == jnp.float32 else 2e-2
+    np.testing.assert_allclose(float(remat_loss), float(plain_loss), rtol=tol)
+    plain_grads, remat_grads = nn.meta.unbox(plain_grads), nn.meta.unbox(remat_grads)
+    # Same parameter names: checkpoints move between remat on and off.
+    assert jax.tree.structure(plain_grads) == jax.tree.structure(remat_grads)
+    # One scale for all: some leaves (a conv bias before batch renorm) are ~0 up to rounding.
+    scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree_util.tree_leaves(plain_grads))
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(plain_grads),
+                            jax.tree_util.tree_leaves(remat_grads), strict=True):
+        np.testing.assert_allclose(np.asarray(b, np.float32) / scale,
+                                   np.asarray(a, np.float32) / scale, atol=tol,
+                                   err_msg=jax.tree_util.keystr(path))
