@@ -1,8 +1,9 @@
 """Training-step and forward time / peak memory of the paper 6L-768D model (bf16, 1 device).
 
-Each case is MODE@FRAMESxBATCH[+remat][+pallas|+xlactc], MODE in {step, fwd} (CTC 'auto' =
-the Pallas wavefront on GPU; +pallas forces it, +xlactc takes the XLA scan, e.g. to attribute
-memory): `step` is the full jitted train
+Each case is MODE@FRAMESxBATCH[+remat|+rematlayers][+pallas|+xlactc], MODE in {step, fwd}
+(+remat: remat policy 'full', +rematlayers: 'layers'; CTC 'auto' = the Pallas wavefront on
+GPU; +pallas forces it, +xlactc takes the XLA scan, e.g. to attribute memory): `step` is the
+full jitted train
 step (forward with batch-renorm statistics and self-conditioning, CTC, backward, torch-style
 clipping, MADGRAD update, state donated); `fwd` is the eval forward to log-probs. Cases run
 in the order given in ONE process, so list them by growing memory: `peak_gib` is the
@@ -28,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 GIB = 2.0**30
 
 
-def paper_config(remat: bool, ctc_impl: str = "auto"):
+def paper_config(remat: str, ctc_impl: str = "auto"):
     spec = importlib.util.spec_from_file_location("cfg", REPO / "experiments" / "rb_6l_768d_6h.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -68,7 +69,7 @@ def run_case(case: str, repeats: int) -> dict:
 
     mode, shape = case.split("@")
     shape, *flags = shape.split("+")
-    remat = "remat" in flags
+    remat = "full" if "remat" in flags else "layers" if "rematlayers" in flags else "none"
     frames, batch = (int(x) for x in shape.split("x"))
     ctc_impl = "pallas_gpu" if "pallas" in flags else "xla" if "xlactc" in flags else "auto"
     cfg = paper_config(remat, ctc_impl)

@@ -12,5 +12,5 @@ from lcasr_jax.train.config import base_config
 def get_config():
     cfg = base_config(n_layers=6, d_model=768, n_heads=6, head_dim=128, use_rotary=False)
     cfg.optim.update(lr=0.003, warmup_steps=1500)
-    cfg.train.remat = False
+    cfg.train.remat = "none"
     return cfg

@@ -13,5 +13,5 @@ def get_config():
     cfg = base_config(
         n_layers=12, d_model=768, n_heads=6, head_dim=128, rotary_base_freq=1_500_000.0)
     cfg.optim.update(lr=0.002, warmup_steps=5000)
-    cfg.train.remat = True
+    cfg.train.remat = "full"
     return cfg

@@ -14,5 +14,5 @@ def get_config():
         n_layers=3, d_model=2048, n_heads=16, head_dim=128,
         subsampling_conv_channels=512, rotary_base_freq=1_500_000.0)
     cfg.optim.update(lr=0.002, warmup_steps=5000)
-    cfg.train.remat = False
+    cfg.train.remat = "none"
     return cfg

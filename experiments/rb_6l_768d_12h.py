@@ -13,5 +13,5 @@ def get_config():
     cfg = base_config(
         n_layers=6, d_model=768, n_heads=12, head_dim=64, rotary_base_freq=1_500_000.0)
     cfg.optim.update(lr=0.003, warmup_steps=1500)
-    cfg.train.remat = False
+    cfg.train.remat = "none"
     return cfg

@@ -14,5 +14,5 @@ def get_config():
         n_layers=6, d_model=768, n_heads=6, head_dim=128, use_rotary=False,
         fourier_pos_enc=True)
     cfg.optim.update(lr=0.003, warmup_steps=1500)
-    cfg.train.remat = False
+    cfg.train.remat = "none"
     return cfg

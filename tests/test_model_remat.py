@@ -56,3 +56,26 @@ def test_remat_gives_the_same_loss_and_gradients(dtype):
         np.testing.assert_allclose(np.asarray(b, np.float32) / scale,
                                    np.asarray(a, np.float32) / scale, atol=tol,
                                    err_msg=jax.tree_util.keystr(path))
+
+
+def test_remat_policies_keep_less_for_the_backward():
+    """'layers' keeps less than 'none' between forward and backward, 'full' less again
+    (jax's saved-residual accounting of the loss; benchmarks/step_residuals.py at 1 hour)."""
+    from jax._src.ad_checkpoint import saved_residuals
+
+    spec = jnp.zeros((1, 80, 256), jnp.float32)
+    kept = {}
+    for policy in ("none", "layers", "full"):
+        model = SCConformerXL(CFG, dtype=jnp.bfloat16, remat=policy)
+        variables = jax.eval_shape(model.init, jax.random.PRNGKey(0), spec)
+
+        def loss(variables, spec, model=model):
+            out = model.apply(variables, spec, return_logits=True)
+            return sum(jnp.sum(lg.astype(jnp.float32) ** 2)
+                       for lg in [out["final_posteriors"], *out["intermediate_logits"]])
+
+        found = saved_residuals(loss, variables, spec)
+        kept[policy] = sum(a.size * a.dtype.itemsize for a, _ in found if hasattr(a, "size"))
+    assert kept["full"] < kept["layers"] < kept["none"], kept
+    with pytest.raises(ValueError, match="remat='some'"):
+        SCConformerXL(CFG, remat="some").init(jax.random.PRNGKey(0), spec)

@@ -59,6 +59,18 @@ class ConformerLayer(nn.Module):
         return nn.with_logical_constraint(x, ACTIVATION_AXES)
 
 
+REMAT_POLICIES = ("none", "layers", "full")
+
+
+def remat_policy(value: bool | str) -> str:
+    """'none' | 'layers' | 'full' from a policy name or a bool (True: 'full')."""
+    if isinstance(value, bool):
+        return "full" if value else "none"
+    if value not in REMAT_POLICIES:
+        raise ValueError(f"remat={value!r}: choose one of {', '.join(REMAT_POLICIES)}")
+    return value
+
+
 def _self_condition(decoder: CTCDecoder, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Intermediate logits of x (batch, tokens, d_model) and x conditioned on them; a
     function of the module, so that nn.remat can lift it."""
@@ -79,9 +91,10 @@ class SCConformerXL(nn.Module):
       attention_impl: attention backend name ('auto', 'xla', ...).
       rotary_dtype: precision of the rotary cos/sin table (bfloat16 reproduces the
         original's training under autocast; float32 its evaluation).
-      remat: rematerialise the subsampling, each layer and each self-conditioning head in
-        the backward pass (activation checkpointing): only the spectrogram, the layer
-        inputs and the logits are kept between forward and backward.
+      remat: activation checkpointing, one of REMAT_POLICIES: 'none'; 'layers'
+        (rematerialise each conformer layer in the backward pass); 'full' (also the
+        subsampling and each self-conditioning head: only the spectrogram, the layer inputs
+        and the logits are kept between forward and backward). True means 'full'.
       mask_subsampling: zero padded frames inside the subsampling, so a time-padded input
         gives the outputs of the unpadded one (batched evaluation); the original does not
         (its training leaks padding into the last valid frames), hence off by default.
@@ -91,7 +104,7 @@ class SCConformerXL(nn.Module):
     dtype: jnp.dtype = jnp.float32
     attention_impl: str = "auto"
     rotary_dtype: jnp.dtype = jnp.float32
-    remat: bool = False
+    remat: bool | str = "none"
     mask_subsampling: bool = False
 
     @nn.compact
@@ -101,8 +114,9 @@ class SCConformerXL(nn.Module):
         batch, _, frames = spec.shape
         if lengths is None:
             lengths = jnp.full((batch,), frames, jnp.int32)
-        subsampling = nn.remat(DepthwiseStridingSubsampling) if self.remat else \
-            DepthwiseStridingSubsampling
+        remat = remat_policy(self.remat)
+        subsampling = (nn.remat(DepthwiseStridingSubsampling) if remat == "full"
+                       else DepthwiseStridingSubsampling)
         x = subsampling(cfg, self.dtype, name="subsampling")(
             jnp.swapaxes(spec, 1, 2), lengths if self.mask_subsampling else None)
         x = nn.with_logical_constraint(x, ACTIVATION_AXES)
@@ -123,8 +137,9 @@ class SCConformerXL(nn.Module):
         if self.is_initializing() and not (cfg.self_conditioning and cfg.n_layers > 1):
             # The released format always has decoder.reprojection, used or not.
             decoder.condition(x[:, :1], jnp.zeros((batch, 1, cfg.num_classes)))
-        layer_cls = nn.remat(ConformerLayer, static_argnums=(5,)) if self.remat else ConformerLayer
-        self_condition = nn.remat(_self_condition) if self.remat else _self_condition
+        layer_cls = (nn.remat(ConformerLayer, static_argnums=(5,)) if remat != "none"
+                     else ConformerLayer)
+        self_condition = nn.remat(_self_condition) if remat == "full" else _self_condition
         intermediate_logits = []
         for i in range(cfg.n_layers):
             self.sow("intermediates", f"layer{i}_in", x)

@@ -32,7 +32,7 @@ def base_config(**model: object) -> ml_collections.ConfigDict:
         max_sequence_length=360000, increase_by_multiplier=2.0, batch_size_multiplier=0.5))
 
     cfg.train = ml_collections.ConfigDict(dict(
-        compute_dtype="bfloat16", rotary_dtype="float32", remat=False, attention_impl="auto",
+        compute_dtype="bfloat16", rotary_dtype="float32", remat="none", attention_impl="auto",
         ctc_impl="auto", intermediate_loss_weighting=0.0, backprop_every=1, max_epochs=1,
         max_steps=-1, time_limit_s=-1.0, spec_augment_after_n_epochs=-1))
 

@@ -44,7 +44,7 @@ def build_model(cfg: Any) -> nn.Module:
     return SCConformerXL(model_cfg, dtype=DTYPES[cfg.train.compute_dtype],
                          attention_impl=cfg.train.get("attention_impl", "auto"),
                          rotary_dtype=DTYPES[cfg.train.get("rotary_dtype", "float32")],
-                         remat=bool(cfg.train.remat))
+                         remat=cfg.train.remat)
 
 
 def init_variables(model: nn.Module, rng: jax.Array, frames: int = 64) -> Any:
