@@ -192,7 +192,7 @@ def main(argv=None) -> int:
     p.add_argument("--tile-list", nargs="+", default=["128x32"], help="CHUNKxBLOCK tiles")
     p.add_argument("--norm-list", type=int, nargs="+", default=[2], help="NORM_EVERY values")
     p.add_argument("--occ-list", nargs="+", default=["atomic"],
-                   help="OCC_MODE values: atomic, deferred, none (no gradient: timing only)")
+                   help="OCC_MODE values: atomic, none (no gradient: timing only)")
     p.add_argument("--warps-list", type=int, nargs="+", default=[0],
                    help="WARPS values (0: chunk // 64)")
     p.add_argument("--ahead-list", type=int, nargs="+", default=[2], help="LOOKAHEAD values")

@@ -256,17 +256,6 @@ def test_bfloat16_logits_are_read_exactly(impl):
                                   np.asarray(grad32.astype(jnp.bfloat16)))
 
 
-def test_deferred_label_occupancies_match_reference(small_tiles, monkeypatch):
-    """OCC_MODE 'deferred' stages a tile's label occupancies in scratch and adds them after
-    the recursion: same gradient."""
-    from lcasr_jax.kernels import ctc_pallas
-
-    monkeypatch.setattr(ctc_pallas, "OCC_MODE", "deferred")
-    rng = np.random.default_rng(9)
-    logits, frame_len, labels, label_len = _case(rng, 3, 37, 6, 7, 5, repeats=True)
-    _check("pallas_interpret", logits, frame_len, labels, label_len, 5)
-
-
 @pytest.mark.parametrize("impl", IMPLS)
 def test_long_sequence_is_finite_and_matches_reference(impl, monkeypatch):
     """Long enough that a probability-space recursion would underflow; for Pallas, 8 lane

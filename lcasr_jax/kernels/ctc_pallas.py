@@ -53,8 +53,9 @@ ROWS = 16  # frames per row-sum of blank occupancies
 DROP_BELOW = 25 * 0.6931471805599453  # log(2^25): see the label occupancies in _bwd_kernel
 LOOKAHEAD = 2  # frames whose loads are in flight ahead of the recursion
 NORM_EVERY = 2  # frames between subtractions of the chunk max (unrolled per loop iteration)
-OCC_MODE = "atomic"  # label occupancies: 'atomic' adds per frame, 'deferred' stages a tile's
-# rows in scratch and adds them after its recursion, 'none' (benchmarks only: no gradient)
+OCC_MODE = "atomic"  # label occupancies: 'atomic' adds them per frame; 'none' sends none
+# (profiling only: no gradient; staging a tile's rows and adding them after its recursion
+# measured no faster, benchmarks/RESULTS.md)
 WARPS = 0  # warps per program (0: chunk // 64, at least 1)
 
 
@@ -145,9 +146,7 @@ def _bwd_kernel(diag_ref, frames_ref, lablen_ref, org_ref, x_ref, lse_ref, lab_r
                            jnp.exp(jnp.minimum(log_go, 0.0)), 0.0)
             row = slot(b) + (t - t0) * g.srow  # alpha_t is read: its row takes (ge, go)
             abuf_ref[pl.ds(row, g.chunk)] = ge
-            if g.occ_mode == "deferred":
-                abuf_ref[pl.ds(row + g.chunk, g.chunk)] = go
-            elif g.interpret:
+            if g.interpret:
                 occ_ref[pl.ds((n * g.tpad + t) * g.width + c * g.chunk, g.chunk)] = go
             elif g.occ_mode == "atomic":
                 from jax.experimental.pallas import triton as plgpu
@@ -184,19 +183,6 @@ def _bwd_kernel(diag_ref, frames_ref, lablen_ref, org_ref, x_ref, lse_ref, lab_r
             idx = slot(b) + (r0 + rows)[:, None] * g.srow + s.lane[None, :]
             sums = jnp.sum(abuf_ref[idx], axis=1)
             blank_ref[pl.ds((n * g.n_chunks + c) * g.tpad + t0 + r0, ROWS)] = sums
-            if g.occ_mode == "deferred":
-                _add_label_rows(occ_ref, abuf_ref[idx + g.chunk], t0 + r0 + rows, s, g)
-
-
-def _add_label_rows(occ_ref, go, t, s: tiles.Seq, g: tiles.Geo):
-    """occ[t, label] += go for a (rows, chunk) block of label occupancies at frames t."""
-    if g.interpret:
-        occ_ref[((s.n * g.tpad + t) * g.width + s.c * g.chunk)[:, None] + s.lane[None, :]] = go
-    else:
-        from jax.experimental.pallas import triton as plgpu
-
-        idx = s.occ_row(t, g)[:, None] + s.lab[None, :]
-        plgpu.atomic_add(occ_ref, idx, go, mask=go > 0.0)
 
 
 def _call(kernel, g: tiles.Geo, inputs, carried, name):

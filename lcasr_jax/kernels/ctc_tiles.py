@@ -48,7 +48,7 @@ class Geo:
     interpret: bool
     lookahead: int = 2  # frames whose loads are in flight ahead of the recursion
     norm_every: int = 2  # frames between subtractions of the chunk max
-    occ_mode: str = "atomic"  # label occupancies: 'atomic', 'deferred' or 'none' (ctc_pallas)
+    occ_mode: str = "atomic"  # label occupancies: 'atomic' or 'none' (ctc_pallas.OCC_MODE)
     warps: int = 0  # warps per program (0: chunk // 64, at least 1)
 
     @property
