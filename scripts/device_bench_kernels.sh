@@ -4,7 +4,8 @@
 # 'full'). Logs under $OUT (or ./runs/bench).
 # Run from the repo root on the GPU machine, with .whl carried (README "GPU machines").
 # EXTRA=1 instead measures the one-hour step with remat 'layers' and with the XLA CTC (memory
-# attribution), and the eval forward: a second call.
+# attribution), the 1-hour eval forward and its parts (benchmarks/forward_parts.py): a
+# second call.
 set -uo pipefail
 out=${OUT:-runs/bench}
 mkdir -p "$out"
@@ -15,7 +16,10 @@ if [ "${EXTRA:-0}" = 1 ]; then
   timeout 360 python3 benchmarks/model_step.py --repeats 3 \
     --cases step@360000x1+rematlayers,step@360000x1+remat+xlactc 2>&1 | quiet \
     | tee "$out/step_extra.log" | grep '^|'
-  timeout 100 python3 benchmarks/eval_throughput.py 2>&1 | quiet | tee "$out/eval.log" | tail -12
+  timeout 100 python3 benchmarks/eval_throughput.py --skip windows engine 2>&1 | quiet \
+    | tee "$out/eval.log" | tail -12
+  timeout 120 python3 benchmarks/forward_parts.py 2>&1 | quiet | tee "$out/parts.log" \
+    | grep '^|'
   exit 0
 fi
 timeout 110 python3 benchmarks/ctc.py --check 4000 --impls pallas_gpu --sizes 512 --no-torch \

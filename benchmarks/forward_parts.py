@@ -1,0 +1,119 @@
+"""Where the eval forward's time goes: each part of the model timed alone at one length.
+
+  PYTHONPATH=. python3 benchmarks/forward_parts.py [--frames 360000] [--small]
+
+Model: the paper's 6L-768D SCConformerXL (random weights, bf16 compute, attention 'auto');
+`--small` a tiny config for a CPU smoke run. Each part runs jitted on inputs of its real
+shape (frames for the subsampling, frames / 8 tokens after it), median of --repeats after
+a compile run. The table gives ms per call, calls per forward and their product, then the
+sum against the whole forward (to log-probs), so the parts that miss a target show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+
+def _median_ms(fn, args, repeats: int) -> float:
+    import jax
+
+    jax.block_until_ready(fn(*args))  # compile
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=360000)
+    p.add_argument("--small", action="store_true", help="tiny model (CPU smoke run)")
+    p.add_argument("--repeats", type=int, default=5)
+    args = p.parse_args(argv)
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from lcasr_jax.model import ModelConfig, SCConformerXL
+    from lcasr_jax.model.attention import SelfAttention
+    from lcasr_jax.model.conformer import ConformerLayer
+    from lcasr_jax.model.convolution import ConvModule
+    from lcasr_jax.model.decoder import CTCDecoder
+    from lcasr_jax.model.feedforward import FeedForward
+    from lcasr_jax.model.positions import rotary_table
+    from lcasr_jax.model.subsampling import DepthwiseStridingSubsampling, output_lengths
+
+    cfg = ModelConfig()
+    if args.small:
+        cfg = ModelConfig(n_layers=2, d_model=64, n_heads=2, head_dim=32,
+                          subsampling_conv_channels=16)
+    dtype = jnp.bfloat16
+    model = SCConformerXL(cfg, dtype=dtype)
+    variables = jax.jit(model.init)(jax.random.PRNGKey(0), jnp.zeros((1, 80, 64)))
+
+    def part(*path: str) -> dict:
+        """Every collection's subtree at `path` (params, batch_stats, buffers)."""
+        out = {}
+        for collection, tree in variables.items():
+            for key in path:
+                tree = tree.get(key, {}) if isinstance(tree, dict) else {}
+            if tree:
+                out[collection] = tree
+        return out
+
+    rng = np.random.default_rng(0)
+    frames = args.frames
+    tokens = int(output_lengths(jnp.array(frames), cfg.subsampling_factor))
+    spec = jnp.asarray(rng.standard_normal((1, 80, frames)), jnp.float32)
+    x = jnp.asarray(rng.standard_normal((1, tokens, cfg.d_model)), dtype)
+    lengths = jnp.array([tokens])
+    valid = jnp.ones((1, tokens), bool)
+    rotary = None
+    if cfg.use_rotary:
+        buf = variables["buffers"]["rotary"]
+        rotary = rotary_table(tokens, buf["inv_freq"], buf["interpolation_factor"])
+    logits = jnp.asarray(rng.standard_normal((1, tokens, cfg.num_classes)), dtype)
+    layer = ("layer_0",)
+    heads = cfg.n_layers - 1 if cfg.self_conditioning else 0
+    parts = [  # (name, function, arguments, calls per forward)
+        ("subsampling", jax.jit(lambda s: DepthwiseStridingSubsampling(cfg, dtype).apply(
+            part("subsampling"), jnp.swapaxes(s, 1, 2))), (spec,), 1),
+        ("conformer layer", jax.jit(lambda x: ConformerLayer(cfg, dtype).apply(
+            part(*layer), x, lengths, valid, rotary)), (x,), cfg.n_layers),
+        ("  attention (with projections)", jax.jit(lambda x: SelfAttention(cfg, dtype).apply(
+            part(*layer, "attn"), x, lengths, valid, rotary)), (x,), cfg.n_layers),
+        ("  convolution module", jax.jit(lambda x: ConvModule(cfg, dtype).apply(
+            part(*layer, "conv"), x, valid, False)), (x,), cfg.n_layers),
+        ("  feed-forward", jax.jit(lambda x: FeedForward(cfg, dtype).apply(
+            part(*layer, "ff1_fn"), x)), (x,), 2 * cfg.n_layers),
+        ("decoder logits", jax.jit(lambda x: CTCDecoder(cfg, dtype).apply(
+            part("decoder"), x, method="logits")), (x,), cfg.n_layers),
+        ("self-conditioning", jax.jit(lambda x, lg: CTCDecoder(cfg, dtype).apply(
+            part("decoder"), x, lg, method="condition")), (x, logits), heads),
+        ("log-softmax (float32)", jax.jit(
+            lambda lg: jax.nn.log_softmax(lg.astype(jnp.float32), -1)), (logits,), 1),
+    ]
+    whole = jax.jit(lambda s: model.apply(variables, s, jnp.array([frames]))["final_posteriors"])
+    print(f"# {jax.devices()[0].device_kind} | jax {jax.__version__} | "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} | {frames} frames, "
+          f"{tokens} tokens, {cfg.n_layers}L-{cfg.d_model}D bf16")
+    print("| part | ms per call | calls | ms per forward |\n|---|---|---|---|")
+    total = 0.0
+    for name, fn, fn_args, calls in parts:
+        ms = _median_ms(fn, fn_args, args.repeats)
+        if not name.startswith(" "):  # sub-parts are inside 'conformer layer'
+            total += ms * calls
+        print(f"| {name} | {ms:.2f} | {calls} | {ms * calls:.1f} |", flush=True)
+    print(f"| sum of the top-level parts | | | {total:.1f} |")
+    print(f"| whole forward | | | {_median_ms(whole, (spec,), args.repeats):.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
