@@ -223,18 +223,20 @@ def test_many_segments(impl, small_tiles):
     _check(impl, logits, frame_len, labels, label_len, 5)
 
 
-def test_halves_meet_at_every_kind_of_split(small_tiles):
-    """Each sequence runs as a first half and a reversed second half (ctc_halves.py) that
-    meet at a block edge: lengths around the block size (16 here) put the meeting after one
-    frame, at the end (an empty second half: its virtual end state), mid-block, and where
-    the second half is a ragged block; labels up to the row's limit and none at all."""
+@pytest.mark.parametrize("impl", IMPLS)
+def test_halves_meet_at_every_kind_of_split(impl, small_tiles):
+    """Each sequence runs as a first half and a reversed second half that meet in the middle
+    (Pallas: at a block edge, ctc_halves.py; XLA: after ceil(frames / 2)): lengths around
+    the block size (16 here) put the meeting after one frame, at the end (an empty second
+    half: its virtual end state), mid-block, and where the second half is a ragged block;
+    labels up to the row's limit and none at all."""
     rng = np.random.default_rng(11)
     frame_len = np.array([1, 15, 16, 17, 31, 33, 48, 40], np.int32)
     logits = rng.normal(size=(8, 48, 6)).astype(np.float32) * 2
     label_len = np.minimum(np.array([0, 7, 8, 3, 9, 1, 9, 0], np.int32), frame_len // 2)
     labels = rng.integers(1, 6, size=(8, 9)).astype(np.int32)
     labels[:, 1::3] = labels[:, 0::3][:, :3]  # repeats need a blank between them
-    _check("pallas_interpret", logits, frame_len, labels, label_len, 0)
+    _check(impl, logits, frame_len, labels, label_len, 0)
 
 
 @pytest.mark.parametrize("impl", IMPLS)

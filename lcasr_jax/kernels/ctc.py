@@ -27,8 +27,7 @@ def extended_labels(labels: jax.Array, label_lengths: jax.Array, blank_id: int):
     Returns:
       ext: (batch, 2L+1) int32 class of each state (blank at even states).
       skip: (batch, 2L+1) bool, state s may be entered from s-2 (label differs from the last).
-      final: (batch, 2L+1) bool, the (one or two) states an alignment may end in.
-      feasible: (batch,) bool needs `frames >= required_frames`; here the required frames.
+      required: (batch,) int32 frames an alignment needs (labels + repeated neighbours).
     """
     batch, max_labels = labels.shape
     n_states = 2 * max_labels + 1
@@ -39,12 +38,10 @@ def extended_labels(labels: jax.Array, label_lengths: jax.Array, blank_id: int):
     s = jnp.arange(n_states)
     prev2 = jnp.pad(ext, ((0, 0), (2, 0)), constant_values=-1)[:, :n_states]
     skip = (s % 2 == 1)[None] & (s >= 3)[None] & (ext != prev2)
-    last = 2 * label_lengths[:, None]  # index of the final blank
-    final = (s[None] == last) | ((s[None] == last - 1) & (label_lengths[:, None] > 0))
     in_range = jnp.arange(max_labels)[None] < label_lengths[:, None]
     repeats = jnp.sum((labels[:, 1:] == labels[:, :-1]) & in_range[:, 1:], axis=1)
     required = label_lengths + repeats
-    return ext, skip, final, required
+    return ext, skip, required
 
 
 def ctc_loss(
@@ -83,11 +80,11 @@ def ctc_loss(
     # Padding may hold anything (-1, ids >= classes): make every gathered column valid.
     in_range = jnp.arange(labels.shape[1])[None] < label_lengths[:, None]
     labels = jnp.where(in_range, jnp.clip(labels.astype(jnp.int32), 0, n_classes - 1), blank_id)
-    ext, skip, final, required = extended_labels(labels, label_lengths, blank_id)
+    ext, skip, required = extended_labels(labels, label_lengths, blank_id)
     feasible = required <= frames
     if implementation == "xla":
         log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-        nll = ctc_xla.ctc_nll(log_probs, ext, skip, final, frames)
+        nll = ctc_xla.ctc_nll(log_probs, ext, skip, label_lengths, frames)
     elif implementation in ("pallas_gpu", "pallas_interpret"):
         from lcasr_jax.kernels import ctc_pallas
 

@@ -4,13 +4,21 @@ The state is kept normalised (its max subtracted every frame, the running offset
 double-float: a (hi, lo) pair of float32), so float32 rounding stays at the scale of one
 frame's log-probs instead of the whole log-likelihood (which reaches ~4e5 at 45,000 frames,
 where a float32 ulp is 0.03 and un-normalised occupancies come out ~10% wrong).
+Each sequence runs as two rows that meet in the middle: its first half, and its second half
+reversed in time and states, whose alpha is the sequence's beta (the Pallas kernel does the
+same, ctc_halves.py). One scan computes both halves' alphas and the loss where they meet;
+the backward runs beta down each half from the other half's end state. So every scan is
+half the sequence long: on an accelerator, where a frame's step is latency-bound, about
+half the time.
 Alpha is checkpointed once per segment of ~sqrt(frames) steps; the backward pass recomputes
 each segment's alphas and runs beta through them, emitting d nll / d log_probs row by row.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -67,21 +75,71 @@ def _segments(n_frames: int) -> tuple[int, int]:
 
 
 def _time_major(log_probs, seg, n_seg):
-    """(batch, T, C) -> (n_seg, seg, batch, C), zero-padded in time."""
+    """(rows, T, C) -> (n_seg, seg, rows, C), zero-padded in time."""
     pad = n_seg * seg - log_probs.shape[1]
     lp = jnp.pad(log_probs, ((0, 0), (0, pad), (0, 0))).swapaxes(0, 1)
     return lp.reshape(n_seg, seg, *lp.shape[1:])
 
 
-def _forward(log_probs, ext, skip, final, frames):
-    batch, n_frames, _ = log_probs.shape
+def _skip_up(skip):
+    return _shift(skip.astype(jnp.int32), -2) > 0  # state s+2 may be entered from s
+
+
+def _to_next(x, skip_up):
+    """log of the sum of x over the states each state may move to: s, s+1, s+2 (skip)."""
+    return _lse3(x, _shift(x, -1), jnp.where(skip_up, _shift(x, -2), NEG))
+
+
+class _Rows(NamedTuple):
+    """2B rows of B sequences: each sequence's first `split` frames, then its other frames
+    reversed in time and states, whose alpha is the sequence's beta (emission included)."""
+
+    log_probs: jax.Array  # (2B, ceil(T / 2), C)
+    ext: jax.Array  # (2B, S)
+    skip: jax.Array  # (2B, S)
+    frames: jax.Array  # (2B,) frames per row
+    last: jax.Array  # (2B,) 2L: the last valid state
+    split: jax.Array  # (B,)
+
+
+def _plan(log_probs, ext, skip, label_lengths, frames) -> _Rows:
+    n_frames = log_probs.shape[1]
+    half = (n_frames + 1) // 2
+    split = (frames + 1) // 2
+    last = 2 * label_lengths
+    s = jnp.arange(ext.shape[1])[None]
+    rev = jnp.take_along_axis(ext, jnp.clip(last[:, None] - s, 0, ext.shape[1] - 1), axis=1)
+    rev = jnp.where(s <= last[:, None], rev, ext[:, :1])  # padding: the blank
+    prev2 = jnp.pad(rev, ((0, 0), (2, 0)), constant_values=-1)[:, :-2]
+    rev_skip = (s % 2 == 1) & (s >= 3) & (rev != prev2)
+    t = jnp.arange(half)[None]
+    back = jnp.clip(frames[:, None] - 1 - t, 0, n_frames - 1)  # frame of reversed time t
+    rev_lp = jnp.take_along_axis(log_probs, back[:, :, None], axis=1)
+    return _Rows(jnp.concatenate([log_probs[:, :half], rev_lp]),
+                 jnp.concatenate([ext, rev]), jnp.concatenate([skip, rev_skip]),
+                 jnp.concatenate([split, frames - split]), jnp.concatenate([last, last]),
+                 split)
+
+
+def _mirror(states, rows: _Rows):
+    """Each row's partner's states in this row's state order (NEG past 2L)."""
+    partner = jnp.roll(states, states.shape[0] // 2, axis=0)
+    s = jnp.arange(states.shape[1])[None]
+    idx = rows.last[:, None] - s
+    got = jnp.take_along_axis(partner, jnp.clip(idx, 0, states.shape[1] - 1), axis=1)
+    return jnp.where(idx >= 0, got, NEG)
+
+
+def _alpha_scan(lp, ext, skip, frames):
+    """alpha over each row's frames: ((end state, (hi, lo) offset), segment checkpoints)."""
+    rows, n_frames, _ = lp.shape
     seg, n_seg = _segments(n_frames)
-    lp = _time_major(log_probs, seg, n_seg)
+    lp = _time_major(lp, seg, n_seg)
     times = jnp.arange(n_seg * seg).reshape(n_seg, seg)
-    dtype = log_probs.dtype
+    dtype = lp.dtype
     alpha0 = jnp.where(jnp.arange(ext.shape[1])[None] == 0, 0.0,
                        jnp.full(ext.shape, NEG, dtype)).astype(dtype)
-    zero = jnp.zeros((batch,), dtype)
+    zero = jnp.zeros((rows,), dtype)
 
     def segment(carry, xs):
         lp_seg, t_seg = xs
@@ -92,44 +150,75 @@ def _forward(log_probs, ext, skip, final, frames):
         out, _ = jax.lax.scan(step, carry, (lp_seg, t_seg))
         return out, carry  # checkpoint = state entering the segment
 
-    (alpha_end, offset), ckpts = jax.lax.scan(segment, (alpha0, (zero, zero)), (lp, times))
-    tail = jax.nn.logsumexp(jnp.where(final, alpha_end, NEG), axis=1)
-    ll = df_add(offset, (tail, zero))  # (hi, lo)
-    return ll, ckpts
+    return jax.lax.scan(segment, (alpha0, (zero, zero)), (lp, times))
 
 
-@jax.custom_vjp
-def ctc_nll(log_probs, ext, skip, final, frames):
-    """-log p(labels | log_probs) per item: (batch,) float32; see ctc.ctc_loss."""
-    ll, _ = _forward(log_probs, ext, skip, final, frames)
+def _meet(alpha_end, offset, rows: _Rows):
+    """log p per sequence, (hi, lo) each (B,): alpha at frame split - 1 joined to beta at
+    frame split over every allowed transition (a virtual start / end state where a row has
+    no frames: alpha0 is the state before frame 0)."""
+    n_seq = rows.split.shape[0]
+    beta = _mirror(alpha_end, rows)[:n_seq]
+    joined = alpha_end[:n_seq] + _to_next(beta, _skip_up(rows.skip[:n_seq]))
+    tail = jax.nn.logsumexp(joined, axis=1)
+    top = df_add((offset[0][:n_seq], offset[1][:n_seq]),
+                 (offset[0][n_seq:], offset[1][n_seq:]))
+    return df_add(top, (tail, jnp.zeros_like(tail)))
+
+
+def _forward(log_probs, ext, skip, label_lengths, frames):
+    rows = _plan(log_probs, ext, skip, label_lengths, frames)
+    (alpha_end, offset), ckpts = _alpha_scan(rows.log_probs, rows.ext, rows.skip, rows.frames)
+    return _meet(alpha_end, offset, rows), (rows, alpha_end, offset, ckpts)
+
+
+def ctc_nll(log_probs, ext, skip, label_lengths, frames):
+    """-log p(labels | log_probs) per item: (batch,) float32; see ctc.ctc_loss.
+
+    log_probs: (batch, T, classes) float32; ext, skip: (batch, 2L+1) from
+    ctc.extended_labels; label_lengths, frames: (batch,) int32. Each sequence runs as two
+    rows that meet in the middle (alpha up its first half, beta down its reversed second):
+    half the serial frames of a forward-then-backward scan.
+    """
+    return _nll(log_probs.shape[1], log_probs, ext, skip, label_lengths, frames)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _nll(n_frames, log_probs, ext, skip, label_lengths, frames):
+    ll, _ = _forward(log_probs, ext, skip, label_lengths, frames)
     return -(ll[0] + ll[1])
 
 
-def _fwd(log_probs, ext, skip, final, frames):
-    ll, ckpts = _forward(log_probs, ext, skip, final, frames)
-    return -(ll[0] + ll[1]), (log_probs, ext, skip, final, frames, ll, ckpts)
+def _fwd(n_frames, log_probs, ext, skip, label_lengths, frames):
+    ll, res = _forward(log_probs, ext, skip, label_lengths, frames)
+    return -(ll[0] + ll[1]), (ll, *res, frames)
 
 
-def _bwd(res, g):
-    log_probs, ext, skip, final, frames, ll, ckpts = res
-    batch, n_frames, n_classes = log_probs.shape
-    seg, n_seg = _segments(n_frames)
-    lp = _time_major(log_probs, seg, n_seg)
+def _bwd(n_frames, res, g):
+    ll, rows, alpha_end, offset, ckpts, frames = res
+    n_seq = rows.split.shape[0]
+    lp2 = rows.log_probs
+    n_rows, half, n_classes = lp2.shape
+    seg, n_seg = _segments(half)
+    lp = _time_major(lp2, seg, n_seg)
     times = jnp.arange(n_seg * seg).reshape(n_seg, seg)
-    ok = ll[0] > NEG / 2  # feasible: finite likelihood
-    scale = jnp.where(ok, -g, 0.0)[:, None]
-    neg_ll = (-ll[0], -ll[1])
-    dtype = log_probs.dtype
-    zero = jnp.zeros((batch,), dtype)
-    beta_init = jnp.where(final, 0.0, NEG).astype(dtype)
-    skip_up = _shift(skip.astype(jnp.int32), -2) > 0  # state s+2 may be entered from s
-    rows = jnp.arange(batch)[:, None]
+    ll2 = (jnp.tile(ll[0], 2), jnp.tile(ll[1], 2))
+    ok = ll2[0] > NEG / 2  # feasible: finite likelihood
+    scale = jnp.where(ok, -jnp.tile(g, 2), 0.0)[:, None]
+    neg_ll = (-ll2[0], -ll2[1])
+    dtype = lp2.dtype
+    ext, skip, limit = rows.ext, rows.skip, rows.frames
+    skip_up = _skip_up(skip)
+    # beta (emission excluded) at each row's last frame: the partner's end state, mirrored.
+    beta_init = _to_next(_mirror(alpha_end, rows), skip_up)
+    init_offset = (jnp.roll(offset[0], n_seq), jnp.roll(offset[1], n_seq))
+    ids = jnp.arange(n_rows)[:, None]
 
     def segment(beta_carry, xs):
         ckpt, lp_seg, t_seg = xs
 
         def fstep(c, x):
-            c = _alpha_step(c, x[0], x[1], ext, skip, frames)
+            c = _alpha_step(c, x[0], x[1], ext, skip, limit)
             return c, c
 
         _, (alphas, a_offsets) = jax.lax.scan(fstep, ckpt, (lp_seg, t_seg))
@@ -140,24 +229,33 @@ def _bwd(res, g):
             c_hi, c_lo = df_add(df_add((a_hi, a_lo), b_offset), neg_ll)
             const = (c_hi + c_lo)[:, None]
             gamma = jnp.exp(jnp.minimum(alpha_t + beta_t + const, 0.0))
-            gamma = jnp.where((t < frames)[:, None], gamma, 0.0) * scale
-            grad_t = jnp.zeros((batch, n_classes), dtype).at[rows, ext].add(gamma)
-            bhat = beta_t + jnp.take_along_axis(lp_t, ext, axis=1)
-            prev = _lse3(bhat, _shift(bhat, -1), jnp.where(skip_up, _shift(bhat, -2), NEG))
-            prev, b_prev = _normalise(prev, b_offset, jnp.ones((batch,), bool))
-            reset = t - 1 >= frames - 1
+            gamma = jnp.where((t < limit)[:, None], gamma, 0.0) * scale
+            grad_t = jnp.zeros((n_rows, n_classes), dtype).at[ids, ext].add(gamma)
+            prev = _to_next(beta_t + jnp.take_along_axis(lp_t, ext, axis=1), skip_up)
+            prev, b_prev = _normalise(prev, b_offset, jnp.ones((n_rows,), bool))
+            reset = t - 1 >= limit - 1
             beta_prev = jnp.where(reset[:, None], beta_init, prev)
-            b_prev = tuple(jnp.where(reset, 0.0, x).astype(dtype) for x in b_prev)
+            b_prev = tuple(jnp.where(reset, i, x).astype(dtype)
+                           for i, x in zip(init_offset, b_prev, strict=True))
             return (beta_prev, b_prev), grad_t
 
         xs_b = (alphas, a_offsets[0], a_offsets[1], lp_seg, t_seg)
-        beta_out, grads = jax.lax.scan(bstep, beta_carry, xs_b, reverse=True)
-        return beta_out, grads
+        return jax.lax.scan(bstep, beta_carry, xs_b, reverse=True)
 
-    _, grads = jax.lax.scan(segment, (beta_init, (zero, zero)), (ckpts, lp, times),
-                            reverse=True)
-    grads = grads.reshape(n_seg * seg, batch, n_classes).swapaxes(0, 1)[:, :n_frames]
-    return grads, None, None, None, None
+    _, grads = jax.lax.scan(segment, (beta_init, init_offset), (ckpts, lp, times), reverse=True)
+    grads = grads.reshape(n_seg * seg, n_rows, n_classes).swapaxes(0, 1)[:, :half]
+    return _unfold(grads, rows, frames, n_frames), None, None, None, None
 
 
-ctc_nll.defvjp(_fwd, _bwd)
+def _unfold(grads, rows: _Rows, frames, n_frames: int):
+    """(2B, ceil(T / 2), C) per row -> (B, T, C) per sequence."""
+    n_seq, half = rows.split.shape[0], grads.shape[1]
+    t = jnp.arange(n_frames)[None]
+    first = jnp.pad(grads[:n_seq], ((0, 0), (0, n_frames - half), (0, 0)))
+    back = jnp.clip(frames[:, None] - 1 - t, 0, half - 1)
+    second = jnp.take_along_axis(grads[n_seq:], back[:, :, None], axis=1)
+    return jnp.where((t < rows.split[:, None])[:, :, None], first,
+                     jnp.where((t < frames[:, None])[:, :, None], second, 0.0))
+
+
+_nll.defvjp(_fwd, _bwd)
