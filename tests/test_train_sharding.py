@@ -148,3 +148,37 @@ def test_pallas_attention_step_runs_per_batch_shard(setup):
     gathers = batch_gathers(compiled.as_text(), len(batch["lengths"]))
     assert not [g for g in gathers if re.search(rf",{heads},{head_dim}\]|^s32", g)], gathers
     _assert_close(got, want)
+
+
+def test_checkpoint_of_another_layout_restores_into_this_one(setup, tmp_path):
+    """Checkpoints written while depthwise-conv weights were sharded over fsdp (before they
+    got the replicated 'depthwise' axis) restore exactly into today's shardings."""
+    from jax.sharding import NamedSharding
+
+    from lcasr_jax.train.checkpoint import Checkpointer
+
+    cfg, model, state, _, _ = setup
+    mesh = shd.make_mesh(2, 4, 1)
+    shardings = step_lib.state_shardings(model, cfg, mesh)
+
+    def old_layout(path, leaf, sharding):
+        if "depthwise" in jax.tree_util.keystr(path) and leaf.shape[-1] % 4 == 0:
+            return NamedSharding(mesh, PartitionSpec(*[None] * (leaf.ndim - 1), "fsdp"))
+        return sharding
+
+    old = jax.tree_util.tree_map_with_path(old_layout, state, shardings)
+    moved = [jax.tree_util.keystr(path) for (path, a), b in zip(
+        jax.tree.leaves_with_path(old), jax.tree.leaves(shardings), strict=True) if a != b]
+    assert len(moved) >= 4, moved  # conv kernels and biases, params and optimizer state
+    ckpt = Checkpointer(tmp_path, async_save=False)
+    ckpt.save(1, jax.device_put(state, old), {"note": "old layout"})
+    ckpt.wait()
+    abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                            state, shardings)
+    step, restored, meta = ckpt.restore_latest(abstract)
+    ckpt.close()
+    assert step == 1 and meta == {"note": "old layout"}
+    for want, got, sharding in zip(jax.tree.leaves(state), jax.tree.leaves(restored),
+                                   jax.tree.leaves(shardings), strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+        assert got.sharding.is_equivalent_to(sharding, got.ndim)
