@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One device call (~7 minutes on an H100/H200): the CTC wavefront's float64 check and speed
-# from 512 to 45,000 frames, and the one-hour training step (time and peak memory, remat
+# One device call (~9 minutes on an H100/H200): the CTC wavefront's float64 check and speed
+# (and the XLA scan's) from 512 to 45,000 frames, and the one-hour training step (time and peak memory, remat
 # 'full'). Logs under $OUT (or ./runs/bench).
 # Run from the repo root on the GPU machine, with .whl carried (README "GPU machines").
 # EXTRA=1 instead measures the one-hour step with remat 'layers' and with the XLA CTC (memory
@@ -24,7 +24,7 @@ if [ "${EXTRA:-0}" = 1 ]; then
 fi
 timeout 110 python3 benchmarks/ctc.py --check 4000 --impls pallas_gpu --sizes 512 --no-torch \
   --reps 3 2>&1 | quiet | tee "$out/ctc_check.log" | grep '^|'
-timeout 200 python3 benchmarks/ctc.py --impls pallas_gpu --sizes 512 2048 8192 22500 45000 \
+timeout 250 python3 benchmarks/ctc.py --impls pallas_gpu xla --sizes 512 2048 8192 22500 45000 \
   --no-torch --reps 3 2>&1 | quiet | tee "$out/ctc.log" | grep '^|'
-timeout 220 python3 benchmarks/model_step.py --repeats 3 --cases step@360000x1+remat 2>&1 \
+timeout 200 python3 benchmarks/model_step.py --repeats 3 --cases step@360000x1+remat 2>&1 \
   | quiet | tee "$out/step.log" | grep '^|'
