@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One device call (~9 minutes on an H100/H200): the CTC wavefront's float64 check and speed
-# (and the XLA scan's) from 512 to 45,000 frames, and the one-hour training step (time and peak memory, remat
-# 'full'). Logs under $OUT (or ./runs/bench).
+# One device call (~9 minutes on an H100/H200): the CTC wavefront's float64 check, its speed
+# and the XLA scan's from 512 to 45,000 frames, and the one-hour training step (time and
+# peak memory, remat 'full'). Logs under $OUT (or ./runs/bench).
 # Run from the repo root on the GPU machine, with .whl carried (README "GPU machines").
 # EXTRA=1 instead measures the one-hour step with remat 'layers' and with the XLA CTC (memory
 # attribution), the 1-hour eval forward and its parts (benchmarks/forward_parts.py): a
