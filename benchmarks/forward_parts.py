@@ -2,7 +2,8 @@
 
   PYTHONPATH=. python3 benchmarks/forward_parts.py [--frames 360000] [--small]
 
-Model: the paper's 6L-768D SCConformerXL (random weights, bf16 compute, attention 'auto');
+Model: the paper's 6L-768D SCConformerXL (random weights, bf16 compute, attention and
+depthwise convs 'auto'; the depthwise convs are also timed in both implementations);
 `--small` a tiny config for a CPU smoke run. Each part runs jitted on inputs of its real
 shape (frames for the subsampling, frames / 8 tokens after it), median of --repeats after
 a compile run. The table gives ms per call, calls per forward and their product, then the
@@ -41,10 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from lcasr_jax.model import ModelConfig, SCConformerXL
+    from lcasr_jax.model import subsampling as subsampling_lib
     from lcasr_jax.model.attention import SelfAttention
     from lcasr_jax.model.conformer import ConformerLayer
     from lcasr_jax.model.convolution import ConvModule
     from lcasr_jax.model.decoder import CTCDecoder
+    from lcasr_jax.model.depthwise import DepthwiseConv
     from lcasr_jax.model.feedforward import FeedForward
     from lcasr_jax.model.positions import rotary_table
     from lcasr_jax.model.subsampling import DepthwiseStridingSubsampling, output_lengths
@@ -81,15 +84,35 @@ def main(argv: list[str] | None = None) -> int:
     logits = jnp.asarray(rng.standard_normal((1, tokens, cfg.num_classes)), dtype)
     layer = ("layer_0",)
     heads = cfg.n_layers - 1 if cfg.self_conditioning else 0
+    channels = cfg.conv_channels
+    act = subsampling_lib._ACTIVATIONS[cfg.subsampling_act]
+    conv_in = subsampling_lib._conv(channels, (3, 3), 2, dtype, "conv_in")
+    image = jnp.swapaxes(spec, 1, 2)[..., None].astype(dtype)  # (1, frames, mels, 1)
+    stage1 = jnp.zeros((1, -(-frames // 2), cfg.feat_in // 2, channels), dtype)
+    inner = jnp.zeros((1, tokens, cfg.conv_inner), dtype)
+
+    def depthwise(impl, x, window, strides, padding, *path):
+        layer = DepthwiseConv(x.shape[-1], window, strides, padding, dtype, impl)
+        return jax.jit(lambda x: layer.apply(part(*path), x)), (x,)
+
     parts = [  # (name, function, arguments, calls per forward)
         ("subsampling", jax.jit(lambda s: DepthwiseStridingSubsampling(cfg, dtype).apply(
             part("subsampling"), jnp.swapaxes(s, 1, 2))), (spec,), 1),
+        ("  first conv (1 -> C, stride 2) + activation", jax.jit(
+            lambda x: act(conv_in.apply(part("subsampling", "conv_in"), x))), (image,), 1),
+        *[(f"  depthwise stride-2 conv of stage 1 ({impl})",
+           *depthwise(impl, stage1, (3, 3), (2, 2), ((1, 1), (1, 1)), "subsampling",
+                      "depthwise_1"), 1) for impl in ("conv", "shifts")],
         ("conformer layer", jax.jit(lambda x: ConformerLayer(cfg, dtype).apply(
             part(*layer), x, lengths, valid, rotary)), (x,), cfg.n_layers),
         ("  attention (with projections)", jax.jit(lambda x: SelfAttention(cfg, dtype).apply(
             part(*layer, "attn"), x, lengths, valid, rotary)), (x,), cfg.n_layers),
         ("  convolution module", jax.jit(lambda x: ConvModule(cfg, dtype).apply(
             part(*layer, "conv"), x, valid, False)), (x,), cfg.n_layers),
+        *[(f"    its depthwise conv ({impl})",
+           *depthwise(impl, inner, (cfg.conv_kernel_size,), (1,),
+                      (((cfg.conv_kernel_size - 1) // 2,) * 2,), *layer, "conv",
+                      "depthwise_conv"), cfg.n_layers) for impl in ("conv", "shifts")],
         ("  feed-forward", jax.jit(lambda x: FeedForward(cfg, dtype).apply(
             part(*layer, "ff1_fn"), x)), (x,), 2 * cfg.n_layers),
         ("decoder logits", jax.jit(lambda x: CTCDecoder(cfg, dtype).apply(
@@ -107,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     total = 0.0
     for name, fn, fn_args, calls in parts:
         ms = _median_ms(fn, fn_args, args.repeats)
-        if not name.startswith(" "):  # sub-parts are inside 'conformer layer'
+        if not name.startswith(" "):  # sub-parts are inside the part above them
             total += ms * calls
         print(f"| {name} | {ms:.2f} | {calls} | {ms * calls:.1f} |", flush=True)
     print(f"| sum of the top-level parts | | | {total:.1f} |")

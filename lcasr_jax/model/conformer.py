@@ -28,6 +28,7 @@ class ConformerLayer(nn.Module):
     config: ModelConfig
     dtype: jnp.dtype = jnp.float32
     attention_impl: str = "auto"
+    depthwise_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x, lengths, valid, rotary, train: bool = False):
@@ -50,7 +51,7 @@ class ConformerLayer(nn.Module):
         self.sow("intermediates", "attn_out", h)
         x = x + h
         if not cfg.transformer:
-            h = ConvModule(cfg, self.dtype, name="conv")(
+            h = ConvModule(cfg, self.dtype, self.depthwise_impl, name="conv")(
                 make_norm(cfg, "conv_norm")(x), valid, train)
             self.sow("intermediates", "conv_out", h)
             x = x + h
@@ -98,6 +99,8 @@ class SCConformerXL(nn.Module):
       mask_subsampling: zero padded frames inside the subsampling, so a time-padded input
         gives the outputs of the unpadded one (batched evaluation); the original does not
         (its training leaks padding into the last valid frames), hence off by default.
+      depthwise_impl: depthwise convolutions as XLA grouped convs ('conv') or summed
+        strided slices ('shifts'); 'auto': shifts on CPU (model/depthwise.py).
     """
 
     config: ModelConfig
@@ -106,6 +109,7 @@ class SCConformerXL(nn.Module):
     rotary_dtype: jnp.dtype = jnp.float32
     remat: bool | str = "none"
     mask_subsampling: bool = False
+    depthwise_impl: str = "auto"
 
     @nn.compact
     def __call__(self, spec: jax.Array, lengths: jax.Array | None = None, *,
@@ -117,7 +121,7 @@ class SCConformerXL(nn.Module):
         remat = remat_policy(self.remat)
         subsampling = (nn.remat(DepthwiseStridingSubsampling) if remat == "full"
                        else DepthwiseStridingSubsampling)
-        x = subsampling(cfg, self.dtype, name="subsampling")(
+        x = subsampling(cfg, self.dtype, self.depthwise_impl, name="subsampling")(
             jnp.swapaxes(spec, 1, 2), lengths if self.mask_subsampling else None)
         x = nn.with_logical_constraint(x, ACTIVATION_AXES)
         self.sow("intermediates", "subsampling_out", x)
@@ -143,7 +147,8 @@ class SCConformerXL(nn.Module):
         intermediate_logits = []
         for i in range(cfg.n_layers):
             self.sow("intermediates", f"layer{i}_in", x)
-            x = layer_cls(cfg, self.dtype, self.attention_impl, name=f"layer_{i}")(
+            x = layer_cls(cfg, self.dtype, self.attention_impl, self.depthwise_impl,
+                          name=f"layer_{i}")(
                 x, out_lengths, valid, rotary, train)
             self.sow("intermediates", f"layer{i}_out", x)
             if cfg.self_conditioning and i != cfg.n_layers - 1:

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from lcasr_jax.model.config import ModelConfig
+from lcasr_jax.model.depthwise import DepthwiseConv
 from lcasr_jax.model.feedforward import dense
 from lcasr_jax.model.norms import LayerNorm
 
@@ -67,6 +68,7 @@ class ConvModule(nn.Module):
 
     config: ModelConfig
     dtype: jnp.dtype = jnp.float32
+    depthwise_impl: str = "auto"  # model/depthwise.py
 
     @nn.compact
     def __call__(self, x: jax.Array, valid: jax.Array, train: bool) -> jax.Array:
@@ -76,13 +78,8 @@ class ConvModule(nn.Module):
         h = h[..., :inner] * nn.sigmoid(h[..., inner:])
         h = jnp.where(valid[..., None], h, 0)
         pad = (cfg.conv_kernel_size - 1) // 2
-        h = nn.Conv(
-            inner, (cfg.conv_kernel_size,), padding=((pad, pad),), feature_group_count=inner,
-            dtype=self.dtype, name="depthwise_conv",
-            kernel_init=nn.with_logical_partitioning(
-                nn.initializers.lecun_normal(), (None, None, "depthwise")),
-            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("depthwise",)),
-        )(h)
+        h = DepthwiseConv(inner, (cfg.conv_kernel_size,), (1,), ((pad, pad),), self.dtype,
+                          self.depthwise_impl, name="depthwise_conv")(h)
         if cfg.conv_norm == "batch_renorm":
             h = BatchRenorm(name="batch_renorm")(h, valid, train)
         elif cfg.conv_norm == "layer_norm":

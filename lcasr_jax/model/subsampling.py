@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from lcasr_jax.model.config import ModelConfig
+from lcasr_jax.model.depthwise import DepthwiseConv
 from lcasr_jax.model.norms import LayerNorm
 
 _ACTIVATIONS = {
@@ -27,17 +28,15 @@ def output_lengths(lengths: jax.Array, factor: int = 8) -> jax.Array:
     return lengths
 
 
-def _conv(features: int, kernel: tuple[int, int], stride: int, groups: int, dtype, name: str):
-    """Conv over (batch, time, freq, channels); the output channels of a depthwise one
-    (groups > 1) get the logical name 'depthwise' (replicated, see train/sharding.py)."""
+def _conv(features: int, kernel: tuple[int, int], stride: int, dtype, name: str):
+    """Full conv over (batch, time, freq, channels)."""
     pad = (kernel[0] - 1) // 2
-    channels = "depthwise" if groups > 1 else "conv_out"
     return nn.Conv(
         features, kernel, strides=(stride, stride), padding=((pad, pad), (pad, pad)),
-        feature_group_count=groups, dtype=dtype, name=name,
+        dtype=dtype, name=name,
         kernel_init=nn.with_logical_partitioning(
-            nn.initializers.lecun_normal(), (None, None, None, channels)),
-        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (channels,)),
+            nn.initializers.lecun_normal(), (None, None, None, "conv_out")),
+        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("conv_out",)),
     )
 
 
@@ -54,6 +53,7 @@ class DepthwiseStridingSubsampling(nn.Module):
 
     config: ModelConfig
     dtype: jnp.dtype = jnp.float32
+    depthwise_impl: str = "auto"  # model/depthwise.py
 
     @nn.compact
     def __call__(self, spec: jax.Array, lengths: jax.Array | None = None) -> jax.Array:
@@ -68,11 +68,11 @@ class DepthwiseStridingSubsampling(nn.Module):
             return jnp.where(valid[:, :, None, None], x, 0)
 
         x = mask(spec[..., None].astype(self.dtype), 0)  # (batch, time, freq, 1)
-        x = act(_conv(channels, (3, 3), 2, 1, self.dtype, "conv_in")(x))
+        x = act(_conv(channels, (3, 3), 2, self.dtype, "conv_in")(x))
         for stage in range(1, int(math.log2(cfg.subsampling_factor))):
-            x = _conv(channels, (3, 3), 2, channels, self.dtype, f"depthwise_{stage}")(
-                mask(x, stage))
-            x = act(_conv(channels, (1, 1), 1, 1, self.dtype, f"pointwise_{stage}")(x))
+            x = DepthwiseConv(channels, (3, 3), (2, 2), ((1, 1), (1, 1)), self.dtype,
+                              self.depthwise_impl, name=f"depthwise_{stage}")(mask(x, stage))
+            x = act(_conv(channels, (1, 1), 1, self.dtype, f"pointwise_{stage}")(x))
         batch, time, freq, _ = x.shape
         # Flatten channel-major (index c * freq + f), as the original does.
         x = x.transpose(0, 1, 3, 2).reshape(batch, time, channels * freq)

@@ -33,8 +33,9 @@ def base_config(**model: object) -> ml_collections.ConfigDict:
 
     cfg.train = ml_collections.ConfigDict(dict(
         compute_dtype="bfloat16", rotary_dtype="float32", remat="none", attention_impl="auto",
-        ctc_impl="auto", intermediate_loss_weighting=0.0, backprop_every=1, max_epochs=1,
-        max_steps=-1, time_limit_s=-1.0, spec_augment_after_n_epochs=-1))
+        depthwise_impl="auto", ctc_impl="auto", intermediate_loss_weighting=0.0,
+        backprop_every=1, max_epochs=1, max_steps=-1, time_limit_s=-1.0,
+        spec_augment_after_n_epochs=-1))
 
     cfg.spec_augment = ml_collections.ConfigDict(dict(
         n_time_masks=0, time_mask_param=0, n_freq_masks=2, freq_mask_param=18, min_p=0.0,

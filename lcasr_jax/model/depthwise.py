@@ -1,0 +1,72 @@
+"""Depthwise convolution (one filter per channel) with two implementations of one layer.
+
+'conv' is XLA's grouped convolution; 'shifts' sums the kernel's taps as strided slices of
+the padded input times their weights (accumulated in float32), which XLA fuses into one
+elementwise pass. On CPU, 'shifts' is ~5x faster (grouped convolutions are slow there;
+benchmarks/forward_parts.py); 'auto' takes it on CPU and 'conv' elsewhere until measured.
+Both use the parameters of `nn.Conv(..., feature_group_count=channels)`: kernel
+(*window, 1, channels) and bias (channels,), so checkpoints do not care which one runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+DEPTHWISE_IMPLS = ("auto", "conv", "shifts")
+
+
+def resolve_impl(impl: str) -> str:
+    if impl not in DEPTHWISE_IMPLS:
+        raise ValueError(f"depthwise_impl={impl!r}: choose one of {', '.join(DEPTHWISE_IMPLS)}")
+    if impl == "auto":
+        return "shifts" if jax.default_backend() == "cpu" else "conv"
+    return impl
+
+
+def depthwise_shifts(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...],
+                     padding: tuple[tuple[int, int], ...]) -> jax.Array:
+    """x: (batch, *spatial, channels); kernel: (*window, 1, channels) -> (batch, *out,
+    channels) float32: sum over taps of the strided slice of padded x times its weight."""
+    window = kernel.shape[:-2]
+    x = jnp.pad(x, ((0, 0), *padding, (0, 0))).astype(jnp.float32)
+    out = [(x.shape[1 + i] - window[i]) // strides[i] + 1 for i in range(len(window))]
+    total = None
+    for taps in itertools.product(*(range(k) for k in window)):
+        index = tuple(slice(d, d + s * (n - 1) + 1, s) for d, s, n in zip(taps, strides, out,
+                                                                       strict=True))
+        term = x[(slice(None), *index)] * kernel[(*taps, 0)].astype(jnp.float32)
+        total = term if total is None else total + term
+    return total
+
+
+class DepthwiseConv(nn.Module):
+    """Depthwise conv over (batch, *spatial, channels), `padding` per spatial axis."""
+
+    features: int
+    window: tuple[int, ...]
+    strides: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]
+    dtype: jnp.dtype = jnp.float32
+    impl: str = "auto"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        blank = (None,) * len(self.window)
+        kernel = self.param("kernel", nn.with_logical_partitioning(
+            nn.initializers.lecun_normal(), (*blank, None, "depthwise")),
+            (*self.window, 1, self.features), jnp.float32)
+        bias = self.param("bias", nn.with_logical_partitioning(
+            nn.initializers.zeros, ("depthwise",)), (self.features,), jnp.float32)
+        x, kernel, bias = x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype)
+        if resolve_impl(self.impl) == "shifts":
+            y = depthwise_shifts(x, kernel, self.strides, self.padding)
+            return (y + bias.astype(jnp.float32)).astype(self.dtype)
+        spatial = "".join("HWD"[i] for i in range(len(self.window)))
+        y = jax.lax.conv_general_dilated(
+            x, kernel, self.strides, self.padding, feature_group_count=self.features,
+            dimension_numbers=(f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"))
+        return y + bias

@@ -1,0 +1,60 @@
+"""Both depthwise-conv implementations against a float64 numpy convolution."""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lcasr_jax.model.depthwise import DepthwiseConv
+
+
+def numpy_depthwise(x, kernel, bias, strides, padding):
+    """float64 reference: out[b, o..., c] = bias[c] + sum_taps w[taps, c] x[b, s*o + taps, c]."""
+    x = np.pad(x.astype(np.float64), ((0, 0), *padding, (0, 0)))
+    window = kernel.shape[:-2]
+    out = [(x.shape[1 + i] - k) // s + 1
+           for i, (k, s) in enumerate(zip(window, strides, strict=True))]
+    y = np.zeros((x.shape[0], *out, x.shape[-1])) + bias
+    for o in itertools.product(*(range(n) for n in out)):
+        for taps in itertools.product(*(range(k) for k in window)):
+            pos = tuple(s * i + d for s, i, d in zip(strides, o, taps, strict=True))
+            y[(slice(None), *o)] += x[(slice(None), *pos)] * kernel[(*taps, 0)]
+    return y
+
+
+CASES = [  # (input shape, window, strides, padding): the conformer's 1-D 'same' conv and the
+    # subsampling's 3x3 stride-2 conv, odd and even sizes
+    ((2, 37, 6), (9,), (1,), ((4, 4),)),
+    ((1, 40, 6), (9,), (1,), ((4, 4),)),
+    ((2, 13, 10, 4), (3, 3), (2, 2), ((1, 1), (1, 1))),
+    ((1, 12, 9, 4), (3, 3), (2, 2), ((1, 1), (1, 1))),
+]
+
+
+@pytest.mark.parametrize("impl", ["conv", "shifts"])
+@pytest.mark.parametrize("shape,window,strides,padding", CASES)
+def test_depthwise_matches_float64(impl, shape, window, strides, padding):
+    rng = np.random.default_rng(len(shape) * 10 + shape[1])
+    x = rng.normal(size=shape).astype(np.float32)
+    layer = DepthwiseConv(shape[-1], window, strides, padding, jnp.float32, impl)
+    variables = layer.init(jax.random.PRNGKey(0), jnp.asarray(x))
+    params = jax.tree.map(lambda p: p + rng.normal(size=p.shape).astype(np.float32) * 0.1,
+                          jax.device_get(variables["params"]))
+    kernel, bias = np.asarray(params["kernel"].unbox()), np.asarray(params["bias"].unbox())
+    want = numpy_depthwise(x, kernel, bias, strides, padding)
+    got = layer.apply({"params": params}, jnp.asarray(x))
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+    # bf16 compute: within the rounding of bf16 inputs, weights and output
+    got16 = layer.clone(dtype=jnp.bfloat16).apply({"params": params}, jnp.asarray(x))
+    assert got16.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(got16, np.float32), want, rtol=3e-2, atol=3e-2)
+
+
+def test_unknown_implementation_fails_in_one_line():
+    layer = DepthwiseConv(4, (3,), (1,), ((1, 1),), impl="fft")
+    with pytest.raises(ValueError, match="depthwise_impl='fft': choose one of auto, conv"):
+        layer.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 4)))
