@@ -35,9 +35,7 @@ def extended_labels(labels: jax.Array, label_lengths: jax.Array, blank_id: int):
     label_lengths = label_lengths.astype(jnp.int32)
     ext = jnp.full((batch, n_states), blank_id, jnp.int32)
     ext = ext.at[:, 1::2].set(labels)
-    s = jnp.arange(n_states)
-    prev2 = jnp.pad(ext, ((0, 0), (2, 0)), constant_values=-1)[:, :n_states]
-    skip = (s % 2 == 1)[None] & (s >= 3)[None] & (ext != prev2)
+    skip = ctc_xla.skip_states(ext)
     in_range = jnp.arange(max_labels)[None] < label_lengths[:, None]
     repeats = jnp.sum((labels[:, 1:] == labels[:, :-1]) & in_range[:, 1:], axis=1)
     required = label_lengths + repeats

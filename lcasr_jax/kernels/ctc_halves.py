@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from lcasr_jax.kernels.ctc_tiles import Geo
-from lcasr_jax.kernels.ctc_xla import NEG, df_add
+from lcasr_jax.kernels.ctc_xla import NEG, df_add, skip_states
 
 
 class Rows(NamedTuple):
@@ -53,8 +53,8 @@ def plan(labels: jax.Array, label_lengths: jax.Array, frames: jax.Array, g: Geo)
                                                max_labels - 1), axis=1)
     lab = jnp.concatenate([labels, jnp.where(valid, rev, 0)])
     lablen = jnp.concatenate([label_lengths, label_lengths])
-    prev = jnp.pad(lab, ((0, 0), (1, 0)))[:, :-1]
-    skip = (j[None] >= 1) & (j[None] < lablen[:, None]) & (lab != prev)
+    ext = jnp.full((2 * n_seq, 2 * max_labels + 1), g.blank, jnp.int32).at[:, 1::2].set(lab)
+    skip = skip_states(ext)[:, 1::2] & (j[None] < lablen[:, None])
     pad = ((0, 0), (0, g.width - max_labels))
     lab, skip = jnp.pad(lab, pad), jnp.pad(skip.astype(jnp.int32), pad)
     skip_next = jnp.pad(skip[:, 1:], ((0, 0), (0, 1)))

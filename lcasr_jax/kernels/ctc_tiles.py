@@ -186,6 +186,19 @@ class Seq:
                 x_ref[row + self.lab].astype(jnp.float32) - lse)
 
 
+def _close_frame(t, new, old, *, s: Seq, norm: bool):
+    """End of an alpha or beta frame: invalid lanes to log 0, the chunk max moved into the
+    offset when `norm`; beyond the row's frames the old state is kept unchanged (alpha
+    frozen at its end, beta waiting at its entry state)."""
+    ne, no, nhi, nlo = new
+    ne = jnp.where(s.valid_e, ne, NEG)
+    no = jnp.where(s.valid_o, no, NEG)
+    if norm:
+        ne, no, nhi, nlo = _normalise(ne, no, nhi, nlo)
+    live = t < s.frames
+    return tuple(jnp.where(live, n, o) for n, o in zip((ne, no, nhi, nlo), old, strict=True))
+
+
 def alpha_inputs(t, *, g: Geo, s: Seq, lp_ref, bound_ref):
     """Loads for alpha frame t (issued steps ahead): emissions and chunk c-1's top lane."""
     lidx = s.bound(jnp.maximum(s.c - 1, 0), t, g)
@@ -215,13 +228,7 @@ def alpha_finish(t, state, inputs, *, g: Geo, s: Seq, skip, sbuf_ref, norm: bool
     o_prev = jnp.where(s.lane == 0, u, o_prev - shift)
     ne = _lse2(e2, o_prev) + lp_blank
     no = _lse3(o2, e2, jnp.where(skip, o_prev, NEG)) + lp_label
-    ne = jnp.where(s.valid_e, ne, NEG)
-    no = jnp.where(s.valid_o, no, NEG)
-    if norm:
-        ne, no, nhi, nlo = _normalise(ne, no, nhi, nlo)
-    live = t < s.frames
-    return (jnp.where(live, ne, e), jnp.where(live, no, o), jnp.where(live, nhi, hi),
-            jnp.where(live, nlo, lo))
+    return _close_frame(t, (ne, no, nhi, nlo), state, s=s, norm=norm)
 
 
 def pipeline(first, n_steps, load, step, state, g: Geo):
@@ -280,10 +287,4 @@ def beta_finish(t, state, inputs, *, g: Geo, s: Seq, skip_next, sbuf_ref, norm: 
     o_next = jnp.where(top, uo, o_next - shift)
     ne = _lse2(e2, o2) + lp_blank
     no = _lse3(o2, e_next, jnp.where(skip_next, o_next, NEG)) + lp_label
-    ne = jnp.where(s.valid_e, ne, NEG)
-    no = jnp.where(s.valid_o, no, NEG)
-    if norm:
-        ne, no, nhi, nlo = _normalise(ne, no, nhi, nlo)
-    live = t < s.frames  # beyond the row's frames the entry state waits unchanged
-    return (jnp.where(live, ne, e), jnp.where(live, no, o), jnp.where(live, nhi, hi),
-            jnp.where(live, nlo, lo))
+    return _close_frame(t, (ne, no, nhi, nlo), state, s=s, norm=norm)

@@ -41,6 +41,14 @@ def df_add(x, y):
     return hi, e - (hi - s)
 
 
+def skip_states(ext: jax.Array) -> jax.Array:
+    """(batch, S) bool: state s may be entered from s - 2 (a label, not the first, unlike
+    the label before it); ext: (batch, S) class of each extended state."""
+    s = jnp.arange(ext.shape[1])
+    prev2 = jnp.pad(ext, ((0, 0), (2, 0)), constant_values=-1)[:, :ext.shape[1]]
+    return (s % 2 == 1)[None] & (s >= 3)[None] & (ext != prev2)
+
+
 def _shift(x: jax.Array, by: int) -> jax.Array:
     """x[:, s - by] along the last axis (by > 0: from lower states, by < 0: from higher)."""
     if by > 0:
@@ -110,13 +118,11 @@ def _plan(log_probs, ext, skip, label_lengths, frames) -> _Rows:
     s = jnp.arange(ext.shape[1])[None]
     rev = jnp.take_along_axis(ext, jnp.clip(last[:, None] - s, 0, ext.shape[1] - 1), axis=1)
     rev = jnp.where(s <= last[:, None], rev, ext[:, :1])  # padding: the blank
-    prev2 = jnp.pad(rev, ((0, 0), (2, 0)), constant_values=-1)[:, :-2]
-    rev_skip = (s % 2 == 1) & (s >= 3) & (rev != prev2)
     t = jnp.arange(half)[None]
     back = jnp.clip(frames[:, None] - 1 - t, 0, n_frames - 1)  # frame of reversed time t
     rev_lp = jnp.take_along_axis(log_probs, back[:, :, None], axis=1)
     return _Rows(jnp.concatenate([log_probs[:, :half], rev_lp]),
-                 jnp.concatenate([ext, rev]), jnp.concatenate([skip, rev_skip]),
+                 jnp.concatenate([ext, rev]), jnp.concatenate([skip, skip_states(rev)]),
                  jnp.concatenate([split, frames - split]), jnp.concatenate([last, last]),
                  split)
 
