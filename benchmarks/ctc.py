@@ -98,29 +98,21 @@ def batch_check(impls):
     key = jax.random.PRNGKey(3)
     logits = jax.random.normal(key, (3, 3000, CLASSES), jnp.float32) * 2
     labels = jax.random.randint(jax.random.fold_in(key, 1), (3, 600), 0, BLANK)
-    args_ = (logits, jnp.array([3000, 2500, 1234]), labels, jnp.array([600, 0, 240]))
-    ref_loss, ref_grad = make("xla")(*args_)
-    for impl in impls:
-        if impl in ("xla", "optax"):
-            continue
-        loss, grad = make(impl)(*args_)
-        print(f"batch check {impl}: |loss - xla| / xla = "
-              f"{abs(float(loss) - float(ref_loss)) / abs(float(ref_loss)):.2e}, "
-              f"max |grad - xla| = {float(jnp.max(jnp.abs(grad - ref_grad))):.2e}, "
-              f"finite = {bool(jnp.all(jnp.isfinite(grad)))}", flush=True)
+    rest = (jnp.array([3000, 2500, 1234]), labels, jnp.array([600, 0, 240]))
     # bf16 logits (what the model gives under bf16 compute), read as they are by the kernel:
     # the same loss as their float32 values, the gradient rounded to bf16.
-    x16 = logits.astype(jnp.bfloat16)
-    ref_loss, ref_grad = make("xla")(x16.astype(jnp.float32), *args_[1:])
-    for impl in impls:
-        if impl in ("xla", "optax"):
-            continue
-        loss, grad = make(impl)(x16, *args_[1:])
-        print(f"bf16 check {impl}: |loss - xla| / xla = "
-              f"{abs(float(loss) - float(ref_loss)) / abs(float(ref_loss)):.2e}, "
-              f"max |grad - xla| = "
-              f"{float(jnp.max(jnp.abs(grad.astype(jnp.float32) - ref_grad))):.2e}, "
-              f"grad dtype {grad.dtype}", flush=True)
+    for name, x in (("batch", logits), ("bf16", logits.astype(jnp.bfloat16))):
+        ref_loss, ref_grad = make("xla")(x.astype(jnp.float32), *rest)
+        for impl in impls:
+            if impl in ("xla", "optax"):
+                continue
+            loss, grad = make(impl)(x, *rest)
+            grad = grad.astype(jnp.float32)
+            print(f"{name} check {impl}: |loss - xla| / xla = "
+                  f"{abs(float(loss) - float(ref_loss)) / abs(float(ref_loss)):.2e}, "
+                  f"max |grad - xla| = {float(jnp.max(jnp.abs(grad - ref_grad))):.2e}, "
+                  f"finite = {bool(jnp.all(jnp.isfinite(grad)))}, logits {x.dtype}",
+                  flush=True)
 
 
 def tile_sweep(n, reps, tiles=("128x32",), norms=(2,), occ_modes=("atomic",), aheads=(2,),

@@ -13,21 +13,7 @@ sum against the whole forward (to log-probs), so the parts that miss a target sh
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
-
-
-def _median_ms(fn, args, repeats: int) -> float:
-    import jax
-
-    jax.block_until_ready(fn(*args))  # compile
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     import jax.numpy as jnp
     import numpy as np
 
+    from lcasr_jax.kernels.bench_utils import header, time_ms
     from lcasr_jax.model import ModelConfig, SCConformerXL
     from lcasr_jax.model import subsampling as subsampling_lib
     from lcasr_jax.model.attention import SelfAttention
@@ -123,18 +110,17 @@ def main(argv: list[str] | None = None) -> int:
             lambda lg: jax.nn.log_softmax(lg.astype(jnp.float32), -1)), (logits,), 1),
     ]
     whole = jax.jit(lambda s: model.apply(variables, s, jnp.array([frames]))["final_posteriors"])
-    print(f"# {jax.devices()[0].device_kind} | jax {jax.__version__} | "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} | {frames} frames, "
-          f"{tokens} tokens, {cfg.n_layers}L-{cfg.d_model}D bf16")
+    print(f"# {header()} | {frames} frames, {tokens} tokens, {cfg.n_layers}L-{cfg.d_model}D "
+          "bf16")
     print("| part | ms per call | calls | ms per forward |\n|---|---|---|---|")
     total = 0.0
     for name, fn, fn_args, calls in parts:
-        ms = _median_ms(fn, fn_args, args.repeats)
+        ms = time_ms(fn, *fn_args, warmup=1, reps=args.repeats)
         if not name.startswith(" "):  # sub-parts are inside the part above them
             total += ms * calls
         print(f"| {name} | {ms:.2f} | {calls} | {ms * calls:.1f} |", flush=True)
     print(f"| sum of the top-level parts | | | {total:.1f} |")
-    print(f"| whole forward | | | {_median_ms(whole, (spec,), args.repeats):.1f} |")
+    print(f"| whole forward | | | {time_ms(whole, spec, warmup=1, reps=args.repeats):.1f} |")
     return 0
 
 
