@@ -106,14 +106,16 @@ def bench(args) -> list[dict]:
     cases = [(w, time_) for w in windows] + [("full", args.padded), ("±512", args.padded)]
     configs = {"": {}}
     if args.sweep:
+        # Variants around the default (fwd 128x64, dK/dV 64x128, dQ 128x64; 8 warps, 3 stages).
         configs = {
             "": {},
-            " bwd128x128": dict(blocks=dict(dkdv=(128, 128), dq=(128, 128)),
-                                warps=dict(dkdv_warps=(8, 2), dq_warps=(8, 2))),
-            " bwd-w4s3": dict(warps=dict(dkdv_warps=(4, 3), dq_warps=(4, 3))),
-            " bwd-s2": dict(warps=dict(dkdv_warps=(8, 2), dq_warps=(8, 2))),
-            " dkdv128x64": dict(blocks=dict(dkdv=(128, 64), dq=(64, 128)),
-                                warps=dict(dkdv_warps=(8, 2), dq_warps=(8, 2))),
+            " bwd-s4": dict(warps=dict(dkdv_warps=(8, 4), dq_warps=(8, 4))),
+            " fwd-s4": dict(warps=dict(fwd_warps=(8, 4))),
+            " fwd128x32-w4": dict(blocks=dict(fwd=(128, 32)), warps=dict(fwd_warps=(4, 3))),
+            " dq64x64-w4": dict(blocks=dict(dq=(64, 64)), warps=dict(dq_warps=(4, 3))),
+            " dq128x32-w4": dict(blocks=dict(dq=(128, 32)), warps=dict(dq_warps=(4, 3))),
+            " dkdv32x128": dict(blocks=dict(dkdv=(32, 128))),
+            " dkdv64x64-w4": dict(blocks=dict(dkdv=(64, 64)), warps=dict(dkdv_warps=(4, 3))),
         }
     if args.full_only:
         cases = [("full", time_)]

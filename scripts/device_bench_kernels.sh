@@ -3,9 +3,8 @@
 # and the XLA scan's from 512 to 45,000 frames, and the one-hour training step (time and
 # peak memory, remat 'full'). Logs under $OUT (or ./runs/bench).
 # Run from the repo root on the GPU machine, with .whl carried (README "GPU machines").
-# EXTRA=1 instead measures the one-hour step with remat 'layers' and with the XLA CTC (memory
-# attribution), the 1-hour eval forward and its parts (benchmarks/forward_parts.py): a
-# second call.
+# EXTRA=1 instead measures the 1-hour eval forward and its parts (benchmarks/forward_parts.py)
+# and sweeps the Pallas attention tiles at 45k tokens beside cuDNN: a second call.
 set -uo pipefail
 out=${OUT:-runs/bench}
 mkdir -p "$out"
@@ -13,13 +12,12 @@ python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
 export PYTHONPATH=.:/tmp/site PYTHONUNBUFFERED=1
 quiet() { grep -v cuda_timer; }
 if [ "${EXTRA:-0}" = 1 ]; then
-  timeout 360 python3 benchmarks/model_step.py --repeats 3 \
-    --cases step@360000x1+rematlayers,step@360000x1+remat+xlactc 2>&1 | quiet \
-    | tee "$out/step_extra.log" | grep '^|'
   timeout 100 python3 benchmarks/eval_throughput.py --skip windows engine 2>&1 | quiet \
     | tee "$out/eval.log" | tail -12
-  timeout 120 python3 benchmarks/forward_parts.py 2>&1 | quiet | tee "$out/parts.log" \
+  timeout 150 python3 benchmarks/forward_parts.py 2>&1 | quiet | tee "$out/parts.log" \
     | grep '^|'
+  timeout 240 python3 benchmarks/attention.py --full-only --sweep --backends cudnn pallas_gpu \
+    2>&1 | quiet | tee "$out/attention_sweep.log" | grep '^|'
   exit 0
 fi
 timeout 110 python3 benchmarks/ctc.py --check 4000 --impls pallas_gpu --sizes 512 --no-torch \
