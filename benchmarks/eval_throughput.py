@@ -21,19 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
-
-
-def _timed(fn, repeats: int) -> float:
-    fn()  # compile / warm up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     from lcasr_jax.data.features import compute_features_jax
     from lcasr_jax.eval import engine, windows
     from lcasr_jax.eval.decode import token_runs
+    from lcasr_jax.kernels.bench_utils import time_ms
+
+    def _timed(fn, repeats: int) -> float:
+        """Median seconds of fn() over `repeats` after one compile / warm-up call."""
+        return time_ms(fn, warmup=1, reps=repeats) / 1e3
     from lcasr_jax.model import ModelConfig, SCConformerXL
     from lcasr_jax.model.config import BLANK_ID
 
