@@ -23,7 +23,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args(argv)
 
-    import flax.linen as nn
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -74,20 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     heads = cfg.n_layers - 1 if cfg.self_conditioning else 0
     channels = cfg.conv_channels
     act = subsampling_lib._ACTIVATIONS[cfg.subsampling_act]
-    conv_in = subsampling_lib._conv(channels, (3, 3), 2, dtype, "conv_in")
+    conv_in = subsampling_lib.PatchConv(channels, (3, 3), 2, dtype)
+    pointwise = subsampling_lib.PatchConv(channels, (1, 1), 1, dtype)
     image = jnp.swapaxes(spec, 1, 2)[..., None].astype(dtype)  # (1, frames, mels, 1)
     stage1 = jnp.zeros((1, -(-frames // 2), cfg.feat_in // 2, channels), dtype)
     inner = jnp.zeros((1, tokens, cfg.conv_inner), dtype)
-
-    def conv_in_taps(image):
-        """The first conv as its 9 stride-2 taps stacked, then one (9 -> C) matmul."""
-        w = nn.unbox(part("subsampling", "conv_in")["params"])
-        padded = jnp.pad(image[..., 0], ((0, 0), (1, 1), (1, 1)))
-        t_out, f_out = -(-image.shape[1] // 2), -(-image.shape[2] // 2)
-        taps = jnp.stack([padded[:, i:i + 2 * t_out:2, j:j + 2 * f_out:2]
-                          for i in range(3) for j in range(3)], axis=-1)
-        kernel = w["kernel"].reshape(9, -1).astype(dtype)
-        return act(jnp.einsum("btfk,kc->btfc", taps, kernel) + w["bias"].astype(dtype))
 
     def depthwise(impl, x, window, strides, padding, *path):
         layer = DepthwiseConv(x.shape[-1], window, strides, padding, dtype, impl)
@@ -98,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             part("subsampling"), jnp.swapaxes(s, 1, 2))), (spec,), 1),
         ("  first conv (1 -> C, stride 2) + activation", jax.jit(
             lambda x: act(conv_in.apply(part("subsampling", "conv_in"), x))), (image,), 1),
-        ("  first conv as 9 taps and a matmul", jax.jit(conv_in_taps), (image,), 1),
+        ("  pointwise conv of stage 1 + activation", jax.jit(
+            lambda x: act(pointwise.apply(part("subsampling", "pointwise_1"), x))),
+         (stage1[:, ::2, ::2],), 1),
         *[(f"  depthwise stride-2 conv of stage 1 ({impl})",
            *depthwise(impl, stage1, (3, 3), (2, 2), ((1, 1), (1, 1)), "subsampling",
                       "depthwise_1"), 1) for impl in ("conv", "shifts")],

@@ -1,15 +1,19 @@
-"""Both depthwise-conv implementations against a float64 numpy convolution."""
+"""Both depthwise-conv implementations and the subsampling's matmul convolution against
+float64 numpy convolutions; which implementation 'auto' picks where."""
 
 from __future__ import annotations
 
 import itertools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy_reference
 import pytest
 
-from lcasr_jax.model.depthwise import DepthwiseConv
+from lcasr_jax.model.depthwise import DepthwiseConv, resolve_impl
+from lcasr_jax.model.subsampling import PatchConv
 
 
 def numpy_depthwise(x, kernel, bias, strides, padding):
@@ -58,3 +62,40 @@ def test_unknown_implementation_fails_in_one_line():
     layer = DepthwiseConv(4, (3,), (1,), ((1, 1),), impl="fft")
     with pytest.raises(ValueError, match="depthwise_impl='fft': choose one of auto, conv"):
         layer.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 4)))
+
+
+@pytest.mark.parametrize("shape,window,stride", [
+    ((2, 13, 10, 1), (3, 3), 2),  # the subsampling's first conv, odd time
+    ((1, 12, 9, 1), (3, 3), 2),   # even time, odd frequency
+    ((2, 7, 5, 4), (1, 1), 1),    # a pointwise conv
+    ((1, 9, 8, 3), (3, 3), 1),
+])
+def test_patch_conv_matches_float64_torch_conv(shape, window, stride):
+    """PatchConv (taps stacked, one matmul) = torch Conv2d with padding (k - 1) // 2."""
+    rng = np.random.default_rng(shape[1] * 7 + shape[-1])
+    x = rng.normal(size=shape).astype(np.float32)
+    layer = PatchConv(5, window, stride)
+    variables = layer.init(jax.random.PRNGKey(1), jnp.asarray(x))
+    params = jax.tree.map(lambda p: p + rng.normal(size=p.shape).astype(np.float32) * 0.1,
+                          nn.unbox(jax.device_get(variables["params"])))
+    torch_weight = np.transpose(params["kernel"], (3, 2, 0, 1)).astype(np.float64)
+    want = numpy_reference._conv2d(np.transpose(x, (0, 3, 1, 2)).astype(np.float64),
+                                   torch_weight, params["bias"].astype(np.float64), stride,
+                                   (window[0] - 1) // 2, 1)
+    want = np.transpose(want, (0, 2, 3, 1))
+    got = layer.apply({"params": params}, jnp.asarray(x))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+    got16 = layer.clone(dtype=jnp.bfloat16).apply({"params": params}, jnp.asarray(x))
+    assert got16.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(got16, np.float32), want, rtol=3e-2, atol=5e-2)
+
+
+@pytest.mark.parametrize("backend,strides,want", [
+    ("cpu", (1,), "shifts"), ("cpu", (2, 2), "shifts"),
+    ("gpu", (1,), "shifts"), ("gpu", (2, 2), "conv"), ("tpu", (2, 2), "shifts"),
+])
+def test_auto_picks_the_measured_faster_implementation(monkeypatch, backend, strides, want):
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)
+    assert resolve_impl("auto", strides) == want
+    assert resolve_impl("conv", strides) == "conv"

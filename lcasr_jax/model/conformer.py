@@ -100,7 +100,7 @@ class SCConformerXL(nn.Module):
         gives the outputs of the unpadded one (batched evaluation); the original does not
         (its training leaks padding into the last valid frames), hence off by default.
       depthwise_impl: depthwise convolutions as XLA grouped convs ('conv') or summed
-        strided slices ('shifts'); 'auto': shifts on CPU (model/depthwise.py).
+        strided slices ('shifts'); 'auto' picks per platform and stride (model/depthwise.py).
     """
 
     config: ModelConfig
