@@ -99,3 +99,17 @@ def test_auto_picks_the_measured_faster_implementation(monkeypatch, backend, str
     monkeypatch.setattr(jax, "default_backend", lambda: backend)
     assert resolve_impl("auto", strides) == want
     assert resolve_impl("conv", strides) == "conv"
+
+
+def test_shifts_backward_keeps_only_the_input():
+    """The summed-slices conv saves its (bf16) input for the backward, not a float32 slice
+    per tap."""
+    from jax._src.ad_checkpoint import saved_residuals
+
+    x = jnp.ones((1, 64, 16), jnp.bfloat16)
+    layer = DepthwiseConv(16, (9,), (1,), ((4, 4),), jnp.bfloat16, "shifts")
+    variables = layer.init(jax.random.PRNGKey(0), x)
+    found = saved_residuals(lambda v, x: jnp.sum(layer.apply(v, x).astype(jnp.float32)),
+                            variables, x)
+    kept = sum(np.prod(aval.shape) * aval.dtype.itemsize for aval, _ in found)
+    assert kept <= x.size * 2 + 16 * 10 * 4 * 2, [(a.str_short(), o) for a, o in found]

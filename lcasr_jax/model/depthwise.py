@@ -48,6 +48,12 @@ def depthwise_shifts(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...],
     return total
 
 
+# The backward of the summed slices would keep each tap's float32 slice (9 copies of the
+# input at 4x its bf16 size); rematerialised, it keeps only the input and the kernel and
+# recomputes the slices, one elementwise pass.
+_depthwise_shifts_remat = jax.checkpoint(depthwise_shifts, static_argnums=(2, 3))
+
+
 class DepthwiseConv(nn.Module):
     """Depthwise conv over (batch, *spatial, channels), `padding` per spatial axis."""
 
@@ -68,7 +74,7 @@ class DepthwiseConv(nn.Module):
             nn.initializers.zeros, ("depthwise",)), (self.features,), jnp.float32)
         x, kernel, bias = x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype)
         if resolve_impl(self.impl, self.strides) == "shifts":
-            y = depthwise_shifts(x, kernel, self.strides, self.padding)
+            y = _depthwise_shifts_remat(x, kernel, self.strides, self.padding)
             return (y + bias.astype(jnp.float32)).astype(self.dtype)
         spatial = "".join("HWD"[i] for i in range(len(self.window)))
         y = jax.lax.conv_general_dilated(
