@@ -29,8 +29,9 @@ def output_lengths(lengths: jax.Array, factor: int = 8) -> jax.Array:
 
 
 class PatchConv(nn.Module):
-    """Full conv over (batch, time, freq, channels) with zero padding (window - 1) // 2,
-    computed as one matmul: the window's strided taps stacked on the channel axis times the
+    """(batch, time, freq, channels_in) -> (batch, time', freq', features): a full conv with
+    zero padding (window - 1) // 2 (odd windows) and one stride on both axes, computed as one
+    matmul: the window's strided taps stacked on the channel axis times the
     kernel flattened to (taps * channels_in, features). Same parameters as `nn.Conv` (kernel
     (*window, channels_in, features), bias (features,)). On an H200 at one hour the 3 x 3
     stride-2 first conv (1 -> 256 channels) takes 3.7 ms this way, 6.6 ms as XLA's conv
