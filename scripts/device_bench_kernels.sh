@@ -19,7 +19,7 @@ if [ "${EXTRA:-0}" = 1 ]; then
     2>&1 | quiet | tee "$out/attention_sweep.log" | grep '^|'
   exit 0
 fi
-timeout 100 python3 benchmarks/ctc.py --check 4000 --impls pallas_gpu --sizes 512 --no-torch \
+timeout 170 python3 benchmarks/ctc.py --check 4000 --impls pallas_gpu --sizes 512 --no-torch \
   --reps 3 2>&1 | quiet | tee "$out/ctc_check.log" | grep '^|'
 timeout 210 python3 benchmarks/model_step.py --repeats 3 --cases step@360000x1+remat 2>&1 \
   | quiet | tee "$out/step.log" | grep '^|'
