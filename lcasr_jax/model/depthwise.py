@@ -11,6 +11,7 @@ Both use the parameters of `nn.Conv(..., feature_group_count=channels)`: kernel
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import flax.linen as nn
@@ -32,26 +33,33 @@ def resolve_impl(impl: str, strides: tuple[int, ...] = (1,)) -> str:
     return impl
 
 
+def strided_taps(x: jax.Array, window: tuple[int, ...],
+                 strides: tuple[int, ...]) -> list[jax.Array]:
+    """The window's taps of an already padded x (batch, *spatial, channels), in
+    itertools.product order of the window: each the strided slice (batch, *out, channels)
+    that tap multiplies in an unpadded convolution with these strides."""
+    out = [(x.shape[1 + i] - window[i]) // strides[i] + 1 for i in range(len(window))]
+    return [x[(slice(None), *(slice(d, d + s * (n - 1) + 1, s)
+                              for d, s, n in zip(taps, strides, out, strict=True)))]
+            for taps in itertools.product(*(range(k) for k in window))]
+
+
+# Rematerialised: without it the backward would keep each tap's float32 slice (9 copies of
+# the input at 4x its bf16 size); with it, only the input and the kernel, and it recomputes
+# the slices, one elementwise pass.
+@functools.partial(jax.checkpoint, static_argnums=(2, 3))
 def depthwise_shifts(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...],
                      padding: tuple[tuple[int, int], ...]) -> jax.Array:
     """x: (batch, *spatial, channels); kernel: (*window, 1, channels) -> (batch, *out,
     channels) float32: sum over taps of the strided slice of padded x times its weight."""
     window = kernel.shape[:-2]
     x = jnp.pad(x, ((0, 0), *padding, (0, 0))).astype(jnp.float32)
-    out = [(x.shape[1 + i] - window[i]) // strides[i] + 1 for i in range(len(window))]
+    weights = kernel.reshape(-1, kernel.shape[-1]).astype(jnp.float32)
     total = None
-    for taps in itertools.product(*(range(k) for k in window)):
-        index = tuple(slice(d, d + s * (n - 1) + 1, s) for d, s, n in zip(taps, strides, out,
-                                                                       strict=True))
-        term = x[(slice(None), *index)] * kernel[(*taps, 0)].astype(jnp.float32)
+    for tap, weight in zip(strided_taps(x, window, strides), weights, strict=True):
+        term = tap * weight
         total = term if total is None else total + term
     return total
-
-
-# The backward of the summed slices would keep each tap's float32 slice (9 copies of the
-# input at 4x its bf16 size); rematerialised, it keeps only the input and the kernel and
-# recomputes the slices, one elementwise pass.
-_depthwise_shifts_remat = jax.checkpoint(depthwise_shifts, static_argnums=(2, 3))
 
 
 class DepthwiseConv(nn.Module):
@@ -74,7 +82,7 @@ class DepthwiseConv(nn.Module):
             nn.initializers.zeros, ("depthwise",)), (self.features,), jnp.float32)
         x, kernel, bias = x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype)
         if resolve_impl(self.impl, self.strides) == "shifts":
-            y = _depthwise_shifts_remat(x, kernel, self.strides, self.padding)
+            y = depthwise_shifts(x, kernel, self.strides, self.padding)
             return (y + bias.astype(jnp.float32)).astype(self.dtype)
         spatial = "".join("HWD"[i] for i in range(len(self.window)))
         y = jax.lax.conv_general_dilated(

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from lcasr_jax.model.config import ModelConfig
-from lcasr_jax.model.depthwise import DepthwiseConv
+from lcasr_jax.model.depthwise import DepthwiseConv, strided_taps
 from lcasr_jax.model.norms import LayerNorm
 
 _ACTIVATIONS = {
@@ -51,15 +51,9 @@ class PatchConv(nn.Module):
             (*self.window, channels_in, self.features), jnp.float32)
         bias = self.param("bias", nn.with_logical_partitioning(
             nn.initializers.zeros, ("conv_out",)), (self.features,), jnp.float32)
-        x = x.astype(self.dtype)
-        pads = [(k - 1) // 2 for k in self.window]
-        out = [(n + 2 * p - k) // self.stride + 1
-               for n, p, k in zip(x.shape[1:3], pads, self.window, strict=True)]
-        if any(pads):
-            x = jnp.pad(x, ((0, 0), (pads[0], pads[0]), (pads[1], pads[1]), (0, 0)))
-        s = self.stride
-        taps = [x[:, i:i + s * (out[0] - 1) + 1:s, j:j + s * (out[1] - 1) + 1:s]
-                for i in range(self.window[0]) for j in range(self.window[1])]
+        pad = [((k - 1) // 2,) * 2 for k in self.window]
+        x = jnp.pad(x.astype(self.dtype), ((0, 0), *pad, (0, 0)))
+        taps = strided_taps(x, self.window, (self.stride,) * 2)
         patches = taps[0] if len(taps) == 1 else jnp.concatenate(taps, axis=-1)
         weight = kernel.reshape(-1, self.features).astype(self.dtype)
         return jnp.einsum("btfk,kc->btfc", patches, weight) + bias.astype(self.dtype)
