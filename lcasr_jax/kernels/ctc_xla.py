@@ -107,7 +107,20 @@ class _Rows(NamedTuple):
     skip: jax.Array  # (2B, S)
     frames: jax.Array  # (2B,) frames per row
     last: jax.Array  # (2B,) 2L: the last valid state
-    split: jax.Array  # (B,)
+
+    @property
+    def n_seq(self) -> int:
+        return self.frames.shape[0] // 2
+
+    @property
+    def split(self) -> jax.Array:
+        """(B,) frames of each sequence's first half."""
+        return self.frames[:self.n_seq]
+
+    @property
+    def seq_frames(self) -> jax.Array:
+        """(B,) frames of each sequence."""
+        return self.frames[:self.n_seq] + self.frames[self.n_seq:]
 
 
 def _plan(log_probs, ext, skip, label_lengths, frames) -> _Rows:
@@ -123,8 +136,7 @@ def _plan(log_probs, ext, skip, label_lengths, frames) -> _Rows:
     rev_lp = jnp.take_along_axis(log_probs, back[:, :, None], axis=1)
     return _Rows(jnp.concatenate([log_probs[:, :half], rev_lp]),
                  jnp.concatenate([ext, rev]), jnp.concatenate([skip, skip_states(rev)]),
-                 jnp.concatenate([split, frames - split]), jnp.concatenate([last, last]),
-                 split)
+                 jnp.concatenate([split, frames - split]), jnp.concatenate([last, last]))
 
 
 def _mirror(states, rows: _Rows):
@@ -163,7 +175,7 @@ def _meet(alpha_end, offset, rows: _Rows):
     """log p per sequence, (hi, lo) each (B,): alpha at frame split - 1 joined to beta at
     frame split over every allowed transition (a virtual start / end state where a row has
     no frames: alpha0 is the state before frame 0)."""
-    n_seq = rows.split.shape[0]
+    n_seq = rows.n_seq
     beta = _mirror(alpha_end, rows)[:n_seq]
     joined = alpha_end[:n_seq] + _to_next(beta, _skip_up(rows.skip[:n_seq]))
     tail = jax.nn.logsumexp(joined, axis=1)
@@ -197,12 +209,12 @@ def _nll(n_frames, log_probs, ext, skip, label_lengths, frames):
 
 def _fwd(n_frames, log_probs, ext, skip, label_lengths, frames):
     ll, res = _forward(log_probs, ext, skip, label_lengths, frames)
-    return -(ll[0] + ll[1]), (ll, *res, frames)
+    return -(ll[0] + ll[1]), (ll, *res)
 
 
 def _bwd(n_frames, res, g):
-    ll, rows, alpha_end, offset, ckpts, frames = res
-    n_seq = rows.split.shape[0]
+    ll, rows, alpha_end, offset, ckpts = res
+    n_seq = rows.n_seq
     lp2 = rows.log_probs
     n_rows, half, n_classes = lp2.shape
     seg, n_seg = _segments(half)
@@ -250,12 +262,12 @@ def _bwd(n_frames, res, g):
 
     _, grads = jax.lax.scan(segment, (beta_init, init_offset), (ckpts, lp, times), reverse=True)
     grads = grads.reshape(n_seg * seg, n_rows, n_classes).swapaxes(0, 1)[:, :half]
-    return _unfold(grads, rows, frames, n_frames), None, None, None, None
+    return _unfold(grads, rows, n_frames), None, None, None, None
 
 
-def _unfold(grads, rows: _Rows, frames, n_frames: int):
+def _unfold(grads, rows: _Rows, n_frames: int):
     """(2B, ceil(T / 2), C) per row -> (B, T, C) per sequence."""
-    n_seq, half = rows.split.shape[0], grads.shape[1]
+    n_seq, half, frames = rows.n_seq, grads.shape[1], rows.seq_frames
     t = jnp.arange(n_frames)[None]
     first = jnp.pad(grads[:n_seq], ((0, 0), (0, n_frames - half), (0, 0)))
     back = jnp.clip(frames[:, None] - 1 - t, 0, half - 1)
