@@ -105,6 +105,7 @@ def _run(args: argparse.Namespace) -> int:
     from lcasr_jax.eval.datasets import load_dataset
     from lcasr_jax.eval.plot import plot, series
     from lcasr_jax.eval.runner import EvalSettings, evaluate
+    from lcasr_jax.files import atomic_write
 
     t0 = time.perf_counter()
     data = test_data(args.out / f"data-{args.seed}-{args.hours:g}h-{args.minutes:g}m",
@@ -131,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
             "repeat": 1, "seq_len": seq_len, "overlap_ratio": overlap / seq_len,
             "model_class": "SCConformerXL", "evaluation_mode": args.mode, "overlap": overlap})
     table = args.out / "results.csv"
-    report.atomic_write(table, report.to_csv(table_rows))
+    atomic_write(table, report.to_csv(table_rows))
     png = plot(series(table_rows, "synth"), args.out / "wer_vs_context.png",
                "Held-out synthetic speech" + (" (random-weight stand-in)" if stand_in else ""))
     print()

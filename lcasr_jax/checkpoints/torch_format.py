@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import os
 import pathlib
+import re
 import tempfile
 import typing
 import zipfile
@@ -66,11 +67,12 @@ def load_released(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[
         with torch.serialization.safe_globals(_safe_globals()):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        refused = _refused_global(str(e))
+        if refused is not None or "weights_only" in str(e):
             raise CheckpointError(
-                f"{path}: refused to unpickle: the file references code that is not on the "
-                f"allow-list ({first})") from None
+                f"{path}: refused to load: it references {refused or 'a global'}, which is "
+                "not tensors or plain data (a checkpoint must not run code when read)") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{path}: cannot read checkpoint ({first})") from None
     if not isinstance(ckpt, Mapping):
         raise CheckpointError(f"{path}: top-level object is {type(ckpt).__name__}, not a dict")
@@ -93,6 +95,12 @@ def load_released(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[
     metadata = {k: ckpt[k] for k in ("podcast_step", "epoch", "sequence_scheduler", "scheduler")
                 if k in ckpt and _is_plain(ckpt[k])}
     return state_dict, dict(config), metadata
+
+
+def _refused_global(message: str) -> str | None:
+    """The global that torch's restricted unpickler refused, from its error message."""
+    m = re.search(r"(?:GLOBAL|global:?)\s+`?([\w.]+)", message)
+    return m.group(1) if m else None
 
 
 def _is_plain(x: Any) -> bool:

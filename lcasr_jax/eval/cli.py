@@ -4,7 +4,9 @@ Example:
   lcasr-jax eval --checkpoint model.pt --dataset tedlium --data-dir ~/TEDLIUM_release1 \
       --split test --seq-len 360000 --overlap-ratio 0.875 --mode averaged_moving_window
 Writes <out>/<stem>.csv (the original's eval/results columns) and <stem>.json
-(transcripts), and appends the rows to the results table (<out>/results.csv).
+(transcripts), and appends the rows to the results table (<out>/results.csv, locked while
+appending). The stem names the dataset, split, run name, mode, seq-len, overlap and a tag
+of the data dir, so runs on other data never replace each other's files.
 
 Multi-host: run the same command on every host with LCASR_DISTRIBUTED=1 (or
 JAX_COORDINATOR_ADDRESS) where jax.distributed.initialize() detects the cluster (SLURM,
@@ -17,6 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lcasr_jax import validate
 from lcasr_jax.eval.windows import MAX_SEQ_LEN, MODES
 
 
@@ -27,8 +30,7 @@ def overlap_frames(seq_len: int, overlap: int | None, ratio: float | None, facto
         return overlap
     if ratio is None:
         return 0
-    if not 0 <= ratio < 1:
-        raise ValueError(f"--overlap-ratio must be in [0, 1) (got {ratio})")
+    validate.check("--overlap-ratio", ratio, validate.fraction())
     return int(seq_len * ratio) // factor * factor
 
 
@@ -85,6 +87,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def run_stem(run_info: dict) -> str:
+    """File stem of a run's outputs: unique per (data dir, split, name, mode, seq_len,
+    overlap, repeat), so two data dirs evaluated into one --out keep both."""
+    import hashlib
+
+    data = Path(run_info["data_dir"])
+    tag = hashlib.sha256(str(data).encode()).hexdigest()[:6]
+    repeat = f"_r{run_info['repeat']}" if run_info["repeat"] != 1 else ""
+    return (f"{run_info['dataset']}_{run_info['split']}_{run_info['name']}_"
+            f"{run_info['evaluation_mode']}_{run_info['seq_len']}_{run_info['overlap']}"
+            f"{repeat}_{data.stem}-{tag}")
+
+
 def run(args: argparse.Namespace):
     """Evaluate; returns (result, csv path, results table), paths None except on process 0."""
     from lcasr_jax.distributed import maybe_initialize_distributed
@@ -108,7 +123,8 @@ def run(args: argparse.Namespace):
                 "checkpoint": str(checkpoint), "repeat": args.repeat, "seq_len": args.seq_len,
                 "overlap_ratio": overlap / args.seq_len, "model_class": "SCConformerXL",
                 "evaluation_mode": args.mode, "overlap": overlap}
-    stem = f"{args.dataset}_{args.split}_{name}_{args.mode}_{args.seq_len}_{overlap}"
+    run_info["data_dir"] = str(Path(args.data_dir).absolute())
+    stem = run_stem(run_info)
     if not Hosts.current().main:
         return result, None, None
     table = args.results_table or args.out / "results.csv"
@@ -117,10 +133,10 @@ def run(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = validate.parse_args(parser(), argv)
     try:
         result, csv_path, table = run(args)
-    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
+    except (OSError, ValueError, ImportError, RuntimeError) as e:
         print(f"lcasr-jax eval: error: {e}", file=sys.stderr)
         return 1
     if csv_path is None:  # not process 0

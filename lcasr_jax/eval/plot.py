@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,7 +33,11 @@ def series(rows: Sequence[dict[str, str]], dataset: str | None = None,
             label += f" ({row['evaluation_mode']})"
         if not dataset:
             label += f" [{row.get('dataset', '?')}]"
-        acc[label][float(row["seq_len"]) * FRAME_SECONDS].append(float(row["wer"]))
+        wer, seq_len = float(row["wer"]), float(row["seq_len"])
+        if not (math.isfinite(wer) and math.isfinite(seq_len) and seq_len > 0):
+            raise ValueError(f"row {label!r} seq_len {row['seq_len']}: wer {row['wer']} "
+                             "cannot be drawn (not a finite WER of a positive seq_len)")
+        acc[label][seq_len * FRAME_SECONDS].append(wer)
     return {k: sorted((c, sum(w) / len(w)) for c, w in v.items()) for k, v in acc.items()}
 
 
@@ -83,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
             table_rows = read_table(table)
             try:
                 series(table_rows, args.dataset, args.split)  # validates the columns
-            except (KeyError, ValueError) as e:
-                raise ValueError(f"{table}: not a results table (bad or missing column {e})"
-                                 ) from None
+            except KeyError as e:
+                raise ValueError(f"{table}: not a results table (missing column {e})") from None
+            except ValueError as e:
+                raise ValueError(f"{table}: {e}") from None
             rows += table_rows
         out = plot(series(rows, args.dataset, args.split), args.out, args.title)
     except (ValueError, FileNotFoundError) as e:

@@ -1,29 +1,23 @@
 """Result files: per-run CSV (the original's eval/results/*.csv columns), JSON with the
-transcripts, and a results table that every run appends to. Writes are atomic."""
+transcripts, and a results table that every run appends to. Writes are atomic; appends to
+a table hold its lock (`files.locked`), so concurrent runs never lose each other's rows."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from lcasr_jax.files import atomic_write, locked
 
 # The original's columns (pandas wrote an unnamed index column first), then ours.
 ORIGINAL_COLUMNS = ["dataset", "split", "wer", "recording", "words", "ins_rate", "del_rate",
                     "sub_rate", "name", "checkpoint", "repeat", "seq_len", "overlap_ratio",
                     "model_class"]
 COLUMNS = ORIGINAL_COLUMNS + ["evaluation_mode", "overlap"]
-
-
-def atomic_write(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def rows_for(result, run: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -55,10 +49,13 @@ def read_table(path: Path) -> list[dict[str, str]]:
 
 
 def append_table(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Append rows to the results table at `path` (created with a header if new)."""
+    """Append rows to the results table at `path` (created with a header if new), under
+    the table's lock: safe against other processes appending at the same time."""
     path = Path(path)
-    old = read_table(path) if path.is_file() else []
-    atomic_write(path, to_csv([{c: r.get(c, "") for c in COLUMNS} for r in old] + list(rows)))
+    with locked(path):
+        old = read_table(path) if path.is_file() else []
+        atomic_write(path, to_csv([{c: r.get(c, "") for c in COLUMNS} for r in old]
+                                  + list(rows)))
 
 
 def write_run(out_dir: Path, stem: str, result, run: Mapping[str, Any],

@@ -37,6 +37,19 @@ class EvalSettings:
     beam_width: int = 0  # 0: greedy; > 0: pyctcdecode beam search
     kenlm: str | None = None
 
+    def validate(self, factor: int) -> EvalSettings:
+        """Raise ValueError naming the first setting out of range for a model whose
+        subsampling factor is `factor` (a window must hold one output frame)."""
+        from lcasr_jax import validate as v
+
+        for name in ("batch_size", "max_seq_len", "beam_width"):
+            v.check("--" + name.replace("_", "-"), getattr(self, name), v.CLI_OPTIONS[name])
+        v.check_seq_len(self.seq_len, factor)
+        if not v.is_int(self.overlap) or not 0 <= self.overlap < self.seq_len:
+            raise ValueError(f"--overlap must be in [0, seq_len={self.seq_len}) frames "
+                             f"(got {self.overlap!r})")
+        return self
+
 
 @dataclasses.dataclass(frozen=True)
 class RecordingResult:
@@ -97,6 +110,7 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
     t0 = time.perf_counter()
     hosts = hosts if hosts is not None else Hosts.current()
     factor = model.config.subsampling_factor
+    settings.validate(factor)
     check_classes(model.config.num_classes, tokenizer)
     forward, n_devices = engine.make_forward(model_for_mode(model, settings), variables, mesh)
     beam = BeamDecoder(tokenizer, settings.kenlm) if settings.beam_width > 0 else None

@@ -7,7 +7,8 @@ are computed on first use and cached in host memory (float16, 57.6 MB per hour).
 Adapts `lcasr_jax.data.loader.Loader` to the loop's source protocol: next_batch(frames,
 batch_size) -> (batch, info), total_recordings(), state_dict(), load_state_dict().
 `info['recordings']` counts the recordings started in the batch (rows at frame 0), the unit
-of the sequence-length schedule and of the cosine decay.
+of the sequence-length schedule and of the cosine decay; `info['epochs_done']` counts the
+epochs whose recordings have all been yielded to the end (when training stops).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class CorpusSource:
         return cls(open_split(cfg.data.path, cfg.data.split), seed=cfg.seed)
 
     def next_batch(self, frames: int, batch_size: int) -> tuple[dict[str, np.ndarray], dict]:
-        from lcasr_jax.data.loader import Loader
+        from lcasr_jax.data.loader import Loader, completed_epochs
 
         if self.loader is None:
             self.loader = Loader(self.source, frames, batch_size, seed=self.seed,
@@ -51,7 +52,9 @@ class CorpusSource:
             self.loader.set_shape(frames, batch_size)
         batch = next(self.loader)
         started = int(np.sum(batch["valid"] & (batch["frame"] == 0)))
-        info = {"recordings": started, "epoch": int(self.loader.state()["epoch"])}
+        state = self.loader.state()
+        info = {"recordings": started, "epoch": int(state["epoch"]),
+                "epochs_done": completed_epochs(state, len(self.source))}
         return {k: batch[k] for k in KEYS}, info
 
     def total_recordings(self) -> int:

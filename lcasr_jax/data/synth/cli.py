@@ -97,19 +97,35 @@ def _check_same_settings(out: str, split: str, seed: int, minutes: float,
         raise ValueError(f"{out}: made with other settings: {diff}; use another --out")
 
 
+def recording_minutes(hours: float, minutes: float) -> float:
+    """Mean recording length: `minutes`, shortened to the whole request when less than one
+    recording is asked for (--hours 0.05 makes one ~3 min recording, not one of 10 min)."""
+    return min(minutes, hours * 60)
+
+
+def make_plans(hours: float, minutes: float, split: str, seed: int,
+               book_sizes: dict[str, int], engines: tuple[str, ...]) -> list[dict]:
+    """Plans of the recordings that make about `hours` of `minutes`-long recordings."""
+    from .recording import plan
+
+    n = max(1, math.ceil(hours * 60 / minutes - 1e-9))
+    return [plan(split, seed, i, minutes, book_sizes, engines) for i in range(n)]
+
+
 def run(args: argparse.Namespace) -> dict:
     """Generate the missing recordings of the requested set; returns the manifest."""
-    from .recording import plan
     from .text import load_corpus
 
     corpus = load_corpus(args.text)
     sizes = {k: len(v) for k, v in corpus.items()}
     del corpus
-    n = max(1, math.ceil(args.hours * 60 / args.minutes - 1e-9))
     engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
-    plans = [plan(args.split, args.seed, i, args.minutes, sizes, engines) for i in range(n)]
+    minutes = recording_minutes(args.hours, args.minutes)
+    plans = make_plans(args.hours, minutes, args.split, args.seed, sizes, engines)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"{args.out}: --out exists and is not a folder")
     os.makedirs(args.out, exist_ok=True)
-    _check_same_settings(args.out, args.split, args.seed, args.minutes, engines)
+    _check_same_settings(args.out, args.split, args.seed, minutes, engines)
     todo = [p for p in plans if not _finished(args.out, p["id"])]
     entries = {p["id"]: _entry_from_disk(p, args.out) for p in plans if p not in todo}
     print(f"synth: {len(plans)} recordings ({args.split}, seed {args.seed}), "
@@ -140,7 +156,7 @@ def run(args: argparse.Namespace) -> dict:
         if bar is not None:
             bar.close()
     wall = time.time() - t0
-    manifest = {"split": args.split, "seed": args.seed, "minutes": args.minutes,
+    manifest = {"split": args.split, "seed": args.seed, "minutes": minutes,
                 "engines": list(engines),
                 "hours": round(sum(e["duration"] for e in entries.values()) / 3600, 4),
                 "recordings": [entries[p["id"]] for p in plans]}
@@ -155,19 +171,18 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    from lcasr_jax import validate
+
+    args = validate.parse_args(_parser(), argv)
     if args.prepare_text:
         from .text import load_corpus
 
         books = load_corpus(args.text)
         print(f"synth: text cache {args.text}: {', '.join(sorted(books))}")
         return 0
-    if args.hours <= 0 or args.minutes <= 0:
-        print("synth: --hours and --minutes must be positive", file=sys.stderr)
-        return 2
     try:
         run(args)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
+    except (OSError, ValueError, RuntimeError) as e:
         print(f"synth: {e}", file=sys.stderr)
         return 1
     return 0
