@@ -3,7 +3,7 @@
 A rule is (predicate, allowed-range text). `check(name, value, rule)` raises ValueError
 "NAME must be ALLOWED (got VALUE)". `CLI_OPTIONS` holds the rule of every numeric option the
 commands share (by argparse `dest`); `parse_args` applies them after argparse, so a bad value
-ends with argparse's usage line and one error line (exit 2). `TRAIN_CONFIG` holds the rules
+ends with one error line (exit 2). `TRAIN_CONFIG` holds the rules
 of the training config's fields (dotted paths), applied by `check_config` before any work.
 """
 
@@ -87,12 +87,12 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """argparse + `check_args`; a bad value exits 2 with the usage line and one error line."""
+    """argparse + `check_args`; a value out of range exits 2 with one error line."""
     args = parser.parse_args(argv)
     try:
         check_args(args)
     except ValueError as e:
-        parser.error(str(e))
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
     return args
 
 

@@ -31,7 +31,7 @@ def test_eval_writes_original_columns_and_appends(tmp_path, checkpoint, capsys, 
     assert cli.main(argv) == 0
     assert "WER " in capsys.readouterr().out
     csvs = sorted((tmp_path / "out").glob("synth_test_fixture_*.csv"))
-    assert [p.name for p in csvs] == ["synth_test_fixture_averaged_moving_window_128_64.csv"]
+    assert [p.name[:-11] for p in csvs] == ["synth_test_fixture_averaged_moving_window_128_64_data"]
     rows = list(csv.reader(csvs[0].read_text().splitlines()))
     assert rows[0] == HEADER
     assert [r[4] for r in rows[1:]] == ["test-s0-00000", "test-s0-00001", "all"]

@@ -41,6 +41,16 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="windows per model call")
 
 
+def check_checkpoint(checkpoint: str) -> None:
+    """Raise if `checkpoint` does not exist, after finishing an interrupted --overwrite of
+    it (`integrity.recover`)."""
+    from lcasr_jax.checkpoints.integrity import recover
+
+    recover(checkpoint)
+    if not Path(checkpoint).exists():
+        raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
+
+
 def load(checkpoint: str | None, dtype: str):
     """(model, variables, checkpoint path) ; None -> the shipped default model. Raises
     (naming the checkpoint) if its output classes do not fit the shipped tokenizer."""
@@ -53,8 +63,7 @@ def load(checkpoint: str | None, dtype: str):
         from lcasr_jax.demo import resolve_default_model
 
         checkpoint = str(resolve_default_model())
-    if not Path(checkpoint).exists():
-        raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
+    check_checkpoint(checkpoint)
     model, variables = load_pretrained(checkpoint, dtype=getattr(jnp, dtype))
     check_classes(model.config.num_classes, source=str(checkpoint))
     return model, variables, checkpoint
@@ -109,8 +118,8 @@ def run(args: argparse.Namespace):
     from lcasr_jax.eval.runner import EvalSettings, evaluate
 
     maybe_initialize_distributed()
-    if args.checkpoint is not None and not Path(args.checkpoint).exists():
-        raise FileNotFoundError(f"{args.checkpoint}: checkpoint not found")
+    if args.checkpoint is not None:
+        check_checkpoint(args.checkpoint)
     recordings = load_dataset(args.dataset, args.data_dir, args.split)[: args.limit]
     model, variables, checkpoint = load(args.checkpoint, args.dtype)
     factor = model.config.subsampling_factor

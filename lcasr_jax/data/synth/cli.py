@@ -116,14 +116,14 @@ def run(args: argparse.Namespace) -> dict:
     """Generate the missing recordings of the requested set; returns the manifest."""
     from .text import load_corpus
 
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"{args.out}: --out exists and is not a folder")
     corpus = load_corpus(args.text)
     sizes = {k: len(v) for k, v in corpus.items()}
     del corpus
     engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
     minutes = recording_minutes(args.hours, args.minutes)
     plans = make_plans(args.hours, minutes, args.split, args.seed, sizes, engines)
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise ValueError(f"{args.out}: --out exists and is not a folder")
     os.makedirs(args.out, exist_ok=True)
     _check_same_settings(args.out, args.split, args.seed, minutes, engines)
     todo = [p for p in plans if not _finished(args.out, p["id"])]
