@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 
-class BusyError(RuntimeError):
+class BusyError(OSError):
     """Another process holds the lock; the message names the path and the holder's PID."""
 
 

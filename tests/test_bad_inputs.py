@@ -334,3 +334,165 @@ def test_12_synth_hours_below_one_recording_makes_about_that_much():
         plans = synth.make_plans(hours, minutes, "test", 0, sizes, ("espeak",))
         total = sum(p["target_s"] for p in plans) / 3600
         assert 0.8 * hours <= total <= 1.2 * hours, (hours, total)
+
+
+# ------------------------------------------------------------ training
+def _tiny_config(corpus: Path):
+    from ml_collections import config_flags  # noqa: F401 - the config file's loader needs it
+
+    spec = __import__("importlib.util").util.spec_from_file_location(
+        "tiny", REPO / "experiments" / "tiny.py")
+    module = __import__("importlib.util").util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cfg = module.get_config()
+    cfg.model.n_layers = 1
+    cfg.data.update(kind="recordings", path=str(corpus))
+    cfg.train.update(max_steps=-1, max_epochs=1)
+    cfg.sequence.update(batch_size=8, increase_every=10**6)
+    cfg.log.update(tensorboard=False, sample_every_steps=0, progress=False)
+    cfg.checkpoint.update(export_dtype="", every_steps=1000)
+    return cfg
+
+
+def _corpus(root: Path, seconds) -> Path:
+    from lcasr_jax.data.alignments import Recording, Words, write_recording
+
+    for i, sec in enumerate(seconds):
+        audio = noise(root / "train" / f"r{i}.flac", sec)
+        st = np.arange(0.2, sec - 0.5, 0.6)
+        words = Words(tuple(f"hello{j}" for j in range(len(st))), st, st + 0.3)
+        write_recording(root / "train" / f"r{i}.json", Recording(f"r{i}", audio, words))
+    return root
+
+
+def _steps_in_one_epoch(cfg) -> int:
+    """Independent count: batches a one-epoch loader yields (every chunk of every recording)."""
+    from lcasr_jax.data.loader import Loader
+    from lcasr_jax.train.corpus import RecordingsSource
+
+    src = RecordingsSource.from_dir(cfg.data.path, "train")
+    loader = Loader(src, cfg.sequence.length, cfg.sequence.batch_size, seed=cfg.seed,
+                    num_epochs=1, process_index=0, process_count=1)
+    return sum(1 for _ in loader)
+
+
+class _InterruptAt:
+    """A batch source that, at batch `at`, runs a second trainer on the same workdir (it
+    must be refused) and then sends this process SIGINT (Ctrl-C)."""
+
+    def __init__(self, source, at: int, workdir: Path):
+        self.source, self.at, self.workdir, self.n = source, at, workdir, 0
+        self.second = None
+
+    def next_batch(self, frames, batch_size):
+        self.n += 1
+        if self.n == self.at:
+            self.second = subprocess.run(
+                [sys.executable, "-m", "lcasr_jax.cli", "train",
+                 f"--config={REPO / 'experiments' / 'tiny.py'}", f"--workdir={self.workdir}"],
+                cwd=REPO, capture_output=True, text=True, timeout=300,
+                env=dict(os.environ, JAX_PLATFORMS="cpu"))
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.source.next_batch(frames, batch_size)
+
+    def __getattr__(self, name):
+        return getattr(self.source, name)
+
+
+@pytest.fixture(scope="module")
+def training(tmp_path_factory):
+    """One recordings corpus (6 recordings, 9 steps an epoch at batch 8): a run that is
+    Ctrl-C'd at step 3 (with a second trainer tried meanwhile), then resumed to the end."""
+    import jax
+
+    from lcasr_jax.train import loop
+
+    root = tmp_path_factory.mktemp("train")
+    cfg = _tiny_config(_corpus(root / "corpus", [14.0, 9.0, 22.0, 6.5, 17.0, 11.0]))
+    workdir = root / "workdir"
+    cache = jax.config.jax_compilation_cache_dir
+    jax.config.update("jax_compilation_cache_dir", str(root / "jax_cache"))
+    real = loop.make_source
+    box = {}
+    try:
+        loop.make_source = lambda c: box.setdefault("src", _InterruptAt(real(c), 3, workdir))
+        with pytest.raises(KeyboardInterrupt):
+            loop.train(cfg, workdir)
+        loop.make_source = real
+        interrupted = sorted(p.name for p in (workdir / "checkpoints").iterdir())
+        summary = loop.train(cfg, workdir)
+    finally:
+        loop.make_source = real
+        jax.config.update("jax_compilation_cache_dir", cache)
+    return {"cfg": cfg, "workdir": workdir, "second": box["src"].second, "summary": summary,
+            "interrupted": interrupted, "expected_steps": _steps_in_one_epoch(cfg)}
+
+
+def test_07_recordings_epoch_ends_when_every_chunk_was_trained(training):
+    assert training["expected_steps"] >= 6  # the corpus is several batches long
+    assert training["summary"]["step"] == training["expected_steps"]
+    assert training["summary"]["stopped"] == "max_epochs"
+
+
+def test_06_second_trainer_on_a_busy_workdir_is_refused(training):
+    second = training["second"]
+    err = [line for line in second.stderr.splitlines() if line.strip()]
+    assert second.returncode != 0 and 1 <= len(err) <= 3, second.stderr
+    assert f"PID {os.getpid()}" in err[-1] and str(training["workdir"]) in err[-1]
+
+
+def test_11_sigint_checkpoints_and_says_how_to_resume(training, capsys):
+    assert training["interrupted"] == ["3"]  # the step that was running when Ctrl-C came
+    lines = (training["workdir"] / "metrics.jsonl").read_text().splitlines()
+    steps = [json.loads(line)["step"] for line in lines]
+    assert steps == list(range(1, training["expected_steps"] + 1))  # nothing twice, no gap
+
+
+def test_09_resume_with_changed_config_names_the_fields(training, capsys):
+    from lcasr_jax.train import loop
+
+    cfg = training["cfg"].copy_and_resolve_references()
+    cfg.model.n_layers = 2
+    cfg.optim.lr = 1e-2
+    with pytest.raises(ValueError) as e:
+        loop.train(cfg, training["workdir"])
+    msg = str(e.value)
+    assert "\n" not in msg and "model.n_layers: 1 -> 2" in msg and "optim.lr: 0.003 -> 0.01" in msg
+    assert "another --workdir" in msg and "torn" not in capsys.readouterr().out
+
+
+def _train_cli(tmp_path, *args):
+    return subprocess.run([sys.executable, "-m", "lcasr_jax.cli", "train",
+                           f"--config={REPO / 'experiments' / 'tiny.py'}",
+                           f"--workdir={tmp_path / 'w'}", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+
+@pytest.mark.parametrize("arg, needle", [
+    ("--config.sequence.batch_size=0", "config.sequence.batch_size must be an integer >= 1 "
+                                       "(got 0)"),
+    ("--config.optim.lr=-0.001", "config.optim.lr must be a finite number > 0 (got -0.001)"),
+    ("--config.model.n_heads=0", "config.model.n_heads must be an integer >= 1 (got 0)"),
+])
+def test_11_12_train_config_out_of_range(tmp_path, arg, needle):
+    done = _train_cli(tmp_path, arg)
+    err = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode != 0 and 1 <= len(err) <= 3 and needle in err[-1], done.stderr
+    assert not (tmp_path / "w" / "checkpoints").exists()
+
+
+ABSL_TRAIN_CLI = "absl" in (REPO / "lcasr_jax" / "train" / "cli.py").read_text()
+
+
+@pytest.mark.skipif(ABSL_TRAIN_CLI, reason="needs helper 14b's argparse train CLI "
+                    "(absl flags have no --help and a KeyError message for unknown fields)")
+@pytest.mark.parametrize("arg, needle", [("--help", "--workdir"),
+                                         ("--config.train.bogus=1", "bogus")])
+def test_12_train_help_and_unknown_field(tmp_path, arg, needle):
+    done = _train_cli(tmp_path, arg)
+    if arg == "--help":
+        assert done.returncode == 0 and needle in done.stdout, done.stderr
+        return
+    err = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode != 0 and 1 <= len(err) <= 3, done.stderr
+    assert needle in err[-1] and "unknown" in err[-1].lower(), err
