@@ -198,6 +198,23 @@ def test_05_12_config_json_checked_against_arrays(model_copy, tmp_path, capsys, 
           "config.json", needle)
 
 
+def test_05_flipped_bit_in_an_exported_checkpoint_names_the_record(model_dir, tmp_path,
+                                                                     capsys):
+    import zipfile
+
+    code, _, err = run(["export", model_dir, tmp_path / "back.pt"], capsys)
+    assert code == 0, err
+    with zipfile.ZipFile(tmp_path / "back.pt") as z:
+        info = max(z.infolist(), key=lambda i: i.file_size)
+    data = bytearray((tmp_path / "back.pt").read_bytes())
+    name_len, extra_len = np.frombuffer(data[info.header_offset + 26:][:4], "<u2")
+    data[info.header_offset + 30 + name_len + extra_len + info.file_size // 2] ^= 0x01
+    (tmp_path / "back.pt").write_bytes(bytes(data))
+    fails(["convert", tmp_path / "back.pt", tmp_path / "m"], capsys, tmp_path / "back.pt",
+          f"{info.filename} fails its CRC-32 check")
+    assert not (tmp_path / "m").exists()
+
+
 def test_05_shipped_model_and_written_models_carry_checksums(model_dir):
     from lcasr_jax.checkpoints import integrity
     from lcasr_jax.demo import DEFAULT_MODEL

@@ -1,6 +1,7 @@
 """Reading and writing the released PyTorch checkpoint format, safely.
 
-A checkpoint is an untrusted pickle. It is read with `torch.load(weights_only=True)`, whose
+Every record's CRC-32 (written by torch.save) is checked before reading, so a corrupted
+file is refused naming the record. A checkpoint is an untrusted pickle. It is read with `torch.load(weights_only=True)`, whose
 restricted unpickler only rebuilds tensors, plain containers and the omegaconf classes
 allow-listed below; anything else (a class or function reference that would run code) is
 refused. torch and omegaconf are needed only here (the `convert` extra).
@@ -63,6 +64,13 @@ def load_released(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[
         raise CheckpointError(f"{path}: no such file")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path}: not a torch checkpoint (not a torch.save zip archive)")
+    with zipfile.ZipFile(path) as archive:  # torch.load does not check the CRC-32s
+        try:
+            bad = archive.testzip()
+        except (OSError, zipfile.BadZipFile, EOFError) as e:
+            raise CheckpointError(f"{path}: truncated or corrupted archive ({e})") from None
+    if bad is not None:
+        raise CheckpointError(f"{path}: corrupted: {bad} fails its CRC-32 check")
     try:
         with torch.serialization.safe_globals(_safe_globals()):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
