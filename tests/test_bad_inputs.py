@@ -207,7 +207,7 @@ def test_05_flipped_bit_in_an_exported_checkpoint_names_the_record(model_dir, tm
     with zipfile.ZipFile(tmp_path / "back.pt") as z:
         info = max(z.infolist(), key=lambda i: i.file_size)
     data = bytearray((tmp_path / "back.pt").read_bytes())
-    name_len, extra_len = np.frombuffer(data[info.header_offset + 26:][:4], "<u2")
+    name_len, extra_len = (int(n) for n in np.frombuffer(data[info.header_offset + 26:][:4], "<u2"))
     data[info.header_offset + 30 + name_len + extra_len + info.file_size // 2] ^= 0x01
     (tmp_path / "back.pt").write_bytes(bytes(data))
     fails(["convert", tmp_path / "back.pt", tmp_path / "m"], capsys, tmp_path / "back.pt",
