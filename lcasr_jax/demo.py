@@ -90,7 +90,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    from lcasr_jax import validate
+
+    args = validate.parse_args(parser(), argv)
     try:
         return _run(args)
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:

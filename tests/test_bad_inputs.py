@@ -513,3 +513,17 @@ def test_12_train_help_and_unknown_field(tmp_path, arg, needle):
     err = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode != 0 and 1 <= len(err) <= 3, done.stderr
     assert needle in err[-1] and "unknown" in err[-1].lower(), err
+
+
+def test_12_released_config_missing_n_heads_names_the_field(released, tmp_path, capsys):
+    import torch
+    from omegaconf import OmegaConf
+
+    ckpt = torch.load(released, weights_only=False)
+    cfg = OmegaConf.to_container(ckpt["config"])
+    assert cfg["model"].pop("n_heads") != 6  # the original's default, which then applies
+    ckpt["config"] = OmegaConf.create(cfg)
+    torch.save(ckpt, tmp_path / "c.pt")
+    fails(["convert", tmp_path / "c.pt", tmp_path / "m"], capsys, tmp_path / "c.pt",
+          "qkv_proj.weight", "n_heads=6")
+    assert not (tmp_path / "m").exists()

@@ -4,7 +4,8 @@ Every record's CRC-32 (written by torch.save) is checked before reading, so a co
 file is refused naming the record. A checkpoint is an untrusted pickle. It is read with
 `torch.load(weights_only=True)`, whose restricted unpickler only rebuilds tensors, plain
 containers and the omegaconf classes allow-listed below; anything else (a class or function
-reference that would run code) is refused. torch and omegaconf are needed only here (the `convert` extra).
+reference that would run code) is refused. torch and omegaconf are needed only here (the
+`convert` extra).
 """
 
 from __future__ import annotations

@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         from lcasr_jax.data.synth.cli import main as synth_main
 
         return synth_main(argv[1:])
-    args = p.parse_args(argv)
+    from lcasr_jax import validate
+
+    args = validate.parse_args(p, argv)
     try:
         return {"build": _build, "convert": _convert, "inspect": _inspect}[args.cmd](args)
     except (ValueError, OSError) as e:
