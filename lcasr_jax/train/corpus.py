@@ -2,7 +2,8 @@
 
 Sources: a built tfds ArrayRecord dataset (data.kind='corpus'), or, where tfds is missing
 (the GPU image), a folder of recording JSONs + audio (data.kind='recordings') whose features
-are computed on first use and cached in host memory (float16, 57.6 MB per hour).
+are computed on first use (or read from `feature_cache` files) and kept in host memory
+(float16, 57.6 MB per hour).
 
 Adapts `lcasr_jax.data.loader.Loader` to the loop's source protocol: next_batch(frames,
 batch_size) -> (batch, info), total_recordings(), state_dict(), load_state_dict().
@@ -18,6 +19,8 @@ from typing import Any
 
 import jax
 import numpy as np
+
+from lcasr_jax.train import feature_cache
 
 KEYS = ("spec", "lengths", "targets", "target_lengths")
 
@@ -98,13 +101,14 @@ class RecordingsSource:
         with self.lock:
             hit = self.cache.get(i)
         if hit is None:
-            hit = _encode(self.paths[i])
+            hit = feature_cache.cached(self.paths[i], encode_recording)
             with self.lock:
                 self.cache[i] = hit
         return hit
 
 
-def _encode(path: Path) -> dict[str, Any]:
+def encode_recording(path: Path) -> dict[str, Any]:
+    """A recording JSON (+ its audio) as the dataset example fields the Loader reads."""
     from lcasr_jax.data.alignments import read_recording, validate_words
     from lcasr_jax.data.audio import load_audio
     from lcasr_jax.data.chunking import word_tokens
