@@ -2,7 +2,7 @@
 
 8 layers, d 224, 7 heads x 32, 128 subsampling channels, rotary 1.5M (as small.py, deeper
 and wider). Sequence schedule 10 s x 64 -> 600 s x 1 (length doubles, batch halves every
-700 recordings; the last step is clipped to 60,000 frames = 10 minutes, about one whole
+400 recordings; the last step is clipped to 60,000 frames = 10 minutes, about one whole
 corpus recording), so the model sees several minutes of context; SpecAugment on from the
 start with the original's experiment settings (2 time masks by proportion 0.1 / 0.5,
 2 frequency masks of up to 27 bins, mean fill). The cosine decay spans `max_epochs` passes
@@ -20,10 +20,10 @@ from lcasr_jax.train.config import base_config
 def get_config():
     cfg = base_config(n_layers=8, d_model=224, n_heads=7, head_dim=32,
                       subsampling_conv_channels=128, rotary_base_freq=1_500_000.0)
-    cfg.optim.update(lr=3e-3, warmup_steps=800)
-    cfg.sequence.update(length=1024, batch_size=64, increase_every=700, stop_after=10**9,
+    cfg.optim.update(lr=3e-3, warmup_steps=500)
+    cfg.sequence.update(length=1024, batch_size=64, increase_every=400, stop_after=10**9,
                         max_sequence_length=60000)
-    cfg.train.update(max_epochs=13, compute_dtype="bfloat16", spec_augment_after_n_epochs=0)
+    cfg.train.update(max_epochs=8, compute_dtype="bfloat16", spec_augment_after_n_epochs=0)
     cfg.spec_augment.update(n_time_masks=2, time_mask_param=-1, n_freq_masks=2,
                             freq_mask_param=27, min_p=0.1, max_p=0.5, zero_masking=False)
     cfg.data.update(kind="corpus", split="train")

@@ -10,7 +10,7 @@
 # Here, once:  bash scripts/device_synth.sh --fetch      (debs, wheels, text cache)
 # There:       carry [".debs", ".whl", ".cache/synth"]; run the same command 3 times:
 #              bash scripts/device_train_default.sh [TRAIN_HOURS] [BUDGET_S]
-# Knobs (env): WORK (/tmp/lcasr_default), EPOCHS (13: the cosine decay's length in passes
+# Knobs (env): WORK (/tmp/lcasr_default), EPOCHS (8: the cosine decay's length in passes
 # over the corpus; keep it fixed across calls), TEST_HOURS (1.5), DEV_HOURS (0.5), MINUTES
 # (10: mean recording length), CONTEXTS (frames, 10 ms),
 # EVAL_RESERVE_S (150), CONFIG (experiments/default.py), EXTRA (more train overrides),
@@ -22,7 +22,7 @@ HOURS=${1:-100}
 BUDGET=${2:-555}
 OUT=${OUT:-/tmp/out}
 WORK=${WORK:-/tmp/lcasr_default}
-EPOCHS=${EPOCHS:-13}
+EPOCHS=${EPOCHS:-8}
 TEST_HOURS=${TEST_HOURS:-1.5}
 DEV_HOURS=${DEV_HOURS:-0.5}
 MINUTES=${MINUTES:-10}
@@ -36,6 +36,7 @@ export PY
 DATA=$WORK/synth
 RUN=$WORK/run
 mkdir -p "$OUT" "$WORK"
+rm -f "$OUT/results.csv"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 left() { echo $(( BUDGET - ($(date +%s) - t0) )); }
 if [ ! -f "$WORK/.site-ready" ]; then
@@ -78,10 +79,14 @@ if [ -d "$RUN/model" ]; then
       --mode averaged_moving_window --name "ctx$ctx" \
       --out "$OUT/eval" --results-table "$OUT/results.csv" --quiet 2>&1 | tail -n 3 || true
   done
-  [ -f "$OUT/results.csv" ] && "$PY" - "$OUT/results.csv" <<'PY' | tee "$OUT/wer_by_context.txt"
-import csv, sys
+  [ -f "$OUT/results.csv" ] && "$PY" - "$OUT/results.csv" "$RUN/metrics.jsonl" <<'PY' \
+    | tee "$OUT/wer_by_context.txt"
+import csv, json, sys
+last = [json.loads(x) for x in open(sys.argv[2]) if '"loss"' in x][-1]
+print(f"after step {last['step']} (seq_len {last['seq_len']}): held-out test WER by context")
 for r in csv.DictReader(open(sys.argv[1])):
-    print({k: r[k] for k in r if k in ("name", "seq_len", "wer", "words", "n_words", "context_s")})
+    if r["recording"] == "all":
+        print(f"  {int(r['seq_len']) / 100:7.1f} s  WER {float(r['wer']):.4f}  ({r['words']} words)")
 PY
 fi
 echo "total: $(( $(date +%s) - t0 )) s"
