@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     def _timed(fn, repeats: int) -> float:
         """Median seconds of fn() over `repeats` after one compile / warm-up call."""
         return time_ms(fn, warmup=1, reps=repeats) / 1e3
+    from lcasr_jax.data.vocab import BLANK_ID
     from lcasr_jax.model import ModelConfig, SCConformerXL
-    from lcasr_jax.model.config import BLANK_ID
 
     cfg = ModelConfig()
     if args.small:

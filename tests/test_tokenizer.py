@@ -11,7 +11,7 @@ from lcasr_jax.data.tokenizer import (
     default_tokenizer_path,
     greedy_decode,
 )
-from lcasr_jax.model.config import BLANK_ID
+from lcasr_jax.data.vocab import BLANK_ID
 
 
 def test_shipped_model_is_the_original():

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import sentencepiece as spm
 
-from lcasr_jax.model.config import BLANK_ID, VOCAB_SIZE
+from lcasr_jax.data.vocab import BLANK_ID, VOCAB_SIZE
 
 
 def default_tokenizer_path() -> Path:

@@ -48,7 +48,7 @@ def load(checkpoint: str | None, dtype: str):
     from lcasr_jax.eval.decode import check_classes
 
     if checkpoint is None:
-        from lcasr_jax.demo import resolve_default_model
+        from lcasr_jax.checkpoints.shipped import resolve_default_model
 
         checkpoint = str(resolve_default_model())
     if not Path(checkpoint).exists():

@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from lcasr_jax.data.vocab import BLANK_ID
 from lcasr_jax.kernels.shard import batch_mesh, per_batch_shard
-from lcasr_jax.model.config import BLANK_ID
 from lcasr_jax.train import sharding as shd
 from lcasr_jax.train.optim import clip_grad_norm, make_optimizer
 from lcasr_jax.train.state import TrainState, create_state, init_variables
