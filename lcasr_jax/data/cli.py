@@ -60,7 +60,7 @@ def _inspect(args) -> int:
         return 0
     import tensorflow_datasets as tfds
 
-    from lcasr_jax.data.tfds_builder import open_split
+    from lcasr_jax.data.sources.tfds import open_split
 
     info = tfds.builder_from_directory(str(path)).info
     for split in info.splits:

@@ -17,12 +17,12 @@ import numpy as np
 
 class DevSet:
     def __init__(self, cfg: Any):
-        from lcasr_jax.train.corpus import CorpusSource
+        from lcasr_jax.data.sources import make_source
 
         dev_cfg = cfg.copy_and_resolve_references()
         with dev_cfg.unlocked():
             dev_cfg.data.split = cfg.data.dev_split
-        source = CorpusSource.from_config(dev_cfg)
+        source = make_source(dev_cfg)
         self.batches = []
         for _ in range(int(cfg.log.dev_batches)):
             batch, _ = source.next_batch(int(cfg.log.dev_frames), int(cfg.log.dev_batch_size))
