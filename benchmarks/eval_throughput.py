@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from lcasr_jax.data.features import compute_features_jax
+    from lcasr_jax.decode import token_runs
     from lcasr_jax.eval import engine, windows
-    from lcasr_jax.eval.decode import token_runs
     from lcasr_jax.kernels.bench_utils import time_ms
 
     def _timed(fn, repeats: int) -> float:

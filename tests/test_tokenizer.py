@@ -9,8 +9,8 @@ from lcasr_jax.data.tokenizer import (
     ctc_runs,
     default_tokenizer,
     default_tokenizer_path,
-    greedy_decode,
 )
+from lcasr_jax.decode import greedy_decode
 from lcasr_jax.model.config import BLANK_ID
 
 

@@ -24,7 +24,7 @@ from lcasr_jax.data.sources import make_source
 from lcasr_jax.train import hosts
 from lcasr_jax.train import step as step_lib
 from lcasr_jax.train.checkpoint import Checkpointer, export_model
-from lcasr_jax.train.devset import DevSet, greedy_ids
+from lcasr_jax.train.devset import DevSet, argmax_ids
 from lcasr_jax.train.schedules import LRSchedule, SequenceSchedule
 from lcasr_jax.train.sharding import make_mesh
 from lcasr_jax.train.state import TrainState, build_model
@@ -99,14 +99,14 @@ class _Log:
 
 def _sample_transcript(model, state: TrainState, batch: dict[str, np.ndarray]) -> tuple[str, str]:
     """Greedy transcript of row 0 of `batch` (eval mode) and its reference."""
-    from lcasr_jax.data.tokenizer import ctc_collapse, default_tokenizer
+    from lcasr_jax.data.tokenizer import default_tokenizer
+    from lcasr_jax.decode import greedy_texts
 
-    ids, n = jax.device_get(greedy_ids(model, state.variables(), jnp.asarray(batch["spec"][:1]),
-                                    jnp.asarray(batch["lengths"][:1])))
-    tok = default_tokenizer()
-    hyp = tok.decode(ctc_collapse(np.asarray(ids[0, : int(n[0])])))
-    ref = tok.decode([int(t) for t in batch["targets"][0, : int(batch["target_lengths"][0])]])
-    return hyp, ref
+    ids, n = jax.device_get(argmax_ids(model, state.variables(), jnp.asarray(batch["spec"][:1]),
+                                       jnp.asarray(batch["lengths"][:1])))
+    ref = default_tokenizer().decode(
+        [int(t) for t in batch["targets"][0, : int(batch["target_lengths"][0])]])
+    return greedy_texts(ids, n)[0], ref
 
 
 def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
