@@ -9,7 +9,7 @@ start with the original's experiment settings (2 time masks by proportion 0.1 / 
 over the corpus: scripts/device_train_default.sh sets it for the corpus and device time.
 
   lcasr-jax train --config=experiments/default.py --config.data.kind=recordings \\
-      --config.data.path=CORPUS_DIR --workdir=runs/default --time_limit_s=420
+      --config.data.path=CORPUS_DIR --workdir=runs/default --time-limit-s=420
 
 Re-run the same command to continue; each call ends by writing WORKDIR/model (bf16).
 """

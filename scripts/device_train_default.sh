@@ -56,7 +56,7 @@ synth test "$TEST_HOURS" 2 || ok=0
 synth train "$HOURS" 0 $(( $(left) - EVAL_RESERVE_S - 90 )) || ok=0
 echo "corpus: $(( $(date +%s) - t0 )) s (complete: $ok)"
 if [ "$ok" = 1 ]; then
-  timeout $(( $(left) - EVAL_RESERVE_S - 30 )) "$PY" -m lcasr_jax.train.feature_cache "$DATA" \
+  timeout $(( $(left) - EVAL_RESERVE_S - 30 )) "$PY" -m lcasr_jax.data.sources.feature_cache "$DATA" \
     || echo "feature cache unfinished (the loader computes the rest)"
   echo "features: $(( $(date +%s) - t0 )) s"
   limit=$(( $(left) - EVAL_RESERVE_S - 40 ))  # start-up and the final export
@@ -64,7 +64,7 @@ if [ "$ok" = 1 ]; then
     # shellcheck disable=SC2086
     "$PY" -m lcasr_jax.cli train --config="$CONFIG" --config.data.kind=recordings \
       --config.data.path="$DATA" --config.train.max_epochs="$EPOCHS" --workdir="$RUN" \
-      --time_limit_s="$limit" $EXTRA 2>&1 \
+      --time-limit-s="$limit" $EXTRA 2>&1 \
       | tr '\r' '\n' | grep -v -i -E "warn|^\s*$" | tail -n 40
   fi
 fi

@@ -1,13 +1,13 @@
 """On-disk cache of a recording's encoded training example, beside its JSON.
 
 `<name>.json` -> `<name>.feats.npz` (uncompressed; float16 features, 9.6 MB per 10 minutes)
-holding what `corpus.RecordingsSource` yields (features (frames, 80) float16, num_frames,
-word_start/word_end seconds, token_offsets, token_ids) plus the JSON's size and mtime, so a
+holding what `recordings.RecordingsSource` yields (`encode_recording`'s fields: id,
+features (frames, 80) float16, num_frames, word seconds, tokens, text) plus the JSON's size and mtime, so a
 changed recording is re-encoded. `precompute` fills the cache with a process pool (on the
 GPU machine: all cores before training, so every call's first epoch reads features instead
 of computing them on two reader threads).
 
-    python -m lcasr_jax.train.feature_cache DIR [--workers N]
+    python -m lcasr_jax.data.sources.feature_cache DIR [--workers N]
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ def load(path: Path) -> dict[str, Any] | None:
             out = {k: z[k] for k in z.files if k != "stamp"}
     except (OSError, ValueError, KeyError):
         return None
-    out["num_frames"] = int(out["num_frames"])
-    return out
+    # 0-d arrays back to scalars: strings (id, text) to str, numbers keep their dtype.
+    return {k: (v.item() if v.dtype.kind == "U" else v[()]) if v.ndim == 0 else v
+            for k, v in out.items()}
 
 
 def store(path: Path, example: dict[str, Any]) -> None:
@@ -66,7 +67,7 @@ def cached(path: Path, encode: Callable[[Path], dict[str, Any]]) -> dict[str, An
 
 
 def _one(path: Path) -> int:
-    from lcasr_jax.train.corpus import encode_recording
+    from lcasr_jax.data.sources.recordings import encode_recording
 
     if load(path) is None:
         store(path, encode_recording(path))
@@ -84,7 +85,7 @@ def precompute(directory: str | Path, workers: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lcasr_jax.train.feature_cache",
+    ap = argparse.ArgumentParser(prog="python -m lcasr_jax.data.sources.feature_cache",
                                  description=__doc__.split("\n")[0])
     ap.add_argument("dir", help="folder of recording JSONs + audio (searched recursively)")
     ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
