@@ -3,9 +3,9 @@
 `<name>.json` -> `<name>.feats.npz` (uncompressed; float16 features, 9.6 MB per 10 minutes)
 holding what `recordings.RecordingsSource` yields (`encode_recording`'s fields: id,
 features (frames, 80) float16, num_frames, word seconds, tokens, text) plus the JSON's size
-and mtime, so a changed recording is re-encoded. `precompute` fills the cache with a process pool (on the
-GPU machine: all cores before training, so every call's first epoch reads features instead
-of computing them on two reader threads).
+and mtime, so a changed recording is re-encoded. `precompute` fills the cache with a process
+pool (on the GPU machine: all cores before training, so every call's first epoch reads
+features instead of computing them on two reader threads).
 
     python -m lcasr_jax.data.sources.feature_cache DIR [--workers N]
 """
