@@ -14,7 +14,9 @@
 # over the corpus; keep it fixed across calls), TEST_HOURS (1.5), DEV_HOURS (0.5), MINUTES
 # (10: mean recording length), CONTEXTS (frames, 10 ms),
 # EVAL_RESERVE_S (150), CONFIG (experiments/default.py), EXTRA (more train overrides),
-# PY (python3), WHEELS_DIR (.whl; with SYNTH_WHL, other wheels for a CPU dry run).
+# PY (python3), WHEELS_DIR (.whl; with SYNTH_WHL, other wheels for a CPU dry run),
+# EVAL_FIRST (1; 0: the first call, which starts with no checkpoint, trains through the
+# evaluation reserve and evaluates nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
@@ -39,6 +41,11 @@ mkdir -p "$OUT" "$WORK"
 rm -f "$OUT/results.csv"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 left() { echo $(( BUDGET - ($(date +%s) - t0) )); }
+skip_eval=0  # EVAL_FIRST=0: a call that starts with no checkpoint trains instead of evaluating
+if [ "${EVAL_FIRST:-1}" = 0 ] && [ -z "$(ls -A "$RUN/checkpoints" 2>/dev/null)" ]; then
+  skip_eval=1
+  EVAL_RESERVE_S=0
+fi
 if [ ! -f "$WORK/.site-ready" ]; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target "$WORK/site" "$WHEELS_DIR"/*.whl
@@ -70,8 +77,8 @@ if [ "$ok" = 1 ]; then
 fi
 echo "trained: $(( $(date +%s) - t0 )) s"
 [ -f "$RUN/metrics.jsonl" ] && cp "$RUN/metrics.jsonl" "$OUT/metrics.jsonl"
-if [ -d "$RUN/model" ]; then
-  tar -C "$RUN" -cf "$OUT/model.tar" model
+[ -d "$RUN/model" ] && tar -C "$RUN" -cf "$OUT/model.tar" model
+if [ -d "$RUN/model" ] && [ "$skip_eval" = 0 ]; then
   for ctx in $CONTEXTS; do
     [ "$(left)" -gt 25 ] || { echo "eval: out of time before context $ctx"; break; }
     timeout $(( $(left) - 5 )) "$PY" -m lcasr_jax.cli eval --checkpoint "$RUN/model" \
