@@ -342,7 +342,7 @@ def test_11_synth_bad_values(tmp_path, capsys, argv, needle, code):
 
 
 def test_12_synth_hours_below_one_recording_makes_about_that_much():
-    from lcasr_jax.data.synth import cli as synth
+    from lcasr_jax.data.synth import generate as synth
 
     sizes = {b: 1000 for b in ("emma", "persuasion", "mansfieldpark", "northangerabbey",
                                "prideprejudice", "sensesensibility")}
@@ -385,7 +385,7 @@ def _corpus(root: Path, seconds) -> Path:
 def _steps_in_one_epoch(cfg) -> int:
     """Independent count: batches a one-epoch loader yields (every chunk of every recording)."""
     from lcasr_jax.data.loader import Loader
-    from lcasr_jax.train.corpus import RecordingsSource
+    from lcasr_jax.data.sources.recordings import RecordingsSource
 
     src = RecordingsSource.from_dir(cfg.data.path, "train")
     loader = Loader(src, cfg.sequence.length, cfg.sequence.batch_size, seed=cfg.seed,

@@ -12,10 +12,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from lcasr_jax.data.vocab import VOCAB_SIZE
 from lcasr_jax.validate import check, either, int_at_least, is_int, is_number, number_above
-
-VOCAB_SIZE = 4095  # sentencepiece pieces; the model has VOCAB_SIZE + 1 classes.
-BLANK_ID = VOCAB_SIZE  # CTC blank is the last class (4095).
 
 # Keys the original accepts and ignores (swallowed by **kwargs or training-only).
 IGNORED_KEYS = frozenset({
