@@ -217,7 +217,7 @@ def test_05_flipped_bit_in_an_exported_checkpoint_names_the_record(model_dir, tm
 
 def test_05_shipped_model_and_written_models_carry_checksums(model_dir):
     from lcasr_jax.checkpoints import integrity
-    from lcasr_jax.demo import DEFAULT_MODEL
+    from lcasr_jax.checkpoints.shipped import DEFAULT_MODEL
 
     for d in (DEFAULT_MODEL, model_dir):
         assert integrity.verify_checksums(d)  # False would mean: no list to check against
