@@ -2,6 +2,8 @@
 an error of at most three lines naming the file or field, and that nothing was half-written
 or lost. Models: the tiny random-weight parity fixture (converted once per module)."""
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -433,7 +435,8 @@ def training(tmp_path_factory):
     box = {}
     try:
         loop.make_source = lambda c: box.setdefault("src", _InterruptAt(real(c), 3, workdir))
-        with pytest.raises(KeyboardInterrupt):
+        said = io.StringIO()
+        with pytest.raises(KeyboardInterrupt), contextlib.redirect_stdout(said):
             loop.train(cfg, workdir)
         loop.make_source = real
         interrupted = sorted(p.name for p in (workdir / "checkpoints").iterdir())
@@ -442,6 +445,7 @@ def training(tmp_path_factory):
         loop.make_source = real
         jax.config.update("jax_compilation_cache_dir", cache)
     return {"cfg": cfg, "workdir": workdir, "second": box["src"].second, "summary": summary,
+            "said": said.getvalue(),
             "interrupted": interrupted, "expected_steps": _steps_in_one_epoch(cfg)}
 
 
@@ -476,6 +480,9 @@ def test_06_second_trainer_on_a_busy_workdir_is_refused(training):
 
 def test_11_sigint_checkpoints_and_says_how_to_resume(training, capsys):
     assert training["interrupted"] == ["3"]  # the step that was running when Ctrl-C came
+    assert "SIGINT: stopping after this step" in training["said"]
+    assert (f"checkpoint of step 3 saved in {training['workdir'] / 'checkpoints'}; run the "
+            "same command again to resume") in training["said"]
     lines = (training["workdir"] / "metrics.jsonl").read_text().splitlines()
     steps = [json.loads(line)["step"] for line in lines]
     assert steps == list(range(1, training["expected_steps"] + 1))  # nothing twice, no gap
