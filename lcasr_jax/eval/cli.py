@@ -17,6 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lcasr_jax.data.audio import DEFAULT_RESAMPLER, RESAMPLERS
 from lcasr_jax.eval.windows import MAX_SEQ_LEN, MODES
 
 
@@ -37,6 +38,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    "(default: the shipped model)")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     p.add_argument("--batch-size", type=int, default=8, help="windows per model call")
+    p.add_argument("--resampler", choices=RESAMPLERS, default=DEFAULT_RESAMPLER,
+                   help="for audio not at 16 kHz: torchaudio (the original's Resample, "
+                   "default) or soxr")
 
 
 def load(checkpoint: str | None, dtype: str):
@@ -101,7 +105,7 @@ def run(args: argparse.Namespace):
     factor = model.config.subsampling_factor
     overlap = overlap_frames(args.seq_len, args.overlap, args.overlap_ratio, factor)
     settings = EvalSettings(args.mode, args.seq_len, overlap, args.batch_size,
-                            args.max_seq_len, args.beam_width, args.kenlm)
+                            args.max_seq_len, args.beam_width, args.kenlm, args.resampler)
     result = evaluate(recordings, model, variables, settings, progress=not args.quiet)
     name = args.name or Path(checkpoint).stem
     run_info = {"dataset": args.dataset, "split": args.split, "name": name,

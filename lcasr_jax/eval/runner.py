@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from lcasr_jax.data.audio import DEFAULT_RESAMPLER
 from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.eval import engine, windows
 from lcasr_jax.eval.datasets.base import Recording
@@ -36,6 +37,7 @@ class EvalSettings:
     max_seq_len: int = windows.MAX_SEQ_LEN
     beam_width: int = 0  # 0: greedy; > 0: pyctcdecode beam search
     kenlm: str | None = None
+    resampler: str = DEFAULT_RESAMPLER  # non-16 kHz audio: 'torchaudio' (original) or 'soxr'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +67,8 @@ def model_for_mode(model, settings: EvalSettings):
     return model.clone(config=cfg.replace(attention_window=window))
 
 
-def _groups(recordings: Iterable[Recording], factor: int, bar=None
-            ) -> Iterator[list[tuple[Recording, np.ndarray]]]:
+def _groups(recordings: Iterable[Recording], factor: int, bar=None,
+            resampler: str = DEFAULT_RESAMPLER) -> Iterator[list[tuple[Recording, np.ndarray]]]:
     """(recording, features (80, frames)) read one by one and grouped until the merged
     outputs of a group would pass GROUP_OUT_FRAMES (a longer recording goes alone). `bar`
     (tqdm) shows which recording is being read."""
@@ -75,7 +77,7 @@ def _groups(recordings: Iterable[Recording], factor: int, bar=None
     for rec in recordings:
         if bar is not None:
             bar.set_postfix_str(f"reading {rec.id}")
-        spec = rec.features()
+        spec = rec.features(resampler)
         out = windows.frames_out(spec.shape[1], factor)
         if group and size + out > GROUP_OUT_FRAMES:
             yield group
@@ -108,7 +110,7 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
 
         bar = tqdm(total=len(mine), unit="rec", desc="recordings")
     results: list[RecordingResult] = []
-    groups = _groups(mine, factor, bar)
+    groups = _groups(mine, factor, bar, settings.resampler)
     while True:  # every process runs the model until all have run out of recordings
         group = next(groups, [])
         if not hosts.allgather(np.array([len(group)])).any():

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from lcasr_jax.data.audio import DEFAULT_RESAMPLER
 from lcasr_jax.eval.decode import Transcript
 from lcasr_jax.eval.windows import MODES
 
@@ -66,8 +67,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def transcribe(paths, model, variables, seq_len: int, overlap: int, mode: str,
-               batch_size: int = 8, progress: bool = False) -> list[Transcript]:
-    """Transcripts (raw decoder text + word times) of audio files."""
+               batch_size: int = 8, progress: bool = False,
+               resampler: str = DEFAULT_RESAMPLER) -> list[Transcript]:
+    """Transcripts (raw decoder text + word times) of audio files; `resampler` for audio
+    not at 16 kHz ('torchaudio': the original's, or 'soxr')."""
     from lcasr_jax.data.features import audio_to_features
     from lcasr_jax.eval import engine, windows
     from lcasr_jax.eval.decode import check_classes, greedy_ids
@@ -79,7 +82,7 @@ def transcribe(paths, model, variables, seq_len: int, overlap: int, mode: str,
     forward, n_dev = engine.make_forward(model_for_mode(model, settings), variables)
     out = []
     for path in paths:
-        spec = audio_to_features(path)
+        spec = audio_to_features(path, resampler)
         plan = windows.make_plan(mode, spec.shape[1], seq_len, overlap, factor)
         ids = engine.run_plans(forward, [spec], [plan], batch_size=batch_size,
                                n_devices=n_dev, progress=progress, output="ids")[0]
@@ -100,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                                  model.config.subsampling_factor)
         for path in args.audio:
             transcript = transcribe([path], model, variables, args.seq_len, overlap, args.mode,
-                                    args.batch_size, progress=not args.quiet)[0]
+                                    args.batch_size, progress=not args.quiet,
+                                    resampler=args.resampler)[0]
             text = render(transcript, args.format, str(path))
             if args.out_dir is None:
                 sys.stdout.write(text)
