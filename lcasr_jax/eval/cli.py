@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from lcasr_jax.data.audio import DEFAULT_RESAMPLER, RESAMPLERS
+from lcasr_jax.eval.decode import DECODERS
 from lcasr_jax.eval.windows import MAX_SEQ_LEN, MODES
 
 
@@ -41,6 +42,22 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resampler", choices=RESAMPLERS, default=DEFAULT_RESAMPLER,
                    help="for audio not at 16 kHz: torchaudio (the original's Resample, "
                    "default) or soxr")
+    p.add_argument("--decoder", choices=DECODERS, default="greedy",
+                   help="greedy (the original's eval/run.py) or beam (pyctcdecode, as its "
+                   "per-dataset scripts)")
+    p.add_argument("--beam-width", type=int, default=1, help="beam decoder's width (the "
+                   "original's scripts: 1)")
+    p.add_argument("--kenlm", help="KenLM n-gram (.arpa or binary) for the beam decoder")
+    p.add_argument("--lm-alpha", type=float, help="LM weight (default: pyctcdecode's 0.5)")
+    p.add_argument("--lm-beta", type=float, help="word insertion bonus (default: 1.5)")
+
+
+def decoder_settings(args: argparse.Namespace):
+    """DecoderSettings from --decoder/--beam-width/--kenlm/--lm-alpha/--lm-beta."""
+    from lcasr_jax.eval.decode import DecoderSettings
+
+    return DecoderSettings(args.decoder, args.beam_width, args.kenlm, args.lm_alpha,
+                           args.lm_beta)
 
 
 def load(checkpoint: str | None, dtype: str):
@@ -78,8 +95,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=MODES, default="averaged_moving_window")
     p.add_argument("--max-seq-len", type=int, default=MAX_SEQ_LEN,
                    help="window length in windowed_attention mode (frames)")
-    p.add_argument("--beam-width", type=int, default=0, help="0 = greedy; >0 = pyctcdecode")
-    p.add_argument("--kenlm", help="KenLM n-gram for beam search")
     p.add_argument("--limit", type=int, help="evaluate only the first N recordings")
     p.add_argument("--name", help="run name in the results (default: checkpoint stem)")
     p.add_argument("--repeat", type=int, default=1, help="repeat id recorded in results")
@@ -98,6 +113,7 @@ def run(args: argparse.Namespace):
     from lcasr_jax.eval.runner import EvalSettings, evaluate
 
     maybe_initialize_distributed()
+    decoding = decoder_settings(args)
     if args.checkpoint is not None and not Path(args.checkpoint).exists():
         raise FileNotFoundError(f"{args.checkpoint}: checkpoint not found")
     recordings = load_dataset(args.dataset, args.data_dir, args.split)[: args.limit]
@@ -105,7 +121,7 @@ def run(args: argparse.Namespace):
     factor = model.config.subsampling_factor
     overlap = overlap_frames(args.seq_len, args.overlap, args.overlap_ratio, factor)
     settings = EvalSettings(args.mode, args.seq_len, overlap, args.batch_size,
-                            args.max_seq_len, args.beam_width, args.kenlm, args.resampler)
+                            args.max_seq_len, resampler=args.resampler, decoding=decoding)
     result = evaluate(recordings, model, variables, settings, progress=not args.quiet)
     name = args.name or Path(checkpoint).stem
     run_info = {"dataset": args.dataset, "split": args.split, "name": name,
@@ -113,6 +129,8 @@ def run(args: argparse.Namespace):
                 "overlap_ratio": overlap / args.seq_len, "model_class": "SCConformerXL",
                 "evaluation_mode": args.mode, "overlap": overlap}
     stem = f"{args.dataset}_{args.split}_{name}_{args.mode}_{args.seq_len}_{overlap}"
+    if decoding.kind == "beam":  # greedy and beam runs of one setting do not overwrite
+        stem += f"_beam{decoding.beam_width}" + ("_lm" if decoding.kenlm else "")
     if not Hosts.current().main:
         return result, None, None
     table = args.results_table or args.out / "results.csv"
