@@ -35,7 +35,8 @@ def overlap_frames(seq_len: int, overlap: int | None, ratio: float | None, facto
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", help="released .pt or converted model dir "
+    p.add_argument("--checkpoint", help="released .pt, converted model dir, a folder "
+                   "holding one checkpoint, or hf://OWNER/REPO/FOLDER[@REVISION] "
                    "(default: the shipped model)")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     p.add_argument("--batch-size", type=int, default=8, help="windows per model call")
@@ -60,6 +61,16 @@ def decoder_settings(args: argparse.Namespace):
                            args.lm_beta)
 
 
+def run_name(checkpoint: str) -> str:
+    """Default run name: the file's stem, or REPO_FOLDER for hub names."""
+    from lcasr_jax.checkpoints.hub import is_hub_name, parse_hub_name
+
+    if is_hub_name(checkpoint):
+        ref = parse_hub_name(checkpoint)
+        return "_".join([ref.repo_id.split("/")[1], *ref.path.split("/")]).strip("_")
+    return Path(checkpoint).stem
+
+
 def load(checkpoint: str | None, dtype: str):
     """(model, variables, checkpoint path) ; None -> the shipped default model. Raises
     (naming the checkpoint) if its output classes do not fit the shipped tokenizer."""
@@ -72,8 +83,6 @@ def load(checkpoint: str | None, dtype: str):
         from lcasr_jax.demo import resolve_default_model
 
         checkpoint = str(resolve_default_model())
-    if not Path(checkpoint).exists():
-        raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
     model, variables = load_pretrained(checkpoint, dtype=getattr(jnp, dtype))
     check_classes(model.config.num_classes, source=str(checkpoint))
     return model, variables, checkpoint
@@ -106,6 +115,7 @@ def parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace):
     """Evaluate; returns (result, csv path, results table), paths None except on process 0."""
+    from lcasr_jax.checkpoints.hub import resolve_checkpoint
     from lcasr_jax.distributed import maybe_initialize_distributed
     from lcasr_jax.eval import report
     from lcasr_jax.eval.datasets import load_dataset
@@ -114,16 +124,16 @@ def run(args: argparse.Namespace):
 
     maybe_initialize_distributed()
     decoding = decoder_settings(args)
-    if args.checkpoint is not None and not Path(args.checkpoint).exists():
-        raise FileNotFoundError(f"{args.checkpoint}: checkpoint not found")
+    resolved = None if args.checkpoint is None else resolve_checkpoint(args.checkpoint)
     recordings = load_dataset(args.dataset, args.data_dir, args.split)[: args.limit]
-    model, variables, checkpoint = load(args.checkpoint, args.dtype)
+    model, variables, checkpoint = load(resolved and str(resolved), args.dtype)
+    checkpoint = args.checkpoint or checkpoint  # results name hub models by their hf:// name
     factor = model.config.subsampling_factor
     overlap = overlap_frames(args.seq_len, args.overlap, args.overlap_ratio, factor)
     settings = EvalSettings(args.mode, args.seq_len, overlap, args.batch_size,
                             args.max_seq_len, resampler=args.resampler, decoding=decoding)
     result = evaluate(recordings, model, variables, settings, progress=not args.quiet)
-    name = args.name or Path(checkpoint).stem
+    name = args.name or run_name(checkpoint)
     run_info = {"dataset": args.dataset, "split": args.split, "name": name,
                 "checkpoint": str(checkpoint), "repeat": args.repeat, "seq_len": args.seq_len,
                 "overlap_ratio": overlap / args.seq_len, "model_class": "SCConformerXL",
