@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
+from lcasr_jax import decode
 from lcasr_jax.data.tokenizer import default_tokenizer
-from lcasr_jax.eval import decode
+from lcasr_jax.eval import decode as eval_decode
+from lcasr_jax.eval.decode import BeamDecoder
 
 BLANK = 4095
 
@@ -40,6 +42,15 @@ def test_greedy_text_and_word_times():
     assert decode.greedy(_log_probs(_path()), factor=4).words[0].end == 0.32
 
 
+def test_greedy_texts_of_a_batch_cut_each_row_at_its_length():
+    tok = default_tokenizer()
+    path = np.array(_path())
+    ids = np.stack([path, np.r_[path[:8], path[:6]]])  # row 1: more words after frame 8
+    texts = decode.greedy_texts(ids, [len(path), 8], tok)
+    assert texts == [decode.greedy(_log_probs(path)).text, tok.decode(tok.encode("unbelievably"))]
+    assert texts[1] == decode.greedy_decode(_log_probs(ids[1]), length=8, tokenizer=tok)
+
+
 def test_greedy_rejects_mismatched_classes():
     with pytest.raises(ValueError, match="checkpoint/tokenizer mismatch: model has 100"):
         decode.greedy(np.zeros((5, 100), np.float32))
@@ -48,7 +59,7 @@ def test_greedy_rejects_mismatched_classes():
 def test_beam_search_agrees_with_greedy_on_peaked_input():
     pytest.importorskip("pyctcdecode")
     lp = _log_probs(_path())
-    beam = decode.BeamDecoder(beam_width=8)(lp)
+    beam = BeamDecoder(beam_width=8)(lp)
     greedy = decode.greedy(lp)
     assert beam.text.split() == greedy.text.split()
     assert [w.word for w in beam.words] == [w.word for w in greedy.words]
@@ -70,7 +81,7 @@ def test_greedy_equals_independent_best_path():
         lp = _random_log_probs(seed=seed)
         best = lp.astype(np.float64).argmax(1)
         ids = [int(t) for i, t in enumerate(best) if t != BLANK and (i == 0 or t != best[i - 1])]
-        got = decode.make_decoder(decode.DecoderSettings())(best, 8)
+        got = eval_decode.make_decoder(eval_decode.DecoderSettings())(best, 8)
         assert got.text == tok.decode(ids) and got.text
 
 
@@ -80,7 +91,7 @@ def test_beam_equals_pyctcdecode_as_the_original_builds_it(width):
     sp = default_tokenizer().sp
     vocab = [sp.IdToPiece(i) for i in range(sp.GetPieceSize())] + [""]
     original = pyctcdecode.build_ctcdecoder(vocab, kenlm_model_path=None, alpha=None, beta=None)
-    ours = decode.make_decoder(decode.DecoderSettings("beam", beam_width=width))
+    ours = eval_decode.make_decoder(eval_decode.DecoderSettings("beam", beam_width=width))
     assert ours.wants == "log_probs"
     for seed in range(3):
         lp = _random_log_probs(seed=seed)
@@ -100,17 +111,17 @@ def test_beam_equals_pyctcdecode_as_the_original_builds_it(width):
 ])
 def test_decoder_settings_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        decode.DecoderSettings(**kwargs)
+        eval_decode.DecoderSettings(**kwargs)
 
 
 def test_kenlm_path_errors(tmp_path):
     pytest.importorskip("pyctcdecode")
     import importlib.util
 
-    settings = decode.DecoderSettings("beam", kenlm=str(tmp_path / "missing.arpa"), alpha=0.3)
+    settings = eval_decode.DecoderSettings("beam", kenlm=str(tmp_path / "missing.arpa"), alpha=0.3)
     if importlib.util.find_spec("kenlm") is None:
         with pytest.raises(ImportError, match="needs the kenlm python package"):
-            decode.make_decoder(settings)
+            eval_decode.make_decoder(settings)
     else:
         with pytest.raises(FileNotFoundError, match="missing.arpa: KenLM model not found"):
-            decode.make_decoder(settings)
+            eval_decode.make_decoder(settings)

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from lcasr_jax.data.audio import DEFAULT_RESAMPLER
-from lcasr_jax.eval.decode import DecoderSettings, Transcript
+from lcasr_jax.decode import Transcript, check_classes
+from lcasr_jax.eval.decode import DecoderSettings, make_decoder
 from lcasr_jax.eval.windows import MODES
 
 
@@ -75,7 +76,6 @@ def transcribe(paths, model, variables, seq_len: int, overlap: int, mode: str,
     beam."""
     from lcasr_jax.data.features import audio_to_features
     from lcasr_jax.eval import engine, windows
-    from lcasr_jax.eval.decode import check_classes, make_decoder
     from lcasr_jax.eval.runner import EvalSettings, model_for_mode
 
     check_classes(model.config.num_classes)
