@@ -250,3 +250,35 @@ def test_eval_and_transcribe_accept_hub_names(cache, tmp_path, synth_dir, capsys
     assert transcribe.main([str(wav), "--checkpoint", missing, "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and f"{missing}: not in the Hugging Face cache" in err, err
+
+
+def test_online_errors_are_one_line(cache, monkeypatch):
+    import httpx2
+    import huggingface_hub as hf
+    from huggingface_hub import constants, errors
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    response = httpx2.Response(404, request=httpx2.Request("GET", "https://hub.invalid/x"))
+    raised = {"error": errors.RepositoryNotFoundError("404", response=response)}
+
+    def list_repo_tree(self, *args, **kwargs):
+        raise raised["error"]
+        yield
+
+    fetched = []
+
+    def hf_hub_download(repo_id, filename, *, revision=None, **kwargs):
+        fetched.append(filename)
+        return f"/cache/{filename}"
+
+    monkeypatch.setattr(hf.HfApi, "list_repo_tree", list_repo_tree)
+    monkeypatch.setattr(hf, "hf_hub_download", hf_hub_download)
+    with pytest.raises(FileNotFoundError, match=r"^hf://o/r/f: no repository o/r on the Hug"):
+        hub.resolve_checkpoint("hf://o/r/f")
+    raised["error"] = errors.RevisionNotFoundError("404", response=response)
+    with pytest.raises(FileNotFoundError, match=r"o/r has no revision 'v9'$"):
+        hub.resolve_checkpoint("hf://o/r/f@v9")
+    raised["error"] = errors.RemoteEntryNotFoundError("404", response=response)
+    assert str(hub.resolve_checkpoint("hf://o/r/model.safetensors")) == \
+        "/cache/model.safetensors"  # not a folder: fetched as a file
+    assert fetched == ["model.safetensors"]

@@ -23,6 +23,7 @@ from lcasr_jax.checkpoints import store
 
 HF_PREFIX = "hf://"
 _STEP = re.compile(r"step_(\d+)(?:_repeat_(\d+))?\.pt")
+_FILE_SUFFIXES = (".pt", ".pth")  # a hub PATH ending so is a file, anything else is listed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,16 +99,20 @@ def _resolve_hub(ref: HubName) -> Path:
     try:
         if constants.HF_HUB_OFFLINE:
             return _from_cache(hf, ref, shown)
-        if Path(ref.path).suffix:  # a file: huggingface_hub falls back to its cache itself
+        if ref.path.endswith(_FILE_SUFFIXES):  # huggingface_hub falls back to its cache
             return Path(hf.hf_hub_download(ref.repo_id, ref.path, revision=ref.revision))
         try:
             entries = list(hf.HfApi().list_repo_tree(ref.repo_id, path_in_repo=ref.path or None,
                                                       revision=ref.revision))
-        except (errors.RepositoryNotFoundError, errors.RevisionNotFoundError,
-                errors.EntryNotFoundError):
+        except (errors.RepositoryNotFoundError, errors.RevisionNotFoundError):
             raise
+        except errors.EntryNotFoundError:  # not a folder: a file, or nothing (an error)
+            entries = None
         except Exception:  # no connection or hub down: the cache, as huggingface_hub does
             return _from_cache(hf, ref, shown)
+        if entries is None or (len(entries) == 1 and entries[0].path == ref.path
+                               and isinstance(entries[0], RepoFile)):
+            return Path(hf.hf_hub_download(ref.repo_id, ref.path, revision=ref.revision))
         names = {e.path.rsplit("/", 1)[-1]: e for e in entries}
         if store.CONFIG_FILE in names and store.VARIABLES_DIR in names:  # converted model
             root = hf.snapshot_download(ref.repo_id, revision=ref.revision,
