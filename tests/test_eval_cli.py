@@ -139,3 +139,27 @@ def test_plot_reads_original_results_csv(tmp_path):
     broken = tmp_path / "broken.csv"
     broken.write_text("dataset,split,wer,recording\ntedlium,test,0.1,all\n")  # no seq_len
     assert plot.main([str(broken), "--out", str(tmp_path / "q.png")]) == 1
+
+
+def test_beam_decoder_selectable(tmp_path, checkpoint, capsys, synth_dir):
+    """--decoder beam (pyctcdecode, width 1 as the original's per-dataset scripts) in eval
+    and transcribe; LM weights without an LM are a one-line error."""
+    pytest.importorskip("pyctcdecode")
+    data = synth_dir(tmp_path / "data", SECONDS[:1])
+    argv = ["--checkpoint", checkpoint, "--dataset", "synth", "--data-dir", str(data),
+            "--seq-len", "128", "--overlap-ratio", "0.5", "--out", str(tmp_path / "out"),
+            "--name", "fx", "--quiet"]
+    assert cli.main(argv + ["--decoder", "beam", "--beam-width", "1"]) == 0
+    csvs = [p.name for p in (tmp_path / "out").glob("*.csv") if p.name != "results.csv"]
+    assert csvs == ["synth_test_fx_averaged_moving_window_128_64_beam1.csv"]
+    for extra, message in ((["--decoder", "beam", "--lm-alpha", "0.3"], "give --kenlm too"),
+                           (["--kenlm", "lm.arpa"], "need --decoder beam")):
+        assert cli.main(argv + extra) == 1
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and message in err, err
+    wav = data / "test-s0-00000.flac"
+    capsys.readouterr()
+    assert transcribe.main([str(wav), "--checkpoint", checkpoint, "--seq-len", "128",
+                            "--decoder", "beam", "--format", "json", "--quiet"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert all(0 <= w["start"] <= w["end"] for w in doc["words"])
