@@ -178,3 +178,13 @@ def test_shipped_sweep_configs_expand(tmp_path):
         cells = grid.expand(cfg)
         assert cells, path.name
         json.dumps([c.identity() for c in cells])
+
+
+def test_finished_cells_are_process_zeros_view(tmp_path, simulate):
+    cells = grid.expand(_config(tmp_path))
+    for cell in cells[:2]:
+        for path in sweep.cell_paths(tmp_path / "p0", cell):
+            report.atomic_write(path, "x")
+    # process 1 looks at an empty directory (e.g. not yet synced) and follows process 0
+    views = simulate(2, lambda h: sweep.finished(tmp_path / f"p{h.index}", cells, h))
+    assert views == [[True, True] + [False] * (len(cells) - 2)] * 2
