@@ -62,11 +62,15 @@ def _settings(cell: Cell, overlap: int, batch_size: int):
 
 def _recordings(cell: Cell, cache: dict) -> list:
     """The cell's recordings (read once per reader, directory and split)."""
-    from lcasr_jax.eval.datasets import load_dataset
+    from lcasr_jax.eval.datasets import DatasetError, load_dataset
 
     ident = (cell.reader, cell.data_dir, cell.split)
     if ident not in cache:
-        cache[ident] = load_dataset(cell.reader, Path(cell.data_dir).expanduser(), cell.split)
+        try:
+            cache[ident] = load_dataset(cell.reader, Path(cell.data_dir).expanduser(),
+                                        cell.split)
+        except DatasetError as e:
+            raise DatasetError(f"{e} (datasets.{cell.dataset})") from None
     recordings = cache[ident]
     return recordings[: cell.limit] if cell.limit > 0 else recordings
 
@@ -166,6 +170,8 @@ def _load_config(config: str, overrides: list[str]):
     from absl import flags
     from ml_collections import config_flags
 
+    if not Path(config).is_file():
+        raise FileNotFoundError(f"{config}: sweep config not found")
     argv = ["lcasr-jax sweep", f"--config={config}", *overrides]
     fv = flags.FlagValues()
     config_flags.DEFINE_config_file("config", None, "sweep config (.py)", flag_values=fv,
@@ -174,8 +180,12 @@ def _load_config(config: str, overrides: list[str]):
         fv(argv)
         fv.config.to_dict()  # a config file that failed to load raises only when used
         return fv.config
-    except (flags.Error, AttributeError, KeyError, TypeError, ValueError, OSError) as e:
-        raise ValueError(f"bad config: {' '.join(str(e).split())}") from None
+    except (AttributeError, KeyError) as e:
+        name = str(e.args[0] if e.args else e).strip("'\"")
+        raise ValueError(f"{config}: no config field '{name}' ({' '.join(overrides)})"
+                         ) from None
+    except (flags.Error, TypeError, ValueError, OSError) as e:
+        raise ValueError(f"{config}: bad config: {' '.join(str(e).split())}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
