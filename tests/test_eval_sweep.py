@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lcasr_jax.configs import load_config
 from lcasr_jax.eval import grid, report, summary, sweep
 from lcasr_jax.eval.sweep_config import base_config, dataset, model
 
@@ -41,7 +42,8 @@ def test_sweep_killed_and_resumed_equals_uninterrupted(tmp_path, parity_dir, syn
 
     # Killed with SIGKILL once the first cell's file has appeared (mid-sweep: the later
     # contexts each need a compilation first).
-    cells = grid.expand(sweep._load_config(DEMO, _argv(data, checkpoint, resumed)[4:]))
+    cells = grid.expand(load_config(DEMO, [a[len("--config."):]
+                                           for a in _argv(data, checkpoint, resumed)[4:]]))
     first = sweep.cell_paths(resumed, cells[0])[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "lcasr_jax.cli", "sweep", *_argv(data, checkpoint, resumed),
@@ -140,6 +142,12 @@ def test_grid_expands_templates_options_and_stable_keys(tmp_path):
     assert not {c.key for c in grid.expand(cfg)} & {c.key for c in cells}
     cfg.only_models = "other"
     assert [c.checkpoint for c in grid.expand(cfg)] == [str(tmp_path / "x.pt")] * 2
+    cfg.settings.beam_width = 2  # any EvalSettings field (nested ones too), by name
+    cell = grid.expand(cfg)[0]
+    assert "beam_width=2" in repr(cell.eval_settings(512, 8)) and cell.key not in \
+        {c.key for c in cells}
+    with pytest.raises(ValueError, match="evaluation has no setting 'nope'"):
+        grid.build_settings({"mode": "buffered", "nope": 1})
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -170,8 +178,7 @@ def test_grid_unset_data_dir_and_bad_template(tmp_path):
 
 def test_shipped_sweep_configs_expand(tmp_path):
     for path in sorted((REPO / "experiments" / "sweeps").glob("*.py")):
-        overrides = []
-        cfg = sweep._load_config(str(path), overrides)
+        cfg = load_config(str(path))
         with cfg.unlocked():
             for ds in cfg.datasets.values():
                 ds.data_dir = ds.data_dir or str(tmp_path)

@@ -39,9 +39,14 @@ class Cell:
     mode: str
     dtype: str
     max_seq_len: int
-    beam_width: int
-    kenlm: str
+    settings: tuple[tuple[str, Any], ...] = ()  # `settings`: decoder, resampler, ...
     options: tuple[tuple[str, Any], ...] = ()
+
+    def eval_settings(self, overlap: int, batch_size: int):
+        """This cell's EvalSettings at `overlap` frames (see `build_settings`)."""
+        return build_settings(dict(
+            mode=self.mode, seq_len=self.seq_len, overlap=overlap, batch_size=batch_size,
+            max_seq_len=self.max_seq_len, **dict(self.settings), **dict(self.options)))
 
     @property
     def name(self) -> str:
@@ -51,7 +56,8 @@ class Cell:
     def identity(self) -> dict[str, Any]:
         """Everything that can change the result (JSON-able)."""
         d = dataclasses.asdict(self)
-        d["options"] = [list(kv) for kv in self.options]
+        for field in ("settings", "options"):
+            d[field] = [list(kv) for kv in d[field]]
         return d
 
     @property
@@ -65,6 +71,50 @@ class Cell:
 
 class GridError(ValueError):
     """A config field that cannot be expanded (the message names it)."""
+
+
+def _fill(cls, values: dict[str, Any], used: set[str]):
+    """`cls` (a dataclass) from `values` by field name; a field whose default is itself a
+    dataclass is filled the same way from the same values; '' is None where the default is
+    None. The names taken are added to `used`."""
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        default = None if f.default is dataclasses.MISSING else f.default
+        if f.name in values:
+            value = values[f.name]
+            kwargs[f.name] = None if value == "" and default is None else value
+            used.add(f.name)
+        elif dataclasses.is_dataclass(default):
+            kwargs[f.name] = _fill(type(default), values, used)
+    return cls(**kwargs)
+
+
+def build_settings(values: dict[str, Any]):
+    """EvalSettings from flat field names (nested dataclass fields such as a decoder's
+    included); a name that no field takes is a ValueError."""
+    from lcasr_jax.eval.runner import EvalSettings
+
+    used: set[str] = set()
+    settings = _fill(EvalSettings, values, used)
+    if set(values) - used:
+        raise ValueError(f"evaluation has no setting {sorted(set(values) - used)[0]!r}")
+    return settings
+
+
+def default_settings() -> dict[str, Any]:
+    """EvalSettings' own defaults for every field that is not set per cell (decoder,
+    resampler, ...), flattened through nested dataclasses: the sweep config's `settings`."""
+    from lcasr_jax.eval.runner import EvalSettings
+
+    def flat(obj) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            out.update(flat(value) if dataclasses.is_dataclass(value) else {f.name: value})
+        return out
+
+    per_cell = {"mode", "seq_len", "overlap", "batch_size", "max_seq_len"}
+    return {k: v for k, v in flat(EvalSettings()).items() if k not in per_cell}
 
 
 def _tuple(cfg: Mapping, field: str, where: str) -> tuple:
@@ -90,13 +140,13 @@ def context_frames(cfg: Mapping) -> tuple[int, ...]:
 
 
 def _options(cfg: Mapping) -> list[tuple[tuple[str, Any], ...]]:
-    """Every combination of the extra options that EvalSettings accepts. An option eval
-    does not know is an error unless its only value is 'none' (then it is dropped)."""
+    """Every combination of the extra options. An option that evaluation does not know is
+    dropped when its only value is 'none' (the grid can name options before eval has them)."""
     from lcasr_jax.eval.runner import EvalSettings
 
-    known = {f.name for f in dataclasses.fields(EvalSettings)}
+    known = set(default_settings()) | {f.name for f in dataclasses.fields(EvalSettings)}
     axes = []
-    for name, values in sorted(dict(cfg.get("options") or {}).items()):
+    for name in sorted(dict(cfg.get("options") or {})):
         values = _tuple(cfg["options"], name, "options.")
         if name not in known:
             if set(values) == {NO_OPTION}:
@@ -140,11 +190,15 @@ def expand(cfg: Mapping) -> list[Cell]:
         raise GridError("models: no enabled model")
     if not datasets:
         raise GridError("datasets: no enabled dataset")
-    decoder = cfg.get("decoder") or {}
+    settings = tuple(sorted(dict(cfg.get("settings") or {}).items()))
     common = dict(dtype=str(cfg.get("dtype", "float32")),
-                  max_seq_len=int(cfg.get("max_seq_len", 3_600_000)),
-                  beam_width=int(decoder.get("beam_width", 0)),
-                  kenlm=str(decoder.get("kenlm", "") or ""))
+                  max_seq_len=int(cfg.get("max_seq_len", 3_600_000)), settings=settings)
+    for options in _options(cfg):  # every combination valid before anything runs
+        try:
+            build_settings(dict(mode=modes[0], seq_len=contexts[0], **dict(settings),
+                                **dict(options)))
+        except (TypeError, ValueError) as e:
+            raise GridError(f"settings/options: {e}") from None
     cells = []
     for ds_name, ds in datasets.items():
         if not ds.get("data_dir"):

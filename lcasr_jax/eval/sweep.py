@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from lcasr_jax.eval import report
-from lcasr_jax.eval.grid import Cell
+from lcasr_jax.eval.grid import Cell, GridError, expand
 from lcasr_jax.eval.hosts import Hosts
 
 
@@ -51,13 +51,6 @@ def run_info(cell: Cell, checkpoint: str, overlap: int) -> dict:
             "checkpoint": checkpoint, "repeat": cell.repeat, "seq_len": cell.seq_len,
             "overlap_ratio": overlap / cell.seq_len, "model_class": "SCConformerXL",
             "evaluation_mode": cell.mode, "overlap": overlap}
-
-
-def _settings(cell: Cell, overlap: int, batch_size: int):
-    from lcasr_jax.eval.runner import EvalSettings
-
-    return EvalSettings(cell.mode, cell.seq_len, overlap, batch_size, cell.max_seq_len,
-                        cell.beam_width, cell.kenlm or None, **dict(cell.options))
 
 
 def _recordings(cell: Cell, cache: dict) -> list:
@@ -133,7 +126,7 @@ def run_sweep(cells: Sequence[Cell], out: Path, *, batch_size: int = 8,
             t0 = time.perf_counter()
             overlap = overlap_frames(cell.seq_len, None, cell.overlap_ratio, factor)
             result = evaluate(_recordings(cell, cache), model, variables,
-                              _settings(cell, overlap, batch_size), progress=inner_progress,
+                              cell.eval_settings(overlap, batch_size), progress=inner_progress,
                               hosts=hosts)
             if hosts.main:
                 csv_path, _ = report.write_run(
@@ -153,65 +146,57 @@ def run_sweep(cells: Sequence[Cell], out: Path, *, batch_size: int = 8,
 def prepare_synthetic(cfg, hosts: Hosts) -> None:
     """Generate the held-out synthetic test sets that the config asks for (datasets with
     generate_hours > 0 whose data_dir has no manifest.json yet), on process 0."""
-    from lcasr_jax.demo import test_data
+    import os
 
-    for ds in dict(cfg.get("datasets") or {}).values():
+    from lcasr_jax.data.synth.generate import generate
+
+    for name, ds in dict(cfg.get("datasets") or {}).items():
         hours = float(ds.get("generate_hours", 0) or 0)
         if not ds.get("enabled", True) or hours <= 0 or not ds.get("data_dir"):
             continue
-        if hosts.main:
-            test_data(Path(ds["data_dir"]).expanduser(), hours,
-                      float(ds.get("generate_minutes", 3.0)), int(ds.get("generate_seed", 0)))
+        out = Path(ds["data_dir"]).expanduser()
+        if hosts.main and not (out / "manifest.json").is_file():
+            print(f"sweep: generating about {hours * 60:.0f} min of held-out synthetic test "
+                  f"speech in {out} (datasets.{name})", file=sys.stderr, flush=True)
+            generate(str(out), hours, split="test", seed=int(ds.get("generate_seed", 0)),
+                     minutes=float(ds.get("generate_minutes", 3.0)),
+                     workers=min(2, os.cpu_count() or 1), progress=False)
     hosts.allgather(np.zeros(1))  # the others wait for process 0
 
 
-def _load_config(config: str, overrides: list[str]):
-    """The ml-collections config file with its --config.FIELD=VALUE overrides applied."""
-    from absl import flags
-    from ml_collections import config_flags
-
-    if not Path(config).is_file():
-        raise FileNotFoundError(f"{config}: sweep config not found")
-    argv = ["lcasr-jax sweep", f"--config={config}", *overrides]
-    fv = flags.FlagValues()
-    config_flags.DEFINE_config_file("config", None, "sweep config (.py)", flag_values=fv,
-                                    lock_config=True, sys_argv=argv)
-    try:
-        fv(argv)
-        fv.config.to_dict()  # a config file that failed to load raises only when used
-        return fv.config
-    except (AttributeError, KeyError) as e:
-        name = str(e.args[0] if e.args else e).strip("'\"")
-        raise ValueError(f"{config}: no config field '{name}' ({' '.join(overrides)})"
-                         ) from None
-    except (flags.Error, TypeError, ValueError, OSError) as e:
-        raise ValueError(f"{config}: bad config: {' '.join(str(e).split())}") from None
+PROG = "lcasr-jax sweep"
 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
+    from lcasr_jax.configs import ConfigError, load_config, split_overrides
+
+    argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(
-        prog="lcasr-jax sweep", allow_abbrev=False,
-        description="Run an evaluation grid from an ml-collections config (resumable): "
-                    "lcasr-jax sweep --config experiments/sweeps/demo.py "
-                    "[--config.FIELD=VALUE ...] --out DIR")
-    p.add_argument("--config", required=True, help="sweep config file (experiments/sweeps/)")
+        prog=PROG, description="Run an evaluation grid from an ml-collections config "
+        "(resumable: rerun the same command to finish a killed sweep).",
+        epilog="Any config field can be overridden with --config.FIELD.PATH=VALUE, e.g. "
+               "--config.contexts='(1024,2048)' --config.datasets.tedlium.data_dir=DIR.")
+    p.add_argument("--config", required=True, metavar="FILE.py[:ARG]",
+                   help="sweep config file (experiments/sweeps/)")
     p.add_argument("--out", required=True, type=Path, help="sweep directory (cells/, "
                    "results.csv, summary.md, summary.csv, wer_vs_context.png)")
     p.add_argument("--results-table", type=Path, help="also append new rows to this table")
     p.add_argument("--title", default="", help="figure title")
     p.add_argument("--progress", action="store_true", help="per-recording progress bars")
     p.add_argument("--quiet", action="store_true", help="no line per cell")
-    args, overrides = p.parse_known_args(argv)
-    bad = [o for o in overrides if not o.startswith("--config.")]
-    if bad:
-        p.error(f"unrecognized arguments: {' '.join(bad)}")
     try:
-        from lcasr_jax.eval.grid import expand
-
-        cfg = _load_config(args.config, overrides)
+        rest, overrides = split_overrides(argv)
+        args = p.parse_args(rest)
+        cfg = load_config(args.config, overrides)
         cells = expand(cfg)
+    except (ConfigError, GridError) as e:
+        print(f"{PROG}: bad arguments: {e}", file=sys.stderr)
+        return 2
+    except SystemExit as e:  # --help (0) or argparse's usage + error (2)
+        return int(e.code or 0)
+    try:
         from lcasr_jax.distributed import maybe_initialize_distributed
         from lcasr_jax.eval.plot import write_report
 
@@ -228,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         written = write_report(report.read_table(result.table),
                                args.out / "wer_vs_context.png", args.title)
     except (ValueError, FileNotFoundError, ImportError, RuntimeError, OSError) as e:
-        print(f"lcasr-jax sweep: error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"{PROG}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
     print(f"sweep: {len(result.computed)} cells evaluated, {len(result.skipped)} finished "
           f"earlier; wrote {result.table}, " + ", ".join(str(w) for w in written), flush=True)

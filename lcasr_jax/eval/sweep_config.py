@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from lcasr_jax.eval.grid import default_settings
 from lcasr_jax.eval.windows import MAX_SEQ_LEN
 
 # The paper's contexts in frames: 10.24 s doubling to 43.7 min, then one hour.
@@ -75,7 +76,7 @@ def dataset(data_dir: str = "", splits: tuple[str, ...] = ("test",), reader: str
 
 def base_config() -> ml_collections.ConfigDict:
     """The paper's evaluation settings (eval_manager defaults): overlap ratio 0.875, the
-    averaged moving window, greedy decoding, float32."""
+    averaged moving window, greedy decoding (EvalSettings' default), float32."""
     cfg = ml_collections.ConfigDict()
     cfg.models = ml_collections.ConfigDict()  # name -> model(...)
     cfg.only_models = ""  # comma-separated model names to run ('' = every enabled model)
@@ -84,8 +85,9 @@ def base_config() -> ml_collections.ConfigDict:
     cfg.context_unit = "frames"  # or "seconds"
     cfg.overlap_ratios = (0.875,)
     cfg.modes = ("averaged_moving_window",)
-    # Decoder: EvalSettings fields (beam_width 0 = greedy; kenlm '' = none).
-    cfg.decoder = ml_collections.ConfigDict(dict(beam_width=0, kenlm=""))
+    # Every other evaluation setting (decoder, ...), with EvalSettings' own defaults; one
+    # value each. E.g. --config.settings.beam_width=4 --config.settings.kenlm=lm.arpa.
+    cfg.settings = ml_collections.ConfigDict(default_settings())
     # Extra evaluation options, each a tuple of values = one more axis of the grid. Passed
     # by name to EvalSettings; the value 'none' of an option eval does not have is a no-op.
     cfg.options = ml_collections.ConfigDict(dict(noise=("none",)))
