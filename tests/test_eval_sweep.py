@@ -111,6 +111,13 @@ def test_summary_aggregates_overall_rows_as_the_notebook():
     md = summary.to_markdown(points)
     assert "| model | 10.24 s | 2.7 min | 21.8 min |" in md
     assert f"{100 * np.mean(wers[1024]):.2f} ± {100 * np.std(wers[1024], ddof=1):.2f} (n=3)" in md
+    # series: a mode or ratio that differs for one model and context tells them apart;
+    # a ratio that only varies with the context (overlap rounding) does not
+    rounded = [_row("rev16", 1000, 1, 0.2, overlap_ratio="0.872"), _row("rev16", 4000, 1, 0.1)]
+    assert {p.series for p in summary.aggregate(rounded)} == {"rb"}
+    modes = rounded + [_row("rev16", 1000, 1, 0.3, evaluation_mode="buffered")]
+    assert {p.series for p in summary.aggregate(modes)} == {
+        "rb (averaged_moving_window)", "rb (buffered)"}
     one = summary.aggregate([_row("rev16", 1024, 1, 0.1)])
     assert math.isnan(one[0].std) and "10.00 (n=1)" in summary.to_markdown(one)
 

@@ -10,7 +10,8 @@
     100 * (mean[shortest] - mean[context]) / mean[shortest].
 
 A series (one line of the figure, one row of the tables) is a model name, with its
-evaluation mode and overlap ratio added to the label when a table mixes several.
+evaluation mode and overlap ratio added to the label where a table has several of them for
+one model and context.
 """
 
 from __future__ import annotations
@@ -58,12 +59,23 @@ def _label(row: Mapping[str, str], mixed: Mapping[str, bool]) -> str:
     return label
 
 
+def _varies(rows: Sequence[Mapping[str, str]], column: str, *within: str) -> bool:
+    """Whether some (dataset, split, name, context, *within) has rows with several values
+    of `column` (then it must tell series apart; an overlap ratio that only varies with the
+    context, from rounding the overlap to the subsampling factor, does not)."""
+    seen: dict[tuple, set[str]] = collections.defaultdict(set)
+    for r in rows:
+        key = tuple(r.get(c) for c in ("dataset", "split", "name", "seq_len", *within))
+        seen[key].add(str(r.get(column) or ""))
+    return any(len(values) > 1 for values in seen.values())
+
+
 def aggregate(rows: Sequence[Mapping[str, str]]) -> list[Point]:
     """Points of every series of a results table (ours or the original's), sorted by
     dataset, series, context. Raises KeyError/ValueError on missing or bad columns."""
     overall = [r for r in rows if r.get("recording", "all") == "all"]
-    mixed = {c: len({r.get(c) or "" for r in overall}) > 1
-             for c in ("evaluation_mode", "overlap_ratio")}
+    mixed = {"evaluation_mode": _varies(overall, "evaluation_mode"),
+             "overlap_ratio": _varies(overall, "overlap_ratio", "evaluation_mode")}
     splits = collections.defaultdict(set)
     for r in overall:
         splits[r["dataset"]].add(r["split"])
