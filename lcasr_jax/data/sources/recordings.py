@@ -1,6 +1,7 @@
 """A folder of recording JSONs + audio as random-access dataset examples (no tfds needed).
 
-Features are computed on first use and cached in host memory (float16, 57.6 MB per hour).
+Features are computed on first use (or read from `feature_cache` files beside the JSONs)
+and kept in host memory (float16, 57.6 MB per hour).
 `encode_recording` is also what the TFDS builder stores, so both kinds read the same data.
 """
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from lcasr_jax.data.alignments import find_recordings, read_recording, validate_words
 from lcasr_jax.data.chunking import word_tokens
+from lcasr_jax.data.sources import feature_cache
 
 
 def encode_recording(json_path: str | Path, resampler: str = "soxr") -> dict[str, Any]:
@@ -71,7 +73,7 @@ class RecordingsSource:
         with self.lock:
             hit = self.cache.get(i)
         if hit is None:
-            hit = encode_recording(self.paths[i])
+            hit = feature_cache.cached(self.paths[i], encode_recording)
             with self.lock:
                 self.cache[i] = hit
         return hit
