@@ -93,7 +93,8 @@ def run_sweep(cells: Sequence[Cell], out: Path, *, batch_size: int = 8,
               log=print) -> SweepResult:
     """Evaluate every unfinished cell, then assemble DIR/results.csv. One `log` line per
     cell (process 0). `results_table`: also append each newly evaluated cell's rows there
-    (`report.append_table`, as `lcasr-jax eval` does)."""
+    (`report.append_table`, as `lcasr-jax eval` does), after its cell files: a cell killed
+    between the two is not appended again (DIR/results.csv is the complete table)."""
     from lcasr_jax.eval.cli import load, overlap_frames
     from lcasr_jax.eval.runner import evaluate
 
