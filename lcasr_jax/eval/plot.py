@@ -20,6 +20,8 @@ from pathlib import Path
 from lcasr_jax.data.features import FRAME_SECONDS
 from lcasr_jax.eval import report, summary
 
+PANELS_PER_ROW = 4  # datasets side by side before the figure wraps
+
 
 def figure(points: Sequence[summary.Point], out: Path, title: str = "") -> Path:
     """Write the figure of `points` (see the module doc) to `out` atomically."""
@@ -32,10 +34,15 @@ def figure(points: Sequence[summary.Point], out: Path, title: str = "") -> Path:
         raise ValueError("nothing to plot (no overall rows match)")
     datasets = list(dict.fromkeys(p.dataset for p in points))
     red = summary.reductions(points)
-    fig, axes = plt.subplots(2, len(datasets), figsize=(4.6 * len(datasets), 6.4), dpi=120,
-                             squeeze=False, sharex="col")
-    for col, dataset in enumerate(datasets):
-        top, bottom = axes[0][col], axes[1][col]
+    cols = min(len(datasets), PANELS_PER_ROW)
+    blocks = -(-len(datasets) // cols)
+    fig, axes = plt.subplots(2 * blocks, cols, figsize=(4.6 * cols, 6.4 * blocks), dpi=120,
+                             squeeze=False)
+    for i in range(len(datasets), blocks * cols):  # empty panels of the last row
+        axes[2 * (i // cols)][i % cols].set_visible(False)
+        axes[2 * (i // cols) + 1][i % cols].set_visible(False)
+    for i, dataset in enumerate(datasets):
+        top, bottom = axes[2 * (i // cols)][i % cols], axes[2 * (i // cols) + 1][i % cols]
         pts = [p for p in points if p.dataset == dataset]
         for series in sorted({p.series for p in pts}):
             line = [p for p in pts if p.series == series]

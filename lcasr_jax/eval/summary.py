@@ -9,6 +9,11 @@
   * the relative reduction against the shortest context of the same series:
     100 * (mean[shortest] - mean[context]) / mean[shortest].
 
+Checked on the original's own `eval/results/IS_paper/evals_rb.csv` (2026-12-03): the means
+and stds equal the notebook's stored `get_data` outputs (earnings22_full, tedlium test) to
+1e-14, and the reductions are the paper's figure 1 (Earnings-22: 5.4 % at 20 s, 12.2 % at
+1 h).
+
 A series (one line of the figure, one row of the tables) is a model name, with its
 evaluation mode and overlap ratio added to the label where a table has several of them for
 one model and context.
