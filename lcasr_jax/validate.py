@@ -71,7 +71,7 @@ CLI_OPTIONS: dict[str, Rule] = {
     "overlap": optional(int_at_least(0)),
     "overlap_ratio": optional(fraction()),
     "max_seq_len": int_at_least(1),
-    "beam_width": int_at_least(0),
+    "beam_width": int_at_least(1),
     "repeat": int_at_least(0),
     "hours": number_above(0),
     "minutes": number_above(0),
