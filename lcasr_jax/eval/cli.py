@@ -115,9 +115,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_stem(run_info: dict) -> str:
+def run_stem(run_info: dict, decoder: str = "") -> str:
     """File stem of a run's outputs: unique per (data dir, split, name, mode, seq_len,
-    overlap, repeat), so two data dirs evaluated into one --out keep both."""
+    overlap, repeat, `decoder` tag), so two data dirs evaluated into one --out keep both."""
     import hashlib
 
     data = Path(run_info["data_dir"])
@@ -125,7 +125,7 @@ def run_stem(run_info: dict) -> str:
     repeat = f"_r{run_info['repeat']}" if run_info["repeat"] != 1 else ""
     return (f"{run_info['dataset']}_{run_info['split']}_{run_info['name']}_"
             f"{run_info['evaluation_mode']}_{run_info['seq_len']}_{run_info['overlap']}"
-            f"{repeat}_{data.stem}-{tag}")
+            f"{repeat}{decoder}_{data.stem}-{tag}")
 
 
 def run(args: argparse.Namespace):
@@ -154,9 +154,9 @@ def run(args: argparse.Namespace):
                 "overlap_ratio": overlap / args.seq_len, "model_class": "SCConformerXL",
                 "evaluation_mode": args.mode, "overlap": overlap}
     run_info["data_dir"] = str(Path(args.data_dir).absolute())
-    stem = run_stem(run_info)
-    if decoding.kind == "beam":  # greedy and beam runs of one setting do not overwrite
-        stem += f"_beam{decoding.beam_width}" + ("_lm" if decoding.kenlm else "")
+    beam = "" if decoding.kind != "beam" else (  # greedy and beam runs do not overwrite
+        f"_beam{decoding.beam_width}" + ("_lm" if decoding.kenlm else ""))
+    stem = run_stem(run_info, beam)
     if not Hosts.current().main:
         return result, None, None
     table = args.results_table or args.out / "results.csv"
