@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     from bench_utils import time_ms
 
     from lcasr_jax.data.features import compute_features_jax
+    from lcasr_jax.decode import token_runs
     from lcasr_jax.eval import engine, windows
-    from lcasr_jax.eval.decode import token_runs
 
     def _timed(fn, repeats: int) -> float:
         """Median seconds of fn() over `repeats` after one compile / warm-up call."""

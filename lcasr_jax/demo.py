@@ -22,16 +22,13 @@ from pathlib import Path
 
 def test_data(out: Path, hours: float, minutes: float, seed: int) -> Path:
     """Held-out synthetic test recordings under `out` (generated once, then reused)."""
-    from lcasr_jax.data.synth.cli import main as synth_main
+    from lcasr_jax.data.synth.generate import generate
 
     if not (out / "manifest.json").is_file():
         print(f"demo: generating about {hours * 60:.0f} min of held-out test speech in {out}",
               file=sys.stderr)
-        code = synth_main(["--out", str(out), "--hours", str(hours), "--minutes", str(minutes),
-                           "--split", "test", "--seed", str(seed), "--workers",
-                           str(min(2, os.cpu_count() or 1)), "--no-progress"])
-        if code:
-            raise RuntimeError(f"synthetic data generation failed (exit {code})")
+        generate(str(out), hours, split="test", seed=seed, minutes=minutes,
+                 workers=min(2, os.cpu_count() or 1), progress=False)
     return out
 
 

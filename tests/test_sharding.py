@@ -16,10 +16,10 @@ import pytest
 from test_train_sharding import tiny_config
 
 from lcasr_jax import sharding
+from lcasr_jax.data.sources.synthetic import SyntheticSource
 from lcasr_jax.train import step as step_lib
 from lcasr_jax.train.optim import make_optimizer
 from lcasr_jax.train.state import build_model, create_state
-from lcasr_jax.train.synthetic import SyntheticSource
 
 BATCH, FRAMES = 8, 256
 ROWS_AND_SEQ = (("data", "fsdp"), ("seq",))  # batch dim, length dim

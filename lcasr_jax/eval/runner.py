@@ -15,9 +15,9 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from lcasr_jax.data.features import FRAMES_PER_SECOND
+from lcasr_jax.decode import Transcript, check_classes, greedy_ids
 from lcasr_jax.eval import engine, windows
 from lcasr_jax.eval.datasets.base import Recording
-from lcasr_jax.eval.decode import Transcript, greedy_ids
 from lcasr_jax.eval.hosts import Hosts, owned, reassemble
 from lcasr_jax.eval.normalize import normalize_hypothesis
 from lcasr_jax.eval.wer import WERDetail, word_error_rate_detail
@@ -92,7 +92,7 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
     """Evaluate `recordings` with (model, variables) under `settings`. With several
     processes (`hosts`, default: jax's) every process calls this with the same arguments;
     all get the full result. Progress bars (recordings of process 0) on process 0 only."""
-    from lcasr_jax.eval.decode import BeamDecoder, check_classes
+    from lcasr_jax.eval.decode import BeamDecoder
 
     t0 = time.perf_counter()
     hosts = hosts if hosts is not None else Hosts.current()

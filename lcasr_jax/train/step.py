@@ -57,10 +57,10 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
     queries), and the CTC loss and the opaque attention kernels (cuDNN, Pallas) run per
     batch shard (shard_map): XLA would otherwise gather the whole batch onto every device.
     """
-    weight = float(cfg.train.get("intermediate_loss_weighting", 0.0))
-    ctc_impl = cfg.train.get("ctc_impl", "auto")
+    weight = float(cfg.train.intermediate_loss_weighting)
+    ctc_impl = cfg.train.ctc_impl
     augment_cfg = None
-    if int(cfg.train.get("spec_augment_after_n_epochs", -1)) >= 0:
+    if int(cfg.train.spec_augment_after_n_epochs) >= 0:
         from lcasr_jax.data.specaugment import SpecAugmentConfig
 
         augment_cfg = SpecAugmentConfig.from_original(dict(cfg.spec_augment))
