@@ -120,7 +120,7 @@ def _fit(spec: Sequence[Any], shape: Sequence[int], mesh: Mesh) -> PartitionSpec
     out = []
     for dim, axes in zip(shape, list(spec) + [None] * (len(shape) - len(spec)), strict=True):
         names = (axes,) if isinstance(axes, str) else tuple(axes or ())
-        size = int(np.prod([mesh.shape[a] for a in names])) if names else 1
+        size = axes_size(mesh, names)
         out.append(axes if names and dim % size == 0 else None)
     return PartitionSpec(*out)
 
