@@ -4,7 +4,8 @@
 # Here (once; needs Debian's apt and PyPI):   bash scripts/device_synth.sh --fetch
 #   -> .debs/*.deb (espeak-ng, flite and their library chain), .whl/synth/*.whl (soundfile,
 #      soxr, cffi, pycparser, tqdm for CPython 3.12), .whl/*.whl (the training code's
-#      packages that the GPU image lacks, CPython 3.12) and the Austen text cache
+#      packages that the GPU image lacks, CPython 3.12; openai-whisper is built here as a
+#      pure-python wheel, PyPI has only its sdist) and the Austen text cache
 #      .cache/synth/austen-v<N>.json.gz (the generator's default path); ~25 MiB in all.
 # There (run tool, carry [".debs", ".whl", ".cache/synth"]):
 #   bash scripts/device_synth.sh --out /tmp/synth/train --hours 10 --split train --seed 0
@@ -26,8 +27,9 @@ WHEELS=(soundfile==0.14.0 soxr==1.1.0 cffi==2.1.1 pycparser==3.12 tqdm==4.70.1)
 # What the training/evaluation code needs and the GPU image lacks (README, "GPU machines"),
 # into .whl/ itself: the training scripts install .whl/*.whl.
 GPU_WHEELS=(omegaconf==2.4.0 ml_collections==1.1.0 soundfile==0.14.0 soxr==1.1.0 cffi==2.1.1
-  pycparser==3.12 jiwer==4.0.0 RapidFuzz==3.14.6 whisper_normalizer==0.1.15
-  indic_numtowords==1.1.0 more-itertools==11.2.1 text2num==3.1.0 tensorboardX==2.6.5)
+  pycparser==3.12 jiwer==4.0.0 RapidFuzz==3.14.6 regex==2026.11.15 more-itertools==11.2.1
+  tensorboardX==2.6.5)
+SDIST_WHEELS=(openai-whisper==20250625)  # scoring's normaliser (eval/normalize.py)
 
 if [ "${1:-}" = "--fetch" ]; then
   mkdir -p "$DEBS" "$WHL"
@@ -41,6 +43,7 @@ if [ "${1:-}" = "--fetch" ]; then
   ${PIP:-.venv/bin/python -m pip} download -q --no-deps --only-binary=:all: \
     --python-version 3.12 --implementation cp "${plats[@]}" -d "$(dirname "$WHL")" \
     "${GPU_WHEELS[@]}"
+  ${PIP:-.venv/bin/python -m pip} wheel -q --no-deps -w "$(dirname "$WHL")" "${SDIST_WHEELS[@]}"
   ${PYBIN:-.venv/bin/python} -m lcasr_jax.data.synth.cli --out /tmp --prepare-text \
     ${TEXT:+--text "$TEXT"}
   du -shc "$DEBS" "$(dirname "$WHL")" .cache/synth

@@ -51,7 +51,8 @@ def test_recordings_source_matches_dataset_encoding(tmp_path):
     import soundfile as sf
 
     from lcasr_jax.data.alignments import Recording, Words, write_recording
-    from lcasr_jax.data.sources.recordings import RecordingsSource, encode_recording
+    from lcasr_jax.data.examples import encode_recording
+    from lcasr_jax.data.sources.recordings import RecordingsSource
 
     rng = np.random.default_rng(0)
     (tmp_path / "train").mkdir()
@@ -106,8 +107,9 @@ def test_feature_cache_is_read_and_goes_stale_with_its_recording(tmp_path):
     import soundfile as sf
 
     from lcasr_jax.data.alignments import Recording, Words, write_recording
+    from lcasr_jax.data.examples import encode_recording
     from lcasr_jax.data.sources import feature_cache
-    from lcasr_jax.data.sources.recordings import RecordingsSource, encode_recording
+    from lcasr_jax.data.sources.recordings import RecordingsSource
 
     audio = (0.1 * np.random.default_rng(1).standard_normal(48000)).astype(np.float32)
     sf.write(tmp_path / "r.flac", audio, 16000, subtype="PCM_24")

@@ -1,7 +1,7 @@
 """On-disk cache of a recording's encoded training example, beside its JSON.
 
 `<name>.json` -> `<name>.feats.npz` (uncompressed; float16 features, 9.6 MB per 10 minutes)
-holding what `recordings.RecordingsSource` yields (`encode_recording`'s fields: id,
+holding what `recordings.RecordingsSource` yields (`examples.encode_recording`'s fields: id,
 features (frames, 80) float16, num_frames, word seconds, tokens, text) plus the JSON's size
 and mtime, so a changed recording is re-encoded. `precompute` fills the cache with a process
 pool (on the GPU machine: all cores before training, so every call's first epoch reads
@@ -67,7 +67,7 @@ def cached(path: Path, encode: Callable[[Path], dict[str, Any]]) -> dict[str, An
 
 
 def _one(path: Path) -> int:
-    from lcasr_jax.data.sources.encode import encode_recording
+    from lcasr_jax.data.examples import encode_recording
 
     if load(path) is None:
         store(path, encode_recording(path))

@@ -1,8 +1,8 @@
 """A folder of recording JSONs + audio as random-access dataset examples (no tfds needed).
 
-Features are computed on first use (or read from `feature_cache` files beside the JSONs)
-and kept in host memory (float16, 57.6 MB per hour).
-`encode_recording` (encode.py) is also what the TFDS builder stores: both read the same data.
+Examples are `data.examples.encode_recording`'s, what the TFDS builder stores, so both
+kinds read the same data. They are computed on first use (or read from `feature_cache`
+files beside the JSONs) and kept in host memory (float16, 57.6 MB per hour).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from lcasr_jax.data.alignments import find_recordings
+from lcasr_jax.data.examples import encode_recording
 from lcasr_jax.data.sources import feature_cache
-from lcasr_jax.data.sources.encode import encode_recording
 
 
 class RecordingsSource:

@@ -1,5 +1,5 @@
-"""A recording JSON + audio as one training example: what the recordings source yields, the
-feature cache stores and the TFDS builder writes, so every kind reads the same data."""
+"""A recording as one dataset example: what the TFDS builder stores, the recordings source
+yields and the feature cache keeps (the fields the data loader reads, plus id and text)."""
 
 from __future__ import annotations
 
