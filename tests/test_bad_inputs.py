@@ -255,16 +255,24 @@ def test_08_interrupted_overwrite_is_recovered(model_dir, tmp_path, capsys, left
 
 
 def test_11_interrupted_convert_leaves_nothing(released, tmp_path, capsys, monkeypatch):
-    """Ctrl-C (or SIGTERM) while the model dir is written: exit 130, one line, no DEST and
-    no temporary folder; an existing DEST (--overwrite) is untouched."""
-    from lcasr_jax.checkpoints import integrity
+    """SIGTERM (as Ctrl-C) while orbax's writer threads run: the write finishes, then it is
+    removed; exit 130, no DEST and no temporary folder; an existing DEST stays as it was."""
+    import orbax.checkpoint as ocp
 
-    def interrupt(*a, **k):
+    save = ocp.StandardCheckpointer.save
+
+    def save_then_signal(self, *args, **kwargs):
+        save(self, *args, **kwargs)  # asynchronous: its threads are writing now
         os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(integrity, "write_checksums", interrupt)
-    fails(["convert", released, tmp_path / "m"], capsys, "interrupted", code=130)
+    monkeypatch.setattr(ocp.StandardCheckpointer, "save", save_then_signal)
+    fails(["convert", released, tmp_path / "m"], capsys, "SIGTERM", "interrupted", code=130)
     assert list(tmp_path.iterdir()) == []
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "keep").write_text("old")
+    fails(["convert", released, tmp_path / "m", "--overwrite"], capsys, "interrupted", code=130)
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+    assert [p.name for p in (tmp_path / "m").iterdir()] == ["keep"]
 
 
 # ------------------------------------------------------------ 10. malicious checkpoint
@@ -436,7 +444,8 @@ def training(tmp_path_factory):
     try:
         loop.make_source = lambda c: box.setdefault("src", _InterruptAt(real(c), 3, workdir))
         said = io.StringIO()
-        with pytest.raises(KeyboardInterrupt), contextlib.redirect_stdout(said):
+        with pytest.raises(KeyboardInterrupt), contextlib.redirect_stdout(said), \
+                contextlib.redirect_stderr(said):
             loop.train(cfg, workdir)
         loop.make_source = real
         interrupted = sorted(p.name for p in (workdir / "checkpoints").iterdir())

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from lcasr_jax.checkpoints import integrity
+from lcasr_jax.interrupts import deferred_signals
 from lcasr_jax.model.config import ModelConfig
 
 if TYPE_CHECKING:
@@ -52,29 +53,35 @@ def save_model_dir(dest: str | os.PathLike, cfg: ModelConfig, variables: Mapping
                    metadata: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
     """Write a converted model atomically: everything (checksums last) goes to a sibling
     temp dir that is renamed to `dest` only when complete, so `dest` is never half-written;
-    an existing `dest` is swapped out by renames that `integrity.recover` can finish."""
+    an existing `dest` is swapped out by renames that `integrity.recover` can finish.
+    Ctrl-C/SIGTERM let the write finish, then remove it (`interrupts.deferred_signals`)."""
     import orbax.checkpoint as ocp
 
     dest = check_dest(dest, overwrite)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-{os.getpid()}-", dir=dest.parent))
+    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
     try:
-        doc = {"format": FORMAT, "model": cfg.to_dict(),
-               "original_config": dict(original_config or {}), "metadata": dict(metadata or {})}
-        (tmp / CONFIG_FILE).write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
-        tree = jax.tree.map(np.asarray, dict(variables))
-        checkpointer = ocp.StandardCheckpointer()
-        checkpointer.save(tmp / VARIABLES_DIR, tree)
-        checkpointer.wait_until_finished()
-        integrity.write_checksums(tmp, VARIABLES_DIR)
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-            dest.rename(old)
-            tmp.rename(dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(dest)
-    except BaseException:
+        with deferred_signals(f"finishing the write of {dest.name}, then removing it") as stop:
+            doc = {"format": FORMAT, "model": cfg.to_dict(),
+                   "original_config": dict(original_config or {}),
+                   "metadata": dict(metadata or {})}
+            (tmp / CONFIG_FILE).write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+            checkpointer = ocp.StandardCheckpointer()
+            checkpointer.save(tmp / VARIABLES_DIR, jax.tree.map(np.asarray, dict(variables)))
+            checkpointer.wait_until_finished()  # orbax's writer threads must not be cut short
+            integrity.write_checksums(tmp, VARIABLES_DIR)
+            if stop.is_set():
+                raise KeyboardInterrupt
+            if dest.exists():
+                dest.rename(old)
+                tmp.rename(dest)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(dest)
+    except BaseException:  # leave dest as it was and no temp dir
+        if old.exists() and not dest.exists():
+            old.rename(dest)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest

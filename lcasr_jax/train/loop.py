@@ -10,12 +10,9 @@ any process reached it.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ import numpy as np
 from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.data.sources import make_source
 from lcasr_jax.files import hold_lock
+from lcasr_jax.interrupts import deferred_signals
 from lcasr_jax.sharding import make_mesh, put_batch
 from lcasr_jax.train import hosts
 from lcasr_jax.train import step as step_lib
@@ -33,30 +31,6 @@ from lcasr_jax.train.checkpoint import Checkpointer, export_model
 from lcasr_jax.train.devset import DevSet, argmax_ids
 from lcasr_jax.train.schedules import LRSchedule, SequenceSchedule
 from lcasr_jax.train.state import TrainState, build_model
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """An Event set by SIGINT/SIGTERM (a second signal interrupts at once); the previous
-    handlers are restored on exit. Off the main thread (no signals there) it is never set."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        print(f"\n{signal.Signals(signum).name}: stopping after this step and checkpointing "
-              "(send again to stop at once)", flush=True)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 def _schedules(cfg: Any, meta: dict[str, Any] | None) -> tuple[SequenceSchedule, LRSchedule]:
@@ -159,7 +133,7 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
     name = "train.lock" if jax.process_count() == 1 else f"train.{jax.process_index()}.lock"
     lock = hold_lock(workdir / name, f"training workdir {workdir}")
     try:
-        with stop_on_signals() as stop:
+        with deferred_signals("stopping after this step and checkpointing") as stop:
             summary = _train(cfg, workdir, stop)
     finally:
         lock.close()
