@@ -254,7 +254,8 @@ def test_08_interrupted_overwrite_is_recovered(model_dir, tmp_path, capsys, left
     assert any("interrupted --overwrite" in line for line in err)
 
 
-def test_11_interrupted_convert_leaves_nothing(released, tmp_path, capsys, monkeypatch):
+def test_11_interrupted_convert_leaves_nothing(released, tmp_path, capsys, monkeypatch,
+                                               request):
     """SIGTERM (as Ctrl-C) while orbax's writer threads run: the write finishes, then it is
     removed; exit 130, no DEST and no temporary folder; an existing DEST stays as it was."""
     import orbax.checkpoint as ocp
@@ -265,7 +266,12 @@ def test_11_interrupted_convert_leaves_nothing(released, tmp_path, capsys, monke
         save(self, *args, **kwargs)  # asynchronous: its threads are writing now
         os.kill(os.getpid(), signal.SIGTERM)
 
+    def unhandled(signum, frame):  # a command that does not handle SIGTERM fails the test
+        raise RuntimeError("SIGTERM reached the test's handler")
+
     monkeypatch.setattr(ocp.StandardCheckpointer, "save", save_then_signal)
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    request.addfinalizer(lambda: signal.signal(signal.SIGTERM, previous))
     fails(["convert", released, tmp_path / "m"], capsys, "SIGTERM", "interrupted", code=130)
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "m").mkdir()
