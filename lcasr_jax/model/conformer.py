@@ -13,7 +13,11 @@ from lcasr_jax.model.decoder import CTCDecoder
 from lcasr_jax.model.feedforward import FeedForward
 from lcasr_jax.model.norms import make_norm
 from lcasr_jax.model.positions import FourierPositions, RotaryFrequencies, rotary_table
-from lcasr_jax.model.subsampling import DepthwiseStridingSubsampling, output_lengths
+from lcasr_jax.model.subsampling import (
+    DepthwiseStridingSubsampling,
+    chunked_subsampling,
+    output_lengths,
+)
 
 ACTIVATION_AXES = ("batch", "length", "embed")
 
@@ -61,6 +65,7 @@ class ConformerLayer(nn.Module):
 
 
 REMAT_POLICIES = ("none", "layers", "full")
+SUBSAMPLING_CHUNK_FRAMES = 32768  # default: 5.5 minutes of input frames per chunk
 
 
 def remat_policy(value: bool | str) -> str:
@@ -101,6 +106,11 @@ class SCConformerXL(nn.Module):
         (its training leaks padding into the last valid frames), hence off by default.
       depthwise_impl: depthwise convolutions as XLA grouped convs ('conv') or summed
         strided slices ('shifts'); 'auto' picks per platform and stride (model/depthwise.py).
+      subsampling_chunk_frames: inputs longer than this many frames (a multiple of the
+        subsampling factor; 0: never) go through the subsampling in chunks of it
+        (`chunked_subsampling`: equal results, and under remat 'full' its backward too), so
+        its peak memory is one chunk's: at 32,768 frames (5.5 min) ~0.34 GB in bf16 for the
+        first conv's output instead of 3.7 GB at one hour.
     """
 
     config: ModelConfig
@@ -110,6 +120,7 @@ class SCConformerXL(nn.Module):
     remat: bool | str = "none"
     mask_subsampling: bool = False
     depthwise_impl: str = "auto"
+    subsampling_chunk_frames: int = SUBSAMPLING_CHUNK_FRAMES
 
     @nn.compact
     def __call__(self, spec: jax.Array, lengths: jax.Array | None = None, *,
@@ -119,10 +130,18 @@ class SCConformerXL(nn.Module):
         if lengths is None:
             lengths = jnp.full((batch,), frames, jnp.int32)
         remat = remat_policy(self.remat)
-        subsampling = (nn.remat(DepthwiseStridingSubsampling) if remat == "full"
-                       else DepthwiseStridingSubsampling)
-        x = subsampling(cfg, self.dtype, self.depthwise_impl, name="subsampling")(
-            jnp.swapaxes(spec, 1, 2), lengths if self.mask_subsampling else None)
+        chunk = self.subsampling_chunk_frames
+        sub_lengths = lengths if self.mask_subsampling else None
+        if chunk and frames > chunk and not self.is_initializing():
+            x = chunked_subsampling(
+                DepthwiseStridingSubsampling(cfg, self.dtype, self.depthwise_impl,
+                                             name="subsampling"),
+                jnp.swapaxes(spec, 1, 2), sub_lengths, chunk, remat=remat == "full")
+        else:
+            subsampling = (nn.remat(DepthwiseStridingSubsampling) if remat == "full"
+                           else DepthwiseStridingSubsampling)
+            x = subsampling(cfg, self.dtype, self.depthwise_impl, name="subsampling")(
+                jnp.swapaxes(spec, 1, 2), sub_lengths)
         x = nn.with_logical_constraint(x, ACTIVATION_AXES)
         self.sow("intermediates", "subsampling_out", x)
         tokens = x.shape[1]

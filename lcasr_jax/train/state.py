@@ -39,13 +39,16 @@ class TrainState:
 def build_model(cfg: Any) -> nn.Module:
     """SCConformerXL from `cfg.model` (ModelConfig fields) and `cfg.train` (dtype, remat)."""
     from lcasr_jax.model import ModelConfig, SCConformerXL
+    from lcasr_jax.model.conformer import SUBSAMPLING_CHUNK_FRAMES
 
     model_cfg = ModelConfig.from_dict(dict(cfg.model))
     return SCConformerXL(model_cfg, dtype=DTYPES[cfg.train.compute_dtype],
                          attention_impl=cfg.train.get("attention_impl", "auto"),
                          depthwise_impl=cfg.train.get("depthwise_impl", "auto"),
                          rotary_dtype=DTYPES[cfg.train.get("rotary_dtype", "float32")],
-                         remat=cfg.train.remat)
+                         remat=cfg.train.remat,
+                         subsampling_chunk_frames=cfg.train.get(
+                             "subsampling_chunk_frames", SUBSAMPLING_CHUNK_FRAMES))
 
 
 def init_variables(model: nn.Module, rng: jax.Array, frames: int = 64) -> Any:
