@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Issue 18 side by side with the original, in ONE device call (< 9 minutes on an H200).
+# Run from the repo root on the GPU machine with .whl (README "GPU machines") and the
+# original's harness in .cache/anchor (../shared/anchors/README.md: its lcasr/ folder and the
+# two harness files; git-ignored, never committed) carried:
+#   bash scripts/device_bench_issue18.sh        (logs and summary.md under $OUT)
+# The original runs first, holding the device; meanwhile each of our cases compiles in its
+# own process (compiles are CPU work), then they take turns on the device (model_step.py
+# --lock), so no timing overlaps another; each process's peak memory is its own.
+# Prints at the end one markdown summary: card, versions, date, the original's table, ours
+# (training step 1 h with remat full / save_attention, 4,096 x 8, forward 1 h, 10-hour
+# windowed pass with and without chunked subsampling, CTC 45k, attention 45k), profiles.
+set -uo pipefail
+out=${OUT:-runs/bench18}
+mkdir -p "$out"
+python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+export PYTHONPATH=.:/tmp/site PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+lock=/tmp/issue18.gpu.lock
+: >"$lock"
+limit=${LIMIT_S:-480}  # every process ends by then
+t0=$(date +%s)
+
+(flock "$lock" timeout 240 python3 .cache/anchor/torch_model_bench.py --sizes 360000 \
+  --ckpt_sizes '' --budget_s 0.5 --out "$out" >"$out/original.log" 2>&1) &
+sleep 5  # the original takes the device first
+
+ours() {  # name, then model_step.py cases
+  timeout "$limit" python3 benchmarks/model_step.py --lock "$lock" --repeats 3 --out \
+    "$out/ours.jsonl" --cases "$2" >"$out/$1.log" 2>&1 &
+}
+ours step_1h_full step@360000x1+remat
+ours step_1h_saveattn step@360000x1+saveattn
+ours step_4096x8 step@4096x8
+ours fwd_1h fwd@360000x1
+ours fwd_10h_w256 fwd@3600000x1+w256
+ours fwd_10h_w256_nochunk fwd@3600000x1+w256+nochunk
+for case in step@360000x1+saveattn fwd@360000x1; do
+  timeout "$limit" python3 benchmarks/profile_step.py --lock "$lock" --cases "$case" \
+    >"$out/profile_${case%%@*}.log" 2>&1 &
+done
+(flock "$lock" timeout 150 python3 benchmarks/ctc.py --impls pallas_gpu --sizes 45000 \
+  --no-torch --reps 5 >"$out/ctc.log" 2>&1) &
+(flock "$lock" timeout 150 python3 benchmarks/attention.py --full-only --tokens 45000 \
+  --backends cudnn pallas_gpu --reps 10 >"$out/attention.log" 2>&1) &
+wait
+
+{
+  echo "# Issue 18 benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(( $(date +%s) - t0 )) s"
+  echo "card: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader)"
+  python3 -c 'import jax, torch; print(f"jax {jax.__version__}, torch {torch.__version__}")'
+  echo; echo "## The original (torch, bf16 autocast; train = step at batch 1, ctc_only = torch CTC)"
+  sed -n '/=== A\./,$p' "$out/original.log" | grep -v '^$' || tail -5 "$out/original.log"
+  echo; echo "## Ours (benchmarks/model_step.py; peak = this case's process)"
+  echo "| case | median s | min s | compile s | peak GiB | XLA GiB |"; echo "|---|---|---|---|---|---|"
+  for f in step_1h_full step_1h_saveattn step_4096x8 fwd_1h fwd_10h_w256 fwd_10h_w256_nochunk; do
+    grep -h '^| [sf]' "$out/$f.log" || echo "| $f | $(grep -v '^$' "$out/$f.log" | tail -1 | cut -c1-200) |"
+  done
+  echo; echo "## CTC loss + gradient (benchmarks/ctc.py)"; grep -h '^|' "$out/ctc.log" || tail -3 "$out/ctc.log"
+  echo; echo "## Attention (benchmarks/attention.py)"; grep -h '^|' "$out/attention.log" || tail -3 "$out/attention.log"
+  for f in "$out"/profile_*.log; do echo; grep -h '^#\|^|\|^(' "$f" || tail -3 "$f"; done
+} 2>&1 | grep -v cuda_timer | tee "$out/summary.md"
