@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import re
 import sys
@@ -30,16 +29,15 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from lcasr_jax.configs import load_config
+
 REPO = Path(__file__).resolve().parents[1]
 GIB = 2.0**30
 
 
 def paper_config(remat: str, ctc_impl: str = "auto", chunk_frames: int | None = None,
                  window: int = -1):
-    spec = importlib.util.spec_from_file_location("cfg", REPO / "experiments" / "rb_6l_768d_6h.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    cfg = mod.get_config()
+    cfg = load_config(f"{REPO / 'experiments' / 'paper.py'}:rb_6l_768d_6h")
     cfg.train.update(remat=remat, compute_dtype="bfloat16", ctc_impl=ctc_impl)
     if chunk_frames is not None:
         cfg.train.subsampling_chunk_frames = chunk_frames

@@ -1,6 +1,6 @@
 """lcasr-jax: the long-context SCConformerXL CTC recogniser in JAX/Flax.
 
-Public API: `load_pretrained(path) -> (model, variables)`; then
+Public API: `load_pretrained(path or "hf://OWNER/REPO/FOLDER") -> (model, variables)`; then
 `model.apply(variables, spec, lengths)` with spec (batch, 80, frames) float32 and lengths
 in frames gives {'final_posteriors': (batch, frames_out, 4096) log-probs, 'length': ...}.
 
@@ -19,8 +19,8 @@ _EXPORTS = {
     "load_pretrained": "lcasr_jax.checkpoints.convert",
     "ModelConfig": "lcasr_jax.model.config",
     "SCConformerXL": "lcasr_jax.model.conformer",
-    "BLANK_ID": "lcasr_jax.model.config",
-    "VOCAB_SIZE": "lcasr_jax.model.config",
+    "BLANK_ID": "lcasr_jax.data.vocab",
+    "VOCAB_SIZE": "lcasr_jax.data.vocab",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -111,7 +111,7 @@ def test_sharded_train_step_exports_for_tpu():
 def test_a_gpu_kernel_on_the_tpu_path_fails_tpu_export(monkeypatch):
     """The check can fail: were the TPU backend the GPU Pallas flash kernel (Triton
     lowering, as it runs on a GPU), the forward would not lower for TPU."""
-    from lcasr_jax.kernels.pallas_attention import pallas_attention
+    from lcasr_jax.kernels.attention.pallas_gpu import pallas_attention
 
     monkeypatch.setitem(attention._BACKENDS, "splash",
                         functools.partial(pallas_attention, interpret=False))

@@ -14,10 +14,12 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from lcasr_jax.data.audio import DEFAULT_RESAMPLER
 from lcasr_jax.data.features import FRAMES_PER_SECOND
+from lcasr_jax.decode import Transcript, check_classes
 from lcasr_jax.eval import engine, windows
 from lcasr_jax.eval.datasets.base import Recording
-from lcasr_jax.eval.decode import Transcript, greedy_ids
+from lcasr_jax.eval.decode import DecoderSettings, make_decoder
 from lcasr_jax.eval.hosts import Hosts, owned, reassemble
 from lcasr_jax.eval.normalize import normalize_hypothesis
 from lcasr_jax.eval.wer import WERDetail, word_error_rate_detail
@@ -34,8 +36,8 @@ class EvalSettings:
     overlap: int = 0  # frames; a multiple of the subsampling factor
     batch_size: int = 8  # windows per model call
     max_seq_len: int = windows.MAX_SEQ_LEN
-    beam_width: int = 0  # 0: greedy; > 0: pyctcdecode beam search
-    kenlm: str | None = None
+    resampler: str = DEFAULT_RESAMPLER  # non-16 kHz audio: 'torchaudio' (original) or 'soxr'
+    decoding: DecoderSettings = DecoderSettings()  # greedy (eval/run.py) or pyctcdecode beam
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +67,8 @@ def model_for_mode(model, settings: EvalSettings):
     return model.clone(config=cfg.replace(attention_window=window))
 
 
-def _groups(recordings: Iterable[Recording], factor: int, bar=None
-            ) -> Iterator[list[tuple[Recording, np.ndarray]]]:
+def _groups(recordings: Iterable[Recording], factor: int, bar=None,
+            resampler: str = DEFAULT_RESAMPLER) -> Iterator[list[tuple[Recording, np.ndarray]]]:
     """(recording, features (80, frames)) read one by one and grouped until the merged
     outputs of a group would pass GROUP_OUT_FRAMES (a longer recording goes alone). `bar`
     (tqdm) shows which recording is being read."""
@@ -75,7 +77,7 @@ def _groups(recordings: Iterable[Recording], factor: int, bar=None
     for rec in recordings:
         if bar is not None:
             bar.set_postfix_str(f"reading {rec.id}")
-        spec = rec.features()
+        spec = rec.features(resampler)
         out = windows.frames_out(spec.shape[1], factor)
         if group and size + out > GROUP_OUT_FRAMES:
             yield group
@@ -92,14 +94,12 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
     """Evaluate `recordings` with (model, variables) under `settings`. With several
     processes (`hosts`, default: jax's) every process calls this with the same arguments;
     all get the full result. Progress bars (recordings of process 0) on process 0 only."""
-    from lcasr_jax.eval.decode import BeamDecoder, check_classes
-
     t0 = time.perf_counter()
     hosts = hosts if hosts is not None else Hosts.current()
     factor = model.config.subsampling_factor
     check_classes(model.config.num_classes, tokenizer)
     forward, n_devices = engine.make_forward(model_for_mode(model, settings), variables, mesh)
-    beam = BeamDecoder(tokenizer, settings.kenlm) if settings.beam_width > 0 else None
+    decoder = make_decoder(settings.decoding, tokenizer)
     mine = [recordings[i] for i in owned(len(recordings), hosts.index, hosts.count)]
     progress = progress and hosts.main
     bar = None
@@ -108,7 +108,7 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
 
         bar = tqdm(total=len(mine), unit="rec", desc="recordings")
     results: list[RecordingResult] = []
-    groups = _groups(mine, factor, bar)
+    groups = _groups(mine, factor, bar, settings.resampler)
     while True:  # every process runs the model until all have run out of recordings
         group = next(groups, [])
         if not hosts.allgather(np.array([len(group)])).any():
@@ -121,12 +121,9 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
         merged = engine.run_plans(forward, [spec for _, spec in group], plans,
                                   batch_size=settings.batch_size, n_devices=n_devices,
                                   progress=progress, hosts=hosts,
-                                  output="log_probs" if beam is not None else "ids")
+                                  output=decoder.wants)
         for (rec, spec), out in zip(group, merged, strict=True):
-            if beam is not None:
-                transcript = beam(out, settings.beam_width, factor)
-            else:
-                transcript = greedy_ids(out, tokenizer, factor)
+            transcript = decoder(out, factor)
             hyp = normalize_hypothesis(transcript.text)
             results.append(RecordingResult(
                 rec.id, hyp, rec.reference, transcript,

@@ -39,16 +39,14 @@ class TrainState:
 def build_model(cfg: Any) -> nn.Module:
     """SCConformerXL from `cfg.model` (ModelConfig fields) and `cfg.train` (dtype, remat)."""
     from lcasr_jax.model import ModelConfig, SCConformerXL
-    from lcasr_jax.model.conformer import SUBSAMPLING_CHUNK_FRAMES
 
     model_cfg = ModelConfig.from_dict(dict(cfg.model))
     return SCConformerXL(model_cfg, dtype=DTYPES[cfg.train.compute_dtype],
-                         attention_impl=cfg.train.get("attention_impl", "auto"),
-                         depthwise_impl=cfg.train.get("depthwise_impl", "auto"),
-                         rotary_dtype=DTYPES[cfg.train.get("rotary_dtype", "float32")],
+                         attention_impl=cfg.train.attention_impl,
+                         depthwise_impl=cfg.train.depthwise_impl,
+                         rotary_dtype=DTYPES[cfg.train.rotary_dtype],
                          remat=cfg.train.remat,
-                         subsampling_chunk_frames=cfg.train.get(
-                             "subsampling_chunk_frames", SUBSAMPLING_CHUNK_FRAMES))
+                         subsampling_chunk_frames=cfg.train.subsampling_chunk_frames)
 
 
 def init_variables(model: nn.Module, rng: jax.Array, frames: int = 64) -> Any:
