@@ -9,7 +9,8 @@
 # --lock), so no timing overlaps another; each process's peak memory is its own.
 # Prints at the end one markdown summary: card, versions, date, the original's table, ours
 # (training step 1 h with remat full / save_attention, 4,096 x 8, forward 1 h, 10-hour
-# windowed pass with and without chunked subsampling, CTC 45k, attention 45k), profiles.
+# windowed pass; 1 h and 10 h also without chunked subsampling; CTC 45k, attention 45k),
+# profiles of the 1 h step and forward.
 set -uo pipefail
 out=${OUT:-runs/bench18}
 mkdir -p "$out"
@@ -29,9 +30,11 @@ ours() {  # name, then model_step.py cases
     "$out/ours.jsonl" --cases "$2" >"$out/$1.log" 2>&1 &
 }
 ours step_1h_full step@360000x1+remat
+ours step_1h_full_nochunk step@360000x1+remat+nochunk
 ours step_1h_saveattn step@360000x1+saveattn
 ours step_4096x8 step@4096x8
 ours fwd_1h fwd@360000x1
+ours fwd_1h_nochunk fwd@360000x1+nochunk
 ours fwd_10h_w256 fwd@3600000x1+w256
 ours fwd_10h_w256_nochunk fwd@3600000x1+w256+nochunk
 for case in step@360000x1+saveattn fwd@360000x1; do
@@ -52,7 +55,8 @@ wait
   sed -n '/=== A\./,$p' "$out/original.log" | grep -v '^$' || tail -5 "$out/original.log"
   echo; echo "## Ours (benchmarks/model_step.py; peak = this case's process)"
   echo "| case | median s | min s | compile s | peak GiB | XLA GiB |"; echo "|---|---|---|---|---|---|"
-  for f in step_1h_full step_1h_saveattn step_4096x8 fwd_1h fwd_10h_w256 fwd_10h_w256_nochunk; do
+  for f in step_1h_full step_1h_full_nochunk step_1h_saveattn step_4096x8 fwd_1h \
+    fwd_1h_nochunk fwd_10h_w256 fwd_10h_w256_nochunk; do
     grep -h '^| [sf]' "$out/$f.log" || echo "| $f | $(grep -v '^$' "$out/$f.log" | tail -1 | cut -c1-200) |"
   done
   echo; echo "## CTC loss + gradient (benchmarks/ctc.py)"; grep -h '^|' "$out/ctc.log" || tail -3 "$out/ctc.log"
