@@ -21,8 +21,14 @@ lock=/tmp/issue18.gpu.lock
 limit=${LIMIT_S:-480}  # every process ends by then
 t0=$(date +%s)
 
-(flock "$lock" timeout 240 python3 .cache/anchor/torch_model_bench.py --sizes 360000 \
-  --ckpt_sizes '' --budget_s 0.5 --out "$out" >"$out/original.log" 2>&1) &
+locked() {  # run "$@" holding the device lock (the lock model_step.py --lock takes)
+  timeout "$limit" python3 -c 'import fcntl, subprocess, sys
+with open(sys.argv[1], "a") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    sys.exit(subprocess.call(sys.argv[2:]))' "$lock" "$@"
+}
+locked timeout 240 python3 .cache/anchor/torch_model_bench.py --sizes 360000 \
+  --ckpt_sizes '' --budget_s 0.5 --out "$out" >"$out/original.log" 2>&1 &
 sleep 5  # the original takes the device first
 
 ours() {  # name, then model_step.py cases
@@ -41,10 +47,10 @@ for case in step@360000x1+saveattn fwd@360000x1; do
   timeout "$limit" python3 benchmarks/profile_step.py --lock "$lock" --cases "$case" \
     >"$out/profile_${case%%@*}.log" 2>&1 &
 done
-(flock "$lock" timeout 150 python3 benchmarks/ctc.py --impls pallas_gpu --sizes 45000 \
-  --no-torch --reps 5 >"$out/ctc.log" 2>&1) &
-(flock "$lock" timeout 150 python3 benchmarks/attention.py --full-only --tokens 45000 \
-  --backends cudnn pallas_gpu --reps 10 >"$out/attention.log" 2>&1) &
+locked timeout 150 python3 benchmarks/ctc.py --impls pallas_gpu --sizes 45000 --no-torch \
+  --reps 5 >"$out/ctc.log" 2>&1 &
+locked timeout 150 python3 benchmarks/attention.py --full-only --tokens 45000 \
+  --backends cudnn pallas_gpu --reps 10 >"$out/attention.log" 2>&1 &
 wait
 
 {
@@ -59,7 +65,8 @@ wait
     fwd_1h_nochunk fwd_10h_w256 fwd_10h_w256_nochunk; do
     grep -h '^| [sf]' "$out/$f.log" || echo "| $f | $(grep -v '^$' "$out/$f.log" | tail -1 | cut -c1-200) |"
   done
-  echo; echo "## CTC loss + gradient (benchmarks/ctc.py)"; grep -h '^|' "$out/ctc.log" || tail -3 "$out/ctc.log"
-  echo; echo "## Attention (benchmarks/attention.py)"; grep -h '^|' "$out/attention.log" || tail -3 "$out/attention.log"
+  for f in ctc attention; do
+    echo; echo "## benchmarks/$f.py"; grep -h '^|\|FAILED' "$out/$f.log" || tail -3 "$out/$f.log"
+  done
   for f in "$out"/profile_*.log; do echo; grep -h '^#\|^|\|^(' "$f" || tail -3 "$f"; done
 } 2>&1 | grep -v cuda_timer | tee "$out/summary.md"
