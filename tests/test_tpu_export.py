@@ -84,12 +84,13 @@ def _abstract(tree, shardings):
 
 
 def test_sharded_train_step_exports_for_tpu():
-    """Forward, CTC (XLA scan), backward through splash, MADGRAD, on data x fsdp x seq."""
+    """Forward, CTC (XLA scan), backward through splash with its residuals kept (remat
+    save_attention), MADGRAD, on data x fsdp x seq."""
     from test_train_sharding import tiny_config
 
     cfg = tiny_config()
     cfg.train.update(attention_impl="splash", ctc_impl="xla", compute_dtype="bfloat16",
-                     remat="full")
+                     remat="save_attention")
     cfg.model.attention_window = (16, 16)
     model = build_model(cfg)
     mesh = shd.make_mesh(2, 2, 2)
