@@ -10,7 +10,7 @@
 # Prints at the end one markdown summary: card, versions, date, the original's table, ours
 # (training step 1 h with remat full / save_attention, 4,096 x 8, forward 1 h, 10-hour
 # windowed pass; 1 h and 10 h also without chunked subsampling; CTC 45k, attention 45k),
-# profiles of the 1 h step and forward.
+# profiles of the 1 h step and forward; and tests/test_tpu_export.py on the image's jax.
 set -uo pipefail
 out=${OUT:-runs/bench18}
 mkdir -p "$out"
@@ -47,6 +47,9 @@ for case in step@360000x1+saveattn fwd@360000x1; do
   timeout "$limit" python3 benchmarks/profile_step.py --lock "$lock" --cases "$case" \
     >"$out/profile_${case%%@*}.log" 2>&1 &
 done
+# The TPU export tests on this image's jax (CPU only, 8 fake devices): the newer jax.
+JAX_PLATFORMS=cpu timeout "$limit" python3 -m pytest -q -p no:cacheprovider \
+  tests/test_tpu_export.py >"$out/tpu_export.log" 2>&1 &
 locked timeout 150 python3 benchmarks/ctc.py --impls pallas_gpu --sizes 45000 --no-torch \
   --reps 5 >"$out/ctc.log" 2>&1 &
 locked timeout 150 python3 benchmarks/attention.py --full-only --tokens 45000 \
@@ -68,5 +71,6 @@ wait
   for f in ctc attention; do
     echo; echo "## benchmarks/$f.py"; grep -h '^|\|FAILED' "$out/$f.log" || tail -3 "$out/$f.log"
   done
+  echo; echo "## tests/test_tpu_export.py on this jax (CPU)"; tail -3 "$out/tpu_export.log"
   for f in "$out"/profile_*.log; do echo; grep -h '^#\|^|\|^(' "$f" || tail -3 "$f"; done
 } 2>&1 | grep -v cuda_timer | tee "$out/summary.md"
