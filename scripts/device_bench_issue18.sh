@@ -3,7 +3,7 @@
 # Run from the repo root on the GPU machine with .whl (README "GPU machines") and the
 # original's harness in .cache/anchor (../shared/anchors/README.md: its lcasr/ folder and the
 # two harness files; git-ignored, never committed) carried:
-#   bash scripts/device_bench_issue18.sh        (logs and summary.md under $OUT)
+#   bash scripts/device_bench_issue18.sh        (summary.md and logs.tgz under $OUT)
 # The original runs first, holding the device; meanwhile each of our cases compiles in its
 # own process (compiles are CPU work), then they take turns on the device (model_step.py
 # --lock), so no timing overlaps another; each process's peak memory is its own.
@@ -12,8 +12,9 @@
 # windowed pass; 1 h and 10 h also without chunked subsampling; CTC 45k, attention 45k),
 # profiles of the 1 h step and forward; and tests/test_tpu_export.py on the image's jax.
 set -uo pipefail
-out=${OUT:-runs/bench18}
-mkdir -p "$out"
+dest=${OUT:-runs/bench18}  # gets summary.md and logs.tgz (the device tool returns <= 8 files)
+out=$(mktemp -d /tmp/issue18.XXXX)
+mkdir -p "$dest"
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
 export PYTHONPATH=.:/tmp/site PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 lock=/tmp/issue18.gpu.lock
@@ -73,4 +74,5 @@ wait
   done
   echo; echo "## tests/test_tpu_export.py on this jax (CPU)"; tail -3 "$out/tpu_export.log"
   for f in "$out"/profile_*.log; do echo; grep -h '^#\|^|\|^(' "$f" || tail -3 "$f"; done
-} 2>&1 | grep -v cuda_timer | tee "$out/summary.md"
+} 2>&1 | grep -v cuda_timer | tee "$dest/summary.md"
+tar -czf "$dest/logs.tgz" -C "$out" .
