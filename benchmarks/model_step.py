@@ -85,8 +85,8 @@ def parse_case(case: str) -> tuple[str, int, int, dict]:
 
 def prepare_case(case: str):
     """(once(state) -> (state, loss), state, compiled) for a case, compiled, not run."""
+    from lcasr_jax.sharding import make_mesh, put_batch
     from lcasr_jax.train import step as step_lib
-    from lcasr_jax.train.sharding import make_mesh
     from lcasr_jax.train.state import build_model
 
     mode, frames, batch, kwargs = parse_case(case)
@@ -95,7 +95,7 @@ def prepare_case(case: str):
     model = build_model(cfg)
     shardings = step_lib.state_shardings(model, cfg, mesh)
     state = step_lib.jit_create_state(model, cfg, shardings)()
-    dev_batch = step_lib.put_batch(make_batch(frames, batch), mesh)
+    dev_batch = put_batch(make_batch(frames, batch), mesh)
     if mode == "step":
         fn = step_lib.jit_train_step(model, cfg, mesh, shardings)
         lr = np.float32(1e-4)

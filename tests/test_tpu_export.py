@@ -17,10 +17,10 @@ import jax.numpy as jnp
 import pytest
 from jax.sharding import NamedSharding, PartitionSpec
 
+from lcasr_jax import sharding as shd
 from lcasr_jax.eval import engine
 from lcasr_jax.kernels import attention
 from lcasr_jax.model import ModelConfig, SCConformerXL
-from lcasr_jax.train import sharding as shd
 from lcasr_jax.train import step as step_lib
 from lcasr_jax.train.optim import make_optimizer
 from lcasr_jax.train.state import build_model, create_state
@@ -65,7 +65,7 @@ def test_eval_forward_exports_for_tpu_with_splash(window):
 def test_engine_batched_step_exports_for_a_tpu_mesh():
     """The engine's jitted step, batch sharded over 8 devices, splash per batch shard."""
     model, variables, spec, lengths = _forward((16, 16))
-    mesh = engine.data_mesh()
+    mesh = shd.data_mesh()
     data, repl = NamedSharding(mesh, PartitionSpec("data")), NamedSharding(mesh, PartitionSpec())
     rows = 8
     spec = jax.ShapeDtypeStruct((rows, *spec.shape[1:]), spec.dtype, sharding=data)

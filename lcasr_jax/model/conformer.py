@@ -18,6 +18,7 @@ from lcasr_jax.model.subsampling import (
     chunked_subsampling,
     output_lengths,
 )
+from lcasr_jax.sharding import bound_mesh
 
 ACTIVATION_AXES = ("batch", "length", "embed")
 
@@ -61,7 +62,7 @@ class ConformerLayer(nn.Module):
             x = x + h
         x = feed_forward(x, "ff2")
         x = make_norm(cfg, "norm_out")(x)
-        return nn.with_logical_constraint(x, ACTIVATION_AXES)
+        return nn.with_logical_constraint(x, ACTIVATION_AXES, mesh=bound_mesh())
 
 
 REMAT_POLICIES = ("none", "layers", "full", "save_attention")
@@ -158,7 +159,7 @@ class SCConformerXL(nn.Module):
                            else DepthwiseStridingSubsampling)
             x = subsampling(cfg, self.dtype, self.depthwise_impl, name="subsampling")(
                 jnp.swapaxes(spec, 1, 2), sub_lengths)
-        x = nn.with_logical_constraint(x, ACTIVATION_AXES)
+        x = nn.with_logical_constraint(x, ACTIVATION_AXES, mesh=bound_mesh())
         self.sow("intermediates", "subsampling_out", x)
         tokens = x.shape[1]
         out_lengths = jnp.minimum(output_lengths(lengths, cfg.subsampling_factor), tokens)
