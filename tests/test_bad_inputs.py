@@ -536,11 +536,6 @@ def test_11_12_train_config_out_of_range(tmp_path, arg, needle):
     assert not (tmp_path / "w" / "checkpoints").exists()
 
 
-ABSL_TRAIN_CLI = "absl" in (REPO / "lcasr_jax" / "train" / "cli.py").read_text()
-
-
-@pytest.mark.skipif(ABSL_TRAIN_CLI, reason="needs helper 14b's argparse train CLI "
-                    "(absl flags have no --help and a KeyError message for unknown fields)")
 @pytest.mark.parametrize("arg, needle", [("--help", "--workdir"),
                                          ("--config.train.bogus=1", "bogus")])
 def test_12_train_help_and_unknown_field(tmp_path, arg, needle):
