@@ -15,10 +15,13 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from lcasr_jax.data.features import FRAMES_PER_SECOND
-from lcasr_jax.eval import engine, windows
+from lcasr_jax.data.tokenizer import ctc_collapse
+from lcasr_jax.eval import engine, loss, windows
 from lcasr_jax.eval.datasets.base import Recording
 from lcasr_jax.eval.decode import Transcript, greedy_ids
 from lcasr_jax.eval.hosts import Hosts, owned, reassemble
+from lcasr_jax.eval.loss import LossDetail
+from lcasr_jax.eval.noise import NoiseSpec, add_noise, parse_noise, valid_mask
 from lcasr_jax.eval.normalize import normalize_hypothesis
 from lcasr_jax.eval.wer import WERDetail, word_error_rate_detail
 
@@ -36,6 +39,9 @@ class EvalSettings:
     max_seq_len: int = windows.MAX_SEQ_LEN
     beam_width: int = 0  # 0: greedy; > 0: pyctcdecode beam search
     kenlm: str | None = None
+    noise: str = "none"  # eval.noise spec: none | gaussian:SNR[:HIGH] | background:DIR:SNR[:HIGH]
+    noise_seed: int = 0  # with the recording id, seeds each recording's noise
+    loss: bool = False  # also the CTC loss of the merged posteriors (eval.loss)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +52,8 @@ class RecordingResult:
     transcript: Transcript  # raw decoder output with word times
     detail: WERDetail
     seconds: float  # audio duration
+    snr_db: float | None = None  # measured SNR of the added noise (None: no noise)
+    loss: LossDetail | None = None  # with settings.loss
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +61,8 @@ class EvalResult:
     recordings: list[RecordingResult]
     overall: WERDetail
     wall_seconds: float
+    noise: str = "none"
+    loss: LossDetail | None = None  # sums over recordings, with settings.loss
 
 
 def model_for_mode(model, settings: EvalSettings):
@@ -65,22 +75,40 @@ def model_for_mode(model, settings: EvalSettings):
     return model.clone(config=cfg.replace(attention_window=window))
 
 
-def _groups(recordings: Iterable[Recording], factor: int, bar=None
-            ) -> Iterator[list[tuple[Recording, np.ndarray]]]:
-    """(recording, features (80, frames)) read one by one and grouped until the merged
+def recording_features(rec: Recording, noise: NoiseSpec, seed: int = 0
+                       ) -> tuple[np.ndarray, float | None]:
+    """(features (80, frames), measured SNR in dB or None): the recording's features, from
+    its audio corrupted by `noise` (seeded by (seed, rec.id)) when noise is active."""
+    if not noise.active:
+        return rec.features(), None
+    from lcasr_jax.data.audio import SAMPLE_RATE, load_audio
+    from lcasr_jax.data.features import MIN_SAMPLES, compute_features
+    from lcasr_jax.eval.datasets.base import zero_regions
+
+    audio = load_audio(rec.audio)
+    if audio.shape[0] < MIN_SAMPLES:
+        raise ValueError(f"{rec.audio}: audio too short ({audio.shape[0]} samples at 16 kHz)")
+    valid = valid_mask(audio.shape[0], rec.ignore, SAMPLE_RATE)
+    audio, snr = add_noise(audio, noise, seed, rec.id, valid)
+    return zero_regions(compute_features(audio), rec.ignore), snr
+
+
+def _groups(recordings: Iterable[Recording], factor: int, noise: NoiseSpec, seed: int,
+            bar=None) -> Iterator[list[tuple[Recording, np.ndarray, float | None]]]:
+    """(recording, features (80, frames), SNR) read one by one and grouped until the merged
     outputs of a group would pass GROUP_OUT_FRAMES (a longer recording goes alone). `bar`
     (tqdm) shows which recording is being read."""
-    group: list[tuple[Recording, np.ndarray]] = []
+    group: list[tuple[Recording, np.ndarray, float | None]] = []
     size = 0
     for rec in recordings:
         if bar is not None:
             bar.set_postfix_str(f"reading {rec.id}")
-        spec = rec.features()
+        spec, snr = recording_features(rec, noise, seed)
         out = windows.frames_out(spec.shape[1], factor)
         if group and size + out > GROUP_OUT_FRAMES:
             yield group
             group, size = [], 0
-        group.append((rec, spec))
+        group.append((rec, spec, snr))
         size += out
     if group:
         yield group
@@ -92,9 +120,11 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
     """Evaluate `recordings` with (model, variables) under `settings`. With several
     processes (`hosts`, default: jax's) every process calls this with the same arguments;
     all get the full result. Progress bars (recordings of process 0) on process 0 only."""
-    from lcasr_jax.eval.decode import BeamDecoder, check_classes
+    from lcasr_jax.eval.decode import BeamDecoder, _tokenizer, check_classes
 
     t0 = time.perf_counter()
+    noise = parse_noise(settings.noise)
+    tokenizer = _tokenizer(tokenizer)
     hosts = hosts if hosts is not None else Hosts.current()
     factor = model.config.subsampling_factor
     check_classes(model.config.num_classes, tokenizer)
@@ -108,7 +138,7 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
 
         bar = tqdm(total=len(mine), unit="rec", desc="recordings")
     results: list[RecordingResult] = []
-    groups = _groups(mine, factor, bar)
+    groups = _groups(mine, factor, noise, settings.noise_seed, bar)
     while True:  # every process runs the model until all have run out of recordings
         group = next(groups, [])
         if not hosts.allgather(np.array([len(group)])).any():
@@ -117,20 +147,27 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
             bar.set_postfix_str(f"model on {len(group)} recording(s)")
         plans = [windows.make_plan(settings.mode, spec.shape[1], settings.seq_len,
                                    settings.overlap, factor, settings.max_seq_len)
-                 for _, spec in group]
-        merged = engine.run_plans(forward, [spec for _, spec in group], plans,
+                 for _, spec, _ in group]
+        full = beam is not None or settings.loss  # else only the argmax leaves the device
+        merged = engine.run_plans(forward, [spec for _, spec, _ in group], plans,
                                   batch_size=settings.batch_size, n_devices=n_devices,
                                   progress=progress, hosts=hosts,
-                                  output="log_probs" if beam is not None else "ids")
-        for (rec, spec), out in zip(group, merged, strict=True):
+                                  output="log_probs" if full else "ids")
+        for (rec, spec, snr), out in zip(group, merged, strict=True):
+            ids = out.argmax(-1) if full else out
             if beam is not None:
                 transcript = beam(out, settings.beam_width, factor)
             else:
-                transcript = greedy_ids(out, tokenizer, factor)
+                transcript = greedy_ids(ids, tokenizer, factor)
             hyp = normalize_hypothesis(transcript.text)
+            detail = None
+            if settings.loss:
+                detail = loss.recording_loss(out, rec.reference,
+                                             ctc_collapse(ids, tokenizer.blank_id), tokenizer)
             results.append(RecordingResult(
                 rec.id, hyp, rec.reference, transcript,
-                word_error_rate_detail([hyp], [rec.reference]), spec.shape[1] / FRAMES_PER_SECOND))
+                word_error_rate_detail([hyp], [rec.reference]), spec.shape[1] / FRAMES_PER_SECOND,
+                snr, detail))
             if bar is not None:
                 bar.update(1)
     if bar is not None:
@@ -138,4 +175,5 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
     results = reassemble(hosts.gather_objects(results))
     overall = word_error_rate_detail([r.hypothesis for r in results],
                                      [r.reference for r in results])
-    return EvalResult(results, overall, time.perf_counter() - t0)
+    total = loss.total([r.loss for r in results]) if settings.loss else None
+    return EvalResult(results, overall, time.perf_counter() - t0, settings.noise, total)
