@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("lcasr_jax.eval.cli", "long-form WER evaluation"),
     "transcribe": ("lcasr_jax.eval.transcribe", "transcribe audio files with timestamps"),
     "plot": ("lcasr_jax.eval.plot", "plot WER against context length"),
+    "analyze": ("lcasr_jax.analysis.cli", "context use: attention distance, attribution, figures"),
 }
 
 
