@@ -16,11 +16,11 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+from bench_utils import header, table, temp_bytes, time_ms
 
 from lcasr_jax.kernels import attention
-from lcasr_jax.kernels.bench_utils import header, table, temp_bytes, time_ms
-from lcasr_jax.kernels.pallas_attention import pallas_attention
-from lcasr_jax.kernels.xla_attention import xla_attention
+from lcasr_jax.kernels.attention.pallas_gpu import pallas_attention
+from lcasr_jax.kernels.attention.xla import xla_attention
 
 ANCHOR_FWD_MS, ANCHOR_FWDBWD_MS = 10.8, 39.3
 

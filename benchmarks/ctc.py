@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from bench_utils import header, table, temp_bytes, time_ms
 
-from lcasr_jax.kernels.bench_utils import header, table, temp_bytes, time_ms
 from lcasr_jax.kernels.ctc import ctc_loss
 
 ANCHOR_TORCH_MS, ANCHOR_OPTAX_MS = 1515.0, 1819.0
@@ -119,7 +119,7 @@ def tile_sweep(n, reps, tiles=("128x32",), norms=(2,), occ_modes=("atomic",), ah
                warps=(0,)):
     """fwd / fwd+bwd ms of the wavefront kernel at n frames for each tile (chunk x block)
     and normalisation interval."""
-    from lcasr_jax.kernels import ctc_pallas
+    from lcasr_jax.kernels.ctc import pallas_gpu as ctc_pallas
 
     key = jax.random.PRNGKey(n)
     logits = jax.random.normal(key, (1, n, CLASSES), jnp.float32) * 2

@@ -40,17 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     import jax
     import jax.numpy as jnp
     import numpy as np
+    from bench_utils import time_ms
 
     from lcasr_jax.data.features import compute_features_jax
+    from lcasr_jax.decode import token_runs
     from lcasr_jax.eval import engine, windows
-    from lcasr_jax.eval.decode import token_runs
-    from lcasr_jax.kernels.bench_utils import time_ms
 
     def _timed(fn, repeats: int) -> float:
         """Median seconds of fn() over `repeats` after one compile / warm-up call."""
         return time_ms(fn, warmup=1, reps=repeats) / 1e3
+    from lcasr_jax.data.vocab import BLANK_ID
     from lcasr_jax.model import ModelConfig, SCConformerXL
-    from lcasr_jax.model.config import BLANK_ID
 
     cfg = ModelConfig()
     if args.small:

@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     import jax
     import jax.numpy as jnp
     import numpy as np
+    from bench_utils import header, time_ms
 
-    from lcasr_jax.kernels.bench_utils import header, time_ms
     from lcasr_jax.model import ModelConfig, SCConformerXL
     from lcasr_jax.model import subsampling as subsampling_lib
     from lcasr_jax.model.attention import SelfAttention

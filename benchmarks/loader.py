@@ -62,7 +62,8 @@ def built_source(n: int, minutes: float, tmp: Path):
     import soundfile as sf
 
     from lcasr_jax.data.alignments import Recording, Words, write_recording
-    from lcasr_jax.data.tfds_builder import build, open_split
+    from lcasr_jax.data.sources.tfds import open_split
+    from lcasr_jax.data.tfds_builder import build
 
     rng = np.random.default_rng(0)
     src = tmp / "src"

@@ -16,7 +16,6 @@ that executable (arguments + outputs + temporaries - aliased).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -25,15 +24,14 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from lcasr_jax.configs import load_config
+
 REPO = Path(__file__).resolve().parents[1]
 GIB = 2.0**30
 
 
 def paper_config(remat: str, ctc_impl: str = "auto"):
-    spec = importlib.util.spec_from_file_location("cfg", REPO / "experiments" / "rb_6l_768d_6h.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    cfg = mod.get_config()
+    cfg = load_config(f"{REPO / 'experiments' / 'paper.py'}:rb_6l_768d_6h")
     cfg.train.update(remat=remat, compute_dtype="bfloat16", ctc_impl=ctc_impl)
     cfg.mesh.update(data=1, fsdp=1, seq=1)
     return cfg

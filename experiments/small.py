@@ -3,8 +3,8 @@
 6 layers, d 192, 6 heads x 32, 128 subsampling channels, rotary 1.5M. Sequence schedule
 10 s x 64 -> 160 s x 4 (doubling every 500 recordings). Resumable in short device calls:
 
-  lcasr-jax train --config=experiments/small.py --config.data.path=DATASET_DIR \\
-      --workdir=runs/small --time_limit_s=540
+  lcasr-jax train --config experiments/small.py --config.data.path=DATASET_DIR \\
+      --workdir runs/small --time-limit-s 540
 
 (a folder of recording JSONs + audio instead of a built dataset, e.g. on the GPU image
 without tfds: --config.data.kind=recordings --config.data.path=CORPUS_DIR); re-run the

@@ -19,8 +19,8 @@ _EXPORTS = {
     "load_pretrained": "lcasr_jax.checkpoints.convert",
     "ModelConfig": "lcasr_jax.model.config",
     "SCConformerXL": "lcasr_jax.model.conformer",
-    "BLANK_ID": "lcasr_jax.model.config",
-    "VOCAB_SIZE": "lcasr_jax.model.config",
+    "BLANK_ID": "lcasr_jax.data.vocab",
+    "VOCAB_SIZE": "lcasr_jax.data.vocab",
 }
 __all__ = sorted(_EXPORTS)
 

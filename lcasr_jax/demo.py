@@ -3,13 +3,12 @@
 1. Generates (or reuses) a small held-out test piece of the synthetic corpus
    (`lcasr-jax data synth --split test`, about 8 minutes of audio) under
    runs/demo/data-<seed>-<hours>h-<minutes>m (one folder per set of options).
-2. Evaluates the shipped default model (`DEFAULT_MODEL`) on it with the paper's
-   moving-window mode at several context lengths (default 10, 40, 160 s).
+2. Evaluates the shipped default model (`checkpoints.shipped.DEFAULT_MODEL`) on it with
+   the paper's moving-window mode at several context lengths (default 10, 40, 160 s).
 3. Prints the WER table and writes runs/demo/results.csv and runs/demo/wer_vs_context.png.
 
-DEFAULT_MODEL is the small model trained on the synthetic corpus (README, "Training").
-If it is missing (e.g. removed to save space), the random-weight parity fixture (rotary_ln)
-is used as a stand-in and the demo says so (its WER is ~100%); the tests use that path.
+If that model is missing, the random-weight parity fixture stands in and the demo says so
+(`checkpoints.shipped.resolve_default_model`).
 """
 
 from __future__ import annotations
@@ -20,44 +19,16 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-ASSETS = Path(__file__).resolve().parent / "assets"
-# The shipped trained model (a converted model dir).
-DEFAULT_MODEL = ASSETS / "default_model"
-STAND_IN = Path("fixtures") / "parity" / "rotary_ln" / "checkpoint.pt"
-
-
-def shared_dir() -> Path:
-    return Path(os.environ.get("LCASR_SHARED", REPO.parent / "shared"))
-
-
-def resolve_default_model(announce: bool = True) -> Path:
-    """DEFAULT_MODEL if it exists, else the random-weight stand-in (announced on stderr)."""
-    if DEFAULT_MODEL.exists():
-        return DEFAULT_MODEL
-    stand_in = shared_dir() / STAND_IN
-    if not stand_in.is_file():
-        raise FileNotFoundError(f"{DEFAULT_MODEL}: no shipped model, and the stand-in "
-                                f"{stand_in} is missing (set LCASR_SHARED or --checkpoint)")
-    if announce:
-        print(f"NOTE: no trained model at {DEFAULT_MODEL}; using the RANDOM-WEIGHT stand-in "
-              f"{stand_in} (a parity fixture, not a trained model: expect WER near 100%)",
-              file=sys.stderr)
-    return stand_in
-
 
 def test_data(out: Path, hours: float, minutes: float, seed: int) -> Path:
     """Held-out synthetic test recordings under `out` (generated once, then reused)."""
-    from lcasr_jax.data.synth.cli import main as synth_main
+    from lcasr_jax.data.synth.generate import generate
 
     if not (out / "manifest.json").is_file():
         print(f"demo: generating about {hours * 60:.0f} min of held-out test speech in {out}",
               file=sys.stderr)
-        code = synth_main(["--out", str(out), "--hours", str(hours), "--minutes", str(minutes),
-                           "--split", "test", "--seed", str(seed), "--workers",
-                           str(min(2, os.cpu_count() or 1)), "--no-progress"])
-        if code:
-            raise RuntimeError(f"synthetic data generation failed (exit {code})")
+        generate(str(out), hours, split="test", seed=seed, minutes=minutes,
+                 workers=min(2, os.cpu_count() or 1), progress=False)
     return out
 
 
@@ -99,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from lcasr_jax.checkpoints import shipped
     from lcasr_jax.data.features import FRAMES_PER_SECOND
     from lcasr_jax.eval import report
     from lcasr_jax.eval.cli import load, overlap_frames
@@ -112,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
     recordings = load_dataset("synth", data, "test")
     audio_s = sum(r.words[-1]["end"] for r in recordings if r.words)
     model, variables, checkpoint = load(args.checkpoint, "float32")
-    stand_in = args.checkpoint is None and Path(checkpoint) != DEFAULT_MODEL
+    stand_in = args.checkpoint is None and Path(checkpoint) != shipped.DEFAULT_MODEL
     name = "stand-in (random weights)" if stand_in else Path(checkpoint).stem
     print(f"demo: {len(recordings)} recordings, {audio_s / 60:.1f} min of speech; model "
           f"{checkpoint} ({model.config.n_layers} layers, d_model {model.config.d_model})",

@@ -24,7 +24,7 @@ bash scripts/device_synth.sh --out "$DATA/dev" --hours 0.5 --split dev --seed 1 
 bash scripts/device_synth.sh --out "$DATA/test" --hours 1 --split test --seed 2 --no-progress
 echo "corpus: $(( $(date +%s) - t0 )) s"
 python3 -m lcasr_jax.cli train --config=experiments/small.py --config.data.kind=recordings \
-  --config.data.path="$DATA" --workdir="$RUN" --time_limit_s="$LIMIT" 2>&1 \
+  --config.data.path="$DATA" --workdir="$RUN" --time-limit-s="$LIMIT" 2>&1 \
   | tr '\r' '\n' | grep -v -i -E "warn|^\s*$" | tail -n 60
 python3 -m lcasr_jax.cli eval --checkpoint "$RUN/model" --dataset synth --data-dir "$DATA" \
   --split test --seq-len 4096 --overlap-ratio 0.875 --mode averaged_moving_window \

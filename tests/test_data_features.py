@@ -111,10 +111,11 @@ def test_frame_rate_constants_have_one_home():
     import inspect
     import re
 
-    from lcasr_jax import demo
-    from lcasr_jax.eval import decode, plot, runner
+    from lcasr_jax import decode, demo
+    from lcasr_jax.data.sources import synthetic
+    from lcasr_jax.eval import plot, runner
     from lcasr_jax.eval.datasets import base
-    from lcasr_jax.train import loop, synthetic
+    from lcasr_jax.train import loop
 
     assert F.FRAMES_PER_SECOND == 100 and F.FRAME_SECONDS == 0.01
     assert F.FRAME_SECONDS == F.HOP_LENGTH / F.SAMPLE_RATE == 1 / F.FRAMES_PER_SECOND

@@ -138,13 +138,13 @@ def built(tmp_path_factory):
 
 
 def test_tfds_round_trip(built):
-    from lcasr_jax.data import tfds_builder as TB
     from lcasr_jax.data.alignments import read_recording
     from lcasr_jax.data.features import audio_to_features
+    from lcasr_jax.data.sources.tfds import open_split
 
     root, ds = built
-    src = TB.open_split(ds, "train")
-    assert len(src) == 3 and len(TB.open_split(ds, "dev")) == 1
+    src = open_split(ds, "train")
+    assert len(src) == 3 and len(open_split(ds, "dev")) == 1
     for i in range(3):
         ex = src[i]
         rid = ex["id"].decode() if isinstance(ex["id"], bytes) else ex["id"]
@@ -157,7 +157,7 @@ def test_tfds_round_trip(built):
         np.testing.assert_array_equal(ex["token_offsets"], off)
         np.testing.assert_array_equal(ex["token_ids"], ids)
     with pytest.raises(ValueError, match="no split 'test'"):
-        TB.open_split(ds, "test")
+        open_split(ds, "test")
     ld = Loader(src, 128, 2, num_epochs=1, process_index=0, process_count=1)
     n = sum(int(b["valid"].sum()) for b in ld)
     assert n == sum(len(C.chunk_starts(int(src[i]["num_frames"]), 128)) for i in range(3))

@@ -68,7 +68,7 @@ def test_word_times_agree_with_audio(tmp_path, split, engines):
     x, sr = sf.read(tmp_path / entry["audio"], dtype="float32")
     rec = json.loads((tmp_path / entry["words"]).read_text())
     assert sr == rec["sample_rate"] == 16000 and abs(rec["duration"] - len(x) / sr) < 1e-3
-    assert set(rec) == {"audio", "sample_rate", "duration", "words"}
+    assert set(rec) == {"format", "id", "audio", "sample_rate", "duration", "words"}
     words = rec["words"]
     assert [w["word"] for w in words[:6]] == ["it", "is", "a", "truth", "universally",
                                              "acknowledged"]

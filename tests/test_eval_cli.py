@@ -117,7 +117,7 @@ def test_transcribe_formats(tmp_path, checkpoint, capsys):
 
 
 def test_srt_rendering_hand_checked():
-    from lcasr_jax.eval.decode import Transcript, Word
+    from lcasr_jax.decode import Transcript, Word
 
     t = Transcript("a b c", (Word("a", 0.08, 0.4), Word("b", 0.48, 0.8), Word("c", 3.0, 3661.5)))
     assert transcribe.srt_time(3661.5) == "01:01:01,500"

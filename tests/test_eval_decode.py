@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from lcasr_jax import decode
 from lcasr_jax.data.tokenizer import default_tokenizer
-from lcasr_jax.eval import decode
+from lcasr_jax.eval.decode import BeamDecoder
 
 BLANK = 4095
 
@@ -40,6 +41,15 @@ def test_greedy_text_and_word_times():
     assert decode.greedy(_log_probs(_path()), factor=4).words[0].end == 0.32
 
 
+def test_greedy_texts_of_a_batch_cut_each_row_at_its_length():
+    tok = default_tokenizer()
+    path = np.array(_path())
+    ids = np.stack([path, np.r_[path[:8], path[:6]]])  # row 1: more words after frame 8
+    texts = decode.greedy_texts(ids, [len(path), 8], tok)
+    assert texts == [decode.greedy(_log_probs(path)).text, tok.decode(tok.encode("unbelievably"))]
+    assert texts[1] == decode.greedy_decode(_log_probs(ids[1]), length=8, tokenizer=tok)
+
+
 def test_greedy_rejects_mismatched_classes():
     with pytest.raises(ValueError, match="checkpoint/tokenizer mismatch: model has 100"):
         decode.greedy(np.zeros((5, 100), np.float32))
@@ -48,7 +58,7 @@ def test_greedy_rejects_mismatched_classes():
 def test_beam_search_agrees_with_greedy_on_peaked_input():
     pytest.importorskip("pyctcdecode")
     lp = _log_probs(_path())
-    beam = decode.BeamDecoder()(lp, beam_width=8)
+    beam = BeamDecoder()(lp, beam_width=8)
     greedy = decode.greedy(lp)
     assert beam.text.split() == greedy.text.split()
     assert [w.word for w in beam.words] == [w.word for w in greedy.words]

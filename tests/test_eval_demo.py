@@ -6,6 +6,7 @@ import numpy as np
 import soundfile as sf
 
 from lcasr_jax import demo
+from lcasr_jax.checkpoints import shipped
 
 
 def test_demo_prints_table_and_writes_plot(tmp_path, parity_dir, monkeypatch, capsys):
@@ -19,7 +20,7 @@ def test_demo_prints_table_and_writes_plot(tmp_path, parity_dir, monkeypatch, ca
                  {"word": "there", "start": 0.7, "end": 1.1}]
         (data / f"{rid}.json").write_text(json.dumps({"audio": f"{rid}.flac", "words": words}))
     monkeypatch.setattr(demo, "test_data", lambda out, *a: data)
-    monkeypatch.setattr(demo, "DEFAULT_MODEL", tmp_path / "no_model")
+    monkeypatch.setattr(shipped, "DEFAULT_MODEL", tmp_path / "no_model")
     monkeypatch.setenv("LCASR_SHARED", str(parity_dir.parents[1]))
     code = demo.main(["--out", str(tmp_path / "demo"), "--contexts", "1", "2.56",
                       "--overlap-ratio", "0.5", "--quiet"])

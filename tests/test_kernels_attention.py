@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lcasr_jax.kernels import attention
-from lcasr_jax.kernels.pallas_attention import pallas_attention
+from lcasr_jax.kernels.attention.pallas_gpu import pallas_attention
 
 SMALL_BLOCKS = dict(fwd=(32, 16), dkdv=(16, 32), dq=(32, 16))
 
@@ -95,7 +95,7 @@ def test_pallas_interpret_matches_reference(window):
 
 def test_pallas_block_ranges_skip_out_of_window_blocks():
     """Loop bounds: a ±16 window over 16-wide blocks visits at most 4 key blocks."""
-    from lcasr_jax.kernels.pallas_attention import _block_range
+    from lcasr_jax.kernels.attention.pallas_gpu import _block_range
 
     for r0 in range(0, 256, 32):
         lo, flo, fhi, hi = (int(x) for x in _block_range(jnp.int32(r0), 32, 16,
@@ -148,7 +148,7 @@ def test_dispatch(monkeypatch):
 
 def test_cudnn_wrapper_routes_windows_and_float32_elsewhere():
     """On any platform: windows go to the Pallas kernel, float32 to XLA (cuDNN is GPU-only)."""
-    from lcasr_jax.kernels.cudnn_attention import cudnn_attention
+    from lcasr_jax.kernels.attention.cudnn import cudnn_attention
 
     q, k, v, do, lengths = _inputs(4, 1, 40, 1, 16, [33])
     ref_out, _ = ref_attention(q, k, v, lengths, (5, 5), do)

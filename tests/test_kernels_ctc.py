@@ -210,7 +210,7 @@ def test_matches_optax(impl):
 def small_tiles(monkeypatch):
     """Several lane chunks and frame blocks of the Pallas wavefront (and a ragged last block),
     even for short test inputs."""
-    from lcasr_jax.kernels import ctc_pallas
+    from lcasr_jax.kernels.ctc import pallas_gpu as ctc_pallas
 
     monkeypatch.setattr(ctc_pallas, "BLOCK", 16)
     monkeypatch.setattr(ctc_pallas, "CHUNK", 4)
@@ -226,7 +226,7 @@ def test_many_segments(impl, small_tiles):
 @pytest.mark.parametrize("impl", IMPLS)
 def test_halves_meet_at_every_kind_of_split(impl, small_tiles):
     """Each sequence runs as a first half and a reversed second half that meet in the middle
-    (Pallas: at a block edge, ctc_halves.py; XLA: after ceil(frames / 2)): lengths around
+    (Pallas: at a block edge, kernels/ctc/halves.py; XLA: after ceil(frames / 2)): lengths around
     the block size (16 here) put the meeting after one frame, at the end (an empty second
     half: its virtual end state), mid-block, and where the second half is a ragged block;
     labels up to the row's limit and none at all."""
@@ -262,7 +262,7 @@ def test_bfloat16_logits_are_read_exactly(impl):
 def test_long_sequence_is_finite_and_matches_reference(impl, monkeypatch):
     """Long enough that a probability-space recursion would underflow; for Pallas, 8 lane
     chunks whose offsets drift far apart, so values cross chunks through the rebasing."""
-    from lcasr_jax.kernels import ctc_pallas
+    from lcasr_jax.kernels.ctc import pallas_gpu as ctc_pallas
 
     monkeypatch.setattr(ctc_pallas, "BLOCK", 64)
     monkeypatch.setattr(ctc_pallas, "CHUNK", 16)

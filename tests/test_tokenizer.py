@@ -9,9 +9,9 @@ from lcasr_jax.data.tokenizer import (
     ctc_runs,
     default_tokenizer,
     default_tokenizer_path,
-    greedy_decode,
 )
-from lcasr_jax.model.config import BLANK_ID
+from lcasr_jax.data.vocab import BLANK_ID
+from lcasr_jax.decode import greedy_decode
 
 
 def test_shipped_model_is_the_original():

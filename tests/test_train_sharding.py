@@ -10,11 +10,11 @@ import pytest
 from jax.sharding import PartitionSpec
 from test_kernels_shard import batch_gathers
 
+from lcasr_jax.data.sources.synthetic import SyntheticSource
 from lcasr_jax.train import sharding as shd
 from lcasr_jax.train import step as step_lib
 from lcasr_jax.train.optim import make_optimizer
 from lcasr_jax.train.state import build_model, create_state, init_variables
-from lcasr_jax.train.synthetic import SyntheticSource
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lcasr_jax.kernels.xla_attention import NEG_INF, attention_mask
+from lcasr_jax.kernels.attention.xla import NEG_INF, attention_mask
 
 THRESHOLDS_S = (10.0, 30.0, 60.0)  # the paper's question: how much mass lies this far away
 

@@ -117,7 +117,7 @@ def matrices(logp: np.ndarray, ids: np.ndarray, out_bounds: np.ndarray
 def wer_matrix(ids: np.ndarray, out_bounds: np.ndarray, reference: str, tokenizer,
                factor: int) -> tuple[np.ndarray, float]:
     """(n, n) WER % of the unmasked path with window i taken from masked run j; base WER %."""
-    from lcasr_jax.eval.decode import greedy_ids
+    from lcasr_jax.decode import greedy_ids
     from lcasr_jax.eval.normalize import normalize_hypothesis
     from lcasr_jax.eval.wer import word_error_rate_detail
 
@@ -147,9 +147,10 @@ def attribute(forward, n_devices: int, spec: np.ndarray, window: int, *, factor:
     drop, changed = matrices(logp, ids, out_bounds)
     wer = base = None
     if reference is not None:
-        from lcasr_jax.eval.decode import _tokenizer
+        from lcasr_jax.data.tokenizer import default_tokenizer
 
-        wer, base = wer_matrix(ids, out_bounds, reference, _tokenizer(tokenizer), factor)
+        wer, base = wer_matrix(ids, out_bounds, reference, tokenizer or default_tokenizer(),
+                               factor)
     return Attribution(recording_id, window, bounds, out_bounds, drop, changed, wer, base)
 
 

@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from lcasr_jax.data.synth import cli as synth_cli
+
 
 def _build(args) -> int:
     """Build into a temporary folder beside the destination, then swap it in: a failed
@@ -60,7 +62,7 @@ def _inspect(args) -> int:
         return 0
     import tensorflow_datasets as tfds
 
-    from lcasr_jax.data.tfds_builder import open_split
+    from lcasr_jax.data.sources.tfds import open_split
 
     info = tfds.builder_from_directory(str(path)).info
     for split in info.splits:
@@ -86,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--overwrite", action="store_true")
     b.add_argument("--resampler", choices=["soxr", "torchaudio"], default="soxr",
                    help="torchaudio: the original's resampler (identical features)")
-    sub.add_parser("synth", help="generate the synthetic long-form corpus", add_help=False)
+    synth = sub.add_parser("synth", help="generate the synthetic long-form corpus",
+                           description=synth_cli.DESCRIPTION)
+    synth_cli.add_arguments(synth)
     c = sub.add_parser("convert", help="podcast JSON / CTM / TextGrid -> recording JSON")
     c.add_argument("alignment")
     c.add_argument("audio")
@@ -97,12 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     i = sub.add_parser("inspect", help="summarise a recording JSON or a built dataset folder")
     i.add_argument("path")
     i.add_argument("--limit", type=int, default=1000)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "synth":
-        from lcasr_jax.data.synth.cli import main as synth_main
-
-        return synth_main(argv[1:])
     args = p.parse_args(argv)
+    if args.cmd == "synth":
+        return synth_cli.command(args)
     try:
         return {"build": _build, "convert": _convert, "inspect": _inspect}[args.cmd](args)
     except (ValueError, OSError) as e:

@@ -27,39 +27,15 @@ import functools
 import multiprocessing as mp
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from lcasr_jax.data.alignments import find_recordings, read_recording, validate_words
-from lcasr_jax.data.chunking import word_tokens
+from lcasr_jax.data.alignments import find_recordings
+from lcasr_jax.data.sources.recordings import encode_recording
 
 NAME = "lcasr_recordings"
 SPLIT_NAMES = ("train", "dev", "test", "validation", "valid", "eval")
-
-
-def encode_recording(json_path: str | Path, resampler: str = "soxr") -> dict[str, Any]:
-    """Recording JSON -> one dataset example (audio loaded, features computed, tokenised)."""
-    from lcasr_jax.data.audio import load_audio
-    from lcasr_jax.data.features import compute_features
-
-    rec = read_recording(json_path)
-    audio = load_audio(rec.audio, resampler=resampler)
-    duration = len(audio) / 16000
-    words = validate_words(rec.words, duration, source=str(json_path))
-    feats = compute_features(audio)
-    offsets, ids = word_tokens(words.text)
-    return {
-        "id": rec.id,
-        "features": np.ascontiguousarray(feats.T).astype(np.float16),
-        "num_frames": np.int32(feats.shape[1]),
-        "word_start": words.start.astype(np.float64),
-        "word_end": words.end.astype(np.float64),
-        "token_offsets": offsets.astype(np.int64),
-        "token_ids": ids.astype(np.int32),
-        "text": " ".join(words.text),
-    }
 
 
 def source_splits(source_dir: str | Path) -> dict[str, list[Path]]:
@@ -170,10 +146,3 @@ def build(source_dir: str | Path, data_dir: str | Path, workers: int = 1,
         builder.download_and_prepare(download_config=config)
     return Path(builder.data_dir)
 
-
-def open_split(dataset_dir: str | Path, split: str = "train"):
-    """Random-access source over one split: len(src), src[i] -> dict of numpy arrays."""
-    builder = tfds.builder_from_directory(str(dataset_dir))
-    if split not in builder.info.splits:
-        raise ValueError(f"{dataset_dir}: no split {split!r} (has {list(builder.info.splits)})")
-    return builder.as_data_source(split=split)

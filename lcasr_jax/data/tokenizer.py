@@ -1,6 +1,7 @@
-"""The original's sentencepiece tokenizer (4095 BPE pieces) and CTC greedy decoding.
+"""The original's sentencepiece tokenizer (4095 BPE pieces) and the CTC collapse rule.
 
-Model class 4095 is the CTC blank; it lies outside the tokenizer's id range.
+Model class 4095 is the CTC blank; it lies outside the tokenizer's id range. Greedy
+decoding to text and transcripts: `lcasr_jax.decode`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import sentencepiece as spm
 
-from lcasr_jax.model.config import BLANK_ID, VOCAB_SIZE
+from lcasr_jax.data.vocab import BLANK_ID, VOCAB_SIZE
 
 
 def default_tokenizer_path() -> Path:
@@ -72,12 +73,3 @@ def ctc_collapse(frame_ids: np.ndarray, blank_id: int = BLANK_ID) -> list[int]:
     """Collapse repeats then drop blanks (`ctc_runs` without the spans)."""
     return ctc_runs(frame_ids, blank_id)[0].tolist()
 
-
-def greedy_decode(log_probs: np.ndarray, length: int | None = None,
-                  tokenizer: Tokenizer | None = None) -> str:
-    """Greedy CTC transcript of one item. log_probs: (frames, classes)."""
-    tokenizer = tokenizer or default_tokenizer()
-    lp = np.asarray(log_probs)
-    if length is not None:
-        lp = lp[:length]
-    return tokenizer.decode(ctc_collapse(lp.argmax(-1), tokenizer.blank_id))

@@ -45,10 +45,10 @@ def load(checkpoint: str | None, dtype: str):
     import jax.numpy as jnp
 
     from lcasr_jax import load_pretrained
-    from lcasr_jax.eval.decode import check_classes
+    from lcasr_jax.decode import check_classes
 
     if checkpoint is None:
-        from lcasr_jax.demo import resolve_default_model
+        from lcasr_jax.checkpoints.shipped import resolve_default_model
 
         checkpoint = str(resolve_default_model())
     if not Path(checkpoint).exists():

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from lcasr_jax.data.features import FRAMES_PER_SECOND
-from lcasr_jax.data.tokenizer import ctc_collapse
+from lcasr_jax.data.tokenizer import ctc_collapse, default_tokenizer
+from lcasr_jax.decode import Transcript, check_classes, greedy_ids
 from lcasr_jax.eval import engine, loss, windows
 from lcasr_jax.eval.datasets.base import Recording
-from lcasr_jax.eval.decode import Transcript, greedy_ids
 from lcasr_jax.eval.hosts import Hosts, owned, reassemble
 from lcasr_jax.eval.loss import LossDetail
 from lcasr_jax.eval.noise import NoiseSpec, add_noise, parse_noise, valid_mask
@@ -120,11 +120,11 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
     """Evaluate `recordings` with (model, variables) under `settings`. With several
     processes (`hosts`, default: jax's) every process calls this with the same arguments;
     all get the full result. Progress bars (recordings of process 0) on process 0 only."""
-    from lcasr_jax.eval.decode import BeamDecoder, _tokenizer, check_classes
+    from lcasr_jax.eval.decode import BeamDecoder
 
     t0 = time.perf_counter()
     noise = parse_noise(settings.noise)
-    tokenizer = _tokenizer(tokenizer)
+    tokenizer = tokenizer or default_tokenizer()
     hosts = hosts if hosts is not None else Hosts.current()
     factor = model.config.subsampling_factor
     check_classes(model.config.num_classes, tokenizer)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from lcasr_jax.eval.decode import Transcript
+from lcasr_jax.decode import Transcript, check_classes, greedy_ids
 from lcasr_jax.eval.windows import MODES
 
 
@@ -70,7 +70,6 @@ def transcribe(paths, model, variables, seq_len: int, overlap: int, mode: str,
     """Transcripts (raw decoder text + word times) of audio files."""
     from lcasr_jax.data.features import audio_to_features
     from lcasr_jax.eval import engine, windows
-    from lcasr_jax.eval.decode import check_classes, greedy_ids
     from lcasr_jax.eval.runner import EvalSettings, model_for_mode
 
     check_classes(model.config.num_classes)

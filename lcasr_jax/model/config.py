@@ -12,8 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-VOCAB_SIZE = 4095  # sentencepiece pieces; the model has VOCAB_SIZE + 1 classes.
-BLANK_ID = VOCAB_SIZE  # CTC blank is the last class (4095).
+from lcasr_jax.data.vocab import VOCAB_SIZE
 
 # Keys the original accepts and ignores (swallowed by **kwargs or training-only).
 IGNORED_KEYS = frozenset({

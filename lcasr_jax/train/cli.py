@@ -1,62 +1,74 @@
-"""`lcasr-jax train --config=experiments/x.py --config.optim.lr=1e-3 --workdir DIR`.
+"""`lcasr-jax train --config experiments/paper.py:rb_6l_768d_6h --workdir DIR [--config.a.b=V]`.
 
-Any config field can be overridden with --config.<path>=<value>. Re-running the same command
-on the same workdir resumes from its newest complete checkpoint.
+Any config field can be overridden with --config.<path>=<value> (`lcasr_jax.configs`).
+Re-running the same command on the same workdir resumes from its newest complete checkpoint.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
-from absl import flags
-from ml_collections import config_flags
+from lcasr_jax.configs import ConfigError, load_config, split_overrides
+
+PROG = "lcasr-jax train"
 
 
-def _flags() -> flags.FlagValues:
-    fv = flags.FlagValues()
-    config_flags.DEFINE_config_file("config", None, "ml-collections config file (.py)",
-                                    flag_values=fv, lock_config=True)
-    flags.DEFINE_string("workdir", None, "checkpoints, metrics.jsonl, tensorboard/",
-                        flag_values=fv)
-    flags.DEFINE_float("time_limit_s", -1.0, "stop (and checkpoint) after this many seconds",
-                       flag_values=fv)
-    return fv
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, as for a bad config (not the usage)
+        self.exit(2, f"{PROG}: bad arguments: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=PROG, description="Train a model from an ml-collections config file.",
+        epilog="Any config field can be overridden with --config.FIELD.PATH=VALUE "
+               "(parsed as the field's type), e.g. --config.optim.lr=1e-3.")
+    p.add_argument("--config", required=True, metavar="FILE.py[:ARG]",
+                   help="config file; ARG goes to its get_config(ARG) (a family's variant)")
+    p.add_argument("--workdir", required=True,
+                   help="checkpoints, metrics.jsonl, tensorboard/, the exported model")
+    p.add_argument("--time-limit-s", "--time_limit_s", dest="time_limit_s", type=float,
+                   default=-1.0, help="stop (and checkpoint) after this many seconds")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    fv = _flags()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        fv(["lcasr-jax train", *(sys.argv[1:] if argv is None else argv)])
-        if fv.config is not None:
-            fv.config.to_dict()  # a config file that failed to load raises only when used
-    except (flags.Error, AttributeError, KeyError, TypeError, ValueError, OSError) as e:
-        msg = " ".join(str(e).split())  # one line, whatever absl / ml_collections wrote
-        print(f"lcasr-jax train: bad arguments: {msg}", file=sys.stderr)
+        rest, overrides = split_overrides(argv)
+    except ConfigError as e:
+        print(f"{PROG}: bad arguments: {e}", file=sys.stderr)
         return 2
-    if fv.config is None or not fv.workdir:
-        print("lcasr-jax train: --config=FILE.py and --workdir=DIR are required", file=sys.stderr)
+    parser = _parser()
+    try:
+        args = parser.parse_args(rest)
+    except SystemExit as e:  # --help (0) or argparse's usage + one-line error (2)
+        return int(e.code or 0)
+    try:
+        cfg = load_config(args.config, overrides)
+    except ConfigError as e:
+        print(f"{PROG}: bad arguments: {e}", file=sys.stderr)
         return 2
-    cfg = fv.config
-    if fv.time_limit_s > 0:
-        with cfg.unlocked():
-            cfg.train.time_limit_s = fv.time_limit_s
+    if args.time_limit_s > 0:
+        cfg.train.time_limit_s = args.time_limit_s
     import jax
 
     if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):  # each schedule stage compiles once
         jax.config.update("jax_compilation_cache_dir",
-                          str(Path(fv.workdir).absolute() / "jax_cache"))
+                          str(Path(args.workdir).absolute() / "jax_cache"))
     from lcasr_jax.distributed import maybe_initialize_distributed
 
     maybe_initialize_distributed()
     from lcasr_jax.train.loop import train
 
     try:
-        summary = train(cfg, fv.workdir)
+        summary = train(cfg, args.workdir)
     except (ValueError, OSError) as e:
-        print(f"lcasr-jax train: error: {e}", file=sys.stderr)
+        print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     print(json.dumps(summary), flush=True)
     return 0

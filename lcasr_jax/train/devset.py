@@ -17,12 +17,12 @@ import numpy as np
 
 class DevSet:
     def __init__(self, cfg: Any):
-        from lcasr_jax.train.corpus import CorpusSource
+        from lcasr_jax.data.sources import make_source
 
         dev_cfg = cfg.copy_and_resolve_references()
         with dev_cfg.unlocked():
             dev_cfg.data.split = cfg.data.dev_split
-        source = CorpusSource.from_config(dev_cfg)
+        source = make_source(dev_cfg)
         self.batches = []
         for _ in range(int(cfg.log.dev_batches)):
             batch, _ = source.next_batch(int(cfg.log.dev_frames), int(cfg.log.dev_batch_size))
@@ -30,24 +30,24 @@ class DevSet:
 
     def wer(self, model, variables: dict[str, Any]) -> tuple[float, str, str]:
         """(WER, first hypothesis, its reference) of the current weights."""
-        from lcasr_jax.data.tokenizer import ctc_collapse, default_tokenizer
+        from lcasr_jax.data.tokenizer import default_tokenizer
+        from lcasr_jax.decode import greedy_texts
         from lcasr_jax.eval.wer import word_error_rate_detail
 
         tok = default_tokenizer()
         hyps, refs = [], []
         for b in self.batches:
-            ids, n = jax.device_get(greedy_ids(model, variables, jnp.asarray(b["spec"]),
-                                            jnp.asarray(b["lengths"])))
-            for i in range(len(b["lengths"])):
-                if b["lengths"][i] == 0:
-                    continue
-                hyps.append(tok.decode(ctc_collapse(np.asarray(ids[i, : int(n[i])]))))
-                refs.append(tok.decode([int(t) for t in b["targets"][i, : b["target_lengths"][i]]]))
+            ids, n = jax.device_get(argmax_ids(model, variables, jnp.asarray(b["spec"]),
+                                               jnp.asarray(b["lengths"])))
+            rows = np.flatnonzero(b["lengths"] > 0)
+            hyps += greedy_texts(ids[rows], n[rows], tok)
+            refs += [tok.decode([int(t) for t in b["targets"][i, : b["target_lengths"][i]]])
+                     for i in rows]
         return word_error_rate_detail(hyps, refs).wer, hyps[0], refs[0]
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def greedy_ids(model, variables, spec, lengths):
+def argmax_ids(model, variables, spec, lengths):
     """Eval-mode argmax ids (batch, tokens) and token lengths (batch,) of spec (batch, 80, T)."""
     out = model.apply(variables, spec, lengths)
     return jnp.argmax(out["final_posteriors"], axis=-1), out["length"]

@@ -20,29 +20,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from lcasr_jax.data.features import FRAMES_PER_SECOND
+from lcasr_jax.data.sources import make_source
 from lcasr_jax.train import hosts
 from lcasr_jax.train import step as step_lib
 from lcasr_jax.train.checkpoint import Checkpointer, export_model
-from lcasr_jax.train.devset import DevSet, greedy_ids
+from lcasr_jax.train.devset import DevSet, argmax_ids
 from lcasr_jax.train.schedules import LRSchedule, SequenceSchedule
 from lcasr_jax.train.sharding import make_mesh
 from lcasr_jax.train.state import TrainState, build_model
-
-
-def make_source(cfg: Any) -> Any:
-    """The batch source named by cfg.data.kind ('synthetic', 'corpus' or 'recordings')."""
-    if cfg.data.kind == "synthetic":
-        from lcasr_jax.train.synthetic import SyntheticSource
-
-        return SyntheticSource(seed=cfg.seed, recordings_per_epoch=cfg.data.synthetic_recordings,
-                               tokens_per_second=cfg.data.synthetic_tokens_per_second,
-                               feat_in=cfg.model.feat_in)
-    if cfg.data.kind in ("corpus", "recordings"):
-        from lcasr_jax.train.corpus import CorpusSource
-
-        return CorpusSource.from_config(cfg)
-    raise ValueError(f"data.kind={cfg.data.kind!r} is not supported "
-                     "(synthetic, corpus, recordings)")
 
 
 def _schedules(cfg: Any, meta: dict[str, Any] | None) -> tuple[SequenceSchedule, LRSchedule]:
@@ -114,14 +99,14 @@ class _Log:
 
 def _sample_transcript(model, state: TrainState, batch: dict[str, np.ndarray]) -> tuple[str, str]:
     """Greedy transcript of row 0 of `batch` (eval mode) and its reference."""
-    from lcasr_jax.data.tokenizer import ctc_collapse, default_tokenizer
+    from lcasr_jax.data.tokenizer import default_tokenizer
+    from lcasr_jax.decode import greedy_texts
 
-    ids, n = jax.device_get(greedy_ids(model, state.variables(), jnp.asarray(batch["spec"][:1]),
-                                    jnp.asarray(batch["lengths"][:1])))
-    tok = default_tokenizer()
-    hyp = tok.decode(ctc_collapse(np.asarray(ids[0, : int(n[0])])))
-    ref = tok.decode([int(t) for t in batch["targets"][0, : int(batch["target_lengths"][0])]])
-    return hyp, ref
+    ids, n = jax.device_get(argmax_ids(model, state.variables(), jnp.asarray(batch["spec"][:1]),
+                                       jnp.asarray(batch["lengths"][:1])))
+    ref = default_tokenizer().decode(
+        [int(t) for t in batch["targets"][0, : int(batch["target_lengths"][0])]])
+    return greedy_texts(ids, n)[0], ref
 
 
 def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
@@ -169,7 +154,7 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
 
     last_saved, t_log, frames_since = step, time.time(), 0
     reason, time_up = "max_epochs", False
-    time_limit = cfg.train.get("time_limit_s", -1)
+    time_limit = cfg.train.time_limit_s
     while recordings_seen < total_recordings:
         if 0 < cfg.train.max_steps <= step:
             reason = "max_steps"
@@ -217,10 +202,10 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
     ckpt.wait()
     ckpt.close()
     log.close()
-    if cfg.checkpoint.get("export_dtype", "") and jax.process_count() > 1:
+    if cfg.checkpoint.export_dtype and jax.process_count() > 1:
         print("multi-host run: WORKDIR/model not written (orbax barriers); the checkpoints "
               "hold the weights", flush=True)
-    elif cfg.checkpoint.get("export_dtype", ""):
+    elif cfg.checkpoint.export_dtype:
         export_model(state.variables(), cfg, workdir / "model", cfg.checkpoint.export_dtype,
                      metadata={"step": step, "recordings_seen": recordings_seen})
     return {"step": step, "recordings_seen": recordings_seen, "stopped": reason,

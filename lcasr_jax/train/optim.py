@@ -32,16 +32,14 @@ def make_optimizer(optim_cfg: Any,
     """`optim_cfg`: name ('madgrad' | 'adam' | 'adamw'), momentum, weight_decay, eps,
     decouple_decay (madgrad), b1, b2 (adam[w])."""
     name = optim_cfg.name
-    wd = float(optim_cfg.get("weight_decay", 0.0))
+    if name not in ("madgrad", "adam", "adamw"):
+        raise ValueError(f"optim.name={name!r} is not supported (madgrad, adam, adamw)")
+    wd, eps = float(optim_cfg.weight_decay), float(optim_cfg.eps)
     if name == "madgrad":
-        return madgrad(learning_rate, momentum=float(optim_cfg.get("momentum", 0.9)),
-                       weight_decay=wd, eps=float(optim_cfg.get("eps", 1e-6)),
-                       decouple_decay=bool(optim_cfg.get("decouple_decay", False)))
-    b1, b2 = float(optim_cfg.get("b1", 0.9)), float(optim_cfg.get("b2", 0.999))
-    eps = float(optim_cfg.get("eps", 1e-8))
+        return madgrad(learning_rate, momentum=float(optim_cfg.momentum), weight_decay=wd,
+                       eps=eps, decouple_decay=bool(optim_cfg.decouple_decay))
+    b1, b2 = float(optim_cfg.b1), float(optim_cfg.b2)
     if name == "adam":  # torch Adam: L2 weight decay added to the gradient
         return optax.chain(optax.add_decayed_weights(wd) if wd else optax.identity(),
                            optax.adam(learning_rate, b1=b1, b2=b2, eps=eps))
-    if name == "adamw":
-        return optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=wd)
-    raise ValueError(f"optim.name={name!r} is not supported (madgrad, adam, adamw)")
+    return optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=wd)

@@ -42,9 +42,9 @@ def build_model(cfg: Any) -> nn.Module:
 
     model_cfg = ModelConfig.from_dict(dict(cfg.model))
     return SCConformerXL(model_cfg, dtype=DTYPES[cfg.train.compute_dtype],
-                         attention_impl=cfg.train.get("attention_impl", "auto"),
-                         depthwise_impl=cfg.train.get("depthwise_impl", "auto"),
-                         rotary_dtype=DTYPES[cfg.train.get("rotary_dtype", "float32")],
+                         attention_impl=cfg.train.attention_impl,
+                         depthwise_impl=cfg.train.depthwise_impl,
+                         rotary_dtype=DTYPES[cfg.train.rotary_dtype],
                          remat=cfg.train.remat)
 
 

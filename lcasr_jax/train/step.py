@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from lcasr_jax.data.vocab import BLANK_ID
 from lcasr_jax.kernels.shard import batch_mesh, per_batch_shard
-from lcasr_jax.model.config import BLANK_ID
 from lcasr_jax.train import sharding as shd
 from lcasr_jax.train.optim import clip_grad_norm, make_optimizer
 from lcasr_jax.train.state import TrainState, create_state, init_variables
@@ -56,10 +56,10 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
     the CTC loss and the opaque attention kernels (cuDNN, Pallas) run per batch shard
     (shard_map): XLA would otherwise gather the whole batch onto every device for them.
     """
-    weight = float(cfg.train.get("intermediate_loss_weighting", 0.0))
-    ctc_impl = cfg.train.get("ctc_impl", "auto")
+    weight = float(cfg.train.intermediate_loss_weighting)
+    ctc_impl = cfg.train.ctc_impl
     augment_cfg = None
-    if int(cfg.train.get("spec_augment_after_n_epochs", -1)) >= 0:
+    if int(cfg.train.spec_augment_after_n_epochs) >= 0:
         from lcasr_jax.data.specaugment import SpecAugmentConfig
 
         augment_cfg = SpecAugmentConfig.from_original(dict(cfg.spec_augment))

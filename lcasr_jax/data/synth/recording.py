@@ -2,18 +2,21 @@
 
 A plan is a JSON-able dict drawn from `default_rng([seed, split code, index])`, so a
 recording depends only on (seed, split, index, minutes) and the engines' own determinism.
-Output: `<id>.flac` (16 kHz, 16 bit) and `<id>.json` = {"audio", "sample_rate",
-"duration" (s), "words": [{"word", "start", "end", "speaker"}]} with times in seconds.
+Output: `<id>.flac` (16 kHz, 16 bit) and `<id>.json`, a recording JSON
+(`lcasr_jax.data.alignments`, written through its codec) with `sample_rate` kept as an
+extra field and every word's speaker.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
+
+from lcasr_jax.data.alignments import Recording, Words, write_recording
 
 from . import room
 from .text import words as word_spans
@@ -211,7 +214,9 @@ def repair_times(words: list[tuple[str, int, int, str]]) -> list[tuple[str, int,
 
 
 def write(p: dict, dry: np.ndarray, words, out_dir: str) -> dict:
-    """Add echo and noise block by block, write <id>.flac then <id>.json atomically."""
+    """Add echo and noise block by block, write <id>.flac then <id>.json atomically.
+
+    `words`: (word, start, end, speaker) with times in samples."""
     import soundfile as sf
 
     rng = np.random.default_rng(p["render_seed"] + 1)
@@ -238,13 +243,11 @@ def write(p: dict, dry: np.ndarray, words, out_dir: str) -> dict:
             y *= gain
             f.write(np.clip(y, -1.0, 1.0, out=y))
     os.replace(tmp, os.path.join(out_dir, f"{rid}.flac"))
-    rec = {"audio": f"{rid}.flac", "sample_rate": SR, "duration": round(len(dry) / SR, 4),
-           "words": [{"word": w, "start": round(a / SR, 4), "end": round(b / SR, 4), "speaker": s}
-                     for w, a, b, s in words]}
-    tmp = os.path.join(out_dir, f".{rid}.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(rec, f)
-    os.replace(tmp, os.path.join(out_dir, f"{rid}.json"))
+    text, starts, ends, speakers = zip(*words, strict=True) if words else ((),) * 4
+    rec = Recording(rid, Path(out_dir) / f"{rid}.flac",
+                    Words(text, np.array(starts) / SR, np.array(ends) / SR, speakers),
+                    round(len(dry) / SR, 4), {"sample_rate": SR})
+    write_recording(Path(out_dir) / f"{rid}.json", rec)
     return rec
 
 
@@ -256,8 +259,8 @@ def make(p: dict, corpus: dict[str, list[str]], engines: Engines, out_dir: str) 
               file=sys.stderr)
     words = repair_times(words)
     rec = write(p, dry, words, out_dir)
-    return {"id": p["id"], "audio": rec["audio"], "words": f"{p['id']}.json",
-            "duration": rec["duration"], "n_words": len(words), "book": p["book"],
+    return {"id": p["id"], "audio": rec.audio.name, "words": f"{p['id']}.json",
+            "duration": rec.duration, "n_words": len(words), "book": p["book"],
             "speakers": [s["speaker"] for s in p["speakers"]]}
 
 

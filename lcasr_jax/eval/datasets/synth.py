@@ -1,12 +1,13 @@
 """The synthetic corpus of `lcasr-jax data synth`: per recording `<id>.flac` and `<id>.json`
-= {"audio", "sample_rate", "duration", "words": [{"word", "start", "end", "speaker"}]}
-(plus a manifest.json, not needed here). `data_dir` or `data_dir/<split>` holds them.
+in the recording format (`lcasr_jax.data.alignments`, read through its codec), plus a
+manifest.json giving their order. `data_dir` or `data_dir/<split>` holds them.
 The reference is the words joined by spaces."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from lcasr_jax.data.alignments import AlignmentError, read_recording
 from lcasr_jax.eval.datasets.base import DatasetError, Recording, check_rate, read_json
 from lcasr_jax.eval.normalize import normalize_reference
 
@@ -31,18 +32,14 @@ def read(data_dir: Path, split: str = "test") -> list[Recording]:
         raise DatasetError(f"{root}: no synthetic-corpus recordings (<id>.json + audio)")
     recordings = []
     for meta_path in metas:
-        meta = read_json(meta_path)
-        if not isinstance(meta, dict) or not isinstance(meta.get("words"), list):
-            raise DatasetError(f"{meta_path}: expected an object with a 'words' list")
-        audio = root / str(meta.get("audio", meta_path.stem + ".flac"))
-        if not audio.is_file():
-            raise DatasetError(f"{audio}: audio file not found ({meta_path.name})")
-        check_rate(audio, meta.get("sample_rate"), meta_path)
         try:
-            raw = " ".join(str(w["word"]) for w in meta["words"])
-        except (TypeError, KeyError):
-            raise DatasetError(f"{meta_path}: every word needs a 'word' field") from None
-        rid = str(meta.get("id", meta_path.stem))
-        recordings.append(Recording(rid, audio, normalize_reference(raw), raw,
-                                    words=tuple(meta["words"])))
+            rec = read_recording(meta_path)
+        except AlignmentError as e:
+            raise DatasetError(str(e)) from None
+        if not rec.audio.is_file():
+            raise DatasetError(f"{rec.audio}: audio file not found ({meta_path.name})")
+        check_rate(rec.audio, rec.meta.get("sample_rate"), meta_path)
+        raw = " ".join(rec.words.text)
+        recordings.append(Recording(rec.id, rec.audio, normalize_reference(raw), raw,
+                                    words=tuple(rec.words.to_dicts())))
     return recordings

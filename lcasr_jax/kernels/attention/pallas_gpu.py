@@ -21,8 +21,6 @@ from jax import lax
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
-from lcasr_jax.kernels.attention import register_backend
-
 MASK = -1e30  # finite: a row that sees no key in a block never makes inf - inf
 LOG2E = math.log2(math.e)
 
@@ -292,6 +290,3 @@ def pallas_attention(q, k, v, lengths=None, *, window=(-1, -1), scale=None,
     cfg_items = tuple(sorted(cfg.items()))
     out = _flash(qp, kp, vp, lengths, window, float(scale), cfg_items)
     return out[:, :time]
-
-
-register_backend("pallas_gpu", pallas_attention)

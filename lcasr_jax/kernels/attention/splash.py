@@ -12,8 +12,6 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from lcasr_jax.kernels.attention import register_backend
-
 
 @functools.lru_cache(maxsize=32)
 def _kernel(time: int, heads: int, window: tuple[int, int], block: int, interpret: bool):
@@ -52,6 +50,3 @@ def splash_attention(q, k, v, lengths=None, *, window=(-1, -1), scale=None,
     out = out.transpose(0, 2, 1, 3)[:, :time]
     valid = jnp.arange(time)[None, :, None, None] < lengths[:, None, None, None]
     return jnp.where(valid, out, 0).astype(q.dtype)
-
-
-register_backend("splash", splash_attention)

@@ -1,11 +1,10 @@
-"""Meet in the middle: the CTC wavefront (ctc_pallas.py) runs each sequence as two rows.
+"""The CTC wavefront's (pallas_gpu.py) two rows per sequence (halves.py) as lanes.
 
 Row n (< N) is the sequence's first `split` frames; row N + n is the rest, time- and
-label-reversed. The alpha recursion of the reversed row is the beta recursion of the
-original, so one forward wavefront over 2N rows computes alpha up to the split and beta
-down to it together, in half the serial frames. Here, in XLA on (rows, lanes) arrays:
+label-reversed, whose alpha is the sequence's beta. Here, in XLA on (rows, lanes) arrays:
 
-- `plan`: the split, the rows' frame ranges in the logits and their (reversed) labels;
+- `plan`: the halves' plan (split on a block edge) laid out as the kernels read it: the
+  rows' frame ranges in the logits and their labels per lane;
 - `meet`: log p(labels) from alpha before the split and beta at the split;
 - `handover`: each row's state at its end, mirrored into its partner's lanes: the entry
   state of the partner's beta recursion in the backward wavefront;
@@ -23,8 +22,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lcasr_jax.kernels.ctc_tiles import Geo
-from lcasr_jax.kernels.ctc_xla import NEG, df_add, skip_states
+from lcasr_jax.kernels.ctc import halves
+from lcasr_jax.kernels.ctc.numerics import NEG, df_add, extended_states
+from lcasr_jax.kernels.ctc.tiles import Geo
 
 
 class Rows(NamedTuple):
@@ -40,31 +40,23 @@ class Rows(NamedTuple):
 
 
 def plan(labels: jax.Array, label_lengths: jax.Array, frames: jax.Array, g: Geo) -> Rows:
-    """labels: (N, max_labels) int32; label_lengths, frames: (N,) int32.
+    """labels: (N, max_labels) int32 (padding: the blank); label_lengths, frames: (N,) int32.
 
     The split is a whole number of blocks (half of them, rounded up), so the first row's
     blocks are the sequence's own."""
     n_seq, max_labels = labels.shape
-    blocks = -(-frames // g.block)
-    split = jnp.minimum((blocks + 1) // 2 * g.block, frames)
+    h = halves.plan(labels, label_lengths, frames, g.blank, g.block)
     j = jnp.arange(max_labels)
-    valid = j[None] < label_lengths[:, None]
-    rev = jnp.take_along_axis(labels, jnp.clip(label_lengths[:, None] - 1 - j, 0,
-                                               max_labels - 1), axis=1)
-    lab = jnp.concatenate([labels, jnp.where(valid, rev, 0)])
-    lablen = jnp.concatenate([label_lengths, label_lengths])
-    ext = jnp.full((2 * n_seq, 2 * max_labels + 1), g.blank, jnp.int32).at[:, 1::2].set(lab)
-    skip = skip_states(ext)[:, 1::2] & (j[None] < lablen[:, None])
+    skip = extended_states(h.labels, g.blank)[1][:, 1::2] & (j[None] < h.label_lengths[:, None])
     pad = ((0, 0), (0, g.width - max_labels))
-    lab, skip = jnp.pad(lab, pad), jnp.pad(skip.astype(jnp.int32), pad)
+    lab, skip = jnp.pad(h.labels, pad), jnp.pad(skip.astype(jnp.int32), pad)
     skip_next = jnp.pad(skip[:, 1:], ((0, 0), (0, 1)))
     seq = jnp.arange(n_seq, dtype=jnp.int32)
     origin = jnp.stack([jnp.concatenate([seq, seq]),
                         jnp.concatenate([jnp.zeros_like(frames), frames - 1]),
                         jnp.concatenate([jnp.ones_like(frames), -jnp.ones_like(frames)])], 1)
-    return Rows(split, jnp.concatenate([split, frames - split]), lablen,
-                origin.reshape(-1).astype(jnp.int32), lab.reshape(-1), skip.reshape(-1),
-                skip_next.reshape(-1))
+    return Rows(h.split, h.frames, h.label_lengths, origin.reshape(-1).astype(jnp.int32),
+                lab.reshape(-1), skip.reshape(-1), skip_next.reshape(-1))
 
 
 def _lanes(state: jax.Array, g: Geo):

@@ -4,7 +4,7 @@ deterministic rows."""
 import numpy as np
 import pytest
 
-from lcasr_jax.train.synthetic import SyntheticSource
+from lcasr_jax.data.sources.synthetic import SyntheticSource
 
 
 def _batches(source: SyntheticSource, n: int, frames: int = 64, rows: int = 4):

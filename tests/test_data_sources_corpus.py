@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from lcasr_jax.train.corpus import CorpusSource
+from lcasr_jax.data.sources.corpus import CorpusSource
 
 
 def _fake_source(lengths, seed=0):
@@ -51,8 +51,7 @@ def test_recordings_source_matches_dataset_encoding(tmp_path):
     import soundfile as sf
 
     from lcasr_jax.data.alignments import Recording, Words, write_recording
-    from lcasr_jax.data.tfds_builder import encode_recording
-    from lcasr_jax.train.corpus import RecordingsSource
+    from lcasr_jax.data.sources.recordings import RecordingsSource, encode_recording
 
     rng = np.random.default_rng(0)
     (tmp_path / "train").mkdir()
@@ -70,3 +69,32 @@ def test_recordings_source_matches_dataset_encoding(tmp_path):
         assert got is src[i]  # cached
         for k in got:
             np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(want[k]), err_msg=k)
+
+
+def test_make_source_builds_each_kind_behind_the_protocol(tmp_path):
+    import ml_collections
+    import pytest
+
+    from lcasr_jax.data.sources import BatchSource, make_source
+    from lcasr_jax.data.sources.recordings import RecordingsSource
+    from lcasr_jax.data.sources.synthetic import SyntheticSource
+    from lcasr_jax.train.config import base_config
+
+    cfg = base_config(n_layers=1, d_model=32, n_heads=2, head_dim=16)
+    cfg.data.kind = "synthetic"
+    assert isinstance(make_source(cfg), SyntheticSource)
+    assert isinstance(make_source(cfg), BatchSource)
+    cfg.data.kind = "recordings"
+    with pytest.raises(ValueError, match="data.path is empty"):
+        make_source(cfg)
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "r0.json").write_text(json.dumps(
+        {"audio": "r0.flac", "words": [{"word": "a", "start": 0.1, "end": 0.2}]}))
+    cfg.data.path = str(tmp_path)
+    source = make_source(cfg)
+    assert isinstance(source, CorpusSource) and isinstance(source, BatchSource)
+    assert isinstance(source.source, RecordingsSource) and source.total_recordings() == 1
+    cfg.data.kind = "nope"
+    with pytest.raises(ValueError, match="data.kind='nope' is not supported"):
+        make_source(cfg)
+    assert not isinstance(ml_collections.ConfigDict(), BatchSource)

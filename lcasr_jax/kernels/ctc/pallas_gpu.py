@@ -15,7 +15,7 @@ run together in launch d, K + NB - 1 launches in all (beta: the mirror image). A
 state lives in registers; its neighbour's edge lane arrives through a (K, frames) boundary
 array written one launch earlier, so no program ever waits on another.
 
-Each sequence runs as two rows (ctc_halves.py): its first half, and its second half time-
+Each sequence runs as two rows (halves.py, lanes.py): its first half, and its second half time-
 and label-reversed, whose alpha is the sequence's beta. The forward wavefront computes both
 halves' alphas at once and the loss where they meet; the backward runs beta down each half
 from the other half's end state. Every recursion is half the sequence: half the serial
@@ -43,9 +43,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.experimental import pallas as pl
 
-from lcasr_jax.kernels import ctc_halves as halves
-from lcasr_jax.kernels import ctc_tiles as tiles
-from lcasr_jax.kernels.ctc_xla import NEG, df_add
+from lcasr_jax.kernels.ctc import lanes, tiles
+from lcasr_jax.kernels.ctc.numerics import NEG, df_add
 
 CHUNK = 128  # lanes (label positions) per tile
 BLOCK = 32  # frames per tile
@@ -103,8 +102,8 @@ def _bwd_kernel(diag_ref, frames_ref, lablen_ref, org_ref, x_ref, lse_ref, lab_r
 
     @pl.when(active)
     def _():
-        lanes = pl.ds(n * g.width + c * g.chunk, g.chunk)
-        skip, skip_next = sk_ref[lanes] != 0, skn_ref[lanes] != 0
+        own = pl.ds(n * g.width + c * g.chunk, g.chunk)
+        skip, skip_next = sk_ref[own] != 0, skn_ref[own] != 0
         a_load = functools.partial(tiles.alpha_inputs, g=g, s=s, lp_ref=lp_ref, bound_ref=bound_ref)
         a_store = functools.partial(tiles.alpha_store, g=g, s=s, bound_ref=bound_ref,
                                     sbuf_ref=sbuf_ref, write_bound=False)
@@ -211,17 +210,17 @@ def _wavefront(kernel, g: tiles.Geo, inputs, carried, name):
 
 
 def _geometry(logits, n_labels_max, blank, interpret, chunk, block) -> tiles.Geo:
-    """Two rows per sequence (ctc_halves.py), each at most half the frames (whole blocks)."""
+    """Two rows per sequence (halves.py), each at most half the frames (whole blocks)."""
     batch, frames, classes = logits.shape
-    lanes = n_labels_max + 1
-    chunk = min(chunk, max(8, pl.next_power_of_2(lanes)))
+    n_lanes = n_labels_max + 1
+    chunk = min(chunk, max(8, pl.next_power_of_2(n_lanes)))
     block = min(block, max(ROWS, pl.next_power_of_2(frames)))
     n_blocks = max(1, (-(-frames // block) + 1) // 2)
-    return tiles.Geo(2 * batch, frames, classes, blank, chunk, -(-lanes // chunk), block,
+    return tiles.Geo(2 * batch, frames, classes, blank, chunk, -(-n_lanes // chunk), block,
                      n_blocks, interpret, LOOKAHEAD, NORM_EVERY, OCC_MODE, WARPS)
 
 
-def _forward(logits, lse, rows: halves.Rows, g: tiles.Geo):
+def _forward(logits, lse, rows: lanes.Rows, g: tiles.Geo):
     """Alpha over every row: (2N, K, srow) end states, tile entry states, boundaries."""
     f32 = jnp.float32
     init = jnp.full((g.batch, g.n_chunks, g.srow), NEG, f32)
@@ -238,11 +237,11 @@ def _forward(logits, lse, rows: halves.Rows, g: tiles.Geo):
     return ck[jnp.arange(g.batch), last], ck.reshape(-1), bound
 
 
-def _backward(logits, lse, rows: halves.Rows, ll, finals, ck, bound, g: tiles.Geo):
+def _backward(logits, lse, rows: lanes.Rows, ll, finals, ck, bound, g: tiles.Geo):
     """d log p / d log_softmax(logits) as label-state occupancies (batch, frames, classes)
     and blank occupancies (batch, frames)."""
     f32 = jnp.float32
-    bstate = halves.handover(finals, rows, g)
+    bstate = lanes.handover(finals, rows, g)
     bbound = jnp.zeros((g.batch * g.n_chunks * g.tpad * 4,), f32)
     abuf = jnp.zeros((g.batch * g.n_chunks * 2 * g.block * g.srow,), f32)
     sbuf = jnp.zeros((g.batch * g.n_chunks * g.sbuf,), f32)
@@ -257,10 +256,10 @@ def _backward(logits, lse, rows: halves.Rows, ll, finals, ck, bound, g: tiles.Ge
     *_, blank, occ = _wavefront(_bwd_kernel, g, inputs,
                                 (bstate.reshape(-1), bbound, abuf, sbuf, blank, occ),
                                 "lcasr_ctc_wave_bwd")
-    blank = halves.unfold_blank(blank.reshape(g.batch, g.n_chunks, g.tpad).sum(1), rows,
+    blank = lanes.unfold_blank(blank.reshape(g.batch, g.n_chunks, g.tpad).sum(1), rows,
                                 g.frames)
     if g.interpret:
-        occ = halves.unfold_labels(occ.reshape(g.batch, g.tpad, g.width), rows, logits.shape)
+        occ = lanes.unfold_labels(occ.reshape(g.batch, g.tpad, g.width), rows, logits.shape)
     else:
         occ = occ.reshape(logits.shape)
     return occ, blank
@@ -273,9 +272,9 @@ def _nll(logits, labels, lablen, frames, g: tiles.Geo):
 
 def _nll_fwd(logits, labels, lablen, frames, g: tiles.Geo):
     lse = jax.nn.logsumexp(logits.astype(jnp.float32), axis=-1)  # (batch, frames)
-    rows = halves.plan(labels, lablen, frames, g)
+    rows = lanes.plan(labels, lablen, frames, g)
     finals, ck, bound = _forward(logits, lse, rows, g)
-    ll = halves.meet(finals, rows, g)
+    ll = lanes.meet(finals, rows, g)
     return -(ll[0] + ll[1]), (logits, lse, rows, ll, finals, ck, bound)
 
 
@@ -295,7 +294,7 @@ _nll.defvjp(_nll_fwd, _nll_bwd)
 
 def ctc_nll(logits, labels, label_lengths, frames, *, blank_id: int,
             interpret: bool = False, chunk: int | None = None, block: int | None = None):
-    """-log p(labels | log_softmax(logits)): (batch,) float32; see ctc.ctc_loss.
+    """-log p(labels | log_softmax(logits)): (batch,) float32; see `kernels.ctc.ctc_loss`.
 
     logits: (batch, frames, classes) raw scores in any float dtype (read as they are, never
     materialised as float32 log-probs; the gradient comes back in their dtype); labels:
@@ -304,8 +303,8 @@ def ctc_nll(logits, labels, label_lengths, frames, *, blank_id: int,
     """
     batch, n_frames, n_classes = logits.shape
     if n_frames * n_classes >= 2**31:
-        raise ValueError(f"ctc_pallas.py: {n_frames} frames x {n_classes} classes overflow "
-                         "the kernel's int32 offsets; use implementation='xla'")
+        raise ValueError(f"kernels/ctc/pallas_gpu.py: {n_frames} frames x {n_classes} classes "
+                         "overflow the kernel's int32 offsets; use implementation='xla'")
     if batch > 1 and batch * n_frames * n_classes >= 2**31:  # keep kernel offsets in int32
         return jnp.concatenate([
             ctc_nll(logits[b:b + 1], labels[b:b + 1], label_lengths[b:b + 1],

@@ -1,4 +1,4 @@
-"""Per-tile pieces of the CTC wavefront kernel (ctc_pallas.py): the static geometry, a
+"""Per-tile pieces of the CTC wavefront kernel (pallas_gpu.py): the static geometry, a
 chunk's state in and out of memory, and one frame of the alpha and beta recursions.
 
 A frame is split in two around the CTA barrier: `*_store` publishes the edge lane a
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.experimental import pallas as pl
 
-from lcasr_jax.kernels.ctc_xla import NEG, df_add
+from lcasr_jax.kernels.ctc.numerics import NEG, df_add
 
 
 def _lse2(a, b):
@@ -33,7 +33,7 @@ def _lse3(a, b, c):
 
 @dataclasses.dataclass(frozen=True)
 class Geo:
-    """Static sizes: rows (two per sequence, ctc_halves.py), logits frames (T), classes
+    """Static sizes: rows (two per sequence, halves.py), logits frames (T), classes
     (V), blank, lanes per chunk (C), chunks (K), frames per block (B), blocks of the longest
     row (NB); and the loop's tuning."""
 
@@ -48,7 +48,7 @@ class Geo:
     interpret: bool
     lookahead: int = 2  # frames whose loads are in flight ahead of the recursion
     norm_every: int = 2  # frames between subtractions of the chunk max
-    occ_mode: str = "atomic"  # label occupancies: 'atomic' or 'none' (ctc_pallas.OCC_MODE)
+    occ_mode: str = "atomic"  # label occupancies: 'atomic' or 'none' (pallas_gpu.OCC_MODE)
     warps: int = 0  # warps per program (0: chunk // 64, at least 1)
 
     @property
@@ -141,7 +141,7 @@ class Seq:
     """Per-program values: row n, chunk c, its frames, labels, lane masks and where its
     frames lie in the logits.
 
-    A row is one half of a sequence (ctc_halves.py): kernel frame t of row n is frame
+    A row is one half of a sequence (halves.py): kernel frame t of row n is frame
     start + sign * t of logits row src, with (src, start, sign) = org_ref[3n : 3n + 3].
     """
 
@@ -272,7 +272,7 @@ def beta_store(t, state, *, g: Geo, s: Seq, bbound_ref, sbuf_ref):
 
 def beta_finish(t, state, inputs, *, g: Geo, s: Seq, skip_next, sbuf_ref, norm: bool):
     """Second half: beta_{t+1} -> beta_t (emission at t included); beta_{frames} is the
-    row's entry state (ctc_halves.py), kept unchanged through frames >= frames."""
+    row's entry state (halves.py), kept unchanged through frames >= frames."""
     e, o, hi, lo = state
     lp_blank, lp_label, ve, vo, v_hi, v_lo = inputs[:6]
     sbase = s.shift_base(t, g, beta=True)

@@ -5,8 +5,8 @@ double-float: a (hi, lo) pair of float32), so float32 rounding stays at the scal
 frame's log-probs instead of the whole log-likelihood (which reaches ~4e5 at 45,000 frames,
 where a float32 ulp is 0.03 and un-normalised occupancies come out ~10% wrong).
 Each sequence runs as two rows that meet in the middle: its first half, and its second half
-reversed in time and states, whose alpha is the sequence's beta (the Pallas kernel does the
-same, ctc_halves.py). One scan computes both halves' alphas and the loss where they meet;
+reversed in time and states, whose alpha is the sequence's beta (halves.py; the Pallas
+kernel runs the same plan). One scan computes both halves' alphas and the loss where they meet;
 the backward runs beta down each half from the other half's end state. So every scan is
 half the sequence long: on an accelerator, where a frame's step is latency-bound, about
 half the time.
@@ -23,30 +23,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-NEG = -1e30  # log(0) stand-in: finite, so no inf - inf anywhere
-
-
-def two_sum(a, b):
-    """a + b = s + err exactly (Knuth)."""
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-def df_add(x, y):
-    """Double-float (hi, lo) + (hi, lo)."""
-    s, e = two_sum(x[0], y[0])
-    e = e + (x[1] + y[1])
-    hi = s + e
-    return hi, e - (hi - s)
-
-
-def skip_states(ext: jax.Array) -> jax.Array:
-    """(batch, S) bool: state s may be entered from s - 2 (a label, not the first, unlike
-    the label before it); ext: (batch, S) class of each extended state."""
-    s = jnp.arange(ext.shape[1])
-    prev2 = jnp.pad(ext, ((0, 0), (2, 0)), constant_values=-1)[:, :ext.shape[1]]
-    return (s % 2 == 1)[None] & (s >= 3)[None] & (ext != prev2)
+from lcasr_jax.kernels.ctc import halves
+from lcasr_jax.kernels.ctc.numerics import NEG, df_add, extended_states
 
 
 def _shift(x: jax.Array, by: int) -> jax.Array:
@@ -123,20 +101,16 @@ class _Rows(NamedTuple):
         return self.frames[:self.n_seq] + self.frames[self.n_seq:]
 
 
-def _plan(log_probs, ext, skip, label_lengths, frames) -> _Rows:
+def _plan(log_probs, labels, label_lengths, frames, blank_id) -> _Rows:
     n_frames = log_probs.shape[1]
     half = (n_frames + 1) // 2
-    split = (frames + 1) // 2
-    last = 2 * label_lengths
-    s = jnp.arange(ext.shape[1])[None]
-    rev = jnp.take_along_axis(ext, jnp.clip(last[:, None] - s, 0, ext.shape[1] - 1), axis=1)
-    rev = jnp.where(s <= last[:, None], rev, ext[:, :1])  # padding: the blank
+    h = halves.plan(labels, label_lengths, frames, blank_id)
+    ext, skip = extended_states(h.labels, blank_id)
     t = jnp.arange(half)[None]
     back = jnp.clip(frames[:, None] - 1 - t, 0, n_frames - 1)  # frame of reversed time t
     rev_lp = jnp.take_along_axis(log_probs, back[:, :, None], axis=1)
-    return _Rows(jnp.concatenate([log_probs[:, :half], rev_lp]),
-                 jnp.concatenate([ext, rev]), jnp.concatenate([skip, skip_states(rev)]),
-                 jnp.concatenate([split, frames - split]), jnp.concatenate([last, last]))
+    return _Rows(jnp.concatenate([log_probs[:, :half], rev_lp]), ext, skip, h.frames,
+                 2 * h.label_lengths)
 
 
 def _mirror(states, rows: _Rows):
@@ -184,35 +158,35 @@ def _meet(alpha_end, offset, rows: _Rows):
     return df_add(top, (tail, jnp.zeros_like(tail)))
 
 
-def _forward(log_probs, ext, skip, label_lengths, frames):
-    rows = _plan(log_probs, ext, skip, label_lengths, frames)
+def _forward(log_probs, labels, label_lengths, frames, blank_id):
+    rows = _plan(log_probs, labels, label_lengths, frames, blank_id)
     (alpha_end, offset), ckpts = _alpha_scan(rows.log_probs, rows.ext, rows.skip, rows.frames)
     return _meet(alpha_end, offset, rows), (rows, alpha_end, offset, ckpts)
 
 
-def ctc_nll(log_probs, ext, skip, label_lengths, frames):
-    """-log p(labels | log_probs) per item: (batch,) float32; see ctc.ctc_loss.
+def ctc_nll(log_probs, labels, label_lengths, frames, *, blank_id: int):
+    """-log p(labels | log_probs) per item: (batch,) float32; see `kernels.ctc.ctc_loss`.
 
-    log_probs: (batch, T, classes) float32; ext, skip: (batch, 2L+1) from
-    ctc.extended_labels; label_lengths, frames: (batch,) int32. Each sequence runs as two
-    rows that meet in the middle (alpha up its first half, beta down its reversed second):
-    half the serial frames of a forward-then-backward scan.
+    log_probs: (batch, T, classes) float32; labels: (batch, L) int32 (padding: the blank);
+    label_lengths, frames: (batch,) int32. Each sequence runs as two rows that meet in the
+    middle (alpha up its first half, beta down its reversed second): half the serial frames
+    of a forward-then-backward scan.
     """
-    return _nll(log_probs.shape[1], log_probs, ext, skip, label_lengths, frames)
+    return _nll(log_probs.shape[1], blank_id, log_probs, labels, label_lengths, frames)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _nll(n_frames, log_probs, ext, skip, label_lengths, frames):
-    ll, _ = _forward(log_probs, ext, skip, label_lengths, frames)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _nll(n_frames, blank_id, log_probs, labels, label_lengths, frames):
+    ll, _ = _forward(log_probs, labels, label_lengths, frames, blank_id)
     return -(ll[0] + ll[1])
 
 
-def _fwd(n_frames, log_probs, ext, skip, label_lengths, frames):
-    ll, res = _forward(log_probs, ext, skip, label_lengths, frames)
+def _fwd(n_frames, blank_id, log_probs, labels, label_lengths, frames):
+    ll, res = _forward(log_probs, labels, label_lengths, frames, blank_id)
     return -(ll[0] + ll[1]), (ll, *res)
 
 
-def _bwd(n_frames, res, g):
+def _bwd(n_frames, blank_id, res, g):
     ll, rows, alpha_end, offset, ckpts = res
     n_seq = rows.n_seq
     lp2 = rows.log_probs
@@ -262,7 +236,7 @@ def _bwd(n_frames, res, g):
 
     _, grads = jax.lax.scan(segment, (beta_init, init_offset), (ckpts, lp, times), reverse=True)
     grads = grads.reshape(n_seg * seg, n_rows, n_classes).swapaxes(0, 1)[:, :half]
-    return _unfold(grads, rows, n_frames), None, None, None, None
+    return _unfold(grads, rows, n_frames), None, None, None
 
 
 def _unfold(grads, rows: _Rows, n_frames: int):

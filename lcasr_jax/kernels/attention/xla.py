@@ -9,8 +9,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from lcasr_jax.kernels.attention import register_backend
-
 NEG_INF = -1e30
 
 
@@ -67,6 +65,3 @@ def xla_attention(q, k, v, lengths=None, *, window=(-1, -1), scale=None, block_q
     out = jax.lax.map(body, (qb, starts))  # (n_blocks, batch, block, heads, dim)
     out = out.swapaxes(0, 1).reshape(batch, n_blocks * block_q, heads, dim)
     return out[:, :time]
-
-
-register_backend("xla", xla_attention)

@@ -6,7 +6,12 @@ and run the alpha recursion in log space on a state kept normalised (max subtrac
 summed in double-float), so float32 rounding stays at the scale of one frame rather than of
 the whole log-likelihood. The gradient comes from the beta recursion (custom VJP); memory is
 O(frames * classes) for the gradient plus alpha checkpoints (every ~sqrt(frames) frames for
-XLA; every tile of the Pallas wavefront, ctc_pallas.py), never the (frames, S) lattice.
+XLA; every tile of the Pallas wavefront), never the (frames, S) lattice. Both run each
+sequence as two rows meeting in the middle (halves.py).
+
+Files: numerics.py (log 0, double-float sums, extended states: shared), halves.py (the
+half-split plan: shared), xla.py (the scan), pallas_gpu.py + tiles.py + lanes.py (the
+wavefront, its per-tile code and its rows as lanes).
 
 Infeasible alignments (fewer frames than labels plus repeats) give loss 0 and gradient 0
 (`zero_infinity`), never NaN; empty targets give -sum_t log p(blank).
@@ -17,29 +22,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from lcasr_jax.kernels import ctc_xla
-from lcasr_jax.model.config import BLANK_ID
-
-
-def extended_labels(labels: jax.Array, label_lengths: jax.Array, blank_id: int):
-    """Extended states for (batch, L) labels.
-
-    Returns:
-      ext: (batch, 2L+1) int32 class of each state (blank at even states).
-      skip: (batch, 2L+1) bool, state s may be entered from s-2 (label differs from the last).
-      required: (batch,) int32 frames an alignment needs (labels + repeated neighbours).
-    """
-    batch, max_labels = labels.shape
-    n_states = 2 * max_labels + 1
-    labels = labels.astype(jnp.int32)
-    label_lengths = label_lengths.astype(jnp.int32)
-    ext = jnp.full((batch, n_states), blank_id, jnp.int32)
-    ext = ext.at[:, 1::2].set(labels)
-    skip = ctc_xla.skip_states(ext)
-    in_range = jnp.arange(max_labels)[None] < label_lengths[:, None]
-    repeats = jnp.sum((labels[:, 1:] == labels[:, :-1]) & in_range[:, 1:], axis=1)
-    required = label_lengths + repeats
-    return ext, skip, required
+from lcasr_jax.kernels.ctc import xla
+from lcasr_jax.kernels.ctc.numerics import required_frames
 
 
 def ctc_loss(
@@ -48,7 +32,7 @@ def ctc_loss(
     labels: jax.Array,
     label_lengths: jax.Array,
     *,
-    blank_id: int = BLANK_ID,
+    blank_id: int,
     implementation: str = "auto",
 ) -> jax.Array:
     """Per-sequence CTC negative log-likelihood.
@@ -67,7 +51,7 @@ def ctc_loss(
       (batch,) float32 loss; 0 (with zero gradient) where no alignment exists.
     """
     if logits.ndim != 3 or labels.ndim != 2:
-        raise ValueError(f"ctc.py: logits must be (batch, frames, classes) and labels "
+        raise ValueError(f"kernels/ctc: logits must be (batch, frames, classes) and labels "
                          f"(batch, max_labels), got {logits.shape} and {labels.shape}")
     batch, n_frames, n_classes = logits.shape
     if implementation == "auto":  # benchmarks/RESULTS.md: Pallas wins at every length
@@ -78,19 +62,18 @@ def ctc_loss(
     # Padding may hold anything (-1, ids >= classes): make every gathered column valid.
     in_range = jnp.arange(labels.shape[1])[None] < label_lengths[:, None]
     labels = jnp.where(in_range, jnp.clip(labels.astype(jnp.int32), 0, n_classes - 1), blank_id)
-    ext, skip, required = extended_labels(labels, label_lengths, blank_id)
-    feasible = required <= frames
+    feasible = required_frames(labels, label_lengths) <= frames
     if implementation == "xla":
         log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-        nll = ctc_xla.ctc_nll(log_probs, ext, skip, label_lengths, frames)
+        nll = xla.ctc_nll(log_probs, labels, label_lengths, frames, blank_id=blank_id)
     elif implementation in ("pallas_gpu", "pallas_interpret"):
-        from lcasr_jax.kernels import ctc_pallas
+        from lcasr_jax.kernels.ctc import pallas_gpu
 
-        nll = ctc_pallas.ctc_nll(logits, labels, label_lengths, frames,  # log_softmax inside
+        nll = pallas_gpu.ctc_nll(logits, labels, label_lengths, frames,  # log_softmax inside
                                  blank_id=blank_id,
                                  interpret=implementation == "pallas_interpret")
     else:
-        raise ValueError(f"ctc.py: unknown implementation {implementation!r}; "
+        raise ValueError(f"kernels/ctc: unknown implementation {implementation!r}; "
                          "choose from 'auto', 'xla', 'pallas_gpu', 'pallas_interpret'")
     # Where the alignment is infeasible the cotangent is cut here, so the gradient is 0.
     return jnp.where(feasible, nll, 0.0)

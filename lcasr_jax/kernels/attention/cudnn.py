@@ -10,19 +10,16 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from lcasr_jax.kernels.attention import register_backend
+from lcasr_jax.kernels.attention.pallas_gpu import pallas_attention
+from lcasr_jax.kernels.attention.xla import xla_attention
 
 
 def cudnn_attention(q, k, v, lengths=None, *, window=(-1, -1), scale=None):
     """See `lcasr_jax.kernels.attention.dot_product_attention`."""
     batch, time, _, dim = q.shape
     if q.dtype not in (jnp.bfloat16, jnp.float16):
-        from lcasr_jax.kernels.xla_attention import xla_attention
-
         return xla_attention(q, k, v, lengths, window=window, scale=scale)
     if tuple(window) != (-1, -1):
-        from lcasr_jax.kernels.pallas_attention import pallas_attention
-
         return pallas_attention(q, k, v, lengths, window=window, scale=scale)
     if lengths is None:
         lengths = jnp.full((batch,), time, jnp.int32)
@@ -36,7 +33,3 @@ def cudnn_attention(q, k, v, lengths=None, *, window=(-1, -1), scale=None):
     out = out[:, :time]
     valid = jnp.arange(time)[None, :, None, None] < lengths[:, None, None, None]
     return jnp.where(valid, out, 0).astype(q.dtype)
-
-
-if jax.default_backend() == "gpu":
-    register_backend("cudnn", cudnn_attention)

@@ -1,4 +1,5 @@
-"""The model's one attention entry point, dispatching to a selectable backend.
+"""The model's one attention entry point, dispatching to a selectable backend (one module
+per backend in this package: xla, cudnn, pallas_gpu, splash).
 
 Every backend computes, per batch item and head,
 
@@ -21,17 +22,20 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from lcasr_jax.kernels.attention import cudnn, pallas_gpu, splash, xla
 from lcasr_jax.kernels.shard import per_batch_shard
 
 Window = tuple[int, int]
 Backend = Callable[..., jax.Array]
 
-_BACKENDS: dict[str, Backend] = {}
-
-
-def register_backend(name: str, fn: Backend) -> None:
-    """Make `fn(q, k, v, lengths, *, window, scale)` selectable as `implementation=name`."""
-    _BACKENDS[name] = fn
+# Each backend: fn(q, k, v, lengths, *, window, scale), selectable as implementation=name.
+_BACKENDS: dict[str, Backend] = {
+    "xla": xla.xla_attention,
+    "pallas_gpu": pallas_gpu.pallas_attention,
+    "splash": splash.splash_attention,
+}
+if jax.default_backend() == "gpu":  # cuDNN exists only there
+    _BACKENDS["cudnn"] = cudnn.cudnn_attention
 
 
 def available_backends() -> tuple[str, ...]:
@@ -51,7 +55,7 @@ def resolve_implementation(
     if implementation != "auto":
         if implementation not in _BACKENDS:
             raise ValueError(
-                f"attention.py: unknown attention implementation {implementation!r}; "
+                f"kernels/attention: unknown attention implementation {implementation!r}; "
                 f"choose from {('auto',) + available_backends()}")
         return implementation
     platform = jax.default_backend()
@@ -96,12 +100,3 @@ def dot_product_attention(
     if lengths is None:
         return per_batch_shard(backend, q, k, v)
     return per_batch_shard(backend, q, k, v, lengths)
-
-
-# Backends register themselves on import.
-from lcasr_jax.kernels import (  # noqa: E402,F401
-    cudnn_attention,
-    pallas_attention,
-    splash_attention,
-    xla_attention,
-)

@@ -1,0 +1,58 @@
+"""The paper's models as one config family: `--config experiments/paper.py:VARIANT`.
+
+    lcasr-jax train --config experiments/paper.py:rb_6l_768d_6h --workdir runs/rb6l \\
+        --config.data.path=DATASET_DIR
+
+Every variant is `base_config` (the original's paper_templates schedule: MADGRAD, clip 0.8,
+512 frames x 704 recordings doubling every 5000 recordings up to one hour) with the
+columns of `VARIANTS` set: layers, width, heads (head_dim = d_model / heads), positional
+encoding, lr, warm-up steps and remat; `subsampling_conv_channels` is 512 for the 2048-wide
+model, the default 256 otherwise. The `template` column names the original's
+exp/configs/paper_templates file each variant reproduces.
+"""
+
+from lcasr_jax.train.config import base_config
+
+# positions: rotary base frequency, or "sine" (learnable Fourier), or "none".
+POSITIONS = {"rb": 1_500_000.0, "rotary10k": 10_000.0, "sine": "sine", "nopos": "none"}
+
+# name: (n_layers, d_model, n_heads, lr, warmup_steps, remat, template)
+VARIANTS = {
+    "rb_6l_768d_6h": (6, 768, 6, 3e-3, 5000, "none", "exp_set_seq_rotary_base"),
+    "rb_6l_768d_12h": (6, 768, 12, 3e-3, 1500, "none", "exp_set_rot_12h"),
+    "rb_6l_768d_24h": (6, 768, 24, 3e-3, 1500, "none", "exp_set_rot_24h"),
+    "rb_3l_768d_6h": (3, 768, 6, 3e-3, 1500, "none", "exp_set_rot_encodings_3l"),
+    "rb_9l_768d_6h": (9, 768, 6, 2e-3, 5000, "full", "exp_set_seq_rotary_base_9l"),
+    "rb_12l_768d_6h": (12, 768, 6, 2e-3, 5000, "full", "exp_set_seq_rotary_base_12l"),
+    "rb_3l_2048d_16h": (3, 2048, 16, 2e-3, 5000, "none", "exp_set_seq_rotary_base_3l_2048"),
+    "rb_6l_256d_8h": (6, 256, 8, 3e-3, 1500, "none", "exp_set_rot_encodings_6l_256"),
+    "rb_12l_256d_8h": (12, 256, 8, 3e-3, 1500, "none", "exp_set_rot_encodings_12l_256"),
+    # the 2023 preprint's model: the main model's template with rotary base 10k
+    "rotary10k_6l_768d_6h": (6, 768, 6, 3e-3, 5000, "none", "exp_set_seq_rotary_base"),
+    "sine_6l_768d_6h": (6, 768, 6, 3e-3, 1500, "none", "exp_set_fourier_encodings"),
+    "nopos_6l_768d_6h": (6, 768, 6, 3e-3, 1500, "none", "exp_set_no_rotary"),
+}
+
+
+def _positions(kind: str) -> dict:
+    pos = POSITIONS[kind]
+    if pos == "none":
+        return {"use_rotary": False}
+    if pos == "sine":
+        return {"use_rotary": False, "fourier_pos_enc": True}
+    return {"rotary_base_freq": pos}
+
+
+def get_config(variant: str = ""):
+    if variant not in VARIANTS:
+        raise ValueError(f"paper.py needs a variant, experiments/paper.py:NAME with NAME one "
+                         f"of {', '.join(VARIANTS)} (got {variant!r})")
+    n_layers, d_model, n_heads, lr, warmup_steps, remat, _ = VARIANTS[variant]
+    model = dict(n_layers=n_layers, d_model=d_model, n_heads=n_heads,
+                 head_dim=d_model // n_heads, **_positions(variant.split("_")[0]))
+    if d_model == 2048:
+        model["subsampling_conv_channels"] = 512
+    cfg = base_config(**model)
+    cfg.optim.update(lr=lr, warmup_steps=warmup_steps)
+    cfg.train.remat = remat
+    return cfg

@@ -1,0 +1,46 @@
+"""Training batch sources behind one protocol (`BatchSource`), chosen by `cfg.data.kind`.
+
+- `synthetic`: deterministic token-pattern spectrograms, no audio (`synthetic.py`);
+- `corpus`: a built TFDS ArrayRecord dataset (`tfds.py`), chunked by the data loader;
+- `recordings`: a folder of recording JSONs + audio, features computed on first use
+  (`recordings.py`; no tfds needed), chunked by the data loader.
+
+The loader-backed kinds share `corpus.CorpusSource`, the adapter from random-access
+recordings to the protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lcasr_jax.data.sources.base import BatchSource
+
+KINDS = ("synthetic", "corpus", "recordings")
+
+
+def make_source(cfg: Any) -> BatchSource:
+    """The batch source named by cfg.data.kind, reading cfg.data.split."""
+    kind = cfg.data.kind
+    if kind == "synthetic":
+        from lcasr_jax.data.sources.synthetic import SyntheticSource
+
+        return SyntheticSource(seed=cfg.seed, recordings_per_epoch=cfg.data.synthetic_recordings,
+                               tokens_per_second=cfg.data.synthetic_tokens_per_second,
+                               feat_in=cfg.model.feat_in)
+    if kind not in KINDS:
+        raise ValueError(f"data.kind={kind!r} is not supported ({', '.join(KINDS)})")
+    if not cfg.data.path:
+        raise ValueError("data.path is empty: pass --config.data.path=DIR")
+    from lcasr_jax.data.sources.corpus import CorpusSource
+
+    if kind == "recordings":
+        from lcasr_jax.data.sources.recordings import RecordingsSource
+
+        return CorpusSource(RecordingsSource.from_dir(cfg.data.path, cfg.data.split),
+                            seed=cfg.seed)
+    from lcasr_jax.data.sources.tfds import open_split
+
+    return CorpusSource(open_split(cfg.data.path, cfg.data.split), seed=cfg.seed)
+
+
+__all__ = ["KINDS", "BatchSource", "make_source"]

@@ -1,0 +1,47 @@
+"""Batches from random-access recordings through `lcasr_jax.data.loader.Loader`.
+
+Adapts the loader to the `BatchSource` protocol for the loader-backed kinds: a built TFDS
+split (`tfds.open_split`) or a folder of recordings (`recordings.RecordingsSource`).
+`info['recordings']` counts the recordings started in the batch (rows at frame 0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+
+from lcasr_jax.data.sources.base import BATCH_KEYS
+
+
+class CorpusSource:
+    """`source`: random-access recordings (len, [i] -> dataset example dict)."""
+
+    def __init__(self, source: Any, seed: int = 0):
+        self.source, self.seed = source, int(seed)
+        self.loader = None
+        self.state: dict[str, Any] | None = None
+
+    def next_batch(self, frames: int, batch_size: int) -> tuple[dict[str, np.ndarray], dict]:
+        from lcasr_jax.data.loader import Loader
+
+        if self.loader is None:
+            self.loader = Loader(self.source, frames, batch_size, seed=self.seed,
+                                 state=self.state, process_index=jax.process_index(),
+                                 process_count=jax.process_count())
+        elif (self.loader.shape.seq_len, self.loader.shape.batch_size) != (frames, batch_size):
+            self.loader.set_shape(frames, batch_size)
+        batch = next(self.loader)
+        started = int(np.sum(batch["valid"] & (batch["frame"] == 0)))
+        info = {"recordings": started, "epoch": int(self.loader.state()["epoch"])}
+        return {k: batch[k] for k in BATCH_KEYS}, info
+
+    def total_recordings(self) -> int:
+        return len(self.source)
+
+    def state_dict(self) -> dict[str, Any] | None:
+        return self.loader.state() if self.loader is not None else self.state
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        self.state = state

@@ -1,0 +1,146 @@
+"""Generate a synthetic long-form multi-speaker English corpus (`generate`).
+
+Resumable: a recording is finished when both <id>.flac and <id>.json exist; finished
+recordings are skipped, partial ones (temp files) are redone. Writes DIR/manifest.json.
+The command line is `synth/cli.py` (`lcasr-jax data synth`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import os
+import sys
+import time
+
+from .text import CACHE_VERSION
+from .voices import DEFAULT_ENGINES
+
+DEFAULT_TEXT = os.path.join(".cache", "synth", f"austen-v{CACHE_VERSION}.json.gz")
+_STATE: dict = {}
+
+
+def default_text() -> str:
+    """The text cache: $LCASR_SYNTH_TEXT, else DEFAULT_TEXT."""
+    return os.environ.get("LCASR_SYNTH_TEXT", DEFAULT_TEXT)
+
+
+def _init(text: str) -> None:
+    from .recording import Engines
+    from .text import load_corpus
+
+    _STATE["corpus"] = load_corpus(text)
+    _STATE["engines"] = Engines()
+
+
+def _work(job: tuple[dict, str]) -> dict:
+    from .recording import make
+
+    p, out = job
+    return make(p, _STATE["corpus"], _STATE["engines"], out)
+
+
+def _finished(out: str, rid: str) -> bool:
+    return all(os.path.exists(os.path.join(out, f"{rid}{ext}")) for ext in (".flac", ".json"))
+
+
+def _entry_from_disk(p: dict, out: str) -> dict:
+    from lcasr_jax.data.alignments import read_recording
+
+    rec = read_recording(os.path.join(out, f"{p['id']}.json"))
+    return {"id": p["id"], "audio": rec.audio.name, "words": f"{p['id']}.json",
+            "duration": rec.duration, "n_words": len(rec.words), "book": p["book"],
+            "speakers": [s["speaker"] for s in p["speakers"]]}
+
+
+def _progress(total: int, disable: bool):
+    try:
+        import tqdm
+    except ImportError:  # the GPU machine may lack tqdm
+        return None
+    tqdm.tqdm.monitor_interval = 0  # no monitor thread in the parent
+    return tqdm.tqdm(total=total, unit="s", desc="synth", disable=disable, dynamic_ncols=True)
+
+
+def _check_same_settings(out: str, split: str, seed: int, minutes: float,
+                         engines: tuple[str, ...]) -> None:
+    """Recording ids depend on split, seed and index only: refuse to resume a folder that a
+    finished run made with other settings, rather than mixing two corpora."""
+    path = os.path.join(out, "manifest.json")
+    if not os.path.isfile(path):
+        return
+    with open(path) as f:
+        old = json.load(f)
+    want = {"split": split, "seed": seed, "minutes": minutes, "engines": list(engines)}
+    have = {k: old.get(k) for k in want}
+    if have != want:
+        diff = ", ".join(f"{k} {have[k]!r} (now {want[k]!r})" for k in want if have[k] != want[k])
+        raise ValueError(f"{out}: made with other settings: {diff}; use another --out")
+
+
+def generate(out: str, hours: float, *, split: str = "train", seed: int = 0,
+             minutes: float = 10.0, engines: tuple[str, ...] = DEFAULT_ENGINES,
+             workers: int | None = None, text: str | None = None,
+             progress: bool = True) -> dict:
+    """Generate the missing recordings of about `hours` of `minutes`-long recordings of
+    `split` under `out`; returns the manifest. workers: processes (default: usable cores);
+    text: the gzip JSON text cache (default `default_text()`; built from the janeaustenr
+    package if missing)."""
+    from .recording import plan
+    from .text import load_corpus
+
+    if hours <= 0 or minutes <= 0:
+        raise ValueError("hours and minutes must be positive")
+    workers = workers or len(os.sched_getaffinity(0))
+    text = text or default_text()
+    corpus = load_corpus(text)
+    sizes = {k: len(v) for k, v in corpus.items()}
+    del corpus
+    n = max(1, math.ceil(hours * 60 / minutes - 1e-9))
+    engines = tuple(engines)
+    plans = [plan(split, seed, i, minutes, sizes, engines) for i in range(n)]
+    os.makedirs(out, exist_ok=True)
+    _check_same_settings(out, split, seed, minutes, engines)
+    todo = [p for p in plans if not _finished(out, p["id"])]
+    entries = {p["id"]: _entry_from_disk(p, out) for p in plans if p not in todo}
+    print(f"synth: {len(plans)} recordings ({split}, seed {seed}), "
+          f"{len(entries)} already done, {len(todo)} to make", file=sys.stderr)
+    t0, made = time.time(), 0.0
+    bar = _progress(round(sum(p["target_s"] for p in todo)), not progress)
+    jobs = [(p, out) for p in todo]
+    # One fresh process per recording: espeak-ng keeps synthesis state (e.g. its flutter
+    # phase) across calls, so only a fresh library gives the same audio for the same seed
+    # whatever the order. forkserver forks each from a process with the modules imported.
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["lcasr_jax.data.synth.recording", "soxr", "soundfile"])
+    pool = ctx.Pool(max(1, min(workers, len(jobs))), _init, (text,), maxtasksperchild=1)
+    results = pool.imap_unordered(_work, jobs)
+    try:
+        for e in results:
+            entries[e["id"]] = e
+            made += e["duration"]
+            if bar is not None:
+                step = round(e["duration"])
+                bar.total = max(bar.total, bar.n + step)  # recordings end on whole paragraphs
+                bar.update(step)
+            else:
+                print(f"synth: {e['id']} {e['duration']:.0f} s", file=sys.stderr)
+    finally:
+        pool.terminate()
+        if bar is not None:
+            bar.close()
+    wall = time.time() - t0
+    manifest = {"split": split, "seed": seed, "minutes": minutes,
+                "engines": list(engines),
+                "hours": round(sum(e["duration"] for e in entries.values()) / 3600, 4),
+                "recordings": [entries[p["id"]] for p in plans]}
+    tmp = os.path.join(out, ".manifest.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(manifest, f, indent=1)
+    os.replace(tmp, os.path.join(out, "manifest.json"))
+    if made:
+        print(f"synth: made {made / 3600:.3f} h in {wall:.1f} s = {made / wall:.1f}x real time "
+              f"with {workers} workers", file=sys.stderr)
+    return manifest
+
