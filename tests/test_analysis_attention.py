@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import flax.linen as nn
 import jax
 import numpy as np
 import numpy_reference as ref
@@ -61,7 +62,7 @@ def test_probabilities_match_float64_softmax(fixture, window):
                                            ].all()
 
 
-def test_capture_off_leaves_the_forward_unchanged(fixture):
+def test_capture_off_leaves_the_forward_unchanged(fixture, monkeypatch):
     model, variables, _, _, io = fixture
     spec, lengths = io["spec"], io["lengths"].astype(np.int32)
     plain = model.apply(variables, spec, lengths)
@@ -70,8 +71,10 @@ def test_capture_off_leaves_the_forward_unchanged(fixture):
     np.testing.assert_array_equal(np.asarray(plain["final_posteriors"]),
                                   np.asarray(captured["final_posteriors"]))
     assert set(state["attention"]) == {f"layer_{i}" for i in range(model.config.n_layers)}
-    text = str(jax.make_jaxpr(lambda s: model.apply(variables, s, lengths))(spec))
-    assert text == str(jax.make_jaxpr(lambda s: model.apply(variables, s, lengths))(spec))
+    # with capture off the sow calls add nothing to the traced computation
+    traced = str(jax.make_jaxpr(lambda s: model.apply(variables, s, lengths))(spec))
+    monkeypatch.setattr(nn.Module, "sow", lambda self, *a, **k: False)
+    assert traced == str(jax.make_jaxpr(lambda s: model.apply(variables, s, lengths))(spec))
 
 
 def _distance_reference(probs, lengths, edges):
@@ -113,7 +116,7 @@ def test_summary_shares_and_histogram():
     q = rng.normal(size=(1, 50, 2, 4)).astype(np.float32)
     k = rng.normal(size=(1, 50, 2, 4)).astype(np.float32)
     lengths = np.array([50], np.int32)
-    cap = attention.Captured([q], [k], lengths, (-1, -1), None)
+    cap = attention.Captured([q], [k], lengths, (-1, -1))
     summary = attention.DistanceSummary.empty(1, 2, np.array([0, 4, 125, 375]), 0.08)
     summary.add(cap)
     full = np.asarray(attention.probabilities(q, k, lengths), np.float64)[0]
@@ -128,3 +131,17 @@ def test_summary_shares_and_histogram():
     np.testing.assert_allclose(hist[0, :, 0], np.trace(full, axis1=1, axis2=2) / 50, atol=1e-6)
     arrays = summary.arrays()
     assert arrays["beyond_10s"].shape == (1, 2) and arrays["edges_s"][2] == 10.0
+
+
+def test_capture_with_fresh_init_variables():
+    import jax.numpy as jnp
+
+    from lcasr_jax.model import ModelConfig, SCConformerXL
+
+    cfg = ModelConfig(n_layers=2, d_model=32, n_heads=2, head_dim=16,
+                      subsampling_conv_channels=8)
+    model = SCConformerXL(cfg)
+    variables = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 80, 64)))
+    assert "attention" not in variables  # init does not sow the 64-frame q/k
+    cap = attention.capture(model, variables, np.ones((1, 80, 400), np.float32))
+    assert cap.q[0].shape == (1, 50, 2, 16) and int(cap.lengths[0]) == 50

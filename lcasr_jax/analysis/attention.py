@@ -36,7 +36,6 @@ class Captured:
     k: list[jax.Array]
     lengths: jax.Array
     window: tuple[int, int]
-    log_probs: jax.Array  # (batch, tokens, classes): the forward's output
 
 
 @functools.cache
@@ -44,7 +43,7 @@ def _capture_fn(model):
     @jax.jit
     def run(variables, spec, lengths):
         out, state = model.apply(variables, spec, lengths, mutable=["attention"])
-        return out, state["attention"]
+        return out["length"], state["attention"]  # the log-probs are not kept
 
     return run
 
@@ -55,13 +54,13 @@ def capture(model, variables, spec, lengths=None) -> Captured:
     spec = jnp.asarray(spec, jnp.float32)
     if lengths is None:
         lengths = jnp.full((spec.shape[0],), spec.shape[-1], jnp.int32)
-    out, sown = _capture_fn(model)(
+    variables = {k: v for k, v in variables.items() if k != "attention"}
+    out_lengths, sown = _capture_fn(model)(
         variables, spec, jnp.asarray(lengths, jnp.int32))
     n = model.config.n_layers
     q = [sown[f"layer_{i}"]["attn"]["q"][0] for i in range(n)]
     k = [sown[f"layer_{i}"]["attn"]["k"][0] for i in range(n)]
-    return Captured(q, k, out["length"], tuple(model.config.attention_window),
-                    out["final_posteriors"])
+    return Captured(q, k, out_lengths, tuple(model.config.attention_window))
 
 
 def _block_probs(q_blk, k, q_pos, lengths, window, scale):

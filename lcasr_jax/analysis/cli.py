@@ -162,8 +162,10 @@ def run_figures(args) -> list[Path]:
             raise FileNotFoundError(f"{table}: results table not found")
         rows += read_table(table)
     written = []
-    for name, fn in (("wer_vs_snr", figures.wer_vs_snr), ("loss_vs_context",
-                                                         figures.loss_vs_context)):
+    draw = {"wer_vs_snr": figures.wer_vs_snr,
+            "loss_vs_context": lambda rows, out: figures.loss_vs_context(rows, out,
+                                                                        noise=args.noise)}
+    for name, fn in draw.items():
         try:
             written.append(fn(rows, args.out / f"{name}.png"))
         except ValueError as e:
@@ -206,6 +208,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--out", type=Path, default=Path("runs/analysis/attribution"))
     f = sub.add_parser("figures", help="WER vs SNR and loss vs context from results tables")
     f.add_argument("tables", nargs="+", type=Path)
+    f.add_argument("--noise", default="none", help="loss against context of runs with this "
+                   "noise spec (default: clean)")
     f.add_argument("--out", type=Path, default=Path("runs/analysis/figures"))
     return p
 

@@ -70,11 +70,14 @@ def wer_vs_snr(rows: Sequence[Mapping[str, str]], out: Path, title: str = "") ->
     return save(fig, out)
 
 
-def loss_vs_context(rows: Sequence[Mapping[str, str]], out: Path, title: str = "") -> Path:
-    """Per-token CTC loss (vs reference, and vs own greedy output) against context."""
+def loss_vs_context(rows: Sequence[Mapping[str, str]], out: Path, title: str = "",
+                    noise: str = "none") -> Path:
+    """Per-token CTC loss (vs reference, and vs own greedy output) against context, of the
+    runs with this noise spec ('none': clean audio)."""
+    rows = [r for r in rows if (r.get("noise") or "none") == noise]
     groups = _overall(rows, "loss")
     if not groups:
-        raise ValueError("no overall rows with a loss (run eval with --loss)")
+        raise ValueError(f"no overall rows with a loss and noise {noise!r} (eval --loss)")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
     for label, group in sorted(groups.items()):
@@ -86,9 +89,12 @@ def loss_vs_context(rows: Sequence[Mapping[str, str]], out: Path, title: str = "
             which = "reference" if column == "loss" else "own greedy output"
             ax.plot(xs, [np.mean(acc[x]) for x in xs], style, label=f"{label} vs {which}")
     ax.set_xscale("log", base=2)
+    ticks = sorted({float(r["seq_len"]) * FRAME_SECONDS for g in groups.values() for r in g})
+    ax.set_xticks(ticks, [f"{x:g}" for x in ticks])
+    ax.minorticks_off()
     ax.set_xlabel("context (seconds)")
     ax.set_ylabel("CTC loss per token (nats)")
-    ax.set_title(title or "Loss against context")
+    ax.set_title(title or "Loss against context" + ("" if noise == "none" else f" ({noise})"))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -116,22 +122,35 @@ def attention_distance(arrays: Mapping[str, np.ndarray], out: Path, title: str =
     return save(fig, out)
 
 
-def attention_heatmaps(probs: np.ndarray, seconds_per_token: float, out: Path) -> Path:
-    """probs (layers, heads, tokens, tokens): head-averaged maps, log colour scale."""
+def pool(x: np.ndarray, size: int) -> np.ndarray:
+    """Mean-pool the last two axes of x into at most size x size cells (zero padded)."""
+    f = -(-max(x.shape[-2:]) // size)
+    if f == 1:
+        return x
+    pad = [(0, 0)] * (x.ndim - 2) + [(0, -n % f) for n in x.shape[-2:]]
+    x = np.pad(x, pad)
+    a, b = x.shape[-2] // f, x.shape[-1] // f
+    return x.reshape(*x.shape[:-2], a, f, b, f).mean((-3, -1))
+
+
+def attention_heatmaps(probs: np.ndarray, seconds_per_token: float, out: Path,
+                       cells: int = 100) -> Path:
+    """probs (layers, heads, tokens, tokens): head-averaged maps, log colour scale, pooled
+    to at most `cells` x `cells` (a small PNG)."""
     from matplotlib.colors import LogNorm
 
     plt = _pyplot()
     layers = probs.shape[0]
     cols = min(layers, 3)
     rows = -(-layers // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), dpi=100,
-                             squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols + 1, 2.9 * rows), dpi=72,
+                             squeeze=False, layout="constrained")
     extent = (0, probs.shape[-1] * seconds_per_token, probs.shape[-2] * seconds_per_token, 0)
     for i, ax in enumerate(axes.flat):
         if i >= layers:
             ax.axis("off")
             continue
-        mean = probs[i].astype(np.float32).mean(0)
+        mean = pool(probs[i].astype(np.float32).mean(0), cells)
         im = ax.imshow(np.maximum(mean, 1e-6), norm=LogNorm(1e-6, 1), extent=extent,
                        cmap="viridis", interpolation="nearest")
         ax.set_title(f"layer {i}", fontsize=9)

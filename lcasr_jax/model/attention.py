@@ -41,10 +41,11 @@ class SelfAttention(nn.Module):
         if rotary is not None:
             cos, sin = rotary
             q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        # For analysis only (lcasr_jax.analysis.attention): kept when the 'attention'
-        # collection is mutable, a no-op otherwise (the normal forward is unchanged).
-        self.sow("attention", "q", q)
-        self.sow("attention", "k", k)
+        if not self.is_initializing():  # init's variables stay {params, batch_stats, buffers}
+            # For analysis only (lcasr_jax.analysis.attention): kept when the 'attention'
+            # collection is mutable, a no-op otherwise (the normal forward is unchanged).
+            self.sow("attention", "q", q)
+            self.sow("attention", "k", k)
         out = dot_product_attention(
             q, k, v, lengths, window=cfg.attention_window, implementation=self.implementation)
         out = jnp.where(valid[:, :, None, None], out, 0)
