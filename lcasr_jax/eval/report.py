@@ -40,7 +40,7 @@ def atomic_write(path: Path, text: str) -> None:
 def rows_for(result, run: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per recording plus the overall 'all' row. `run` gives dataset, split, name,
     checkpoint, repeat, seq_len, overlap_ratio, model_class, evaluation_mode, overlap."""
-    noise = getattr(result, "noise", "none")
+    noise = result.noise
     rows = []
     for rec in result.recordings:
         extra = {"noise": noise, "snr_db": rec.snr_db,
