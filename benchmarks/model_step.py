@@ -61,8 +61,8 @@ def _peak() -> float:
 
 
 def run_case(case: str, repeats: int) -> dict:
+    from lcasr_jax.sharding import make_mesh, put_batch
     from lcasr_jax.train import step as step_lib
-    from lcasr_jax.train.sharding import make_mesh
     from lcasr_jax.train.state import build_model
 
     mode, shape = case.split("@")
@@ -76,7 +76,7 @@ def run_case(case: str, repeats: int) -> dict:
     shardings = step_lib.state_shardings(model, cfg, mesh)
     state = step_lib.jit_create_state(model, cfg, shardings)()
     host = make_batch(frames, batch)
-    dev_batch = step_lib.put_batch(host, mesh)
+    dev_batch = put_batch(host, mesh)
     t0 = time.perf_counter()
     if mode == "step":
         fn = step_lib.jit_train_step(model, cfg, mesh, shardings)

@@ -1,6 +1,6 @@
 """lcasr-jax: the long-context SCConformerXL CTC recogniser in JAX/Flax.
 
-Public API: `load_pretrained(path) -> (model, variables)`; then
+Public API: `load_pretrained(path or "hf://OWNER/REPO/FOLDER") -> (model, variables)`; then
 `model.apply(variables, spec, lengths)` with spec (batch, 80, frames) float32 and lengths
 in frames gives {'final_posteriors': (batch, frames_out, 4096) log-probs, 'length': ...}.
 

@@ -13,11 +13,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("lcasr_jax.demo", "the main job: evaluate the shipped model on held-out speech"),
     "convert": ("lcasr_jax.checkpoints.cli", "convert a released PyTorch checkpoint"),
     "export": ("lcasr_jax.checkpoints.cli:export_main", "write a model dir back as a .pt"),
+    "models": ("lcasr_jax.checkpoints.cli:models_main", "the paper's released checkpoints"),
     "data": ("lcasr_jax.data.cli", "make and inspect long-form data (synth, build, ...)"),
     "train": ("lcasr_jax.train.cli", "train a model from an ml-collections config"),
     "eval": ("lcasr_jax.eval.cli", "long-form WER evaluation"),
     "transcribe": ("lcasr_jax.eval.transcribe", "transcribe audio files with timestamps"),
-    "plot": ("lcasr_jax.eval.plot", "plot WER against context length"),
+    "sweep": ("lcasr_jax.eval.sweep", "run an evaluation grid (resumable) with its figure"),
+    "plot": ("lcasr_jax.eval.plot", "figure and summary tables of results tables"),
     "analyze": ("lcasr_jax.analysis.cli", "context use: attention distance, attribution, figures"),
 }
 

@@ -75,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     from lcasr_jax.eval import report
     from lcasr_jax.eval.cli import load, overlap_frames
     from lcasr_jax.eval.datasets import load_dataset
-    from lcasr_jax.eval.plot import plot, series
+    from lcasr_jax.eval.plot import write_report
     from lcasr_jax.eval.runner import EvalSettings, evaluate
 
     t0 = time.perf_counter()
@@ -104,8 +104,9 @@ def _run(args: argparse.Namespace) -> int:
             "model_class": "SCConformerXL", "evaluation_mode": args.mode, "overlap": overlap})
     table = args.out / "results.csv"
     report.atomic_write(table, report.to_csv(table_rows))
-    png = plot(series(table_rows, "synth"), args.out / "wer_vs_context.png",
-               "Held-out synthetic speech" + (" (random-weight stand-in)" if stand_in else ""))
+    png, _, _ = write_report(
+        table_rows, args.out / "wer_vs_context.png",
+        "Held-out synthetic speech" + (" (random-weight stand-in)" if stand_in else ""))
     print()
     how = args.mode if args.mode == "windowed_attention" else \
         f"{args.mode}, overlap {args.overlap_ratio:g}"

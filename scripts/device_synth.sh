@@ -3,7 +3,9 @@
 #
 # Here (once; needs Debian's apt and PyPI):   bash scripts/device_synth.sh --fetch
 #   -> .debs/*.deb (espeak-ng, flite and their library chain), .whl/synth/*.whl (soundfile,
-#      soxr, cffi, pycparser, tqdm for CPython 3.12) and the Austen text cache
+#      soxr, cffi, pycparser, tqdm for CPython 3.12), .whl/*.whl (the training code's
+#      packages that the GPU image lacks, CPython 3.12; openai-whisper is built here as a
+#      pure-python wheel, PyPI has only its sdist) and the Austen text cache
 #      .cache/synth/austen-v<N>.json.gz (the generator's default path); ~25 MiB in all.
 # There (run tool, carry [".debs", ".whl", ".cache/synth"]):
 #   bash scripts/device_synth.sh --out /tmp/synth/train --hours 10 --split train --seed 0
@@ -22,6 +24,12 @@ DEB_PKGS=(espeak-ng libespeak-ng1 espeak-ng-data libpcaudio0 libsonic0 flite lib
   libvorbisenc2 libopus0 libmpg123-0 libmp3lame0 libx11-xcb1 libx11-6 libxcb1 libxau6
   libxdmcp6 libbsd0 libmd0 libdbus-1-3 libsystemd0 libapparmor1)
 WHEELS=(soundfile==0.14.0 soxr==1.1.0 cffi==2.1.1 pycparser==3.12 tqdm==4.70.1)
+# What the training/evaluation code needs and the GPU image lacks (README, "GPU machines"),
+# into .whl/ itself: the training scripts install .whl/*.whl.
+GPU_WHEELS=(omegaconf==2.4.0 ml_collections==1.1.0 soundfile==0.14.0 soxr==1.1.0 cffi==2.1.1
+  pycparser==3.12 jiwer==4.0.0 RapidFuzz==3.14.6 regex==2026.11.15 more-itertools==11.2.1
+  tensorboardX==2.6.5)
+SDIST_WHEELS=(openai-whisper==20250625)  # scoring's normaliser (eval/normalize.py)
 
 if [ "${1:-}" = "--fetch" ]; then
   mkdir -p "$DEBS" "$WHL"
@@ -32,9 +40,13 @@ if [ "${1:-}" = "--fetch" ]; then
            manylinux2014_x86_64 manylinux1_x86_64; do plats+=(--platform "$p"); done
   ${PIP:-.venv/bin/python -m pip} download -q --no-deps --only-binary=:all: \
     --python-version 3.12 --implementation cp "${plats[@]}" -d "$WHL" "${WHEELS[@]}"
+  ${PIP:-.venv/bin/python -m pip} download -q --no-deps --only-binary=:all: \
+    --python-version 3.12 --implementation cp "${plats[@]}" -d "$(dirname "$WHL")" \
+    "${GPU_WHEELS[@]}"
+  ${PIP:-.venv/bin/python -m pip} wheel -q --no-deps -w "$(dirname "$WHL")" "${SDIST_WHEELS[@]}"
   ${PYBIN:-.venv/bin/python} -m lcasr_jax.data.synth.cli --out /tmp --prepare-text \
     ${TEXT:+--text "$TEXT"}
-  du -shc "$DEBS" "$WHL" .cache/synth
+  du -shc "$DEBS" "$(dirname "$WHL")" .cache/synth
   exit 0
 fi
 

@@ -138,7 +138,7 @@ def test_missing_config_and_not_a_checkpoint(released, tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"definitely not a checkpoint")
     _expect_error(junk, tmp_path / "out2", "not a torch checkpoint")
-    _expect_error(tmp_path / "absent.pt", tmp_path / "out3", "no such file")
+    _expect_error(tmp_path / "absent.pt", tmp_path / "out3", "absent.pt: checkpoint not found")
 
 
 def test_dest_not_half_written_when_saving_fails(parity_dir, tmp_path, monkeypatch):

@@ -51,7 +51,8 @@ def test_recordings_source_matches_dataset_encoding(tmp_path):
     import soundfile as sf
 
     from lcasr_jax.data.alignments import Recording, Words, write_recording
-    from lcasr_jax.data.sources.recordings import RecordingsSource, encode_recording
+    from lcasr_jax.data.examples import encode_recording
+    from lcasr_jax.data.sources.recordings import RecordingsSource
 
     rng = np.random.default_rng(0)
     (tmp_path / "train").mkdir()
@@ -98,3 +99,38 @@ def test_make_source_builds_each_kind_behind_the_protocol(tmp_path):
     with pytest.raises(ValueError, match="data.kind='nope' is not supported"):
         make_source(cfg)
     assert not isinstance(ml_collections.ConfigDict(), BatchSource)
+
+
+def test_feature_cache_is_read_and_goes_stale_with_its_recording(tmp_path):
+    import os
+
+    import soundfile as sf
+
+    from lcasr_jax.data.alignments import Recording, Words, write_recording
+    from lcasr_jax.data.examples import encode_recording
+    from lcasr_jax.data.sources import feature_cache
+    from lcasr_jax.data.sources.recordings import RecordingsSource
+
+    audio = (0.1 * np.random.default_rng(1).standard_normal(48000)).astype(np.float32)
+    sf.write(tmp_path / "r.flac", audio, 16000, subtype="PCM_24")
+    st = np.arange(0.2, 2.5, 0.6)
+    path = tmp_path / "r.json"
+    write_recording(path, Recording("r", tmp_path / "r.flac",
+                                    Words(tuple(f"w{j}" for j in range(len(st))), st, st + 0.3)))
+    assert feature_cache.load(path) is None
+    want = encode_recording(path)
+    feature_cache.store(path, want)
+    got = feature_cache.load(path)
+    assert set(got) == set(want) and got["num_frames"] == want["num_frames"]
+    for k in want:
+        np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(want[k]), err_msg=k)
+    # The source reads the cache (a marked copy), not the audio.
+    marked = dict(want, features=want["features"] + np.float16(1))
+    feature_cache.store(path, marked)
+    np.testing.assert_array_equal(RecordingsSource([path])[0]["features"], marked["features"])
+    # A rewritten recording makes its cache stale; the source encodes it again.
+    st_ = os.stat(path)
+    os.utime(path, ns=(st_.st_atime_ns, st_.st_mtime_ns + 10**9))
+    assert feature_cache.load(path) is None
+    np.testing.assert_array_equal(RecordingsSource([path])[0]["features"], want["features"])
+    assert feature_cache.main([str(tmp_path / "missing")]) == 2

@@ -55,6 +55,48 @@ def test_catalogue_excludes_reserved_and_splits_are_disjoint():
     assert not books["dev"] & books["test"]
 
 
+def test_train_and_heldout_share_no_voice_family():
+    fam = {s: set().union(*(voices.family(v) for vs in voices.voices(s).values() for v in vs))
+           for s in ("train", "test")}
+    assert not fam["train"] & fam["test"]
+    reserved = set().union(*(voices.family(voices.Voice(*k.split(":", 1)))
+                             for k in voices.RESERVED_VOICES))
+    assert not (fam["train"] | fam["test"]) & reserved
+    # The catalogue covers every listed espeak variant, klatt ones on both sides.
+    used = {v.name.split("+")[1] for s in ("train", "test") for v in voices.voices(s)["espeak"]}
+    assert used == set(voices.ESPEAK_VARIANTS)
+    assert {"klatt", "klatt3"} <= used
+    # One recorded speaker across engines is one family; numbered variants are one family.
+    assert voices.family(voices.Voice("flite", "kal16")) == voices.family(
+        voices.Voice("festival", "kal_diphone"))
+    assert voices.family(voices.Voice("espeak", "en+steph2")) & voices.family(
+        voices.Voice("espeak", "en-us+steph"))
+    assert not voices.family(voices.Voice("espeak", "en+m5")) & voices.family(
+        voices.Voice("espeak", "en+m6")) - {"accent:en"}
+
+
+def test_formant_warp_moves_the_envelope_and_keeps_length():
+    from lcasr_jax.data.synth.perturb import formant_warp
+
+    sr, f0 = 16000, 125.0
+    t = np.arange(sr) / sr
+    # Harmonics of f0 under one formant at 1 kHz.
+    x = sum(np.exp(-((k * f0 - 1000) / 300) ** 2) * np.sin(2 * np.pi * k * f0 * t)
+            for k in range(1, 40)).astype(np.float32)
+
+    def peak(y):
+        mag = np.abs(np.fft.rfft(y[2000:-2000] * np.hanning(len(y) - 4000)))
+        return np.fft.rfftfreq(len(y) - 4000, 1 / sr)[np.argmax(mag)]
+
+    assert np.array_equal(formant_warp(x, 1.0), x)
+    up, down = formant_warp(x, 1.2), formant_warp(x, 0.8)
+    assert len(up) == len(down) == len(x)
+    assert peak(x) == pytest.approx(1000, abs=70)
+    assert peak(up) == pytest.approx(1200, abs=f0)  # formant moves, harmonics stay
+    assert peak(down) == pytest.approx(800, abs=f0)
+    assert min(abs(peak(up) / f0 - k) for k in range(40)) < 0.05
+
+
 def test_assertions_fire_on_reserved():
     for v in (voices.Voice("espeak", "en-gb-scotland+m1"), voices.Voice("espeak", "en-gb-x-gbcwmd"),
               voices.Voice("flite", "slt"), voices.Voice("festival", "cmu_us_slt_arctic_hts")):

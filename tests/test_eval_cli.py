@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lcasr_jax.eval import cli, plot, transcribe
+from lcasr_jax.eval import cli, plot, summary, transcribe
 
 SR = 16000
 # Two recordings of 384 and 256 frames: with 128-frame windows every 64 frames, one window
@@ -133,9 +133,35 @@ def test_plot_reads_original_results_csv(tmp_path):
         "0,tedlium,test,0.07,all,27500,0.01,0.02,0.04,rb,/x/a.pt,1,1024,0.875,SCConformerXL\n"
         "0,tedlium,test,0.05,all,27500,0.01,0.02,0.02,rb,/x/b.pt,2,1024,0.875,SCConformerXL\n"
         "0,tedlium,test,0.04,all,27500,0.01,0.01,0.02,rb,/x/c.pt,1,4096,0.875,SCConformerXL\n")
-    lines = plot.series(plot.read_table(original), "tedlium")
-    assert lines == {"rb": [(10.24, pytest.approx(0.06)), (40.96, 0.04)]}
+    points = summary.aggregate(plot.read_rows([original], "tedlium"))
+    assert [(p.series, p.seconds, p.wers) for p in points] == [
+        ("rb", 10.24, (0.07, 0.05)), ("rb", 40.96, (0.04,))]
     assert plot.main([str(original), "--out", str(tmp_path / "p.png")]) == 0
+    assert (tmp_path / "summary.md").is_file() and (tmp_path / "summary.csv").is_file()
     broken = tmp_path / "broken.csv"
     broken.write_text("dataset,split,wer,recording\ntedlium,test,0.1,all\n")  # no seq_len
     assert plot.main([str(broken), "--out", str(tmp_path / "q.png")]) == 1
+
+
+def test_beam_decoder_selectable(tmp_path, checkpoint, capsys, synth_dir):
+    """--decoder beam (pyctcdecode, width 1 as the original's per-dataset scripts) in eval
+    and transcribe; LM weights without an LM are a one-line error."""
+    pytest.importorskip("pyctcdecode")
+    data = synth_dir(tmp_path / "data", SECONDS[:1])
+    argv = ["--checkpoint", checkpoint, "--dataset", "synth", "--data-dir", str(data),
+            "--seq-len", "128", "--overlap-ratio", "0.5", "--out", str(tmp_path / "out"),
+            "--name", "fx", "--quiet"]
+    assert cli.main(argv + ["--decoder", "beam", "--beam-width", "1"]) == 0
+    csvs = [p.name for p in (tmp_path / "out").glob("*.csv") if p.name != "results.csv"]
+    assert csvs == ["synth_test_fx_averaged_moving_window_128_64_beam1.csv"]
+    for extra, message in ((["--decoder", "beam", "--lm-alpha", "0.3"], "give --kenlm too"),
+                           (["--kenlm", "lm.arpa"], "need --decoder beam")):
+        assert cli.main(argv + extra) == 1
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and message in err, err
+    wav = data / "test-s0-00000.flac"
+    capsys.readouterr()
+    assert transcribe.main([str(wav), "--checkpoint", checkpoint, "--seq-len", "128",
+                            "--decoder", "beam", "--format", "json", "--quiet"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert all(0 <= w["start"] <= w["end"] for w in doc["words"])

@@ -5,6 +5,7 @@ import pytest
 
 from lcasr_jax import decode
 from lcasr_jax.data.tokenizer import default_tokenizer
+from lcasr_jax.eval import decode as eval_decode
 from lcasr_jax.eval.decode import BeamDecoder
 
 BLANK = 4095
@@ -58,8 +59,69 @@ def test_greedy_rejects_mismatched_classes():
 def test_beam_search_agrees_with_greedy_on_peaked_input():
     pytest.importorskip("pyctcdecode")
     lp = _log_probs(_path())
-    beam = BeamDecoder()(lp, beam_width=8)
+    beam = BeamDecoder(beam_width=8)(lp)
     greedy = decode.greedy(lp)
     assert beam.text.split() == greedy.text.split()
     assert [w.word for w in beam.words] == [w.word for w in greedy.words]
     assert beam.words[0].start == pytest.approx(greedy.words[0].start, abs=0.081)
+
+
+def _random_log_probs(frames=60, seed=0, temperature=2.0):
+    """(frames, 4096) log-softmax of random logits, blank favoured: several tokens compete."""
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((frames, BLANK + 1)) * temperature
+    logits[:, BLANK] += rng.uniform(3, 9, frames)
+    logits -= logits.max(1, keepdims=True)
+    return (logits - np.log(np.exp(logits).sum(1, keepdims=True))).astype(np.float32)
+
+
+def test_greedy_equals_independent_best_path():
+    tok = default_tokenizer()
+    for seed in range(3):
+        lp = _random_log_probs(seed=seed)
+        best = lp.astype(np.float64).argmax(1)
+        ids = [int(t) for i, t in enumerate(best) if t != BLANK and (i == 0 or t != best[i - 1])]
+        got = eval_decode.make_decoder(eval_decode.DecoderSettings())(best, 8)
+        assert got.text == tok.decode(ids) and got.text
+
+
+@pytest.mark.parametrize("width", [1, 4])
+def test_beam_equals_pyctcdecode_as_the_original_builds_it(width):
+    pyctcdecode = pytest.importorskip("pyctcdecode")
+    sp = default_tokenizer().sp
+    vocab = [sp.IdToPiece(i) for i in range(sp.GetPieceSize())] + [""]
+    original = pyctcdecode.build_ctcdecoder(vocab, kenlm_model_path=None, alpha=None, beta=None)
+    ours = eval_decode.make_decoder(eval_decode.DecoderSettings("beam", beam_width=width))
+    assert ours.wants == "log_probs"
+    for seed in range(3):
+        lp = _random_log_probs(seed=seed)
+        text, _, frames, *_ = original.decode_beams(lp, beam_width=width)[0]
+        got = ours(lp, factor=8)
+        assert got.text == text and text
+        assert [(w.word, w.start, w.end) for w in got.words] == \
+            [(w, round(a * 0.08, 3), round(b * 0.08, 3)) for w, (a, b) in frames]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"kind": "viterbi"}, "decoder must be one of greedy, beam"),
+    ({"kind": "beam", "beam_width": 0}, "beam width must be >= 1"),
+    ({"kind": "greedy", "kenlm": "lm.arpa"}, "need --decoder beam"),
+    ({"kind": "beam", "alpha": 0.3}, "give --kenlm too"),
+    ({"kind": "beam", "beta": 1.0}, "give --kenlm too"),
+])
+def test_decoder_settings_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        eval_decode.DecoderSettings(**kwargs)
+
+
+def test_kenlm_path_errors(tmp_path):
+    pytest.importorskip("pyctcdecode")
+    import importlib.util
+
+    settings = eval_decode.DecoderSettings("beam", kenlm=str(tmp_path / "missing.arpa"), alpha=0.3)
+    if importlib.util.find_spec("kenlm") is None:
+        with pytest.raises(ImportError, match="needs the kenlm python package"):
+            eval_decode.make_decoder(settings)
+    else:
+        with pytest.raises(FileNotFoundError, match="missing.arpa: KenLM model not found"):
+            eval_decode.make_decoder(settings)

@@ -66,12 +66,21 @@ def _csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+def _model(args):
+    """(model, variables) of --checkpoint (a path or hf:// name; default the shipped one)."""
+    from lcasr_jax.checkpoints.hub import resolve_checkpoint
+    from lcasr_jax.eval.cli import load
+
+    resolved = None if args.checkpoint is None else str(resolve_checkpoint(args.checkpoint))
+    model, variables, _ = load(resolved, args.dtype)
+    return model, variables
+
+
 def run_attention(args) -> list[Path]:
     from lcasr_jax.analysis import attention, figures
-    from lcasr_jax.eval.cli import load
     from lcasr_jax.eval.report import atomic_write
 
-    model, variables, _ = load(args.checkpoint, args.dtype)
+    model, variables = _model(args)
     cfg = model.config
     spt = cfg.subsampling_factor * FRAME_SECONDS
     summary = attention.DistanceSummary.empty(
@@ -115,10 +124,9 @@ def run_attention(args) -> list[Path]:
 
 def run_attribution(args) -> list[Path]:
     from lcasr_jax.analysis import attribution, figures
-    from lcasr_jax.eval.cli import load
     from lcasr_jax.eval.report import atomic_write
 
-    model, variables, _ = load(args.checkpoint, args.dtype)
+    model, variables = _model(args)
     factor = model.config.subsampling_factor
     forward, n_devices = attribution.make_forward(model, variables, args.seq_len)
     arrays, rows, curves = {}, [], []

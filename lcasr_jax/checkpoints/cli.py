@@ -1,4 +1,5 @@
-"""`lcasr-jax convert SRC.pt DEST_DIR` and `lcasr-jax export MODEL_DIR DEST.pt`."""
+"""`lcasr-jax convert SRC DEST_DIR`, `lcasr-jax export MODEL_DIR DEST.pt` and
+`lcasr-jax models` (the paper's released checkpoints)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     return _run(argv, "lcasr-jax convert",
                 "Convert a released lcasr PyTorch checkpoint into a Flax model dir "
                 "(orbax variables + readable config.json).",
-                "released checkpoint (.pt)", "output directory (must not exist or be empty)",
+                "released checkpoint: a .pt, a folder holding one, or "
+                "hf://OWNER/REPO/FOLDER[@REVISION]",
+                "output directory (must not exist or be empty)",
                 lambda a: convert.torch_to_flax(a.src, a.dest, overwrite=a.overwrite),
                 overwrite=True)
 
@@ -48,6 +51,25 @@ def export_main(argv: list[str] | None = None) -> int:
                 "PyTorch format, loadable by the original code.",
                 "model directory (config.json + variables/)", "output .pt file",
                 lambda a: convert.flax_to_torch(a.src, a.dest))
+
+
+def models_main(argv: list[str] | None = None) -> int:
+    """Print the catalogue of the paper's released models (a table, or JSON)."""
+    parser = argparse.ArgumentParser(
+        prog="lcasr-jax models",
+        description="The paper's released checkpoints (the original README's table) and "
+        "their Hugging Face names.")
+    parser.add_argument("--json", action="store_true", help="print the catalogue as JSON")
+    args = parser.parse_args(argv)
+    from lcasr_jax.checkpoints import catalogue
+
+    if args.json:
+        import json
+
+        print(json.dumps([m.to_dict() for m in catalogue.MODELS], indent=1))
+    else:
+        print(catalogue.table())
+    return 0
 
 
 if __name__ == "__main__":

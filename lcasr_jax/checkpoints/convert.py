@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from lcasr_jax.checkpoints import mapping, store, torch_format
+from lcasr_jax.checkpoints.hub import resolve_checkpoint
 from lcasr_jax.model.config import ModelConfig, from_original
 from lcasr_jax.model.conformer import SCConformerXL
 
@@ -44,8 +45,15 @@ def read_released(src: str | os.PathLike) -> tuple[ModelConfig, dict, dict, dict
 
 def torch_to_flax(src: str | os.PathLike, dest: str | os.PathLike,
                   overwrite: bool = False) -> Path:
-    """Convert a released checkpoint into a model dir (orbax variables + config.json)."""
+    """Convert a released checkpoint (a .pt, a folder holding one, or an `hf://` name; see
+    `hub.resolve_checkpoint`) into a model dir (orbax variables + config.json)."""
     store.check_dest(dest, overwrite)  # before reading a possibly large checkpoint
+    try:
+        src = resolve_checkpoint(src)
+    except (FileNotFoundError, ValueError) as e:  # missing, not cached, ambiguous folder
+        raise torch_format.CheckpointError(str(e)) from None
+    if src.is_dir():
+        raise torch_format.CheckpointError(f"{src}: already a converted model dir")
     cfg, variables, config, metadata = read_released(src)
     return store.save_model_dir(dest, cfg, variables, config, metadata, overwrite=overwrite)
 
@@ -72,12 +80,13 @@ def _original_model_config(cfg: ModelConfig) -> dict[str, Any]:
 
 
 def load_pretrained(path: str | os.PathLike, **model_kwargs: Any) -> tuple[SCConformerXL, dict]:
-    """Load a released .pt or a converted model dir.
+    """Load a released .pt, a converted model dir, a folder holding one checkpoint, or a
+    Hugging Face name `hf://OWNER/REPO/FOLDER[@REVISION]` (see `hub.resolve_checkpoint`).
 
     Returns (model, variables) ready for `model.apply(variables, spec, lengths)`.
     `model_kwargs` go to SCConformerXL (dtype, attention_impl, rotary_dtype, remat).
     """
-    path = Path(path)
+    path = resolve_checkpoint(path)
     if path.is_dir():
         if not store.is_model_dir(path):
             raise ValueError(f"{path}: not a converted model dir (no {store.CONFIG_FILE} "

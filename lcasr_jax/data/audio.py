@@ -4,9 +4,9 @@ wav/flac/ogg/mp3 and most other containers are decoded with soundfile (libsndfil
 reads mp3). NIST SPHERE (.sph) is parsed here (pcm 8/16/24/32-bit and mu-law; shorten-
 compressed files are rejected with a clear error: decompress them with `sph2pipe` first).
 Like the original (`grab_left_channel`), multi-channel audio keeps channel 0 only.
-Resampling uses soxr (VHQ) by default; `resampler="torchaudio"` reproduces the original's
-torchaudio.transforms.Resample (Hann-windowed sinc, 6 zero crossings, rolloff 0.99) in numpy,
-for features identical to the original's on non-16 kHz audio. The two differ mainly between
+Resampling is by default the original's torchaudio.transforms.Resample (Hann-windowed sinc,
+6 zero crossings, rolloff 0.99) in numpy, for features identical to the original's on
+non-16 kHz audio; `resampler="soxr"` (VHQ) is the alternative. The two differ mainly between
 7.9 and 8 kHz (torchaudio's rolloff), i.e. in the top mel bins.
 """
 
@@ -18,6 +18,9 @@ from pathlib import Path
 import numpy as np
 
 SAMPLE_RATE = 16000
+RESAMPLERS = ("torchaudio", "soxr")
+DEFAULT_RESAMPLER = "torchaudio"  # the original's (torchaudio.transforms.Resample defaults)
+_CHUNK_ELEMENTS = 1 << 22
 
 _SPHERE_MAGIC = b"NIST_1A"
 
@@ -156,17 +159,20 @@ def resample_torchaudio(audio: np.ndarray, orig_sr: int, new_sr: int) -> np.ndar
     blocks = (len(x) - taps) // orig + 1
     frames = np.lib.stride_tricks.as_strided(
         x, (blocks, taps), (x.strides[0] * orig, x.strides[0]), writeable=False)
-    out = (frames @ kernel.T).reshape(-1)
-    return out[: math.ceil(new * len(audio) / orig)]
+    out = np.empty((blocks, new), np.float32)
+    step = max(1, _CHUNK_ELEMENTS // taps)  # bounds the copy matmul makes of the frames
+    for b in range(0, blocks, step):
+        np.matmul(frames[b:b + step], kernel.T, out=out[b:b + step])
+    return out.reshape(-1)[: math.ceil(new * len(audio) / orig)]
 
 
 def resample(audio: np.ndarray, orig_sr: int, new_sr: int = SAMPLE_RATE,
-             method: str = "soxr") -> np.ndarray:
-    """Resample (samples,) float32 audio: 'soxr' (VHQ) or 'torchaudio' (the original's)."""
+             method: str = DEFAULT_RESAMPLER) -> np.ndarray:
+    """Resample (samples,) float32 audio: 'torchaudio' (the original's) or 'soxr' (VHQ)."""
     if method == "torchaudio":
         return resample_torchaudio(audio, orig_sr, new_sr)
     if method != "soxr":
-        raise ValueError(f"unknown resampler {method!r} (soxr or torchaudio)")
+        raise ValueError(f"unknown resampler {method!r} ({' or '.join(RESAMPLERS)})")
     if orig_sr == new_sr:
         return np.ascontiguousarray(audio, np.float32)
     import soxr
@@ -176,10 +182,10 @@ def resample(audio: np.ndarray, orig_sr: int, new_sr: int = SAMPLE_RATE,
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE,
-               resampler: str = "soxr") -> np.ndarray:
+               resampler: str = DEFAULT_RESAMPLER) -> np.ndarray:
     """Load an audio file as (samples,) float32 in [-1, 1]: left channel, at `sample_rate` Hz.
 
-    resampler: 'soxr' (default) or 'torchaudio' (bit-for-bit the original's chain, slower).
+    resampler: 'torchaudio' (default: the original's chain) or 'soxr'.
 
     Raises AudioError (naming the file) for missing, unreadable, empty or non-finite audio.
     """

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lcasr_jax.data.audio import SAMPLE_RATE
+from lcasr_jax.data.audio import DEFAULT_RESAMPLER, SAMPLE_RATE
 
 if TYPE_CHECKING:
     import jax
@@ -152,10 +152,10 @@ def compute_features(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.nd
     return standardise(mel_power(audio, sample_rate))
 
 
-def audio_to_features(path: str | Path, resampler: str = "soxr") -> np.ndarray:
+def audio_to_features(path: str | Path, resampler: str = DEFAULT_RESAMPLER) -> np.ndarray:
     """Load any audio file (left channel, resampled to 16 kHz) -> (80, frames) float32.
 
-    resampler: 'soxr' or 'torchaudio' (the original's; see lcasr_jax.data.audio)."""
+    resampler: 'torchaudio' (the original's) or 'soxr'; see lcasr_jax.data.audio."""
     from lcasr_jax.data.audio import load_audio
 
     audio = load_audio(path, SAMPLE_RATE, resampler)

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from lcasr_jax.data.alignments import find_recordings
-from lcasr_jax.data.sources.recordings import encode_recording
+from lcasr_jax.data.examples import encode_recording
 
 NAME = "lcasr_recordings"
 SPLIT_NAMES = ("train", "dev", "test", "validation", "valid", "eval")

@@ -17,6 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from lcasr_jax.data.audio import DEFAULT_RESAMPLER, RESAMPLERS
+from lcasr_jax.eval.decode import DECODERS
 from lcasr_jax.eval.windows import MAX_SEQ_LEN, MODES
 
 
@@ -33,10 +35,40 @@ def overlap_frames(seq_len: int, overlap: int | None, ratio: float | None, facto
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", help="released .pt or converted model dir "
+    p.add_argument("--checkpoint", help="released .pt, converted model dir, a folder "
+                   "holding one checkpoint, or hf://OWNER/REPO/FOLDER[@REVISION] "
                    "(default: the shipped model)")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     p.add_argument("--batch-size", type=int, default=8, help="windows per model call")
+    p.add_argument("--resampler", choices=RESAMPLERS, default=DEFAULT_RESAMPLER,
+                   help="for audio not at 16 kHz: torchaudio (the original's Resample, "
+                   "default) or soxr")
+    p.add_argument("--decoder", choices=DECODERS, default="greedy",
+                   help="greedy (the original's eval/run.py) or beam (pyctcdecode, as its "
+                   "per-dataset scripts)")
+    p.add_argument("--beam-width", type=int, default=1, help="beam decoder's width (the "
+                   "original's scripts: 1)")
+    p.add_argument("--kenlm", help="KenLM n-gram (.arpa or binary) for the beam decoder")
+    p.add_argument("--lm-alpha", type=float, help="LM weight (default: pyctcdecode's 0.5)")
+    p.add_argument("--lm-beta", type=float, help="word insertion bonus (default: 1.5)")
+
+
+def decoder_settings(args: argparse.Namespace):
+    """DecoderSettings from --decoder/--beam-width/--kenlm/--lm-alpha/--lm-beta."""
+    from lcasr_jax.eval.decode import DecoderSettings
+
+    return DecoderSettings(args.decoder, args.beam_width, args.kenlm, args.lm_alpha,
+                           args.lm_beta)
+
+
+def run_name(checkpoint: str) -> str:
+    """Default run name: the file's stem, or REPO_FOLDER for hub names."""
+    from lcasr_jax.checkpoints.hub import is_hub_name, parse_hub_name
+
+    if is_hub_name(checkpoint):
+        ref = parse_hub_name(checkpoint)
+        return "_".join([ref.repo_id.split("/")[1], *ref.path.split("/")]).strip("_")
+    return Path(checkpoint).stem
 
 
 def load(checkpoint: str | None, dtype: str):
@@ -51,8 +83,6 @@ def load(checkpoint: str | None, dtype: str):
         from lcasr_jax.checkpoints.shipped import resolve_default_model
 
         checkpoint = str(resolve_default_model())
-    if not Path(checkpoint).exists():
-        raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
     model, variables = load_pretrained(checkpoint, dtype=getattr(jnp, dtype))
     check_classes(model.config.num_classes, source=str(checkpoint))
     return model, variables, checkpoint
@@ -84,8 +114,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=MODES, default="averaged_moving_window")
     p.add_argument("--max-seq-len", type=int, default=MAX_SEQ_LEN,
                    help="window length in windowed_attention mode (frames)")
-    p.add_argument("--beam-width", type=int, default=0, help="0 = greedy; >0 = pyctcdecode")
-    p.add_argument("--kenlm", help="KenLM n-gram for beam search")
     p.add_argument("--noise", default="none",
                    help="corrupt the audio: none | gaussian:SNR | gaussian:LOW:HIGH | "
                    "background:FOLDER:SNR[:HIGH] (dB; see lcasr_jax/eval/noise.py)")
@@ -104,6 +132,7 @@ def parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace):
     """Evaluate; returns (result, csv path, results table), paths None except on process 0."""
+    from lcasr_jax.checkpoints.hub import resolve_checkpoint
     from lcasr_jax.distributed import maybe_initialize_distributed
     from lcasr_jax.eval import report
     from lcasr_jax.eval.datasets import load_dataset
@@ -111,24 +140,27 @@ def run(args: argparse.Namespace):
     from lcasr_jax.eval.runner import EvalSettings, evaluate
 
     maybe_initialize_distributed()
-    if args.checkpoint is not None and not Path(args.checkpoint).exists():
-        raise FileNotFoundError(f"{args.checkpoint}: checkpoint not found")
+    decoding = decoder_settings(args)
     noise_tag(args.noise, args.noise_seed)  # a bad spec fails before anything is loaded
+    resolved = None if args.checkpoint is None else resolve_checkpoint(args.checkpoint)
     recordings = load_dataset(args.dataset, args.data_dir, args.split)[: args.limit]
-    model, variables, checkpoint = load(args.checkpoint, args.dtype)
+    model, variables, checkpoint = load(resolved and str(resolved), args.dtype)
+    checkpoint = args.checkpoint or checkpoint  # results name hub models by their hf:// name
     factor = model.config.subsampling_factor
     overlap = overlap_frames(args.seq_len, args.overlap, args.overlap_ratio, factor)
     settings = EvalSettings(args.mode, args.seq_len, overlap, args.batch_size,
-                            args.max_seq_len, args.beam_width, args.kenlm, args.noise,
-                            args.noise_seed, args.loss)
+                            args.max_seq_len, resampler=args.resampler, decoding=decoding,
+                            noise=args.noise, noise_seed=args.noise_seed, loss=args.loss)
     result = evaluate(recordings, model, variables, settings, progress=not args.quiet)
-    name = args.name or Path(checkpoint).stem
+    name = args.name or run_name(checkpoint)
     run_info = {"dataset": args.dataset, "split": args.split, "name": name,
                 "checkpoint": str(checkpoint), "repeat": args.repeat, "seq_len": args.seq_len,
                 "overlap_ratio": overlap / args.seq_len, "model_class": "SCConformerXL",
                 "evaluation_mode": args.mode, "overlap": overlap, "noise": args.noise,
                 "noise_seed": args.noise_seed}
     stem = f"{args.dataset}_{args.split}_{name}_{args.mode}_{args.seq_len}_{overlap}"
+    if decoding.kind == "beam":  # greedy and beam runs of one setting do not overwrite
+        stem += f"_beam{decoding.beam_width}" + ("_lm" if decoding.kenlm else "")
     if settings.noise != "none":
         stem += "_" + noise_tag(settings.noise, settings.noise_seed)
     if not Hosts.current().main:

@@ -14,11 +14,13 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from lcasr_jax.data.audio import DEFAULT_RESAMPLER
 from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.data.tokenizer import ctc_collapse, default_tokenizer
-from lcasr_jax.decode import Transcript, check_classes, greedy_ids
+from lcasr_jax.decode import Transcript, check_classes
 from lcasr_jax.eval import engine, loss, windows
 from lcasr_jax.eval.datasets.base import Recording
+from lcasr_jax.eval.decode import DecoderSettings, make_decoder
 from lcasr_jax.eval.hosts import Hosts, owned, reassemble
 from lcasr_jax.eval.loss import LossDetail
 from lcasr_jax.eval.noise import NoiseSpec, add_noise, parse_noise, valid_mask
@@ -37,11 +39,14 @@ class EvalSettings:
     overlap: int = 0  # frames; a multiple of the subsampling factor
     batch_size: int = 8  # windows per model call
     max_seq_len: int = windows.MAX_SEQ_LEN
-    beam_width: int = 0  # 0: greedy; > 0: pyctcdecode beam search
-    kenlm: str | None = None
+    resampler: str = DEFAULT_RESAMPLER  # non-16 kHz audio: 'torchaudio' (original) or 'soxr'
+    decoding: DecoderSettings = DecoderSettings()  # greedy (eval/run.py) or pyctcdecode beam
     noise: str = "none"  # eval.noise spec: none | gaussian:SNR[:HIGH] | background:DIR:SNR[:HIGH]
     noise_seed: int = 0  # with the recording id, seeds each recording's noise
     loss: bool = False  # also the CTC loss of the merged posteriors (eval.loss)
+
+    def __post_init__(self):
+        parse_noise(self.noise)  # a bad noise spec is a ValueError naming it, before any run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,17 +80,17 @@ def model_for_mode(model, settings: EvalSettings):
     return model.clone(config=cfg.replace(attention_window=window))
 
 
-def recording_features(rec: Recording, noise: NoiseSpec, seed: int = 0
-                       ) -> tuple[np.ndarray, float | None]:
+def recording_features(rec: Recording, noise: NoiseSpec, seed: int = 0,
+                       resampler: str = DEFAULT_RESAMPLER) -> tuple[np.ndarray, float | None]:
     """(features (80, frames), measured SNR in dB or None): the recording's features, from
     its audio corrupted by `noise` (seeded by (seed, rec.id)) when noise is active."""
     if not noise.active:
-        return rec.features(), None
+        return rec.features(resampler), None
     from lcasr_jax.data.audio import SAMPLE_RATE, load_audio
     from lcasr_jax.data.features import MIN_SAMPLES, compute_features
     from lcasr_jax.eval.datasets.base import zero_regions
 
-    audio = load_audio(rec.audio)
+    audio = load_audio(rec.audio, SAMPLE_RATE, resampler)
     if audio.shape[0] < MIN_SAMPLES:
         raise ValueError(f"{rec.audio}: audio too short ({audio.shape[0]} samples at 16 kHz)")
     valid = valid_mask(audio.shape[0], rec.ignore, SAMPLE_RATE)
@@ -94,7 +99,8 @@ def recording_features(rec: Recording, noise: NoiseSpec, seed: int = 0
 
 
 def _groups(recordings: Iterable[Recording], factor: int, noise: NoiseSpec, seed: int,
-            bar=None) -> Iterator[list[tuple[Recording, np.ndarray, float | None]]]:
+            bar=None, resampler: str = DEFAULT_RESAMPLER
+            ) -> Iterator[list[tuple[Recording, np.ndarray, float | None]]]:
     """(recording, features (80, frames), SNR) read one by one and grouped until the merged
     outputs of a group would pass GROUP_OUT_FRAMES (a longer recording goes alone). `bar`
     (tqdm) shows which recording is being read."""
@@ -103,7 +109,7 @@ def _groups(recordings: Iterable[Recording], factor: int, noise: NoiseSpec, seed
     for rec in recordings:
         if bar is not None:
             bar.set_postfix_str(f"reading {rec.id}")
-        spec, snr = recording_features(rec, noise, seed)
+        spec, snr = recording_features(rec, noise, seed, resampler)
         out = windows.frames_out(spec.shape[1], factor)
         if group and size + out > GROUP_OUT_FRAMES:
             yield group
@@ -120,8 +126,6 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
     """Evaluate `recordings` with (model, variables) under `settings`. With several
     processes (`hosts`, default: jax's) every process calls this with the same arguments;
     all get the full result. Progress bars (recordings of process 0) on process 0 only."""
-    from lcasr_jax.eval.decode import BeamDecoder
-
     t0 = time.perf_counter()
     noise = parse_noise(settings.noise)
     tokenizer = tokenizer or default_tokenizer()
@@ -129,7 +133,7 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
     factor = model.config.subsampling_factor
     check_classes(model.config.num_classes, tokenizer)
     forward, n_devices = engine.make_forward(model_for_mode(model, settings), variables, mesh)
-    beam = BeamDecoder(tokenizer, settings.kenlm) if settings.beam_width > 0 else None
+    decoder = make_decoder(settings.decoding, tokenizer)
     mine = [recordings[i] for i in owned(len(recordings), hosts.index, hosts.count)]
     progress = progress and hosts.main
     bar = None
@@ -138,7 +142,7 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
 
         bar = tqdm(total=len(mine), unit="rec", desc="recordings")
     results: list[RecordingResult] = []
-    groups = _groups(mine, factor, noise, settings.noise_seed, bar)
+    groups = _groups(mine, factor, noise, settings.noise_seed, bar, settings.resampler)
     while True:  # every process runs the model until all have run out of recordings
         group = next(groups, [])
         if not hosts.allgather(np.array([len(group)])).any():
@@ -148,17 +152,13 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
         plans = [windows.make_plan(settings.mode, spec.shape[1], settings.seq_len,
                                    settings.overlap, factor, settings.max_seq_len)
                  for _, spec, _ in group]
-        full = beam is not None or settings.loss  # else only the argmax leaves the device
+        wants = "log_probs" if settings.loss else decoder.wants  # the loss needs log-probs
         merged = engine.run_plans(forward, [spec for _, spec, _ in group], plans,
                                   batch_size=settings.batch_size, n_devices=n_devices,
-                                  progress=progress, hosts=hosts,
-                                  output="log_probs" if full else "ids")
+                                  progress=progress, hosts=hosts, output=wants)
         for (rec, spec, snr), out in zip(group, merged, strict=True):
-            ids = out.argmax(-1) if full else out
-            if beam is not None:
-                transcript = beam(out, settings.beam_width, factor)
-            else:
-                transcript = greedy_ids(ids, tokenizer, factor)
+            ids = out if wants == "ids" else out.argmax(-1)
+            transcript = decoder(ids if decoder.wants == "ids" else out, factor)
             hyp = normalize_hypothesis(transcript.text)
             detail = None
             if settings.loss:

@@ -11,7 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from lcasr_jax.decode import Transcript, check_classes, greedy_ids
+from lcasr_jax.data.audio import DEFAULT_RESAMPLER
+from lcasr_jax.decode import Transcript, check_classes
+from lcasr_jax.eval.decode import DecoderSettings, make_decoder
 from lcasr_jax.eval.windows import MODES
 
 
@@ -66,31 +68,37 @@ def parser() -> argparse.ArgumentParser:
 
 
 def transcribe(paths, model, variables, seq_len: int, overlap: int, mode: str,
-               batch_size: int = 8, progress: bool = False) -> list[Transcript]:
-    """Transcripts (raw decoder text + word times) of audio files."""
+               batch_size: int = 8, progress: bool = False,
+               resampler: str = DEFAULT_RESAMPLER,
+               decoding: DecoderSettings | None = None) -> list[Transcript]:
+    """Transcripts (raw decoder text + word times) of audio files; `resampler` for audio
+    not at 16 kHz ('torchaudio': the original's, or 'soxr'); `decoding`: greedy (None) or
+    beam."""
     from lcasr_jax.data.features import audio_to_features
     from lcasr_jax.eval import engine, windows
     from lcasr_jax.eval.runner import EvalSettings, model_for_mode
 
     check_classes(model.config.num_classes)
+    decoder = make_decoder(decoding or DecoderSettings())
     factor = model.config.subsampling_factor
     settings = EvalSettings(mode, seq_len, overlap)
     forward, n_dev = engine.make_forward(model_for_mode(model, settings), variables)
     out = []
     for path in paths:
-        spec = audio_to_features(path)
+        spec = audio_to_features(path, resampler)
         plan = windows.make_plan(mode, spec.shape[1], seq_len, overlap, factor)
-        ids = engine.run_plans(forward, [spec], [plan], batch_size=batch_size,
-                               n_devices=n_dev, progress=progress, output="ids")[0]
-        out.append(greedy_ids(ids, None, factor))
+        merged = engine.run_plans(forward, [spec], [plan], batch_size=batch_size,
+                                  n_devices=n_dev, progress=progress, output=decoder.wants)[0]
+        out.append(decoder(merged, factor))
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from lcasr_jax.eval.cli import load, overlap_frames
+    from lcasr_jax.eval.cli import decoder_settings, load, overlap_frames
 
     try:
+        decoding = decoder_settings(args)
         for path in args.audio:
             if not Path(path).is_file():
                 raise FileNotFoundError(f"{path}: audio file not found")
@@ -99,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                                  model.config.subsampling_factor)
         for path in args.audio:
             transcript = transcribe([path], model, variables, args.seq_len, overlap, args.mode,
-                                    args.batch_size, progress=not args.quiet)[0]
+                                    args.batch_size, progress=not args.quiet,
+                                    resampler=args.resampler, decoding=decoding)[0]
             text = render(transcript, args.format, str(path))
             if args.out_dir is None:
                 sys.stdout.write(text)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from lcasr_jax.kernels.attention import dot_product_attention
 from lcasr_jax.model.config import ModelConfig
 from lcasr_jax.model.positions import apply_rotary
+from lcasr_jax.sharding import bound_mesh
 
 
 class SelfAttention(nn.Module):
@@ -37,7 +38,8 @@ class SelfAttention(nn.Module):
                 nn.initializers.zeros, ("qkv", "heads", "kv")),
         )(x)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (batch, time, heads, head_dim)
-        q = nn.with_logical_constraint(q, ("batch", "length", "heads", "kv"))
+        q = nn.with_logical_constraint(q, ("batch", "length", "heads", "kv"),
+                                      mesh=bound_mesh())
         if rotary is not None:
             cos, sin = rotary
             q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)

@@ -14,6 +14,7 @@ from lcasr_jax.model.feedforward import FeedForward
 from lcasr_jax.model.norms import make_norm
 from lcasr_jax.model.positions import FourierPositions, RotaryFrequencies, rotary_table
 from lcasr_jax.model.subsampling import DepthwiseStridingSubsampling, output_lengths
+from lcasr_jax.sharding import bound_mesh
 
 ACTIVATION_AXES = ("batch", "length", "embed")
 
@@ -57,7 +58,7 @@ class ConformerLayer(nn.Module):
             x = x + h
         x = feed_forward(x, "ff2")
         x = make_norm(cfg, "norm_out")(x)
-        return nn.with_logical_constraint(x, ACTIVATION_AXES)
+        return nn.with_logical_constraint(x, ACTIVATION_AXES, mesh=bound_mesh())
 
 
 REMAT_POLICIES = ("none", "layers", "full")
@@ -123,7 +124,7 @@ class SCConformerXL(nn.Module):
                        else DepthwiseStridingSubsampling)
         x = subsampling(cfg, self.dtype, self.depthwise_impl, name="subsampling")(
             jnp.swapaxes(spec, 1, 2), lengths if self.mask_subsampling else None)
-        x = nn.with_logical_constraint(x, ACTIVATION_AXES)
+        x = nn.with_logical_constraint(x, ACTIVATION_AXES, mesh=bound_mesh())
         self.sow("intermediates", "subsampling_out", x)
         tokens = x.shape[1]
         out_lengths = jnp.minimum(output_lengths(lengths, cfg.subsampling_factor), tokens)

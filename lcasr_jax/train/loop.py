@@ -21,12 +21,12 @@ import numpy as np
 
 from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.data.sources import make_source
+from lcasr_jax.sharding import make_mesh, put_batch
 from lcasr_jax.train import hosts
 from lcasr_jax.train import step as step_lib
 from lcasr_jax.train.checkpoint import Checkpointer, export_model
 from lcasr_jax.train.devset import DevSet, argmax_ids
 from lcasr_jax.train.schedules import LRSchedule, SequenceSchedule
-from lcasr_jax.train.sharding import make_mesh
 from lcasr_jax.train.state import TrainState, build_model
 
 
@@ -172,7 +172,7 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
         lr = np.float32(lr_sched.lr)
         augment = np.bool_(0 <= cfg.train.spec_augment_after_n_epochs <= epoch
                            and not lr_sched.is_warmup)
-        state, metrics = train_step(state, step_lib.put_batch(batch, mesh), lr, augment)
+        state, metrics = train_step(state, put_batch(batch, mesh), lr, augment)
         lr_sched.after_optimizer_step()
         lr_sched.end_batch(recordings_seen)
         seq.step(recordings)

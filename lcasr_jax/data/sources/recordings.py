@@ -1,7 +1,8 @@
 """A folder of recording JSONs + audio as random-access dataset examples (no tfds needed).
 
-Features are computed on first use and cached in host memory (float16, 57.6 MB per hour).
-`encode_recording` is also what the TFDS builder stores, so both kinds read the same data.
+Examples are `data.examples.encode_recording`'s, what the TFDS builder stores, so both
+kinds read the same data. They are computed on first use (or read from `feature_cache`
+files beside the JSONs) and kept in host memory (float16, 57.6 MB per hour).
 """
 
 from __future__ import annotations
@@ -10,37 +11,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from lcasr_jax.data.alignments import find_recordings, read_recording, validate_words
-from lcasr_jax.data.chunking import word_tokens
-
-
-def encode_recording(json_path: str | Path, resampler: str = "soxr") -> dict[str, Any]:
-    """Recording JSON -> one dataset example (audio loaded, features computed, tokenised).
-
-    Fields: id, features (frames, 80) float16, num_frames, word_start / word_end (words,)
-    float64 seconds, token_offsets (words + 1,) int64, token_ids (tokens,) int32, text.
-    """
-    from lcasr_jax.data.audio import load_audio
-    from lcasr_jax.data.features import compute_features
-
-    rec = read_recording(json_path)
-    audio = load_audio(rec.audio, resampler=resampler)
-    duration = len(audio) / 16000
-    words = validate_words(rec.words, duration, source=str(json_path))
-    feats = compute_features(audio)
-    offsets, ids = word_tokens(words.text)
-    return {
-        "id": rec.id,
-        "features": np.ascontiguousarray(feats.T).astype(np.float16),
-        "num_frames": np.int32(feats.shape[1]),
-        "word_start": words.start.astype(np.float64),
-        "word_end": words.end.astype(np.float64),
-        "token_offsets": offsets.astype(np.int64),
-        "token_ids": ids.astype(np.int32),
-        "text": " ".join(words.text),
-    }
+from lcasr_jax.data.alignments import find_recordings
+from lcasr_jax.data.examples import encode_recording
+from lcasr_jax.data.sources import feature_cache
 
 
 class RecordingsSource:
@@ -71,7 +44,7 @@ class RecordingsSource:
         with self.lock:
             hit = self.cache.get(i)
         if hit is None:
-            hit = encode_recording(self.paths[i])
+            hit = feature_cache.cached(self.paths[i], encode_recording)
             with self.lock:
                 self.cache[i] = hit
         return hit

@@ -19,6 +19,7 @@ import numpy as np
 from lcasr_jax.data.alignments import Recording, Words, write_recording
 
 from . import room
+from .perturb import formant_warp
 from .text import words as word_spans
 from .voices import (
     DEFAULT_ENGINES,
@@ -51,8 +52,11 @@ def plan(split: str, seed: int, index: int, minutes: float, book_sizes: dict[str
         if v.key in used:
             continue
         used.add(v.key)
+        # Speaker perturbation: speed (tempo and pitch, by resampling), formant warp
+        # (vocal-tract length, perturb.formant_warp) and each engine's own pitch/rate.
         s = {"speaker": v.key, "engine": v.engine, "voice": v.name,
-             "speed": float(rng.uniform(0.93, 1.07)), "gain_db": float(rng.uniform(-6, 0))}
+             "speed": float(rng.uniform(0.9, 1.1)), "gain_db": float(rng.uniform(-6, 0)),
+             "warp": float(rng.uniform(0.88, 1.12))}
         if engine == "espeak":
             s.update(rate=int(rng.integers(140, 211)), pitch=int(rng.integers(25, 76)),
                      range=int(rng.integers(30, 81)))
@@ -161,6 +165,7 @@ class Engines:
             raise ValueError(f"unknown engine {spk['engine']}")
         in_rate = sr * spk["speed"]
         out = soxr.resample(audio, in_rate, SR, quality="MQ").astype(np.float32)
+        out = formant_warp(out, spk.get("warp", 1.0))
         t = np.round(times.reshape(-1, 2) * (SR / in_rate)).astype(np.int64)
         return out * np.float32(10 ** (spk["gain_db"] / 20)), tokens, np.clip(t, 0, len(out))
 

@@ -1,12 +1,16 @@
 """Voice and book catalogue per split; reserved voices and books are never chosen.
 
-A voice is "engine:name". Train and dev/test use disjoint espeak accents, disjoint espeak
-variants, disjoint flite voices and disjoint books; dev and test share voices and differ
-by book.
+A voice is "engine:name"; espeak names are "accent+variant". Train and dev/test are
+separated by voice FAMILY (`family`): espeak accents, espeak variant families (numbered
+versions of one variant, e.g. steph/steph2/steph3, are one family; m1..m8, f1..f5 and the
+klatt variants are distinct voices) and flite/festival speakers (flite kal, kal16 and
+festival kal_diphone are one speaker, "kal") never occur on both sides. dev and test share
+voices and differ by book; every split has its own books.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .text import RESERVED_BOOKS
@@ -18,18 +22,41 @@ RESERVED_VOICES = frozenset({
 SPLITS = ("train", "dev", "test")
 SPLIT_CODE = {"train": 0, "dev": 1, "test": 2}
 
+# espeak-ng's English accents (its mbrola voices need the mbrola program: not used).
 _ACCENTS = {"train": ("en-us", "en", "en-gb-x-gbclan", "en-us-nyc"),
             "heldout": ("en-gb-x-rp", "en-029")}
-_VARIANTS = {"train": ("m1", "m2", "m3", "m4", "m6", "f1", "f2", "f3", "klatt", "klatt2",
-                       "klatt4", "klatt6"),
-             "heldout": ("m5", "m7", "f4", "f5", "klatt3", "klatt5")}
-_FLITE = {"train": ("kal16", "rms"), "heldout": ("awb", "kal")}
+# Every variant in espeak-ng-data/voices/!v (Debian espeak-ng-data 1.52) except "Mr serious"
+# (a space in its name); the held-out ones are listed, the rest train.
+ESPEAK_VARIANTS = (
+    "adam", "Alex", "Alicia", "Andrea", "Andy", "anika", "anikaRobot", "Annie", "announcer",
+    "antonio", "AnxiousAndy", "aunty", "belinda", "benjamin", "boris", "caleb", "croak",
+    "david", "Demonic", "Denis", "Diogo", "ed", "edward", "edward2", "f1", "f2", "f3", "f4",
+    "f5", "fast", "Gene", "Gene2", "grandma", "grandpa", "gustave", "Henrique", "Hugo", "iven",
+    "iven2", "iven3", "iven4", "Jacky", "john", "kaukovalta", "klatt", "klatt2", "klatt3",
+    "klatt4", "klatt5", "klatt6", "Lee", "linda", "m1", "m2", "m3", "m4", "m5", "m6", "m7",
+    "m8", "marcelo", "Marco", "Mario", "max", "Michael", "michel", "miguel", "Mike", "Nguyen",
+    "norbert", "pablo", "paul", "pedro", "quincy", "RicishayMax", "RicishayMax2",
+    "RicishayMax3", "rob", "robert", "robosoft", "robosoft2", "robosoft3", "robosoft4",
+    "robosoft5", "robosoft6", "robosoft7", "robosoft8", "sandro", "shelby", "steph", "steph2",
+    "steph3", "Storm", "travis", "Tweaky", "UniRobot", "victor", "whisper", "whisperf", "zac",
+)
+_HELDOUT_VARIANTS = frozenset({
+    "m5", "m7", "f4", "f5", "klatt3", "klatt5", "steph", "steph2", "steph3", "Andy",
+    "AnxiousAndy", "belinda", "david", "grandma", "linda", "paul", "travis",
+})
+_VARIANTS = {"train": tuple(v for v in ESPEAK_VARIANTS if v not in _HELDOUT_VARIANTS),
+             "heldout": tuple(v for v in ESPEAK_VARIANTS if v in _HELDOUT_VARIANTS)}
+_FLITE = {"train": ("kal", "kal16", "rms"), "heldout": ("awb",)}
 _FESTIVAL = {"train": ("kal_diphone",), "heldout": ("ked_diphone",)}
+# flite/festival voices of one recorded speaker.
+_SPEAKER = {"kal": "kal", "kal16": "kal", "kal_diphone": "kal", "rms": "rms", "awb": "awb",
+            "ked_diphone": "ked", "slt": "slt", "cmu_us_slt_arctic_hts": "slt"}
+_VARIANT_ALIAS = {"anikarobot": "anika", "anxiousandy": "andy"}
 BOOKS = {"train": ("emma", "mansfieldpark", "prideprejudice"),
          "dev": ("northangerabbey",), "test": ("sensesensibility",)}
 # Share of speakers per engine (flite's rms/awb are slow: ~65x real time on one core);
 # renormalised over the engines in use. festival is opt-in (--engines).
-ENGINE_WEIGHTS = {"espeak": 0.55, "flite": 0.35, "festival": 0.1}
+ENGINE_WEIGHTS = {"espeak": 0.6, "flite": 0.3, "festival": 0.1}
 DEFAULT_ENGINES = ("espeak", "flite")
 
 
@@ -41,6 +68,20 @@ class Voice:
     @property
     def key(self) -> str:
         return f"{self.engine}:{self.name}"
+
+
+def family(v: Voice) -> frozenset[str]:
+    """The families a voice belongs to: {"accent:A", "variant:F"} for espeak, {"speaker:S"}
+    for flite/festival. Two splits are separated when no family is shared."""
+    if v.engine == "espeak":
+        accent, _, variant = v.name.partition("+")
+        out = {f"accent:{accent.lower()}"}
+        if variant:
+            low = variant.lower()
+            stem = low if re.fullmatch(r"(m|f|klatt)\d*", low) else low.rstrip("0123456789")
+            out.add(f"variant:{_VARIANT_ALIAS.get(stem, stem)}")
+        return frozenset(out)
+    return frozenset({f"speaker:{_SPEAKER.get(v.name, v.name)}"})
 
 
 def _pool(split: str) -> str:
@@ -73,10 +114,13 @@ def books(split: str) -> tuple[str, ...]:
 
 
 def assert_allowed_voice(v: Voice) -> None:
-    """Fail on a reserved voice (an accent's base name is checked with any variant)."""
+    """Fail on a reserved voice or one of a reserved voice's families (an accent's base
+    name is checked with any variant; flite slt and festival's slt are one speaker)."""
+    assert v.engine in ("espeak", "flite", "festival"), f"voice {v.key}: unknown engine"
     base = v.name.split("+")[0].lower()
     assert f"{v.engine}:{base}" not in RESERVED_VOICES, f"reserved voice {v.key} chosen"
-    assert v.engine in ("espeak", "flite", "festival"), f"voice {v.key}: unknown engine"
+    reserved = frozenset().union(*(family(Voice(*k.split(":", 1))) for k in RESERVED_VOICES))
+    assert not family(v) & reserved, f"reserved voice {v.key} chosen (family)"
 
 
 def assert_allowed_book(book: str) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from lcasr_jax.data.audio import DEFAULT_RESAMPLER
+
 
 class DatasetError(ValueError):
     """A dataset directory or file is missing or malformed; the message names it."""
@@ -28,11 +30,12 @@ class Recording:
     ignore: tuple[tuple[float, float], ...] = ()
     words: tuple[dict[str, Any], ...] | None = None
 
-    def features(self) -> np.ndarray:
-        """(80, frames) float32 normalised mel features with ignored regions zeroed."""
+    def features(self, resampler: str = DEFAULT_RESAMPLER) -> np.ndarray:
+        """(80, frames) float32 normalised mel features with ignored regions zeroed;
+        `resampler` for audio not at 16 kHz ('torchaudio': the original's, or 'soxr')."""
         from lcasr_jax.data.features import audio_to_features
 
-        return zero_regions(audio_to_features(self.audio), self.ignore)
+        return zero_regions(audio_to_features(self.audio, resampler), self.ignore)
 
 
 def total_frames(seconds: float) -> int:
