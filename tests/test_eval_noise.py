@@ -125,3 +125,23 @@ def test_eval_noise_columns_and_stem(tmp_path, parity_dir, synth_dir):
     table = list(csv.DictReader((tmp_path / "out" / "results.csv").read_text().splitlines()))
     assert [r["noise"] for r in table] == ["gaussian:0:10"] * 3 + ["none"] * 3
     assert cli.main(argv + ["--noise", "gaussian:x"]) == 1
+
+
+def test_sweep_noise_axis_reaches_the_results(tmp_path, parity_dir, synth_dir):
+    from pathlib import Path
+
+    from lcasr_jax.eval import report, sweep
+
+    data = synth_dir(tmp_path / "data", (2.55,))
+    demo = Path(__file__).resolve().parents[1] / "experiments" / "sweeps" / "demo.py"
+    argv = ["--config", str(demo), "--out", str(tmp_path / "sw"), "--quiet",
+            "--config.contexts=(128,)", "--config.context_unit=frames",
+            "--config.overlap_ratios=(0.5,)", f"--config.datasets.synth.data_dir={data}",
+            "--config.datasets.synth.generate_hours=0", "--config.models.shipped.repeats=(1,)",
+            f"--config.models.shipped.checkpoint={parity_dir / 'rotary_ln' / 'checkpoint.pt'}",
+            "--config.options.noise=('none','gaussian:5')"]
+    assert sweep.main(argv) == 0
+    rows = [r for r in report.read_table(tmp_path / "sw" / "results.csv")
+            if r["recording"] == "all"]
+    assert [r["noise"] for r in rows] == ["none", "gaussian:5"]
+    assert rows[0]["snr_db"] == "" and abs(float(rows[1]["snr_db"]) - 5) < 0.1
