@@ -13,8 +13,8 @@ masked run are compared with the unmasked run's:
                  the rest from the unmasked one (the original's measure), with a reference
 
 The n + 1 runs (unmasked first) are independent forwards of the same shape, batched and
-sharded over the devices (`eval.engine.make_forward`); only per-frame reductions (the path's
-log-prob and the argmax) leave the device.
+sharded over the devices of one process (`eval.engine.make_forward`); only per-frame
+reductions (the path's log-prob and the argmax) leave the device.
 """
 
 from __future__ import annotations

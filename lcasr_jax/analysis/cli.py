@@ -184,10 +184,12 @@ def run_figures(args) -> list[Path]:
 
 
 def _add_inputs(p: argparse.ArgumentParser) -> None:
-    from lcasr_jax.eval.cli import add_model_args
     from lcasr_jax.eval.datasets import READERS
 
-    add_model_args(p)
+    p.add_argument("--checkpoint", help="released .pt, converted model dir or "
+                   "hf://OWNER/REPO/FOLDER (default: the shipped model)")
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
+    p.add_argument("--batch-size", type=int, default=8, help="forwards per model call")
     p.add_argument("--audio", nargs="+", help="audio files (instead of a dataset)")
     p.add_argument("--dataset", choices=sorted(READERS))
     p.add_argument("--data-dir", type=Path)
