@@ -5,11 +5,14 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.ad_checkpoint import checkpoint_name
 
 from lcasr_jax.kernels.attention import dot_product_attention
 from lcasr_jax.model.config import ModelConfig
 from lcasr_jax.model.positions import apply_rotary
 from lcasr_jax.sharding import bound_mesh
+
+ATTENTION_OUT = "attention_out"  # checkpoint name of the attention output (remat policies)
 
 
 class SelfAttention(nn.Module):
@@ -50,6 +53,7 @@ class SelfAttention(nn.Module):
             self.sow("attention", "k", k)
         out = dot_product_attention(
             q, k, v, lengths, window=cfg.attention_window, implementation=self.implementation)
+        out = checkpoint_name(out, ATTENTION_OUT)  # (batch, time, heads, head_dim)
         out = jnp.where(valid[:, :, None, None], out, 0)
         return nn.DenseGeneral(
             cfg.d_model, axis=(-2, -1), use_bias=False, dtype=self.dtype, name="out",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ml_collections
 
 from lcasr_jax.model.config import ModelConfig
+from lcasr_jax.model.conformer import SUBSAMPLING_CHUNK_FRAMES
 
 
 def base_config(**model: object) -> ml_collections.ConfigDict:
@@ -34,6 +35,7 @@ def base_config(**model: object) -> ml_collections.ConfigDict:
     cfg.train = ml_collections.ConfigDict(dict(
         compute_dtype="bfloat16", rotary_dtype="float32", remat="none", attention_impl="auto",
         depthwise_impl="auto", ctc_impl="auto", intermediate_loss_weighting=0.0,
+        subsampling_chunk_frames=SUBSAMPLING_CHUNK_FRAMES,
         backprop_every=1, max_epochs=1, max_steps=-1, time_limit_s=-1.0,
         spec_augment_after_n_epochs=-1))
 
