@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "transcribe": ("lcasr_jax.eval.transcribe", "transcribe audio files with timestamps"),
     "sweep": ("lcasr_jax.eval.sweep", "run an evaluation grid (resumable) with its figure"),
     "plot": ("lcasr_jax.eval.plot", "figure and summary tables of results tables"),
+    "analyze": ("lcasr_jax.analysis.cli", "context use: attention distance, attribution, figures"),
 }
 
 

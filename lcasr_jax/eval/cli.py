@@ -90,6 +90,16 @@ def load(checkpoint: str | None, dtype: str):
     return model, variables, checkpoint
 
 
+def noise_tag(noise: str, seed: int) -> str:
+    """A file-name-safe tag of a noise spec and seed (folders shortened to their name)."""
+    from lcasr_jax.eval.noise import parse_noise
+
+    spec = parse_noise(noise)
+    snr = f"{spec.low_db:g}" if spec.low_db == spec.high_db else f"{spec.low_db:g}-{spec.high_db:g}"
+    where = f"-{spec.folder.name}" if spec.folder is not None else ""
+    return f"{spec.kind}{where}-{snr}dB-s{seed}"
+
+
 def parser() -> argparse.ArgumentParser:
     from lcasr_jax.eval.datasets import READERS
 
@@ -106,6 +116,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=MODES, default="averaged_moving_window")
     p.add_argument("--max-seq-len", type=int, default=MAX_SEQ_LEN,
                    help="window length in windowed_attention mode (frames)")
+    p.add_argument("--noise", default="none",
+                   help="corrupt the audio: none | gaussian:SNR | gaussian:LOW:HIGH | "
+                   "background:FOLDER:SNR[:HIGH] (dB; see lcasr_jax/eval/noise.py)")
+    p.add_argument("--noise-seed", type=int, default=0,
+                   help="with each recording id, seeds its noise (same audio for every model)")
+    p.add_argument("--loss", action="store_true",
+                   help="add per-token CTC loss columns (vs reference and own greedy output)")
     p.add_argument("--limit", type=int, help="evaluate only the first N recordings")
     p.add_argument("--name", help="run name in the results (default: checkpoint stem)")
     p.add_argument("--repeat", type=int, default=1, help="repeat id recorded in results")
@@ -139,6 +156,7 @@ def run(args: argparse.Namespace):
 
     maybe_initialize_distributed()
     decoding = decoder_settings(args)
+    noise_tag(args.noise, args.noise_seed)  # a bad spec fails before anything is loaded
     resolved = None if args.checkpoint is None else resolve_checkpoint(args.checkpoint)
     recordings = load_dataset(args.dataset, args.data_dir, args.split)[: args.limit]
     model, variables, checkpoint = load(resolved and str(resolved), args.dtype)
@@ -146,17 +164,21 @@ def run(args: argparse.Namespace):
     factor = model.config.subsampling_factor
     overlap = overlap_frames(args.seq_len, args.overlap, args.overlap_ratio, factor)
     settings = EvalSettings(args.mode, args.seq_len, overlap, args.batch_size,
-                            args.max_seq_len, resampler=args.resampler, decoding=decoding)
+                            args.max_seq_len, resampler=args.resampler, decoding=decoding,
+                            noise=args.noise, noise_seed=args.noise_seed, loss=args.loss)
     result = evaluate(recordings, model, variables, settings, progress=not args.quiet)
     name = args.name or run_name(checkpoint)
     run_info = {"dataset": args.dataset, "split": args.split, "name": name,
                 "checkpoint": str(checkpoint), "repeat": args.repeat, "seq_len": args.seq_len,
                 "overlap_ratio": overlap / args.seq_len, "model_class": "SCConformerXL",
-                "evaluation_mode": args.mode, "overlap": overlap}
+                "evaluation_mode": args.mode, "overlap": overlap, "noise": args.noise,
+                "noise_seed": args.noise_seed}
     run_info["data_dir"] = str(Path(args.data_dir).absolute())
-    beam = "" if decoding.kind != "beam" else (  # greedy and beam runs do not overwrite
+    tag = "" if decoding.kind != "beam" else (  # greedy and beam runs do not overwrite
         f"_beam{decoding.beam_width}" + ("_lm" if decoding.kenlm else ""))
-    stem = run_stem(run_info, beam)
+    if settings.noise != "none":
+        tag += "_" + noise_tag(settings.noise, settings.noise_seed)
+    stem = run_stem(run_info, tag)
     if not Hosts.current().main:
         return result, None, None
     table = args.results_table or args.out / "results.csv"
@@ -177,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"WER {o.wer:.4f} (ins {o.ins_rate:.4f} del {o.del_rate:.4f} sub {o.sub_rate:.4f}) "
           f"over {o.words} words, {len(result.recordings)} recordings, "
           f"{result.wall_seconds:.1f} s")
+    if result.loss is not None:
+        row = result.loss.as_row()
+        print(f"CTC loss per token {row['loss']:.4f} over {row['loss_tokens']} reference tokens "
+              f"(own greedy output: {row['self_loss']:.4f} over {row['self_loss_tokens']})")
     print(f"wrote {csv_path} and appended to {table}")
     return 0
 

@@ -21,6 +21,7 @@ class SelfAttention(nn.Module):
     q/k/v come from one projection with kernel (d_model, 3, heads, head_dim); the output
     projection kernel is (heads, head_dim, d_model). Padded frames are zeroed before the
     projection and before the output projection, as in the original.
+    With `mutable=['attention']`, q and k (after rotary) are sown as 'q' and 'k'.
     """
 
     config: ModelConfig
@@ -45,6 +46,11 @@ class SelfAttention(nn.Module):
         if rotary is not None:
             cos, sin = rotary
             q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if not self.is_initializing():  # init's variables stay {params, batch_stats, buffers}
+            # For analysis only (lcasr_jax.analysis.attention): kept when the 'attention'
+            # collection is mutable, a no-op otherwise (the normal forward is unchanged).
+            self.sow("attention", "q", q)
+            self.sow("attention", "k", k)
         out = dot_product_attention(
             q, k, v, lengths, window=cfg.attention_window, implementation=self.implementation)
         out = checkpoint_name(out, ATTENTION_OUT)  # (batch, time, heads, head_dim)
