@@ -32,7 +32,11 @@ locked timeout 240 python3 .cache/anchor/torch_model_bench.py --sizes 360000 \
   --ckpt_sizes '' --budget_s 0.5 --out "$out" >"$out/original.log" 2>&1 &
 sleep 5  # the original takes the device first
 
+# At most 3 of our processes at once: on 2026-12-03 ten processes compiling beside the
+# original (45 GiB) made XLA's autotuner fail to create cuBLAS handles (every step case
+# failed with "Failed to get configs"); run alone, the same cases measured fine.
 ours() {  # name, then model_step.py cases
+  while [ "$(jobs -rp | wc -l)" -ge 4 ]; do sleep 2; done
   timeout "$limit" python3 benchmarks/model_step.py --lock "$lock" --repeats 3 --out \
     "$out/ours.jsonl" --cases "$2" >"$out/$1.log" 2>&1 &
 }
