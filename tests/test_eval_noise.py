@@ -114,13 +114,14 @@ def test_eval_noise_columns_and_stem(tmp_path, parity_dir, synth_dir):
             "--name", "fx", "--quiet"]
     assert cli.main(argv + ["--noise", "gaussian:0:10", "--noise-seed", "3"]) == 0
     assert cli.main(argv) == 0
-    noisy = tmp_path / "out" / "synth_test_fx_averaged_moving_window_128_64_gaussian-0-10dB-s3.csv"
+    out = tmp_path / "out"
+    (noisy,) = out.glob("synth_test_fx_averaged_moving_window_128_64_gaussian-0-10dB-s3_*.csv")
     rows = list(csv.DictReader(noisy.read_text().splitlines()))
     assert [r["noise"] for r in rows] == ["gaussian:0:10"] * 3
     snrs = [float(r["snr_db"]) for r in rows]
     assert all(0 <= s <= 10 for s in snrs) and snrs[0] != snrs[1]
     assert snrs[2] == pytest.approx(np.mean(snrs[:2]))
-    clean = tmp_path / "out" / "synth_test_fx_averaged_moving_window_128_64.csv"
+    (clean,) = out.glob("synth_test_fx_averaged_moving_window_128_64_data-*.csv")
     assert "noise" not in clean.read_text().splitlines()[0]  # the original's columns only
     table = list(csv.DictReader((tmp_path / "out" / "results.csv").read_text().splitlines()))
     assert [r["noise"] for r in table] == ["gaussian:0:10"] * 3 + ["none"] * 3
