@@ -17,10 +17,9 @@ import numpy as np
 from lcasr_jax.data.audio import DEFAULT_RESAMPLER
 from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.data.tokenizer import ctc_collapse, default_tokenizer
-from lcasr_jax.decode import Transcript, check_classes
+from lcasr_jax.decode import DecoderSettings, Transcript, check_classes, make_decoder
 from lcasr_jax.eval import engine, loss, windows
 from lcasr_jax.eval.datasets.base import Recording
-from lcasr_jax.eval.decode import DecoderSettings, make_decoder
 from lcasr_jax.eval.hosts import Hosts, owned, reassemble
 from lcasr_jax.eval.loss import LossDetail
 from lcasr_jax.eval.noise import NoiseSpec, add_noise, parse_noise, valid_mask
