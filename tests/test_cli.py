@@ -19,7 +19,7 @@ def test_every_command_has_help(name, capsys):
     assert out.startswith(f"usage: lcasr-jax {name}"), out[:200]
 
 
-@pytest.mark.parametrize("sub", ["synth", "build", "convert", "inspect"])
+@pytest.mark.parametrize("sub", ["synth", "build", "convert", "inspect", "cache"])
 def test_data_subcommands_have_help(sub, capsys):
     assert _run(["data", sub, "--help"]) == 0
     assert capsys.readouterr().out.startswith(f"usage: lcasr-jax data {sub}")
