@@ -131,7 +131,8 @@ def _run(args: argparse.Namespace) -> int:
     report.atomic_write(table, report.to_csv(table_rows))
     png, _, _ = write_report(
         table_rows, args.out / "wer_vs_context.png",
-        "Held-out synthetic speech" + (" (random-weight stand-in)" if stand_in else ""))
+        f"Held-out synthetic speech: {audio_s / 60:.0f} min, unseen voice families and book"
+        + (" (random-weight stand-in)" if stand_in else ""))
     print()
     how = args.mode if args.mode == "windowed_attention" else \
         f"{args.mode}, overlap {args.overlap_ratio:g}"

@@ -15,6 +15,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "default_model"
 STAND_IN = Path("fixtures") / "parity" / "rotary_ln" / "checkpoint.pt"
+# What DEFAULT_MODEL was trained on (the synthetic corpus's catalogue of 2026-11-24): the
+# demo's held-out voices and book must share no voice family or book with these (tested).
+TRAIN_VOICES = tuple(
+    [f"espeak:{a}+{v}" for a in ("en-us", "en", "en-gb-x-gbclan", "en-us-nyc")
+     for v in ("m1", "m2", "m3", "m4", "m6", "f1", "f2", "f3", "klatt", "klatt2", "klatt4",
+               "klatt6")] + ["flite:kal16", "flite:rms"])
+TRAIN_BOOKS = ("emma", "mansfieldpark", "prideprejudice")
 # Why DEFAULT_MODEL does not gain from context (its model card: README, "The shipped model").
 NO_CONTEXT_GAIN = (
     "The shipped model does not show the paper's effect, and cannot be expected to: it is "
