@@ -226,3 +226,16 @@ def test_shipped_model_never_heard_the_held_out_voice_families_or_books():
                                  for v in vs))
         assert not trained & held_out, sorted(trained & held_out)
         assert not set(shipped.TRAIN_BOOKS) & set(voices.books(split))
+
+
+def test_synth_workers_get_one_blas_thread_unless_set(monkeypatch):
+    import os
+
+    from lcasr_jax.data.synth.generate import one_blas_thread
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    with one_blas_thread():
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+        assert os.environ["OMP_NUM_THREADS"] == "3"
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and os.environ["OMP_NUM_THREADS"] == "3"
