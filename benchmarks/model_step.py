@@ -1,14 +1,17 @@
 """Training-step and forward time / peak memory of the paper 6L-768D model (bf16, 1 device).
 
-Each case is MODE@FRAMESxBATCH[+remat|+rematlayers][+pallas|+xlactc], MODE in {step, fwd}
-(+remat: remat policy 'full', +rematlayers: 'layers'; CTC 'auto' = the Pallas wavefront on
-GPU; +pallas forces it, +xlactc takes the XLA scan, e.g. to attribute memory): `step` is the
+Each case is MODE@FRAMESxBATCH[+FLAG...], MODE in {step, fwd}; flags: +remat (remat policy
+'full'), +rematlayers ('layers'), +saveattn ('save_attention'); +nochunk (subsampling
+unchunked, `subsampling_chunk_frames=0`); +wN (attention window of ±N tokens); CTC 'auto' =
+the Pallas wavefront on GPU, +pallas forces it, +xlactc takes the XLA scan: `step` is the
 full jitted train
 step (forward with batch-renorm statistics and self-conditioning, CTC, backward, torch-style
 clipping, MADGRAD update, state donated); `fwd` is the eval forward to log-probs. Cases run
 in the order given in ONE process, so list them by growing memory: `peak_gib` is the
-device's peak_bytes_in_use so far (jax memory_stats); `xla_gib` is XLA's own estimate for
-that executable (arguments + outputs + temporaries - aliased).
+device's peak_bytes_in_use so far (jax memory_stats: run one case per process for its own
+peak; with --lock several processes compile side by side and take turns on the device,
+without XLA_PYTHON_CLIENT_PREALLOCATE=false they would each take 75% of it); `xla_gib` is
+XLA's own estimate for that executable (arguments + outputs + temporaries - aliased).
 
   PYTHONPATH=. python3 benchmarks/model_step.py --cases step@4096x8,step@360000x1+remat
 """
@@ -16,7 +19,9 @@ that executable (arguments + outputs + temporaries - aliased).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -30,9 +35,13 @@ REPO = Path(__file__).resolve().parents[1]
 GIB = 2.0**30
 
 
-def paper_config(remat: str, ctc_impl: str = "auto"):
+def paper_config(remat: str, ctc_impl: str = "auto", chunk_frames: int | None = None,
+                 window: int = -1):
     cfg = load_config(f"{REPO / 'experiments' / 'paper.py'}:rb_6l_768d_6h")
     cfg.train.update(remat=remat, compute_dtype="bfloat16", ctc_impl=ctc_impl)
+    if chunk_frames is not None:
+        cfg.train.subsampling_chunk_frames = chunk_frames
+    cfg.model.attention_window = (window, window)
     cfg.mesh.update(data=1, fsdp=1, seq=1)
     return cfg
 
@@ -60,24 +69,33 @@ def _peak() -> float:
     return float(stats.get("peak_bytes_in_use", float("nan")))
 
 
-def run_case(case: str, repeats: int) -> dict:
-    from lcasr_jax.train import step as step_lib
-    from lcasr_jax.train.sharding import make_mesh
-    from lcasr_jax.train.state import build_model
-
+def parse_case(case: str) -> tuple[str, int, int, dict]:
+    """'MODE@FRAMESxBATCH+FLAGS' -> (mode, frames, batch, paper_config kwargs)."""
     mode, shape = case.split("@")
     shape, *flags = shape.split("+")
-    remat = "full" if "remat" in flags else "layers" if "rematlayers" in flags else "none"
+    remat = ("full" if "remat" in flags else "layers" if "rematlayers" in flags
+             else "save_attention" if "saveattn" in flags else "none")
     frames, batch = (int(x) for x in shape.split("x"))
     ctc_impl = "pallas_gpu" if "pallas" in flags else "xla" if "xlactc" in flags else "auto"
-    cfg = paper_config(remat, ctc_impl)
+    windows = [int(f[1:]) for f in flags if re.fullmatch(r"w\d+", f)]
+    return mode, frames, batch, dict(remat=remat, ctc_impl=ctc_impl,
+                                     chunk_frames=0 if "nochunk" in flags else None,
+                                     window=windows[0] if windows else -1)
+
+
+def prepare_case(case: str):
+    """(once(state) -> (state, loss), state, compiled) for a case, compiled, not run."""
+    from lcasr_jax.sharding import make_mesh, put_batch
+    from lcasr_jax.train import step as step_lib
+    from lcasr_jax.train.state import build_model
+
+    mode, frames, batch, kwargs = parse_case(case)
+    cfg = paper_config(**kwargs)
     mesh = make_mesh(1, 1, 1, devices=jax.devices()[:1])
     model = build_model(cfg)
     shardings = step_lib.state_shardings(model, cfg, mesh)
     state = step_lib.jit_create_state(model, cfg, shardings)()
-    host = make_batch(frames, batch)
-    dev_batch = step_lib.put_batch(host, mesh)
-    t0 = time.perf_counter()
+    dev_batch = put_batch(make_batch(frames, batch), mesh)
     if mode == "step":
         fn = step_lib.jit_train_step(model, cfg, mesh, shardings)
         lr = np.float32(1e-4)
@@ -98,15 +116,39 @@ def run_case(case: str, repeats: int) -> dict:
             return state, float("nan")
     else:
         raise ValueError(f"{case}: mode must be step or fwd")
+    return once, state, compiled
+
+
+@contextlib.contextmanager
+def device_turn(lock: str):
+    """Hold an exclusive lock on the file `lock` ('' : no lock) while timing: several
+    processes may compile at once (CPU) but measure one at a time."""
+    if not lock:
+        yield
+        return
+    import fcntl
+
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def run_case(case: str, repeats: int, lock: str = "") -> dict:
+    mode, frames, batch, kwargs = parse_case(case)
+    t0 = time.perf_counter()
+    once, state, compiled = prepare_case(case)
     compile_s = time.perf_counter() - t0
-    state, loss = once(state)  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        state, loss = once(state)
-        times.append(time.perf_counter() - t)
-    return {"case": case, "frames": frames, "batch": batch, "remat": remat,
-            "ctc": cfg.train.ctc_impl,
+    with device_turn(lock):
+        state, loss = once(state)  # warm-up
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            state, loss = once(state)
+            times.append(time.perf_counter() - t)
+    return {"case": case, "frames": frames, "batch": batch, **kwargs,
             "median_s": float(np.median(times)), "min_s": float(np.min(times)),
             "compile_s": compile_s, "peak_gib": _peak() / GIB,
             "xla_gib": _xla_bytes(compiled) / GIB, "loss": loss}
@@ -117,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cases", default="step@4096x8,step@360000x1+remat")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default="", help="append JSON lines here")
+    p.add_argument("--lock", default="", help="compile freely, run holding this file's "
+                   "lock: processes compiling side by side take turns on the device")
     args = p.parse_args(argv)
     dev = jax.devices()[0]
     print(f"# {dev.device_kind} | jax {jax.__version__} | "
@@ -124,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| case | median s | min s | compile s | peak GiB | XLA GiB |", flush=True)
     for case in args.cases.split(","):
         try:
-            r = run_case(case, args.repeats)
+            r = run_case(case, args.repeats, args.lock)
         except Exception as e:  # noqa: BLE001 - report OOM etc. and go on
             r = {"case": case, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"}
             print(f"| {case} | {r['error']} |", flush=True)

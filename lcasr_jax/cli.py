@@ -2,12 +2,19 @@
 
 Each entry names `module` or `module:function`; the function (default `main`) takes
 `argv: list[str]`, parses it itself and returns an exit code.
+
+Around every command: SIGTERM is turned into KeyboardInterrupt (so `kill` cleans up as
+Ctrl-C does: temp files removed, training checkpointed); an interrupted command exits 130
+with one line; a reader that closed the pipe early (`... | head -1`) ends it quietly.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
+import threading
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("lcasr_jax.demo", "the main job: evaluate the shipped model on held-out speech"),
@@ -20,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "transcribe": ("lcasr_jax.eval.transcribe", "transcribe audio files with timestamps"),
     "sweep": ("lcasr_jax.eval.sweep", "run an evaluation grid (resumable) with its figure"),
     "plot": ("lcasr_jax.eval.plot", "figure and summary tables of results tables"),
+    "analyze": ("lcasr_jax.analysis.cli", "context use: attention distance, attribution, figures"),
 }
 
 
@@ -40,7 +48,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module_name, _, function = COMMANDS[name][0].partition(":")
     entry = getattr(importlib.import_module(module_name), function or "main")
-    return int(entry(rest) or 0)
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return int(entry(rest) or 0)
+    except KeyboardInterrupt:
+        print(f"lcasr-jax {name}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # stdout's reader is gone: send further output nowhere so the exit flush is silent
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -86,7 +86,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    from lcasr_jax import validate
+
+    args = validate.parse_args(parser(), argv)
     try:
         return _run(args)
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
@@ -102,6 +104,7 @@ def _run(args: argparse.Namespace) -> int:
     from lcasr_jax.eval.datasets import load_dataset
     from lcasr_jax.eval.plot import write_report
     from lcasr_jax.eval.runner import EvalSettings, evaluate
+    from lcasr_jax.files import atomic_write
 
     t0 = time.perf_counter()
     data = test_data(args.out / f"data-{args.seed}-{args.hours:g}h-{args.minutes:g}m",
@@ -128,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
             "repeat": 1, "seq_len": seq_len, "overlap_ratio": overlap / seq_len,
             "model_class": "SCConformerXL", "evaluation_mode": args.mode, "overlap": overlap})
     table = args.out / "results.csv"
-    report.atomic_write(table, report.to_csv(table_rows))
+    atomic_write(table, report.to_csv(table_rows))
     png, _, _ = write_report(
         table_rows, args.out / "wer_vs_context.png",
         f"Held-out synthetic speech: {audio_s / 60:.0f} min, unseen voice families and book"

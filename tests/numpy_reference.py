@@ -175,8 +175,9 @@ def _rotate(x, cos, sin):
     return x * cos[None, :, None] + rot * sin[None, :, None]
 
 
-def attention(W: _Weights, p: str, cfg, x, valid, masked: bool, rotary):
-    """MHSA; x (B, N, d) already normed. q/k/v rows are laid out (head, dim, q|k|v)."""
+def attention(W: _Weights, p: str, cfg, x, valid, masked: bool, rotary, probs_out=None):
+    """MHSA; x (B, N, d) already normed. q/k/v rows are laid out (head, dim, q|k|v).
+    probs_out: a list that receives the probabilities (B, H, N, N)."""
     h, dh = cfg["n_heads"], cfg["head_dim"]
     b, n, _ = x.shape
     if masked:
@@ -201,6 +202,8 @@ def attention(W: _Weights, p: str, cfg, x, valid, masked: bool, rotary):
     rows = allowed.any(-1, keepdims=True)  # False only on padded query rows
     probs = _softmax(np.where(allowed, scores, np.where(rows, -np.inf, 0.0)))
     probs = np.where(rows, probs, 0.0)
+    if probs_out is not None:
+        probs_out.append(probs)
     out = np.einsum("bhqk,bkhd->bqhd", probs, v).reshape(b, n, h * dh)
     if masked:
         out = np.where(valid[..., None], out, 0.0)
@@ -261,8 +264,10 @@ def conformer_layer(W: _Weights, i: int, cfg, x, valid, masked: bool, rotary, st
 
     if not cfg["transformer"]:
         x = ff(x, "ff1")
+    probs: list = []
     h = attention(W, f"{p}.attend.fn", cfg, _norm(W, f"{p}.attend.norm", dn, x), valid,
-                  masked, rotary)
+                  masked, rotary, probs)
+    stages[f"layer{i}_attn_probs"] = probs[0]
     if sandwich:
         h = _norm(W, f"{p}.attn_norm_out", dn, h)
     stages[f"layer{i}_attn_out"] = h
@@ -289,7 +294,8 @@ def forward(state_dict: Mapping[str, np.ndarray], model_cfg: Mapping[str, Any],
 
     Returns a dict of float64 arrays: log_probs and logits (B, N, 4096), length (B,),
     valid (B, N) bool, the stages subsampling_out, pos_enc_out, layer{i}_in,
-    layer{i}_out, layer{i}_{ff1,attn,conv,ff2}_out, decoder_in (all (B, N, d)), and the
+    layer{i}_out, layer{i}_{ff1,attn,conv,ff2}_out, decoder_in (all (B, N, d)), the attention
+    probabilities layer{i}_attn_probs (B, H, N, N), and the
     self-conditioning logits layer{i}_sc_logits (B, N, 4096) of every layer but the last.
     """
     cfg = {**ORIGINAL_DEFAULTS, **dict(model_cfg)}

@@ -20,7 +20,8 @@ def test_one_process_batches_are_unchanged():
         26, 9, 10, 6]
     np.testing.assert_allclose([b0["spec"].sum(), b1["spec"].sum()], [482.277, 1470.336],
                                atol=1e-3)
-    assert (i0, i1) == ({"recordings": 4, "epoch": 0}, {"recordings": 4, "epoch": 0})
+    assert (i0, i1) == ({"recordings": 4, "epoch": 0, "epochs_done": 0},
+                        {"recordings": 4, "epoch": 0, "epochs_done": 1})  # 8 rows = 1 epoch
     explicit = SyntheticSource(seed=3, recordings_per_epoch=8, process_index=0, process_count=1)
     np.testing.assert_array_equal(_batches(explicit, 1)[0][0]["spec"], b0["spec"])
 

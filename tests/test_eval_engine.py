@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from lcasr_jax import sharding
 from lcasr_jax.eval import engine, windows
 
 CLASSES = 4096
@@ -35,7 +36,7 @@ def _compare(model, variables, specs, plans, batch_size):
     number of compilations of the first batched run."""
     assert len(jax.devices()) == 8
     forward, n_dev = engine.make_forward(model, variables)
-    single, _ = engine.make_forward(model, variables, engine.data_mesh(jax.devices()[:1]))
+    single, _ = engine.make_forward(model, variables, sharding.data_mesh(jax.devices()[:1]))
     shapes = set()
 
     def sharded(spec, lengths):
@@ -92,7 +93,7 @@ def test_two_simulated_processes_equal_one_at_a_time(tiny, simulate, lengths):
 
     def process(h):
         forward, _ = engine.make_forward(model, variables,
-                                         engine.data_mesh(devices[4 * h.index:4 * h.index + 4]))
+                                         sharding.data_mesh(devices[4 * h.index:4 * h.index + 4]))
         calls = []
 
         def recorded(spec, lengths):
@@ -106,7 +107,7 @@ def test_two_simulated_processes_equal_one_at_a_time(tiny, simulate, lengths):
 
     (out0, calls0), (out1, calls1) = simulate(2, process)
     assert calls0 == calls1 and set(calls0) == {(4, 80, 400)}
-    single, _ = engine.make_forward(model, variables, engine.data_mesh(devices[:1]))
+    single, _ = engine.make_forward(model, variables, sharding.data_mesh(devices[:1]))
     for spec, plan, got in zip(specs, plans, hosts.reassemble([out0, out1]), strict=True):
         ref = engine.run_one_at_a_time(single, spec, plan)
         np.testing.assert_allclose(got, ref, atol=2e-5, rtol=0)
@@ -157,9 +158,9 @@ def test_opaque_attention_runs_per_batch_shard(tiny):
     rng = np.random.default_rng(6)
     spec = rng.normal(size=(8, 80, 160)).astype(np.float32)
     lengths = rng.integers(60, 161, size=8).astype(np.int32)
-    mesh = engine.data_mesh()
+    mesh = sharding.data_mesh()
     forward, _ = engine.make_forward(model, variables, mesh)
-    single, _ = engine.make_forward(model, variables, engine.data_mesh(jax.devices()[:1]))
+    single, _ = engine.make_forward(model, variables, sharding.data_mesh(jax.devices()[:1]))
     (got, got_n), (want, want_n) = forward(spec, lengths), single(spec, lengths)
     np.testing.assert_array_equal(np.asarray(got_n), np.asarray(want_n))
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=2e-5, rtol=0)

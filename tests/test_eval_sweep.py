@@ -153,12 +153,17 @@ def test_grid_expands_templates_options_and_stable_keys(tmp_path):
     cell = grid.expand(cfg)[0]
     assert "beam_width=2" in repr(cell.eval_settings(512, 8)) and cell.key not in \
         {c.key for c in cells}
+    cfg.options.noise = ("none", "gaussian:10")  # an option axis overrides its setting
+    noisy = [c for c in grid.expand(cfg) if dict(c.options)["noise"] != "none"]
+    assert noisy and noisy[0].eval_settings(512, 8).noise == "gaussian:10"
+    assert noisy[0].name == "other [noise=gaussian:10]"
     with pytest.raises(ValueError, match="evaluation has no setting 'nope'"):
         grid.build_settings({"mode": "buffered", "nope": 1})
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("options", {"noise": ("gaussian:10",)}, "options.noise: evaluation has no option"),
+    ("options", {"reverb": ("hall",)}, "options.reverb: evaluation has no option"),
+    ("options", {"noise": ("pink:10",)}, "noise 'pink:10': kind must be"),
     ("modes", ("sliding",), "modes: unknown evaluation mode 'sliding'"),
     ("overlap_ratios", (1.0,), "overlap_ratios: each in [0, 1)"),
     ("only_models", "nope", "only_models: no model 'nope'"),

@@ -14,12 +14,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lcasr_jax"
 
 # Lowest first: a module may import its own layer and the layers below it, never above.
 LAYERS = (
-    ("lcasr_jax.sharding", "lcasr_jax.distributed", "lcasr_jax.configs"),
+    ("lcasr_jax.sharding", "lcasr_jax.distributed", "lcasr_jax.configs", "lcasr_jax.validate",
+     "lcasr_jax.files", "lcasr_jax.interrupts"),
     ("lcasr_jax.kernels",),
     ("lcasr_jax.data",),
     ("lcasr_jax.model", "lcasr_jax.decode"),
     ("lcasr_jax.checkpoints",),
     ("lcasr_jax.train", "lcasr_jax.eval"),
+    ("lcasr_jax.analysis",),
     ("lcasr_jax.demo", "lcasr_jax.cli"),
 )
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from lcasr_jax import sharding
 from lcasr_jax.kernels.attention import dot_product_attention
 from lcasr_jax.kernels.ctc import ctc_loss
-from lcasr_jax.kernels.shard import batch_mesh, batch_sharded
+from lcasr_jax.kernels.shard import batch_sharded
 
 
 def _mesh(shape=(4, 2, 1)):
@@ -51,9 +52,10 @@ def test_attention_and_ctc_per_shard_match_unsharded():
 
 
 @pytest.mark.parametrize("shape", [(4, 2, 1), (2, 2, 2)], ids=["data4-fsdp2", "data2-fsdp2-seq2"])
-def test_opaque_attention_runs_per_batch_shard_under_batch_mesh(shape):
-    """The Pallas kernel (interpret mode on CPU) under batch_mesh: no gather of the batch in
-    front of it (with 'seq' sharded, only the sequence is gathered), same values and grads."""
+def test_opaque_attention_runs_per_batch_shard_under_a_bound_mesh(shape):
+    """The Pallas kernel (interpret mode on CPU) under sharding.bind(mesh): no gather of the
+    batch in front of it (with 'seq' sharded, only the sequence is gathered), same values and
+    grads."""
     mesh, rng = _mesh(shape), np.random.default_rng(1)
     q, k, v = (jnp.asarray(rng.normal(size=(8, 32, 2, 16)), jnp.float32) for _ in range(3))
     lengths = jnp.asarray(rng.integers(1, 33, size=8), jnp.int32)
@@ -66,7 +68,7 @@ def test_opaque_attention_runs_per_batch_shard_under_batch_mesh(shape):
     (_, want), want_g = jax.jit(grad)(q, k, v, lengths)
 
     def sharded(*args):
-        with batch_mesh(mesh):
+        with sharding.bind(mesh):
             return grad(*args)
 
     rows = NamedSharding(mesh, PartitionSpec(("data", "fsdp"), "seq"))

@@ -16,7 +16,7 @@ CFG = ModelConfig(n_layers=2, d_model=32, n_heads=2, head_dim=16, subsampling_co
                   vocab_size=30, self_conditioning=True)
 
 
-def _loss_and_grads(remat: bool, dtype, spec, lengths, targets, target_lengths):
+def _loss_and_grads(remat: bool | str, dtype, spec, lengths, targets, target_lengths):
     model = SCConformerXL(CFG, dtype=dtype, remat=remat)
     variables = model.init(jax.random.PRNGKey(0), spec[:, :, :64])
 
@@ -40,42 +40,64 @@ def test_remat_gives_the_same_loss_and_gradients(dtype):
     target_lengths = jnp.array([6, 4])
     args = (dtype, spec, lengths, targets, target_lengths)
     plain_loss, plain_grads, out = _loss_and_grads(False, *args)
-    remat_loss, remat_grads, _ = _loss_and_grads(True, *args)
     assert out["final_posteriors"].dtype == dtype  # no float32 copy of the logits is kept
     assert all(lg.dtype == dtype for lg in out["intermediate_logits"])
     assert len(out["intermediate_logits"]) == CFG.n_layers - 1
     tol = 1e-5 if dtype == jnp.float32 else 2e-2
-    np.testing.assert_allclose(float(remat_loss), float(plain_loss), rtol=tol)
-    plain_grads, remat_grads = nn.meta.unbox(plain_grads), nn.meta.unbox(remat_grads)
-    # Same parameter names: checkpoints move between remat on and off.
-    assert jax.tree.structure(plain_grads) == jax.tree.structure(remat_grads)
+    plain_grads = nn.meta.unbox(plain_grads)
     # One scale for all: some leaves (a conv bias before batch renorm) are ~0 up to rounding.
     scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree_util.tree_leaves(plain_grads))
-    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(plain_grads),
-                            jax.tree_util.tree_leaves(remat_grads), strict=True):
-        np.testing.assert_allclose(np.asarray(b, np.float32) / scale,
-                                   np.asarray(a, np.float32) / scale, atol=tol,
-                                   err_msg=jax.tree_util.keystr(path))
+    for policy in (True, "save_attention"):
+        remat_loss, remat_grads, _ = _loss_and_grads(policy, *args)
+        np.testing.assert_allclose(float(remat_loss), float(plain_loss), rtol=tol)
+        remat_grads = nn.meta.unbox(remat_grads)
+        # Same parameter names: checkpoints move between remat on and off.
+        assert jax.tree.structure(plain_grads) == jax.tree.structure(remat_grads)
+        for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(plain_grads),
+                                jax.tree_util.tree_leaves(remat_grads), strict=True):
+            np.testing.assert_allclose(np.asarray(b, np.float32) / scale,
+                                       np.asarray(a, np.float32) / scale, atol=tol,
+                                       err_msg=f"{policy}: {jax.tree_util.keystr(path)}")
 
 
-def test_remat_policies_keep_less_for_the_backward():
-    """'layers' keeps less than 'none' between forward and backward, 'full' less again
-    (jax's saved-residual accounting of the loss; benchmarks/step_residuals.py at 1 hour)."""
+def _saved(policy: str, attention_impl: str = "auto") -> list[tuple]:
+    """(aval, origin) of what the loss keeps between forward and backward (jax's
+    saved-residual accounting; benchmarks/step_residuals.py at 1 hour)."""
     from jax._src.ad_checkpoint import saved_residuals
 
     spec = jnp.zeros((1, 80, 256), jnp.float32)
-    kept = {}
-    for policy in ("none", "layers", "full"):
-        model = SCConformerXL(CFG, dtype=jnp.bfloat16, remat=policy)
-        variables = jax.eval_shape(model.init, jax.random.PRNGKey(0), spec)
+    model = SCConformerXL(CFG, dtype=jnp.bfloat16, remat=policy, attention_impl=attention_impl)
+    variables = jax.eval_shape(model.init, jax.random.PRNGKey(0), spec)
 
-        def loss(variables, spec, model=model):
-            out = model.apply(variables, spec, return_logits=True)
-            return sum(jnp.sum(lg.astype(jnp.float32) ** 2)
-                       for lg in [out["final_posteriors"], *out["intermediate_logits"]])
+    def loss(variables, spec):
+        out = model.apply(variables, spec, return_logits=True)
+        return sum(jnp.sum(lg.astype(jnp.float32) ** 2)
+                   for lg in [out["final_posteriors"], *out["intermediate_logits"]])
 
-        found = saved_residuals(loss, variables, spec)
-        kept[policy] = sum(a.size * a.dtype.itemsize for a, _ in found if hasattr(a, "size"))
+    return [(a, desc) for a, desc in saved_residuals(loss, variables, spec)
+            if hasattr(a, "size")]
+
+
+def test_remat_policies_keep_less_for_the_backward():
+    """'layers' keeps less than 'none' between forward and backward, 'full' less again;
+    'save_attention' keeps what 'full' does plus each layer's attention output."""
+    kept = {policy: sum(a.size * a.dtype.itemsize for a, _ in _saved(policy))
+            for policy in ("none", "layers", "full", "save_attention")}
     assert kept["full"] < kept["layers"] < kept["none"], kept
+    tokens = 256 // 8
+    attention_out = tokens * CFG.n_heads * CFG.head_dim * 2  # bf16
+    assert kept["save_attention"] == kept["full"] + CFG.n_layers * attention_out, kept
     with pytest.raises(ValueError, match="remat='some'"):
-        SCConformerXL(CFG, remat="some").init(jax.random.PRNGKey(0), spec)
+        _saved("some")
+
+
+def test_save_attention_keeps_attention_outputs_and_log_sum_exp():
+    """With a kernel backend (the Pallas flash kernel, interpret mode here) its residuals,
+    output and float32 log-sum-exp, are kept too: the backward never re-runs attention."""
+    found = _saved("save_attention", "pallas_gpu")
+    named = [a for a, desc in found if "named 'attention_out'" in desc]
+    assert [a.shape for a in named] == [(1, 32, CFG.n_heads, CFG.head_dim)] * CFG.n_layers
+    kernel = [a for a, desc in found if "pallas_call" in desc]
+    lse = [a for a in kernel if a.dtype == jnp.float32]
+    assert len(lse) == CFG.n_layers and all(a.shape[:2] == (1, CFG.n_heads) for a in lse)
+    assert not any("pallas_call" in desc for _, desc in _saved("full", "pallas_gpu"))

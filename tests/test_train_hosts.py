@@ -99,9 +99,11 @@ def test_schedules_advance_identically_on_every_process():
                                cur_batch_size=8)
         lr, seen, out = LRSchedule(warmup_steps=1, peak=1e-3), 0, []
         for step, counts in enumerate(per_step):
-            recordings, frames, epoch, time_up = hosts.exchange_progress(
+            recordings, frames, epoch, time_up, done = hosts.exchange_progress(
                 counts[index], 100 * (index + 1), epoch=index + step, time_up=index == 2
-                and step == 2, process_count=count, allgather=allgather)
+                and step == 2, process_count=count, allgather=allgather,
+                epochs_done=step + 2 - index)
+            assert done == step  # the smallest: a run ends when every process finished
             seen += recordings
             lr.start_batch(seen, total)
             lr.after_optimizer_step()
@@ -116,4 +118,4 @@ def test_schedules_advance_identically_on_every_process():
     assert seen == (8, 13, 19, 26) and set(frames) == {600}
     assert epoch == (0, 1, 2, 3) and time_up == (False, False, True, False)
     assert results[0][-1][4]["cur_sequence_length"] == 2048  # one doubling per 6+ recordings
-    assert hosts.exchange_progress(3, 50, 1, False, 1) == (3, 50, 1, False)
+    assert hosts.exchange_progress(3, 50, 1, False, 1, epochs_done=2) == (3, 50, 1, False, 2)

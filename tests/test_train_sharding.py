@@ -10,8 +10,8 @@ import pytest
 from jax.sharding import PartitionSpec
 from test_kernels_shard import batch_gathers
 
+from lcasr_jax import sharding as shd
 from lcasr_jax.data.sources.synthetic import SyntheticSource
-from lcasr_jax.train import sharding as shd
 from lcasr_jax.train import step as step_lib
 from lcasr_jax.train.optim import make_optimizer
 from lcasr_jax.train.state import build_model, create_state, init_variables
@@ -46,7 +46,7 @@ _COMPILED: dict = {}  # (attention impl, mesh shape, padded batch shape) -> comp
 def _loss_and_grads(cfg, model, state, batch, mesh):
     shardings = step_lib.state_shardings(model, cfg, mesh)
     state = jax.device_put(state, shardings)
-    args = (state.params, state, step_lib.put_batch(batch, mesh))
+    args = (state.params, state, shd.put_batch(batch, mesh))
     key = (cfg.train.attention_impl, mesh.devices.shape, args[2]["spec"].shape)
     if key not in _COMPILED:  # the same program for the same shapes: compile once
         fn = jax.jit(jax.value_and_grad(step_lib.make_loss_fn(model, cfg, mesh), has_aux=True))
@@ -95,11 +95,9 @@ def test_logical_rules_cover_every_name_the_model_uses_and_no_other(monkeypatch)
     def record(names):
         used.update(n for n in names if n is not None)
 
-    real_constraint, real_constrain = nn.with_logical_constraint, shd.constrain
+    real_constraint = nn.with_logical_constraint
     monkeypatch.setattr(nn, "with_logical_constraint",
                         lambda x, names, *a, **k: (record(names), real_constraint(x, names))[1])
-    monkeypatch.setattr(shd, "constrain",
-                        lambda x, names, mesh: (record(names), real_constrain(x, names, mesh))[1])
     mesh = shd.make_mesh(2, 2, 2)
     batch, _ = SyntheticSource(seed=1).next_batch(256, 8)
     options = [{}, {"default_norm": "rms_norm", "conv_norm": "layer_norm", "qkv_bias": True,
@@ -115,8 +113,8 @@ def test_logical_rules_cover_every_name_the_model_uses_and_no_other(monkeypatch)
         state = jax.eval_shape(lambda m=model, c=cfg: create_state(
             m, make_optimizer(c.optim, 0.0), 0))
         jax.eval_shape(step_lib.make_loss_fn(model, cfg, mesh), state.params, state,
-                       step_lib.put_batch(batch, mesh))
-    record([n for names in shd.BATCH_AXES.values() for n in names])
+                       shd.put_batch(batch, mesh))
+    record([n for names in shd.BATCH_FIELDS.values() for n in names])
     assert "conv_flat" in used and "norm" in used and "qkv" in used
     assert used == {name for name, _ in shd.LOGICAL_RULES}
 
@@ -127,7 +125,7 @@ def test_indivisible_batch_is_padded_with_zero_weight_rows_not_replicated(setup)
     single = shd.make_mesh(1, 1, 1, devices=jax.devices()[:1])
     want, _ = _loss_and_grads(cfg, model, state, batch, single)
     mesh = shd.make_mesh(2, 2, 2)
-    put = step_lib.put_batch(batch, mesh)
+    put = shd.put_batch(batch, mesh)
     assert put["spec"].shape[0] == 8 and put["spec"].sharding.spec[0] == ("data", "fsdp")
     np.testing.assert_array_equal(put["weight"], [1] * 5 + [0] * 3)
     got = _loss_and_grads(cfg, model, state, batch, mesh)[0]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lcasr_jax.checkpoints import mapping, store, torch_format
 from lcasr_jax.checkpoints.hub import resolve_checkpoint
@@ -22,6 +24,39 @@ def abstract_variables(cfg: ModelConfig) -> dict[str, Any]:
     spec = jnp.zeros((1, cfg.feat_in, 4 * cfg.subsampling_factor), jnp.float32)
     shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), spec)
     return nn.unbox(shapes)
+
+
+def _stored_fields(variables: dict[str, Any]) -> dict[str, int]:
+    """Config fields read off stored arrays: n_layers, and d_model / n_heads / head_dim
+    (layer_0's qkv kernel is (d_model, 3, n_heads, head_dim))."""
+    params = variables.get("params", {})
+    found = {"n_layers": sum(1 for k in params if re.fullmatch(r"layer_\d+", k))}
+    qkv = params.get("layer_0", {}).get("attn", {}).get("qkv", {}).get("kernel")
+    if qkv is not None and len(qkv.shape) == 4:
+        found.update(d_model=qkv.shape[0], n_heads=qkv.shape[2], head_dim=qkv.shape[3])
+    return found
+
+
+def check_shapes(cfg: ModelConfig, variables: dict[str, Any], source: str) -> None:
+    """Raise ValueError if the arrays are not those of a model built from `cfg` (e.g. an
+    edited config.json), naming the config field that disagrees where it can be read off."""
+    want = {jax.tree_util.keystr(p): x.shape for p, x in
+            jax.tree_util.tree_flatten_with_path(abstract_variables(cfg))[0]}
+    have = {jax.tree_util.keystr(p): np.shape(x) for p, x in
+            jax.tree_util.tree_flatten_with_path(variables)[0]}
+    if want == have:
+        return
+    for field, stored in _stored_fields(variables).items():
+        if getattr(cfg, field) != stored:
+            raise ValueError(f"{source}: {field}={getattr(cfg, field)} but the stored arrays "
+                             f"have {field}={stored}")
+    path = next(iter(sorted(set(want) ^ set(have))), None)
+    if path is None:
+        path = next(k for k in sorted(want) if want[k] != have[k])
+        raise ValueError(f"{source}: {path} is stored as {have[path]}, the config gives "
+                         f"{want[path]}")
+    where = "missing from the stored arrays" if path in want else "not in the config's model"
+    raise ValueError(f"{source}: array {path} is {where}")
 
 
 def _rms_style(state_dict: dict) -> str:
@@ -61,6 +96,7 @@ def torch_to_flax(src: str | os.PathLike, dest: str | os.PathLike,
 def flax_to_torch(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
     """Write a model dir back as a checkpoint in the released format."""
     cfg, variables = store.load_model_dir(src)
+    check_shapes(cfg, variables, str(Path(src) / store.CONFIG_FILE))
     doc = store.load_config(src).to_dict()
     original = doc.get("original_config") or {"model": _original_model_config(cfg)}
     state_dict = mapping.variables_to_state_dict(variables, cfg)
@@ -92,6 +128,7 @@ def load_pretrained(path: str | os.PathLike, **model_kwargs: Any) -> tuple[SCCon
             raise ValueError(f"{path}: not a converted model dir (no {store.CONFIG_FILE} "
                              f"and {store.VARIABLES_DIR}/)")
         cfg, variables = store.load_model_dir(path)
+        check_shapes(cfg, variables, str(path / store.CONFIG_FILE))
     else:
         cfg, variables, _, _ = read_released(path)
     variables = jax.tree.map(jnp.asarray, variables)

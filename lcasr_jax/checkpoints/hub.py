@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from lcasr_jax.checkpoints import store
+from lcasr_jax.checkpoints import integrity, store
 
 HF_PREFIX = "hf://"
 _STEP = re.compile(r"step_(\d+)(?:_repeat_(\d+))?\.pt")
@@ -70,7 +70,9 @@ def choose_checkpoint(folder: str | os.PathLike, names: Iterable[str]) -> str:
 
 
 def _local(path: Path, shown: str) -> Path:
-    """A local file, converted model dir, or folder holding one checkpoint -> its path."""
+    """A local file, converted model dir, or folder holding one checkpoint -> its path
+    (an interrupted `--overwrite` of it is repaired first: `integrity.recover`)."""
+    integrity.recover(path)
     if not path.exists():
         raise FileNotFoundError(f"{shown}: checkpoint not found")
     if path.is_dir() and not store.is_model_dir(path):

@@ -177,13 +177,19 @@ def state_dict_to_variables(state_dict: Mapping[str, Array], cfg: ModelConfig,
     for rule in table:
         if rule.torch_key not in state_dict:
             raise ValueError(f"{source}: missing key {rule.torch_key!r}")
-        value = rule.to_flax(np.asarray(state_dict[rule.torch_key]))
         want = _get(expected, (rule.collection, *rule.path))
-        if tuple(value.shape) != tuple(want.shape):
+        try:
+            value = rule.to_flax(np.asarray(state_dict[rule.torch_key]))
+        except ValueError:  # a reshape by the config's sizes that the array does not fit
+            value = None
+        if value is None or tuple(value.shape) != tuple(want.shape):
+            sizes = "" if ".attend.fn." not in rule.torch_key else (
+                f" (config.model n_heads={cfg.n_heads}, head_dim={cfg.head_dim}, "
+                f"d_model={cfg.d_model})")
             raise ValueError(
                 f"{source}: shape mismatch for {rule.torch_key!r}: got "
                 f"{tuple(np.asarray(state_dict[rule.torch_key]).shape)}, the config implies "
-                f"{tuple(rule.to_torch(np.zeros(want.shape)).shape)}")
+                f"{tuple(rule.to_torch(np.zeros(want.shape)).shape)}{sizes}")
         _set(variables, (rule.collection, *rule.path), value.astype(want.dtype))
     return variables
 

@@ -1,4 +1,5 @@
-"""The converted-model directory: `config.json` (readable) + `variables/` (orbax).
+"""The converted-model directory: `config.json` (readable) + `variables/` (orbax) +
+`checksums.json` (sha256 of every file under variables/, verified on load).
 
 config.json = {"format": "lcasr-jax/1", "model": ModelConfig fields,
                "original_config": the released training config, "metadata": {...}}
@@ -6,9 +7,11 @@ config.json = {"format": "lcasr-jax/1", "model": ModelConfig fields,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 import jax
 import numpy as np
 
+from lcasr_jax.checkpoints import integrity
+from lcasr_jax.interrupts import deferred_signals
 from lcasr_jax.model.config import ModelConfig
 
 if TYPE_CHECKING:
@@ -32,8 +37,10 @@ def is_model_dir(path: str | os.PathLike) -> bool:
 
 
 def check_dest(dest: str | os.PathLike, overwrite: bool = False) -> Path:
-    """`dest` as an absolute path; raises if a model dir cannot be written there."""
+    """`dest` as an absolute path; raises if a model dir cannot be written there. Repairs
+    a swap that an interrupted `--overwrite` left half-done first (`integrity.recover`)."""
     dest = Path(dest).absolute()
+    integrity.recover(dest)
     if dest.exists() and not dest.is_dir():
         raise NotADirectoryError(f"{dest}: destination exists and is not a directory")
     if dest.exists() and any(dest.iterdir()) and not overwrite:
@@ -44,29 +51,37 @@ def check_dest(dest: str | os.PathLike, overwrite: bool = False) -> Path:
 def save_model_dir(dest: str | os.PathLike, cfg: ModelConfig, variables: Mapping[str, Any],
                    original_config: Mapping[str, Any] | None = None,
                    metadata: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
-    """Write a converted model atomically: everything goes to a sibling temp dir that is
-    renamed to `dest` only when complete, so `dest` is never half-written."""
+    """Write a converted model atomically: everything (checksums last) goes to a sibling
+    temp dir that is renamed to `dest` only when complete, so `dest` is never half-written;
+    an existing `dest` is swapped out by renames that `integrity.recover` can finish.
+    Ctrl-C/SIGTERM let the write finish, then remove it (`interrupts.deferred_signals`)."""
     import orbax.checkpoint as ocp
 
     dest = check_dest(dest, overwrite)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-{os.getpid()}-", dir=dest.parent))
+    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
     try:
-        doc = {"format": FORMAT, "model": cfg.to_dict(),
-               "original_config": dict(original_config or {}), "metadata": dict(metadata or {})}
-        (tmp / CONFIG_FILE).write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
-        tree = jax.tree.map(np.asarray, dict(variables))
-        checkpointer = ocp.StandardCheckpointer()
-        checkpointer.save(tmp / VARIABLES_DIR, tree)
-        checkpointer.wait_until_finished()
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-            dest.rename(old)
-            tmp.rename(dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(dest)
-    except BaseException:
+        with deferred_signals(f"finishing the write of {dest.name}, then removing it") as stop:
+            doc = {"format": FORMAT, "model": cfg.to_dict(),
+                   "original_config": dict(original_config or {}),
+                   "metadata": dict(metadata or {})}
+            (tmp / CONFIG_FILE).write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+            checkpointer = ocp.StandardCheckpointer()
+            checkpointer.save(tmp / VARIABLES_DIR, jax.tree.map(np.asarray, dict(variables)))
+            checkpointer.wait_until_finished()  # orbax's writer threads must not be cut short
+            integrity.write_checksums(tmp, VARIABLES_DIR)
+            if stop.is_set():
+                raise KeyboardInterrupt
+            if dest.exists():
+                dest.rename(old)
+                tmp.rename(dest)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(dest)
+    except BaseException:  # leave dest as it was and no temp dir
+        if old.exists() and not dest.exists():
+            old.rename(dest)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest
@@ -86,12 +101,39 @@ def load_config(path: str | os.PathLike) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(doc)
 
 
+def model_config(path: str | os.PathLike) -> ModelConfig:
+    """The ModelConfig of a model dir's config.json; every field must be written there
+    (a missing one would silently take a default the arrays were not made with)."""
+    file = Path(path) / CONFIG_FILE
+    model = load_config(path).get("model")
+    if model is None:
+        raise ValueError(f"{file}: no 'model' section")
+    model = model.to_dict()
+    missing = [f.name for f in dataclasses.fields(ModelConfig) if f.name not in model]
+    if missing:
+        raise ValueError(f"{file}: model field {missing[0]!r} is missing")
+    try:
+        return ModelConfig.from_dict(model)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{file}: model.{e}") from None
+
+
 def load_model_dir(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]]:
-    """(ModelConfig, variables as numpy arrays) from a converted model dir."""
+    """(ModelConfig, variables as numpy arrays) from a converted model dir, its array files
+    checked against checksums.json (IntegrityError names a bad file; a dir without the
+    list, written before it existed, is loaded with a warning)."""
     import orbax.checkpoint as ocp
 
     path = Path(path).absolute()
-    doc = load_config(path)
-    cfg = ModelConfig.from_dict(doc.model.to_dict())
-    variables = ocp.StandardCheckpointer().restore(path / VARIABLES_DIR)
+    integrity.recover(path)
+    cfg = model_config(path)
+    if not integrity.verify_checksums(path):
+        print(f"warning: {path}: no {integrity.CHECKSUMS}, array files not verified "
+              "(re-save the model to add one)", file=sys.stderr)
+    try:
+        variables = ocp.StandardCheckpointer().restore(path / VARIABLES_DIR)
+    except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise integrity.IntegrityError(f"{path / VARIABLES_DIR}: cannot read arrays ({first})"
+                                       ) from None
     return cfg, jax.tree.map(np.asarray, variables)

@@ -1,9 +1,11 @@
 """Reading and writing the released PyTorch checkpoint format, safely.
 
-A checkpoint is an untrusted pickle. It is read with `torch.load(weights_only=True)`, whose
-restricted unpickler only rebuilds tensors, plain containers and the omegaconf classes
-allow-listed below; anything else (a class or function reference that would run code) is
-refused. torch and omegaconf are needed only here (the `convert` extra).
+Every record's CRC-32 (written by torch.save) is checked before reading, so a corrupted
+file is refused naming the record. A checkpoint is an untrusted pickle. It is read with
+`torch.load(weights_only=True)`, whose restricted unpickler only rebuilds tensors, plain
+containers and the omegaconf classes allow-listed below; anything else (a class or function
+reference that would run code) is refused. torch and omegaconf are needed only here (the
+`convert` extra).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import collections
 import os
 import pathlib
+import re
 import tempfile
 import typing
 import zipfile
@@ -62,15 +65,23 @@ def load_released(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[
         raise CheckpointError(f"{path}: no such file")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path}: not a torch checkpoint (not a torch.save zip archive)")
+    with zipfile.ZipFile(path) as archive:  # torch.load does not check the CRC-32s
+        try:
+            bad = archive.testzip()
+        except (OSError, zipfile.BadZipFile, EOFError) as e:
+            raise CheckpointError(f"{path}: truncated or corrupted archive ({e})") from None
+    if bad is not None:
+        raise CheckpointError(f"{path}: corrupted: {bad} fails its CRC-32 check")
     try:
         with torch.serialization.safe_globals(_safe_globals()):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        refused = _refused_global(str(e))
+        if refused is not None or "weights_only" in str(e):
             raise CheckpointError(
-                f"{path}: refused to unpickle: the file references code that is not on the "
-                f"allow-list ({first})") from None
+                f"{path}: refused to load: it references {refused or 'a global'}, which is "
+                "not tensors or plain data (a checkpoint must not run code when read)") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{path}: cannot read checkpoint ({first})") from None
     if not isinstance(ckpt, Mapping):
         raise CheckpointError(f"{path}: top-level object is {type(ckpt).__name__}, not a dict")
@@ -93,6 +104,12 @@ def load_released(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[
     metadata = {k: ckpt[k] for k in ("podcast_step", "epoch", "sequence_scheduler", "scheduler")
                 if k in ckpt and _is_plain(ckpt[k])}
     return state_dict, dict(config), metadata
+
+
+def _refused_global(message: str) -> str | None:
+    """The global that torch's restricted unpickler refused, from its error message."""
+    m = re.search(r"(?:GLOBAL|global:?)\s+`?([\w.]+)", message)
+    return m.group(1) if m else None
 
 
 def _is_plain(x: Any) -> bool:

@@ -190,6 +190,8 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE,
     Raises AudioError (naming the file) for missing, unreadable, empty or non-finite audio.
     """
     path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, expected an audio file")
     if not path.is_file():
         raise AudioError(f"{path}: audio file not found")
     if path.stat().st_size == 0:

@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     i = sub.add_parser("inspect", help="summarise a recording JSON or a built dataset folder")
     i.add_argument("path")
     i.add_argument("--limit", type=int, default=1000)
-    args = p.parse_args(argv)
+    from lcasr_jax import validate
+
+    args = validate.parse_args(p, argv)
     if args.cmd == "synth":
         return synth_cli.command(args)
     try:

@@ -14,7 +14,7 @@ in the host's order, and per slot (epoch, position, frame offset), plus `pending
 A loader built with that state yields exactly the batches that would have followed.
 `set_shape(seq_len, batch_size)` switches the sequence length (the schedule) at a batch
 boundary; slots keep their frame offsets. `seen_recordings(state)` lists the recordings
-finished in the current epoch.
+finished in the current epoch, `completed_epochs(state)` counts the epochs finished.
 
 Batch (numpy): spec (batch, 80, seq_len) float32 zero-padded; lengths (batch,) int32 frames;
 targets (batch, max_target_len) int32 padded with 0 (the original's pad id); target_lengths
@@ -219,6 +219,15 @@ def seen_recordings(state: dict[str, Any], num_recordings: int) -> list[int]:
     held = list(state["slots"]) + list(state.get("pending", []))
     busy = {s[1] for s in held if s is not None and s[0] == state["epoch"]}
     return [int(order[p]) for p in range(state["next"]) if p not in busy]
+
+
+def completed_epochs(state: dict[str, Any], num_recordings: int) -> int:
+    """Epochs this host has finished (every chunk of each of its recordings yielded): the
+    oldest epoch that still has a recording in progress or not yet started."""
+    n_mine = len(range(state["process_index"], num_recordings, state["process_count"]))
+    oldest = state["epoch"] + (1 if state["next"] >= n_mine else 0)
+    held = list(state["slots"]) + list(state.get("pending", []))
+    return min([oldest] + [s[0] for s in held if s is not None])
 
 
 class Loader:

@@ -4,7 +4,9 @@ Example:
   lcasr-jax eval --checkpoint model.pt --dataset tedlium --data-dir ~/TEDLIUM_release1 \
       --split test --seq-len 360000 --overlap-ratio 0.875 --mode averaged_moving_window
 Writes <out>/<stem>.csv (the original's eval/results columns) and <stem>.json
-(transcripts), and appends the rows to the results table (<out>/results.csv).
+(transcripts), and appends the rows to the results table (<out>/results.csv, locked while
+appending). The stem names the dataset, split, run name, mode, seq-len, overlap and a tag
+of the data dir, so runs on other data never replace each other's files.
 
 Multi-host: run the same command on every host with LCASR_DISTRIBUTED=1 (or
 JAX_COORDINATOR_ADDRESS) where jax.distributed.initialize() detects the cluster (SLURM,
@@ -17,6 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lcasr_jax import validate
 from lcasr_jax.data.audio import DEFAULT_RESAMPLER, RESAMPLERS
 from lcasr_jax.eval.decode import DECODERS
 from lcasr_jax.eval.windows import MAX_SEQ_LEN, MODES
@@ -29,8 +32,7 @@ def overlap_frames(seq_len: int, overlap: int | None, ratio: float | None, facto
         return overlap
     if ratio is None:
         return 0
-    if not 0 <= ratio < 1:
-        raise ValueError(f"--overlap-ratio must be in [0, 1) (got {ratio})")
+    validate.check("--overlap-ratio", ratio, validate.fraction())
     return int(seq_len * ratio) // factor * factor
 
 
@@ -88,6 +90,16 @@ def load(checkpoint: str | None, dtype: str):
     return model, variables, checkpoint
 
 
+def noise_tag(noise: str, seed: int) -> str:
+    """A file-name-safe tag of a noise spec and seed (folders shortened to their name)."""
+    from lcasr_jax.eval.noise import parse_noise
+
+    spec = parse_noise(noise)
+    snr = f"{spec.low_db:g}" if spec.low_db == spec.high_db else f"{spec.low_db:g}-{spec.high_db:g}"
+    where = f"-{spec.folder.name}" if spec.folder is not None else ""
+    return f"{spec.kind}{where}-{snr}dB-s{seed}"
+
+
 def parser() -> argparse.ArgumentParser:
     from lcasr_jax.eval.datasets import READERS
 
@@ -104,6 +116,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=MODES, default="averaged_moving_window")
     p.add_argument("--max-seq-len", type=int, default=MAX_SEQ_LEN,
                    help="window length in windowed_attention mode (frames)")
+    p.add_argument("--noise", default="none",
+                   help="corrupt the audio: none | gaussian:SNR | gaussian:LOW:HIGH | "
+                   "background:FOLDER:SNR[:HIGH] (dB; see lcasr_jax/eval/noise.py)")
+    p.add_argument("--noise-seed", type=int, default=0,
+                   help="with each recording id, seeds its noise (same audio for every model)")
+    p.add_argument("--loss", action="store_true",
+                   help="add per-token CTC loss columns (vs reference and own greedy output)")
     p.add_argument("--limit", type=int, help="evaluate only the first N recordings")
     p.add_argument("--name", help="run name in the results (default: checkpoint stem)")
     p.add_argument("--repeat", type=int, default=1, help="repeat id recorded in results")
@@ -111,6 +130,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--results-table", type=Path, help="default: <out>/results.csv")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
+
+
+def run_stem(run_info: dict, decoder: str = "") -> str:
+    """File stem of a run's outputs: unique per (data dir, split, name, mode, seq_len,
+    overlap, repeat, `decoder` tag), so two data dirs evaluated into one --out keep both."""
+    import hashlib
+
+    data = Path(run_info["data_dir"])
+    tag = hashlib.sha256(str(data).encode()).hexdigest()[:6]
+    repeat = f"_r{run_info['repeat']}" if run_info["repeat"] != 1 else ""
+    return (f"{run_info['dataset']}_{run_info['split']}_{run_info['name']}_"
+            f"{run_info['evaluation_mode']}_{run_info['seq_len']}_{run_info['overlap']}"
+            f"{repeat}{decoder}_{data.stem}-{tag}")
 
 
 def run(args: argparse.Namespace):
@@ -124,6 +156,7 @@ def run(args: argparse.Namespace):
 
     maybe_initialize_distributed()
     decoding = decoder_settings(args)
+    noise_tag(args.noise, args.noise_seed)  # a bad spec fails before anything is loaded
     resolved = None if args.checkpoint is None else resolve_checkpoint(args.checkpoint)
     recordings = load_dataset(args.dataset, args.data_dir, args.split)[: args.limit]
     model, variables, checkpoint = load(resolved and str(resolved), args.dtype)
@@ -131,16 +164,21 @@ def run(args: argparse.Namespace):
     factor = model.config.subsampling_factor
     overlap = overlap_frames(args.seq_len, args.overlap, args.overlap_ratio, factor)
     settings = EvalSettings(args.mode, args.seq_len, overlap, args.batch_size,
-                            args.max_seq_len, resampler=args.resampler, decoding=decoding)
+                            args.max_seq_len, resampler=args.resampler, decoding=decoding,
+                            noise=args.noise, noise_seed=args.noise_seed, loss=args.loss)
     result = evaluate(recordings, model, variables, settings, progress=not args.quiet)
     name = args.name or run_name(checkpoint)
     run_info = {"dataset": args.dataset, "split": args.split, "name": name,
                 "checkpoint": str(checkpoint), "repeat": args.repeat, "seq_len": args.seq_len,
                 "overlap_ratio": overlap / args.seq_len, "model_class": "SCConformerXL",
-                "evaluation_mode": args.mode, "overlap": overlap}
-    stem = f"{args.dataset}_{args.split}_{name}_{args.mode}_{args.seq_len}_{overlap}"
-    if decoding.kind == "beam":  # greedy and beam runs of one setting do not overwrite
-        stem += f"_beam{decoding.beam_width}" + ("_lm" if decoding.kenlm else "")
+                "evaluation_mode": args.mode, "overlap": overlap, "noise": args.noise,
+                "noise_seed": args.noise_seed}
+    run_info["data_dir"] = str(Path(args.data_dir).absolute())
+    tag = "" if decoding.kind != "beam" else (  # greedy and beam runs do not overwrite
+        f"_beam{decoding.beam_width}" + ("_lm" if decoding.kenlm else ""))
+    if settings.noise != "none":
+        tag += "_" + noise_tag(settings.noise, settings.noise_seed)
+    stem = run_stem(run_info, tag)
     if not Hosts.current().main:
         return result, None, None
     table = args.results_table or args.out / "results.csv"
@@ -149,10 +187,10 @@ def run(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = validate.parse_args(parser(), argv)
     try:
         result, csv_path, table = run(args)
-    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
+    except (OSError, ValueError, ImportError, RuntimeError) as e:
         print(f"lcasr-jax eval: error: {e}", file=sys.stderr)
         return 1
     if csv_path is None:  # not process 0
@@ -161,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"WER {o.wer:.4f} (ins {o.ins_rate:.4f} del {o.del_rate:.4f} sub {o.sub_rate:.4f}) "
           f"over {o.words} words, {len(result.recordings)} recordings, "
           f"{result.wall_seconds:.1f} s")
+    if result.loss is not None:
+        row = result.loss.as_row()
+        print(f"CTC loss per token {row['loss']:.4f} over {row['loss_tokens']} reference tokens "
+              f"(own greedy output: {row['self_loss']:.4f} over {row['self_loss_tokens']})")
     print(f"wrote {csv_path} and appended to {table}")
     return 0
 

@@ -2,12 +2,13 @@
 
 All windows of several recordings are padded in time to one length (the longest window,
 i.e. `seq_len` in the moving-window modes), packed into fixed-size batches (dummy rows pad
-the last batch), and run through one jitted forward whose batch axis is sharded over a 1-D
-'data' mesh: a whole test set compiles once per (window, batch) shape. Padding is exact:
-the model runs with `mask_subsampling`, so padded frames never reach valid outputs (the
-original runs each window alone at its own length). Opaque attention kernels (cuDNN,
-Pallas, splash) run per batch shard (`kernels.shard.batch_mesh`), as in training: XLA
-would otherwise gather the whole batch onto every device in front of them.
+the last batch), and run through one jitted forward whose batch axis is sharded over every
+device (`sharding.data_mesh`): a whole test set compiles once per (window, batch) shape.
+Padding is exact: the model runs with `mask_subsampling`, so padded frames never reach
+valid outputs (the original runs each window alone at its own length). Opaque attention
+kernels (cuDNN, Pallas, splash) run per batch shard (the forward is traced under
+`sharding.bind`), as in training: XLA would otherwise gather the whole batch onto every
+device in front of them.
 
 With several processes (jax.distributed), each passes only its own recordings; each model
 call takes every process's rows (`jax.make_array_from_process_local_data`), and the
@@ -34,28 +35,19 @@ Forward = Callable[[np.ndarray, np.ndarray], tuple]
 ROW_BUCKET = 2048  # merged buffers are rounded up to a multiple of this many frames
 
 
-def data_mesh(devices=None):
-    """1-D mesh named 'data' over `devices` (default: all, of every process)."""
-    import jax
-    from jax.sharding import Mesh
-
-    devices = list(jax.devices() if devices is None else devices)
-    return Mesh(np.array(devices), ("data",))
-
-
 @functools.cache
 def _step_fn():
     import jax
     import jax.numpy as jnp
 
-    from lcasr_jax.kernels.shard import batch_mesh
+    from lcasr_jax import sharding
 
     @functools.partial(jax.jit, static_argnums=(0, 1))
     def step(model, mesh, variables, spec, lengths):
         """spec (batch, 80, frames) f32, lengths (batch,) i32 -> (log_probs (batch,
         frames_out, classes) f32, lengths_out (batch,) i32); the mesh is static, as the
         shard_map of the opaque attention kernels is traced for it."""
-        with batch_mesh(mesh):
+        with sharding.bind(mesh):
             out = model.apply(variables, spec, lengths)
         return out["final_posteriors"].astype(jnp.float32), out["length"]
 
@@ -66,39 +58,42 @@ def _local_rows(x):
     """The rows of a batch-sharded array held by this process, as an array over its own
     devices (x itself when it has no rows elsewhere)."""
     import jax
-    from jax.sharding import Mesh, NamedSharding
-    from jax.sharding import PartitionSpec as P
+
+    from lcasr_jax import sharding
 
     if x.is_fully_addressable:
         return x
     shards = sorted(x.addressable_shards, key=lambda s: s.index[0].start or 0)
-    mesh = Mesh(np.array([s.device for s in shards]), ("data",))
+    mesh = sharding.data_mesh([s.device for s in shards])
     shape = (sum(s.data.shape[0] for s in shards), *x.shape[1:])
     return jax.make_array_from_single_device_arrays(
-        shape, NamedSharding(mesh, P("data")), [s.data for s in shards])
+        shape, sharding.logical_sharding(("batch",), mesh), [s.data for s in shards])
 
 
-def _replicate(host: np.ndarray, sharding):
-    """A global array of `host` (identical on every process) with `sharding`."""
+def _replicate(host: np.ndarray, placement):
+    """A global array of `host` (identical on every process) with sharding `placement`."""
     import jax
 
-    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+    return jax.make_array_from_callback(host.shape, placement, lambda index: host[index])
 
 
 def make_forward(model, variables, mesh=None) -> tuple[Forward, int]:
     """Jitted, batch-sharded forward of a Flax SCConformerXL, with padded frames masked in
     the subsampling (`mask_subsampling`). Returns (forward, n_devices): each process passes
     its own rows, a multiple of its devices in the mesh; n_devices counts all processes'.
-    Opaque attention kernels run per shard of the mesh's 'data' axis. Compilations are
+    Opaque attention kernels run per batch shard. Compilations are
     shared by every forward of an equal model and mesh (one per input shape)."""
     import flax.linen as nn
     import jax
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    mesh = mesh if mesh is not None else data_mesh()
+    from lcasr_jax import sharding
+
+    mesh = mesh if mesh is not None else sharding.data_mesh()
     processes = len({d.process_index for d in mesh.devices.flat})
-    data, replicated = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
+    data = sharding.logical_sharding(("batch",), mesh)
+    replicated = NamedSharding(mesh, P())
     variables = nn.meta.unbox(variables)
     if processes == 1:
         variables = jax.device_put(variables, replicated)

@@ -46,7 +46,7 @@ class Cell:
         """This cell's EvalSettings at `overlap` frames (see `build_settings`)."""
         return build_settings(dict(
             mode=self.mode, seq_len=self.seq_len, overlap=overlap, batch_size=batch_size,
-            max_seq_len=self.max_seq_len, **dict(self.settings), **dict(self.options)))
+            max_seq_len=self.max_seq_len, **(dict(self.settings) | dict(self.options))))
 
     @property
     def name(self) -> str:
@@ -195,8 +195,8 @@ def expand(cfg: Mapping) -> list[Cell]:
                   max_seq_len=int(cfg.get("max_seq_len", 3_600_000)), settings=settings)
     for options in _options(cfg):  # every combination valid before anything runs
         try:
-            build_settings(dict(mode=modes[0], seq_len=contexts[0], **dict(settings),
-                                **dict(options)))
+            build_settings(dict(mode=modes[0], seq_len=contexts[0],
+                                **(dict(settings) | dict(options))))  # options win
         except (TypeError, ValueError) as e:
             raise GridError(f"settings/options: {e}") from None
     cells = []

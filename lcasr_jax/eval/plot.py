@@ -104,10 +104,11 @@ def read_rows(tables: Sequence[Path], dataset: str | None = None,
             raise FileNotFoundError(f"{table}: results table not found")
         table_rows = report.read_table(table)
         try:
-            summary.aggregate(table_rows)  # validates the columns
-        except (KeyError, ValueError) as e:
-            raise ValueError(f"{table}: not a results table (bad or missing column {e})"
-                             ) from None
+            summary.aggregate(table_rows)  # validates the columns and values
+        except KeyError as e:
+            raise ValueError(f"{table}: not a results table (missing column {e})") from None
+        except ValueError as e:
+            raise ValueError(f"{table}: {e}") from None
         rows += table_rows
     return [r for r in rows if (not dataset or r.get("dataset") == dataset)
             and (not split or r.get("split") == split)]

@@ -16,11 +16,14 @@ import numpy as np
 
 from lcasr_jax.data.audio import DEFAULT_RESAMPLER
 from lcasr_jax.data.features import FRAMES_PER_SECOND
+from lcasr_jax.data.tokenizer import ctc_collapse, default_tokenizer
 from lcasr_jax.decode import Transcript, check_classes
-from lcasr_jax.eval import engine, windows
+from lcasr_jax.eval import engine, loss, windows
 from lcasr_jax.eval.datasets.base import Recording
 from lcasr_jax.eval.decode import DecoderSettings, make_decoder
 from lcasr_jax.eval.hosts import Hosts, owned, reassemble
+from lcasr_jax.eval.loss import LossDetail
+from lcasr_jax.eval.noise import NoiseSpec, add_noise, parse_noise, valid_mask
 from lcasr_jax.eval.normalize import normalize_hypothesis
 from lcasr_jax.eval.wer import WERDetail, word_error_rate_detail
 
@@ -38,6 +41,25 @@ class EvalSettings:
     max_seq_len: int = windows.MAX_SEQ_LEN
     resampler: str = DEFAULT_RESAMPLER  # non-16 kHz audio: 'torchaudio' (original) or 'soxr'
     decoding: DecoderSettings = DecoderSettings()  # greedy (eval/run.py) or pyctcdecode beam
+    noise: str = "none"  # eval.noise spec: none | gaussian:SNR[:HIGH] | background:DIR:SNR[:HIGH]
+    noise_seed: int = 0  # with the recording id, seeds each recording's noise
+    loss: bool = False  # also the CTC loss of the merged posteriors (eval.loss)
+
+    def __post_init__(self):
+        parse_noise(self.noise)  # a bad noise spec is a ValueError naming it, before any run
+
+    def validate(self, factor: int) -> EvalSettings:
+        """Raise ValueError naming the first setting out of range for a model whose
+        subsampling factor is `factor` (a window must hold one output frame)."""
+        from lcasr_jax import validate as v
+
+        for name in ("batch_size", "max_seq_len"):
+            v.check("--" + name.replace("_", "-"), getattr(self, name), v.CLI_OPTIONS[name])
+        v.check_seq_len(self.seq_len, factor)
+        if not v.is_int(self.overlap) or not 0 <= self.overlap < self.seq_len:
+            raise ValueError(f"--overlap must be in [0, seq_len={self.seq_len}) frames "
+                             f"(got {self.overlap!r})")
+        return self
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +70,8 @@ class RecordingResult:
     transcript: Transcript  # raw decoder output with word times
     detail: WERDetail
     seconds: float  # audio duration
+    snr_db: float | None = None  # measured SNR of the added noise (None: no noise)
+    loss: LossDetail | None = None  # with settings.loss
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +79,8 @@ class EvalResult:
     recordings: list[RecordingResult]
     overall: WERDetail
     wall_seconds: float
+    noise: str = "none"
+    loss: LossDetail | None = None  # sums over recordings, with settings.loss
 
 
 def model_for_mode(model, settings: EvalSettings):
@@ -67,22 +93,41 @@ def model_for_mode(model, settings: EvalSettings):
     return model.clone(config=cfg.replace(attention_window=window))
 
 
-def _groups(recordings: Iterable[Recording], factor: int, bar=None,
-            resampler: str = DEFAULT_RESAMPLER) -> Iterator[list[tuple[Recording, np.ndarray]]]:
-    """(recording, features (80, frames)) read one by one and grouped until the merged
+def recording_features(rec: Recording, noise: NoiseSpec, seed: int = 0,
+                       resampler: str = DEFAULT_RESAMPLER) -> tuple[np.ndarray, float | None]:
+    """(features (80, frames), measured SNR in dB or None): the recording's features, from
+    its audio corrupted by `noise` (seeded by (seed, rec.id)) when noise is active."""
+    if not noise.active:
+        return rec.features(resampler), None
+    from lcasr_jax.data.audio import SAMPLE_RATE, load_audio
+    from lcasr_jax.data.features import MIN_SAMPLES, compute_features
+    from lcasr_jax.eval.datasets.base import zero_regions
+
+    audio = load_audio(rec.audio, SAMPLE_RATE, resampler)
+    if audio.shape[0] < MIN_SAMPLES:
+        raise ValueError(f"{rec.audio}: audio too short ({audio.shape[0]} samples at 16 kHz)")
+    valid = valid_mask(audio.shape[0], rec.ignore, SAMPLE_RATE)
+    audio, snr = add_noise(audio, noise, seed, rec.id, valid)
+    return zero_regions(compute_features(audio), rec.ignore), snr
+
+
+def _groups(recordings: Iterable[Recording], factor: int, noise: NoiseSpec, seed: int,
+            bar=None, resampler: str = DEFAULT_RESAMPLER
+            ) -> Iterator[list[tuple[Recording, np.ndarray, float | None]]]:
+    """(recording, features (80, frames), SNR) read one by one and grouped until the merged
     outputs of a group would pass GROUP_OUT_FRAMES (a longer recording goes alone). `bar`
     (tqdm) shows which recording is being read."""
-    group: list[tuple[Recording, np.ndarray]] = []
+    group: list[tuple[Recording, np.ndarray, float | None]] = []
     size = 0
     for rec in recordings:
         if bar is not None:
             bar.set_postfix_str(f"reading {rec.id}")
-        spec = rec.features(resampler)
+        spec, snr = recording_features(rec, noise, seed, resampler)
         out = windows.frames_out(spec.shape[1], factor)
         if group and size + out > GROUP_OUT_FRAMES:
             yield group
             group, size = [], 0
-        group.append((rec, spec))
+        group.append((rec, spec, snr))
         size += out
     if group:
         yield group
@@ -95,8 +140,11 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
     processes (`hosts`, default: jax's) every process calls this with the same arguments;
     all get the full result. Progress bars (recordings of process 0) on process 0 only."""
     t0 = time.perf_counter()
+    noise = parse_noise(settings.noise)
+    tokenizer = tokenizer or default_tokenizer()
     hosts = hosts if hosts is not None else Hosts.current()
     factor = model.config.subsampling_factor
+    settings.validate(factor)
     check_classes(model.config.num_classes, tokenizer)
     forward, n_devices = engine.make_forward(model_for_mode(model, settings), variables, mesh)
     decoder = make_decoder(settings.decoding, tokenizer)
@@ -108,7 +156,7 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
 
         bar = tqdm(total=len(mine), unit="rec", desc="recordings")
     results: list[RecordingResult] = []
-    groups = _groups(mine, factor, bar, settings.resampler)
+    groups = _groups(mine, factor, noise, settings.noise_seed, bar, settings.resampler)
     while True:  # every process runs the model until all have run out of recordings
         group = next(groups, [])
         if not hosts.allgather(np.array([len(group)])).any():
@@ -117,17 +165,23 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
             bar.set_postfix_str(f"model on {len(group)} recording(s)")
         plans = [windows.make_plan(settings.mode, spec.shape[1], settings.seq_len,
                                    settings.overlap, factor, settings.max_seq_len)
-                 for _, spec in group]
-        merged = engine.run_plans(forward, [spec for _, spec in group], plans,
+                 for _, spec, _ in group]
+        wants = "log_probs" if settings.loss else decoder.wants  # the loss needs log-probs
+        merged = engine.run_plans(forward, [spec for _, spec, _ in group], plans,
                                   batch_size=settings.batch_size, n_devices=n_devices,
-                                  progress=progress, hosts=hosts,
-                                  output=decoder.wants)
-        for (rec, spec), out in zip(group, merged, strict=True):
-            transcript = decoder(out, factor)
+                                  progress=progress, hosts=hosts, output=wants)
+        for (rec, spec, snr), out in zip(group, merged, strict=True):
+            ids = out if wants == "ids" else out.argmax(-1)
+            transcript = decoder(ids if decoder.wants == "ids" else out, factor)
             hyp = normalize_hypothesis(transcript.text)
+            detail = None
+            if settings.loss:
+                detail = loss.recording_loss(out, rec.reference,
+                                             ctc_collapse(ids, tokenizer.blank_id), tokenizer)
             results.append(RecordingResult(
                 rec.id, hyp, rec.reference, transcript,
-                word_error_rate_detail([hyp], [rec.reference]), spec.shape[1] / FRAMES_PER_SECOND))
+                word_error_rate_detail([hyp], [rec.reference]), spec.shape[1] / FRAMES_PER_SECOND,
+                snr, detail))
             if bar is not None:
                 bar.update(1)
     if bar is not None:
@@ -135,4 +189,5 @@ def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSe
     results = reassemble(hosts.gather_objects(results))
     overall = word_error_rate_detail([r.hypothesis for r in results],
                                      [r.reference for r in results])
-    return EvalResult(results, overall, time.perf_counter() - t0)
+    total = loss.total([r.loss for r in results]) if settings.loss else None
+    return EvalResult(results, overall, time.perf_counter() - t0, settings.noise, total)

@@ -87,7 +87,11 @@ def aggregate(rows: Sequence[Mapping[str, str]]) -> list[Point]:
     acc: dict[tuple[str, str, int], list[float]] = collections.defaultdict(list)
     for r in overall:
         dataset = r["dataset"] + (f"/{r['split']}" if len(splits[r["dataset"]]) > 1 else "")
-        acc[(dataset, _label(r, mixed), int(float(r["seq_len"])))].append(float(r["wer"]))
+        wer, seq_len = float(r["wer"]), float(r["seq_len"])
+        if not (math.isfinite(wer) and math.isfinite(seq_len) and seq_len > 0):
+            raise ValueError(f"row {r.get('name', '')!r} seq_len {r['seq_len']}: wer "
+                             f"{r['wer']} is not a finite WER of a positive context")
+        acc[(dataset, _label(r, mixed), int(seq_len))].append(wer)
     return [Point(d, s, n, tuple(w)) for (d, s, n), w in sorted(acc.items())]
 
 

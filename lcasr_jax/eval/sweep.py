@@ -81,7 +81,8 @@ def assemble(out: Path, cells: Sequence[Cell]) -> Path:
         csv_path, _ = cell_paths(out, cell)
         if not is_done(out, cell):
             raise FileNotFoundError(f"{csv_path}: cell not finished")
-        rows += [{c: r.get(c, "") for c in report.COLUMNS} for r in report.read_table(csv_path)]
+        rows += [{c: r.get(c, "") for c in report.COLUMNS + report.EXTRA_COLUMNS}
+                 for r in report.read_table(csv_path)]
     table = Path(out) / "results.csv"
     report.atomic_write(table, report.to_csv(rows))
     return table

@@ -1,7 +1,9 @@
 """`lcasr-jax transcribe AUDIO...`: transcripts with word timestamps (txt, json or srt).
 
 Each file is decoded whole with the moving-window mode (default: 2048-frame context,
-87.5% overlap). Output goes to stdout, or to <out-dir>/<audio stem>.<format>.
+87.5% overlap). Output goes to stdout, or to <out-dir>/<name>.<format>: the audio's stem,
+or, for inputs whose stems collide (a/take.wav b/take.wav, take.wav take.flac), their paths
+from the common folder joined with '__' (a__take.wav, b__take.wav).
 """
 
 from __future__ import annotations
@@ -67,6 +69,48 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def output_names(paths: list[str]) -> list[str]:
+    """A distinct file name (no format suffix) per input path (module docstring)."""
+    import os
+
+    full = [os.path.abspath(p) for p in paths]
+    stems = [Path(p).stem for p in full]
+    common = os.path.commonpath([os.path.dirname(p) for p in full])
+    out = []
+    for p, stem in zip(full, stems, strict=True):
+        out.append(stem if stems.count(stem) == 1
+                   else "__".join(Path(os.path.relpath(p, common)).parts))
+    return out
+
+
+def check_audio_paths(paths: list[str]) -> None:
+    """Raise naming the first input that is missing, a folder, or given twice."""
+    import os
+
+    seen: set[str] = set()
+    for path in paths:
+        if Path(path).is_dir():
+            raise IsADirectoryError(f"{path}: is a directory, expected an audio file")
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: audio file not found")
+        if os.path.realpath(path) in seen:
+            raise ValueError(f"{path}: given twice")
+        seen.add(os.path.realpath(path))
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Create `out_dir` and make sure files can be written there (before any model work)."""
+    import tempfile
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"{out_dir}: --out-dir exists and is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        tempfile.TemporaryFile(dir=out_dir).close()
+    except OSError as e:
+        raise PermissionError(f"{out_dir}: --out-dir is not writable ({e.strerror})") from None
+
+
 def transcribe(paths, model, variables, seq_len: int, overlap: int, mode: str,
                batch_size: int = 8, progress: bool = False,
                resampler: str = DEFAULT_RESAMPLER,
@@ -81,7 +125,7 @@ def transcribe(paths, model, variables, seq_len: int, overlap: int, mode: str,
     check_classes(model.config.num_classes)
     decoder = make_decoder(decoding or DecoderSettings())
     factor = model.config.subsampling_factor
-    settings = EvalSettings(mode, seq_len, overlap)
+    settings = EvalSettings(mode, seq_len, overlap, batch_size).validate(factor)
     forward, n_dev = engine.make_forward(model_for_mode(model, settings), variables)
     out = []
     for path in paths:
@@ -94,31 +138,34 @@ def transcribe(paths, model, variables, seq_len: int, overlap: int, mode: str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    from lcasr_jax import validate
+
+    args = validate.parse_args(parser(), argv)
     from lcasr_jax.eval.cli import decoder_settings, load, overlap_frames
+    from lcasr_jax.files import atomic_write
 
     try:
         decoding = decoder_settings(args)
-        for path in args.audio:
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"{path}: audio file not found")
+        check_audio_paths(args.audio)
+        if args.out_dir is not None:
+            check_out_dir(args.out_dir)
         model, variables, _ = load(args.checkpoint, args.dtype)
         overlap = overlap_frames(args.seq_len, None, args.overlap_ratio,
                                  model.config.subsampling_factor)
-        for path in args.audio:
+        for path, name in zip(args.audio, output_names(args.audio), strict=True):
             transcript = transcribe([path], model, variables, args.seq_len, overlap, args.mode,
                                     args.batch_size, progress=not args.quiet,
                                     resampler=args.resampler, decoding=decoding)[0]
             text = render(transcript, args.format, str(path))
             if args.out_dir is None:
                 sys.stdout.write(text)
+                sys.stdout.flush()
             else:
-                from lcasr_jax.eval.report import atomic_write
-
-                dest = args.out_dir / f"{Path(path).stem}.{args.format}"
-                atomic_write(dest, text)
+                dest = atomic_write(args.out_dir / f"{name}.{args.format}", text)
                 print(f"wrote {dest}", file=sys.stderr)
-    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
+    except BrokenPipeError:
+        raise  # the reader went away: `lcasr_jax.cli` exits quietly
+    except (OSError, ValueError, ImportError, RuntimeError) as e:
         print(f"lcasr-jax transcribe: error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -5,10 +5,14 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.ad_checkpoint import checkpoint_name
 
 from lcasr_jax.kernels.attention import dot_product_attention
 from lcasr_jax.model.config import ModelConfig
 from lcasr_jax.model.positions import apply_rotary
+from lcasr_jax.sharding import bound_mesh
+
+ATTENTION_OUT = "attention_out"  # checkpoint name of the attention output (remat policies)
 
 
 class SelfAttention(nn.Module):
@@ -17,6 +21,7 @@ class SelfAttention(nn.Module):
     q/k/v come from one projection with kernel (d_model, 3, heads, head_dim); the output
     projection kernel is (heads, head_dim, d_model). Padded frames are zeroed before the
     projection and before the output projection, as in the original.
+    With `mutable=['attention']`, q and k (after rotary) are sown as 'q' and 'k'.
     """
 
     config: ModelConfig
@@ -36,12 +41,19 @@ class SelfAttention(nn.Module):
                 nn.initializers.zeros, ("qkv", "heads", "kv")),
         )(x)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (batch, time, heads, head_dim)
-        q = nn.with_logical_constraint(q, ("batch", "length", "heads", "kv"))
+        q = nn.with_logical_constraint(q, ("batch", "length", "heads", "kv"),
+                                      mesh=bound_mesh())
         if rotary is not None:
             cos, sin = rotary
             q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if not self.is_initializing():  # init's variables stay {params, batch_stats, buffers}
+            # For analysis only (lcasr_jax.analysis.attention): kept when the 'attention'
+            # collection is mutable, a no-op otherwise (the normal forward is unchanged).
+            self.sow("attention", "q", q)
+            self.sow("attention", "k", k)
         out = dot_product_attention(
             q, k, v, lengths, window=cfg.attention_window, implementation=self.implementation)
+        out = checkpoint_name(out, ATTENTION_OUT)  # (batch, time, heads, head_dim)
         out = jnp.where(valid[:, :, None, None], out, 0)
         return nn.DenseGeneral(
             cfg.d_model, axis=(-2, -1), use_bias=False, dtype=self.dtype, name="out",

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lcasr_jax.data.vocab import VOCAB_SIZE
+from lcasr_jax.validate import check, either, int_at_least, is_int, is_number, number_above
 
 # Keys the original accepts and ignores (swallowed by **kwargs or training-only).
 IGNORED_KEYS = frozenset({
@@ -25,6 +26,22 @@ IGNORED_KEYS = frozenset({
 OFF_ONLY_KEYS = frozenset({
     "self_condition_subsampling", "qk_rms_norm", "shift_kvs", "gated_sc", "causal",
 })
+
+
+_TYPE_RULES = {
+    "int": (is_int, "an integer"), "float": (is_number, "a finite number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "tuple[int, int]": (lambda v: isinstance(v, tuple) and len(v) == 2
+                        and all(is_int(x) and x >= -1 for x in v), "[left, right] of ints >= -1"),
+}
+_FIELD_RULES = {
+    **{name: int_at_least(1) for name in ("feat_in", "n_layers", "d_model", "n_heads",
+                                          "head_dim", "vocab_size", "conv_kernel_size")},
+    "subsampling_conv_channels": either(-1, int_at_least(1)),
+    **{name: number_above(0) for name in ("conv_expansion_factor", "rotary_base_freq",
+                                          "rotary_interpolation_factor")},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +99,9 @@ class ModelConfig:
         return dataclasses.replace(self, **changes)
 
     def validate(self) -> ModelConfig:
+        """Raise ValueError naming the first field of the wrong type or out of range."""
+        for f in dataclasses.fields(self):
+            check(f.name, getattr(self, f.name), _FIELD_RULES.get(f.name, _TYPE_RULES[f.type]))
         if self.subsampling != "dw_striding":
             raise ValueError(
                 f"subsampling={self.subsampling!r} is not supported (only 'dw_striding')")
@@ -116,8 +136,8 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model config key {unknown[0]!r}")
         d = dict(d)
-        if "attention_window" in d:
-            d["attention_window"] = tuple(int(x) for x in d["attention_window"])
+        if isinstance(d.get("attention_window"), (list, tuple)):
+            d["attention_window"] = tuple(d["attention_window"])
         return cls(**d).validate()
 
 
@@ -139,11 +159,12 @@ def _window_from_original(model_cfg: Mapping[str, Any]) -> tuple[int, int]:
     """(left, right) as the original reads them: a side key that is set wins (0 included),
     else `attention_window_size`, else -1 (unbounded)."""
     size = model_cfg.get("attention_window_size")
-    size = -1 if size is None else int(size)
+    size = -1 if size is None else size
     sides = []
     for side in ("left", "right"):
         value = model_cfg.get(f"attention_window_size_{side}")
-        sides.append(size if value is None else int(value))
+        sides.append(size if value is None else value)
+        check(f"attention_window_size_{side}", sides[-1], int_at_least(-1))
     return sides[0], sides[1]
 
 
@@ -168,7 +189,7 @@ def from_original(model_cfg: Mapping[str, Any], rms_norm_style: str = "lcasr") -
         else:
             raise ValueError(f"unknown model config key {key!r}")
     for name in ("rotary_base_freq", "rotary_interpolation_factor", "conv_expansion_factor"):
-        if name in kwargs:
+        if is_number(kwargs.get(name)):
             kwargs[name] = float(kwargs[name])
     kwargs["attention_window"] = _window_from_original(model_cfg)
     kwargs["rms_norm_style"] = rms_norm_style

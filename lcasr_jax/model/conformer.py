@@ -6,14 +6,19 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lcasr_jax.model.attention import SelfAttention
+from lcasr_jax.model.attention import ATTENTION_OUT, SelfAttention
 from lcasr_jax.model.config import ModelConfig
 from lcasr_jax.model.convolution import ConvModule
 from lcasr_jax.model.decoder import CTCDecoder
 from lcasr_jax.model.feedforward import FeedForward
 from lcasr_jax.model.norms import make_norm
 from lcasr_jax.model.positions import FourierPositions, RotaryFrequencies, rotary_table
-from lcasr_jax.model.subsampling import DepthwiseStridingSubsampling, output_lengths
+from lcasr_jax.model.subsampling import (
+    DepthwiseStridingSubsampling,
+    chunked_subsampling,
+    output_lengths,
+)
+from lcasr_jax.sharding import bound_mesh
 
 ACTIVATION_AXES = ("batch", "length", "embed")
 
@@ -57,14 +62,27 @@ class ConformerLayer(nn.Module):
             x = x + h
         x = feed_forward(x, "ff2")
         x = make_norm(cfg, "norm_out")(x)
-        return nn.with_logical_constraint(x, ACTIVATION_AXES)
+        return nn.with_logical_constraint(x, ACTIVATION_AXES, mesh=bound_mesh())
 
 
-REMAT_POLICIES = ("none", "layers", "full")
+REMAT_POLICIES = ("none", "layers", "full", "save_attention")
+# Outputs of the attention kernels (their fwd rules' residuals: output and log-sum-exp) kept
+# by remat 'save_attention': our Pallas kernels (GPU flash, TPU splash) and cuDNN's.
+_ATTENTION_PRIMITIVES = frozenset({"pallas_call", "dot_product_attention_fwd_wrapper",
+                                   "dot_product_attention_fwd"})
+
+
+def _attention_kernels_saveable(prim, *_, **__) -> bool:
+    return prim.name in _ATTENTION_PRIMITIVES
+
+
+SAVE_ATTENTION = jax.checkpoint_policies.save_from_both_policies(
+    jax.checkpoint_policies.save_only_these_names(ATTENTION_OUT), _attention_kernels_saveable)
+SUBSAMPLING_CHUNK_FRAMES = 32768  # default: 5.5 minutes of input frames per chunk
 
 
 def remat_policy(value: bool | str) -> str:
-    """'none' | 'layers' | 'full' from a policy name or a bool (True: 'full')."""
+    """One of REMAT_POLICIES from a policy name or a bool (True: 'full')."""
     if isinstance(value, bool):
         return "full" if value else "none"
     if value not in REMAT_POLICIES:
@@ -95,12 +113,20 @@ class SCConformerXL(nn.Module):
       remat: activation checkpointing, one of REMAT_POLICIES: 'none'; 'layers'
         (rematerialise each conformer layer in the backward pass); 'full' (also the
         subsampling and each self-conditioning head: only the spectrogram, the layer inputs
-        and the logits are kept between forward and backward). True means 'full'.
+        and the logits are kept between forward and backward); 'save_attention' ('full',
+        but each layer also keeps its attention output, and the attention kernel's
+        residuals (output, log-sum-exp) where it is a Pallas or cuDNN kernel, so the
+        backward does not run attention forward again). True means 'full'.
       mask_subsampling: zero padded frames inside the subsampling, so a time-padded input
         gives the outputs of the unpadded one (batched evaluation); the original does not
         (its training leaks padding into the last valid frames), hence off by default.
       depthwise_impl: depthwise convolutions as XLA grouped convs ('conv') or summed
         strided slices ('shifts'); 'auto' picks per platform and stride (model/depthwise.py).
+      subsampling_chunk_frames: inputs longer than this many frames (a multiple of the
+        subsampling factor; 0: never) go through the subsampling in chunks of it
+        (`chunked_subsampling`: equal results, and under remat 'full' its backward too), so
+        its peak memory is one chunk's: at 32,768 frames (5.5 min) ~0.34 GB in bf16 for the
+        first conv's output instead of 3.7 GB at one hour.
     """
 
     config: ModelConfig
@@ -110,6 +136,7 @@ class SCConformerXL(nn.Module):
     remat: bool | str = "none"
     mask_subsampling: bool = False
     depthwise_impl: str = "auto"
+    subsampling_chunk_frames: int = SUBSAMPLING_CHUNK_FRAMES
 
     @nn.compact
     def __call__(self, spec: jax.Array, lengths: jax.Array | None = None, *,
@@ -119,11 +146,20 @@ class SCConformerXL(nn.Module):
         if lengths is None:
             lengths = jnp.full((batch,), frames, jnp.int32)
         remat = remat_policy(self.remat)
-        subsampling = (nn.remat(DepthwiseStridingSubsampling) if remat == "full"
-                       else DepthwiseStridingSubsampling)
-        x = subsampling(cfg, self.dtype, self.depthwise_impl, name="subsampling")(
-            jnp.swapaxes(spec, 1, 2), lengths if self.mask_subsampling else None)
-        x = nn.with_logical_constraint(x, ACTIVATION_AXES)
+        full = remat in ("full", "save_attention")  # subsampling and heads recomputed too
+        chunk = self.subsampling_chunk_frames
+        sub_lengths = lengths if self.mask_subsampling else None
+        if chunk and frames > chunk and not self.is_initializing():
+            x = chunked_subsampling(
+                DepthwiseStridingSubsampling(cfg, self.dtype, self.depthwise_impl,
+                                             name="subsampling"),
+                jnp.swapaxes(spec, 1, 2), sub_lengths, chunk, remat=full)
+        else:
+            subsampling = (nn.remat(DepthwiseStridingSubsampling) if full
+                           else DepthwiseStridingSubsampling)
+            x = subsampling(cfg, self.dtype, self.depthwise_impl, name="subsampling")(
+                jnp.swapaxes(spec, 1, 2), sub_lengths)
+        x = nn.with_logical_constraint(x, ACTIVATION_AXES, mesh=bound_mesh())
         self.sow("intermediates", "subsampling_out", x)
         tokens = x.shape[1]
         out_lengths = jnp.minimum(output_lengths(lengths, cfg.subsampling_factor), tokens)
@@ -141,9 +177,10 @@ class SCConformerXL(nn.Module):
         if self.is_initializing() and not (cfg.self_conditioning and cfg.n_layers > 1):
             # The released format always has decoder.reprojection, used or not.
             decoder.condition(x[:, :1], jnp.zeros((batch, 1, cfg.num_classes)))
-        layer_cls = (nn.remat(ConformerLayer, static_argnums=(5,)) if remat != "none"
-                     else ConformerLayer)
-        self_condition = nn.remat(_self_condition) if remat == "full" else _self_condition
+        policy = SAVE_ATTENTION if remat == "save_attention" else None
+        layer_cls = (nn.remat(ConformerLayer, static_argnums=(5,), policy=policy)
+                     if remat != "none" else ConformerLayer)
+        self_condition = nn.remat(_self_condition) if full else _self_condition
         intermediate_logits = []
         for i in range(cfg.n_layers):
             self.sow("intermediates", f"layer{i}_in", x)

@@ -68,6 +68,11 @@ class DepthwiseStridingSubsampling(nn.Module):
     masked (as in the original), so frames past `length` inside the receptive field reach
     valid outputs. With `lengths` (batch,), frames past each stage's valid length are zeroed
     before every conv, so valid outputs equal those of the unpadded input (up to rounding).
+
+    `start` (a traced int, a multiple of the factor) and `total` (frames) make `spec` a
+    window of a longer recording starting at input frame `start` (possibly negative): rows
+    outside [0, total) of every stage are zeroed before each conv, as the convs' zero
+    padding of the whole recording would be (`chunked_subsampling`).
     """
 
     config: ModelConfig
@@ -75,15 +80,24 @@ class DepthwiseStridingSubsampling(nn.Module):
     depthwise_impl: str = "auto"  # model/depthwise.py
 
     @nn.compact
-    def __call__(self, spec: jax.Array, lengths: jax.Array | None = None) -> jax.Array:
+    def __call__(self, spec: jax.Array, lengths: jax.Array | None = None,
+                 start: jax.Array | None = None, total: int | None = None) -> jax.Array:
         cfg = self.config
         act = _ACTIVATIONS[cfg.subsampling_act]
         channels = cfg.conv_channels
 
-        def mask(x, stages):  # zero frames past the valid length after `stages` stages
-            if lengths is None:
+        def mask(x, stages):  # zero rows past the valid length after `stages` stages
+            if lengths is None and start is None:
                 return x
-            valid = jnp.arange(x.shape[1]) < output_lengths(lengths, 2 ** stages)[:, None]
+            rows = jnp.arange(x.shape[1])[None, :]
+            limit = None if lengths is None else output_lengths(lengths, 2 ** stages)[:, None]
+            if start is not None:
+                rows = rows + start // 2 ** stages
+                end = output_lengths(total, 2 ** stages)
+                limit = end if limit is None else jnp.minimum(limit, end)
+                valid = (rows >= 0) & (rows < limit)
+            else:
+                valid = rows < limit
             return jnp.where(valid[:, :, None, None], x, 0)
 
         x = mask(spec[..., None].astype(self.dtype), 0)  # (batch, time, freq, 1)
@@ -104,3 +118,35 @@ class DepthwiseStridingSubsampling(nn.Module):
         if cfg.subsampling_norm_out:  # always a LayerNorm, whatever default_norm says
             x = LayerNorm(name="norm_out")(x)
         return x
+
+
+def chunked_subsampling(module: DepthwiseStridingSubsampling, spec: jax.Array,
+                        lengths: jax.Array | None, chunk_frames: int,
+                        remat: bool = False) -> jax.Array:
+    """`module(spec, lengths)` computed `chunk_frames` input frames at a time (a lax.scan),
+    each chunk with a halo of one output token's frames on its left (the only rows that a
+    window's own zero padding corrupts; the stride-2 convs need no right halo). Equal to
+    the unchunked call; with `remat` each chunk's backward recomputes that chunk alone, so
+    the subsampling's peak memory is one chunk's, not the recording's.
+
+    spec: (batch, frames, feat_in); chunk_frames: a multiple of the subsampling factor.
+    """
+    factor = module.config.subsampling_factor
+    if chunk_frames % factor:
+        raise ValueError(f"subsampling_chunk_frames={chunk_frames}: must be a multiple of "
+                         f"the subsampling factor {factor}")
+    batch, frames, feat = spec.shape
+    tokens = -(-frames // factor)  # = output_lengths(frames, factor)
+    chunks = -(-tokens * factor // chunk_frames)
+    padded = jnp.pad(spec, ((0, 0), (factor, chunks * chunk_frames - frames), (0, 0)))
+
+    def body(mdl, carry, index, padded):
+        start = index * chunk_frames - factor  # global frame of the window's first row
+        window = jax.lax.dynamic_slice_in_dim(padded, start + factor, chunk_frames + factor, 1)
+        return carry, mdl(window, lengths, start, frames)[:, 1:]  # drop the halo token
+
+    body = nn.remat(body) if remat else body
+    scan = nn.scan(body, variable_broadcast="params", split_rngs={"params": False},
+                   in_axes=(0, nn.broadcast), out_axes=1)
+    _, out = scan(module, None, jnp.arange(chunks), padded)  # (batch, chunks, tokens, d)
+    return out.reshape(batch, -1, out.shape[-1])[:, :tokens]

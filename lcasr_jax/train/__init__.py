@@ -1,1 +1,1 @@
-"""Training: mesh + sharding, optimizers, schedules, jitted step, checkpoints, loop, CLI."""
+"""Training: optimizers, schedules, jitted step, checkpoints, loop, CLI."""

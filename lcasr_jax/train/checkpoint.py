@@ -40,11 +40,35 @@ class Checkpointer:
     def close(self) -> None:
         self.manager.close()
 
-    def restore_latest(self, abstract_state: Any) -> tuple[int, Any, dict[str, Any]] | None:
+    def check_config(self, config: dict[str, Any]) -> None:
+        """Raise ValueError if the newest checkpoint was written with another config (fields
+        other than `config.RESUMABLE_CHANGES`), naming the fields that differ."""
+        from lcasr_jax.train.config import config_changes
+
+        steps = sorted(self.manager.all_steps(), reverse=True)
+        for step in steps:
+            try:
+                meta = self.manager.restore(step, args=ocp.args.Composite(
+                    meta=ocp.args.JsonRestore()))["meta"]
+            except Exception:  # noqa: BLE001,S112 - unreadable: restore_latest reports it
+                continue
+            changes = config_changes(meta.get("config") or {}, config) if meta.get(
+                "config") else []
+            if changes:
+                more = f" (+{len(changes) - 3} more)" if len(changes) > 3 else ""
+                raise ValueError(
+                    f"{self.directory / str(step)}: this run's config differs from the "
+                    f"checkpoint's: {'; '.join(changes[:3])}{more}. Resume with the same "
+                    "config, or start a new run with another --workdir")
+            return
+
+    def restore_latest(self, abstract_state: Any, config: dict[str, Any] | None = None
+                       ) -> tuple[int, Any, dict[str, Any]] | None:
         """(step, state, meta) of the newest readable checkpoint, or None if there is none.
 
-        Raises ValueError when checkpoints exist but none can be restored (e.g. another
-        model config): training from scratch there would mix two runs.
+        Raises ValueError when the newest checkpoint was written with another `config`
+        (`check_config`), or when checkpoints exist but none can be restored: training from
+        scratch there would mix two runs.
 
         `abstract_state`: pytree of jax.ShapeDtypeStruct with shardings (restored sharded).
         """
@@ -52,6 +76,8 @@ class Checkpointer:
             print(f"checkpoint: skipping incomplete save {tmp} (the run stopped while "
                   "writing it)", flush=True)
         self.manager.reload()
+        if config is not None:
+            self.check_config(config)
         target = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
         for step in sorted(self.manager.all_steps(), reverse=True):
             try:

@@ -11,9 +11,14 @@ the loss is normalised by its real rows, as one process with the global batch wo
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import Any
+
 import ml_collections
 
 from lcasr_jax.model.config import ModelConfig
+from lcasr_jax.model.conformer import SUBSAMPLING_CHUNK_FRAMES
 
 
 def base_config(**model: object) -> ml_collections.ConfigDict:
@@ -34,6 +39,7 @@ def base_config(**model: object) -> ml_collections.ConfigDict:
     cfg.train = ml_collections.ConfigDict(dict(
         compute_dtype="bfloat16", rotary_dtype="float32", remat="none", attention_impl="auto",
         depthwise_impl="auto", ctc_impl="auto", intermediate_loss_weighting=0.0,
+        subsampling_chunk_frames=SUBSAMPLING_CHUNK_FRAMES,
         backprop_every=1, max_epochs=1, max_steps=-1, time_limit_s=-1.0,
         spec_augment_after_n_epochs=-1))
 
@@ -53,3 +59,30 @@ def base_config(**model: object) -> ml_collections.ConfigDict:
         every_steps=10, sample_every_steps=500, tensorboard=True, progress=True,
         dev_every_steps=0, dev_batches=4, dev_frames=4096, dev_batch_size=8))
     return cfg
+
+
+# Fields a resumed run may change: when and how long to run, logging, checkpointing, the
+# device layout and implementation choices that compute the same function, the data's place.
+RESUMABLE_CHANGES = ("train.max_steps", "train.max_epochs", "train.time_limit_s",
+                     "train.attention_impl", "train.depthwise_impl", "train.ctc_impl",
+                     "train.remat", "log.", "checkpoint.", "mesh.", "data.path")
+
+
+def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_changes(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """'field: saved -> now' for each field (dotted) that differs between a checkpoint's
+    config and this run's, except RESUMABLE_CHANGES."""
+    norm = lambda d: _flat(json.loads(json.dumps(d)))  # noqa: E731 - tuples -> lists
+    a, b = norm(saved), norm(now)
+    return [f"{k}: {a.get(k, '(absent)')!r} -> {b.get(k, '(absent)')!r}"
+            for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k) and not k.startswith(RESUMABLE_CHANGES)]

@@ -5,7 +5,8 @@ saved per process: `gather_states` collects every process's JSON state for the c
 and `own_state` picks a process's own on restore. The schedules (sequence length, learning
 rate, recordings seen, SpecAugment epoch, time limit) must advance identically everywhere,
 so `exchange_progress` combines each step's per-process counts: recordings and frames are
-summed, the epoch is the smallest, the time limit is reached when any process reached it.
+summed, the epoch and the epochs done are the smallest, the time limit is reached when any
+process reached it.
 
 `allgather` is `lcasr_jax.distributed.process_allgather` by default (a collective on the
 devices, so it waits for the steps already dispatched). With one process nothing is exchanged.
@@ -43,10 +44,11 @@ def own_state(states: list[Any] | dict[str, Any], process_index: int,
 
 
 def exchange_progress(recordings: int, frames: int, epoch: int, time_up: bool,
-                      process_count: int, allgather: AllGather = process_allgather
-                      ) -> tuple[int, int, int, bool]:
-    """(recordings summed, frames summed, smallest epoch, any time_up) over processes."""
-    local = np.asarray([recordings, frames, epoch, int(time_up)], np.int32)
+                      process_count: int, allgather: AllGather = process_allgather,
+                      epochs_done: int = 0) -> tuple[int, int, int, bool, int]:
+    """(recordings summed, frames summed, smallest epoch, any time_up, smallest
+    epochs_done) over processes."""
+    local = np.asarray([recordings, frames, epoch, int(time_up), epochs_done], np.int32)
     rows = local[None] if process_count == 1 else allgather(local)
     return (int(rows[:, 0].sum()), int(rows[:, 1].sum()), int(rows[:, 2].min()),
-            bool(rows[:, 3].any()))
+            bool(rows[:, 3].any()), int(rows[:, 4].min()))

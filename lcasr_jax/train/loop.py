@@ -11,6 +11,7 @@ any process reached it.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,14 @@ import numpy as np
 
 from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.data.sources import make_source
+from lcasr_jax.files import hold_lock
+from lcasr_jax.interrupts import deferred_signals
+from lcasr_jax.sharding import make_mesh, put_batch
 from lcasr_jax.train import hosts
 from lcasr_jax.train import step as step_lib
 from lcasr_jax.train.checkpoint import Checkpointer, export_model
 from lcasr_jax.train.devset import DevSet, argmax_ids
 from lcasr_jax.train.schedules import LRSchedule, SequenceSchedule
-from lcasr_jax.train.sharding import make_mesh
 from lcasr_jax.train.state import TrainState, build_model
 
 
@@ -113,13 +116,36 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
     """Train until max_steps / max_epochs / time_limit_s; returns a summary dict.
 
     At the end the model is also written to WORKDIR/model (load_pretrained-able) in
-    `checkpoint.export_dtype` ('' = no export).
+    `checkpoint.export_dtype` ('' = no export). The config is validated first
+    (`validate.check_config`); the workdir is locked for the run (a second trainer is
+    refused, naming the holder's PID). SIGINT/SIGTERM stop the run after the current step:
+    it is checkpointed, and KeyboardInterrupt is raised after saying how to resume.
     """
-    t_start = time.time()
+    from lcasr_jax.validate import check_config
+
+    check_config(cfg)
+    try:
+        build_model(cfg)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"config.model.{e}") from None
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    if int(cfg.train.backprop_every) != 1:
-        raise ValueError("train.backprop_every != 1 is not supported (the paper uses 1)")
+    name = "train.lock" if jax.process_count() == 1 else f"train.{jax.process_index()}.lock"
+    lock = hold_lock(workdir / name, f"training workdir {workdir}")
+    try:
+        with deferred_signals("stopping after this step and checkpointing") as stop:
+            summary = _train(cfg, workdir, stop)
+    finally:
+        lock.close()
+    if summary["stopped"] == "interrupted":
+        print(f"interrupted: checkpoint of step {summary['step']} saved in "
+              f"{workdir / 'checkpoints'}; run the same command again to resume", flush=True)
+        raise KeyboardInterrupt
+    return summary
+
+
+def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
+    t_start = time.time()
     mesh = make_mesh(cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.seq)
     model = build_model(cfg)
     shardings = step_lib.state_shardings(model, cfg, mesh)
@@ -127,7 +153,7 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
     abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                             jax.eval_shape(create), shardings)
     ckpt = Checkpointer(workdir, keep=cfg.checkpoint.keep, async_save=cfg.checkpoint.async_save)
-    restored = ckpt.restore_latest(abstract)
+    restored = ckpt.restore_latest(abstract, cfg.to_dict())
     source = make_source(cfg)
     if restored is None:
         state, meta = create(), None
@@ -137,6 +163,8 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
         source.load_state_dict(hosts.own_state(meta["data"], jax.process_index(),
                                                jax.process_count()))
         recordings_seen = int(meta["recordings_seen"])
+    epochs_done = int(meta.get("epochs_done", recordings_seen // source.total_recordings())
+                      if meta is not None else 0)
     seq, lr_sched = _schedules(cfg, meta)
     total_recordings = source.total_recordings() * int(cfg.train.max_epochs)
     train_step = step_lib.jit_train_step(model, cfg, mesh, shardings)
@@ -150,29 +178,32 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
     def meta_now() -> dict[str, Any]:  # "data": every process's loader state
         return {"sequence": seq.state_dict(), "lr": lr_sched.state_dict(),
                 "data": hosts.gather_states(source.state_dict(), jax.process_count()),
-                "recordings_seen": recordings_seen, "config": cfg.to_dict()}
+                "recordings_seen": recordings_seen, "epochs_done": epochs_done,
+                "config": cfg.to_dict()}
 
     last_saved, t_log, frames_since = step, time.time(), 0
-    reason, time_up = "max_epochs", False
+    reason, time_up, interrupted = "max_epochs", False, False
     time_limit = cfg.train.time_limit_s
-    while recordings_seen < total_recordings:
+    while epochs_done < int(cfg.train.max_epochs):  # every chunk of every recording
         if 0 < cfg.train.max_steps <= step:
             reason = "max_steps"
             break
         if time_up:
-            reason = "time_limit"
+            reason = "interrupted" if interrupted else "time_limit"
             break
         frames, batch_size = seq.cur_sequence_length, seq.cur_batch_size
         batch, info = source.next_batch(frames, batch_size)
-        recordings, frames_valid, epoch, time_up = hosts.exchange_progress(
+        interrupted = stop.is_set()
+        recordings, frames_valid, epoch, time_up, epochs_done = hosts.exchange_progress(
             info["recordings"], int(batch["lengths"].sum()), info["epoch"],
-            0 < time_limit <= time.time() - t_start, jax.process_count())
+            interrupted or 0 < time_limit <= time.time() - t_start, jax.process_count(),
+            epochs_done=info["epochs_done"])
         recordings_seen += recordings
         lr_sched.start_batch(recordings_seen, total_recordings)
         lr = np.float32(lr_sched.lr)
         augment = np.bool_(0 <= cfg.train.spec_augment_after_n_epochs <= epoch
                            and not lr_sched.is_warmup)
-        state, metrics = train_step(state, step_lib.put_batch(batch, mesh), lr, augment)
+        state, metrics = train_step(state, put_batch(batch, mesh), lr, augment)
         lr_sched.after_optimizer_step()
         lr_sched.end_batch(recordings_seen)
         seq.step(recordings)
@@ -205,7 +236,7 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
     if cfg.checkpoint.export_dtype and jax.process_count() > 1:
         print("multi-host run: WORKDIR/model not written (orbax barriers); the checkpoints "
               "hold the weights", flush=True)
-    elif cfg.checkpoint.export_dtype:
+    elif cfg.checkpoint.export_dtype and reason != "interrupted":
         export_model(state.variables(), cfg, workdir / "model", cfg.checkpoint.export_dtype,
                      metadata={"step": step, "recordings_seen": recordings_seen})
     return {"step": step, "recordings_seen": recordings_seen, "stopped": reason,

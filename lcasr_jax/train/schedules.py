@@ -113,7 +113,8 @@ class LRSchedule:
 
     def end_batch(self, recordings_seen: int) -> None:
         if not self.is_warmup:
-            frac = (recordings_seen - self.offset) / max(self.cosine_steps, 1)
+            # capped: the last recordings' remaining chunks run past the count (stay at final)
+            frac = min((recordings_seen - self.offset) / max(self.cosine_steps, 1), 1.0)
             self.lr = self.final + 0.5 * (self.peak - self.final) * (1 + math.cos(frac * math.pi))
 
     def state_dict(self) -> dict[str, Any]:

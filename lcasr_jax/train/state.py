@@ -45,7 +45,8 @@ def build_model(cfg: Any) -> nn.Module:
                          attention_impl=cfg.train.attention_impl,
                          depthwise_impl=cfg.train.depthwise_impl,
                          rotary_dtype=DTYPES[cfg.train.rotary_dtype],
-                         remat=cfg.train.remat)
+                         remat=cfg.train.remat,
+                         subsampling_chunk_frames=cfg.train.subsampling_chunk_frames)
 
 
 def init_variables(model: nn.Module, rng: jax.Array, frames: int = 64) -> Any:

@@ -10,7 +10,6 @@ Nozaki & Komatsu 2021; the original keeps w = 0 and never reads it).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -21,9 +20,9 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from lcasr_jax import sharding as shd
 from lcasr_jax.data.vocab import BLANK_ID
-from lcasr_jax.kernels.shard import batch_mesh, per_batch_shard
-from lcasr_jax.train import sharding as shd
+from lcasr_jax.kernels.shard import per_batch_shard
 from lcasr_jax.train.optim import clip_grad_norm, make_optimizer
 from lcasr_jax.train.state import TrainState, create_state, init_variables
 
@@ -50,11 +49,13 @@ def ctc_loss(logits: jax.Array, logit_lengths: jax.Array, labels: jax.Array,
 def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callable:
     """loss_fn(params, state, batch) -> (gradient loss, (batch_stats, metrics)).
 
-    `batch` as `put_batch` makes it; its 'weight' (batch,) marks real rows (1) and padding (0).
+    `batch` as `sharding.put_batch` makes it; its 'weight' (batch,) marks real rows (1) and
+    padding (0).
 
-    With `mesh`, layer activations are constrained to (batch, length, embed) shardings, and
-    the CTC loss and the opaque attention kernels (cuDNN, Pallas) run per batch shard
-    (shard_map): XLA would otherwise gather the whole batch onto every device for them.
+    With `mesh`, the loss is traced under `sharding.bind(mesh)`: the model's logical
+    annotations place its activations (layer outputs (batch, length, embed), attention
+    queries), and the CTC loss and the opaque attention kernels (cuDNN, Pallas) run per
+    batch shard (shard_map): XLA would otherwise gather the whole batch onto every device.
     """
     weight = float(cfg.train.intermediate_loss_weighting)
     ctc_impl = cfg.train.ctc_impl
@@ -63,7 +64,8 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
         from lcasr_jax.data.specaugment import SpecAugmentConfig
 
         augment_cfg = SpecAugmentConfig.from_original(dict(cfg.spec_augment))
-    def loss_fn(params, state: TrainState, batch: Batch, augment: jax.Array | bool = False):
+
+    def loss_terms(params, state: TrainState, batch: Batch, augment: jax.Array | bool):
         spec = batch["spec"].astype(jnp.float32)
         if augment_cfg is not None:
             from lcasr_jax.data.specaugment import spec_augment
@@ -71,20 +73,15 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
             key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
             spec = jnp.where(augment, spec_augment(key, spec, batch["lengths"], augment_cfg),
                              spec)
-        ctx = shd.activation_sharding(mesh) if mesh is not None else contextlib.nullcontext()
-        with ctx, batch_mesh(mesh):  # opaque attention kernels run per batch shard
-            out, mutated = model.apply(state.variables(params), spec, batch["lengths"],
-                                       return_logits=True, train=True,
-                                       mutable=["batch_stats"])
-        logits = out["final_posteriors"]
-        if mesh is not None:
-            logits = shd.constrain(logits, ("batch", "length", "vocab"), mesh)
+        out, mutated = model.apply(state.variables(params), spec, batch["lengths"],
+                                   return_logits=True, train=True, mutable=["batch_stats"])
+        logits = nn.with_logical_constraint(out["final_posteriors"], ("batch", "length", "vocab"),
+                                            mesh=shd.bound_mesh())
         real = batch["weight"] > 0  # padded rows (sharding.pad_batch) count for nothing
 
         def ctc(lg):
             args = (lg, out["length"], batch["targets"], batch["target_lengths"])
-            with batch_mesh(mesh):  # the CTC kernels are opaque to XLA too
-                nll = per_batch_shard(lambda *a: ctc_loss(*a, ctc_impl), *args)
+            nll = per_batch_shard(lambda *a: ctc_loss(*a, ctc_impl), *args)
             return jnp.where(real, nll, 0).sum()
 
         final = ctc(logits)
@@ -99,11 +96,15 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
         return total / (frames * batch["weight"].sum()) * 100, (mutated.get("batch_stats", {}),
                                                                 metrics)
 
+    def loss_fn(params, state: TrainState, batch: Batch, augment: jax.Array | bool = False):
+        with shd.bind(mesh):
+            return loss_terms(params, state, batch, augment)
+
     return loss_fn
 
 
 def make_train_step(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callable:
-    """train_step(state, batch, lr, augment) -> (state, metrics); batch as `batch_shardings`;
+    """train_step(state, batch, lr, augment) -> (state, metrics); batch as `put_batch` makes it;
     lr: () float32 from the host schedule; augment: () bool, apply SpecAugment this step."""
     clip_value = float(cfg.optim.clip_value)
     loss_fn = make_loss_fn(model, cfg, mesh)
@@ -150,18 +151,3 @@ def jit_create_state(model: nn.Module, cfg: Any, shardings: TrainState) -> Calla
     tx = make_optimizer(cfg.optim, 0.0)
     return jax.jit(functools.partial(create_state, model, tx, int(cfg.seed)),
                    out_shardings=shardings)
-
-
-def put_batch(batch: dict[str, Any], mesh: Mesh) -> Batch:
-    """Host numpy batch -> global sharded arrays (each process passes its local rows).
-
-    Rows are padded (`sharding.pad_batch`) so that every device holds its own rows; the
-    result has a 'weight' (batch,) array, 0 on padded rows.
-    """
-    multiple = shd.local_batch_multiple(mesh)
-    local = shd.pad_batch(batch, multiple)
-    processes = mesh.shape["data"] * mesh.shape["fsdp"] // multiple  # along the batch axes
-    shapes = {k: (v.shape[0] * processes, *v.shape[1:]) for k, v in local.items()}
-    shards = shd.batch_shardings(mesh, shapes)
-    return {k: jax.make_array_from_process_local_data(shards[k], local[k], shapes[k])
-            for k in shards}

@@ -16,7 +16,8 @@ class BatchSource(Protocol):
     Batches: spec (batch, feat_in, frames) float, lengths (batch,) int32 frames, targets
     (batch, max_tokens) int32 (pad 0), target_lengths (batch,) int32. Info:
     {'recordings': recordings started in the batch (the unit of the sequence-length schedule
-    and the cosine decay), 'epoch': epoch of its first row, counting all processes' rows}.
+    and the cosine decay), 'epoch': epoch of its first row, counting all processes' rows,
+    'epochs_done': epochs of which every chunk has been yielded (training stops there)}.
     The state is everything needed to resume exactly (JSON-serialisable).
     """
 

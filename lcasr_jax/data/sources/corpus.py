@@ -2,7 +2,8 @@
 
 Adapts the loader to the `BatchSource` protocol for the loader-backed kinds: a built TFDS
 split (`tfds.open_split`) or a folder of recordings (`recordings.RecordingsSource`).
-`info['recordings']` counts the recordings started in the batch (rows at frame 0).
+`info['recordings']` counts the recordings started in the batch (rows at frame 0);
+`info['epochs_done']` the epochs whose recordings have all been yielded to the end.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class CorpusSource:
         self.state: dict[str, Any] | None = None
 
     def next_batch(self, frames: int, batch_size: int) -> tuple[dict[str, np.ndarray], dict]:
-        from lcasr_jax.data.loader import Loader
+        from lcasr_jax.data.loader import Loader, completed_epochs
 
         if self.loader is None:
             self.loader = Loader(self.source, frames, batch_size, seed=self.seed,
@@ -34,7 +35,9 @@ class CorpusSource:
             self.loader.set_shape(frames, batch_size)
         batch = next(self.loader)
         started = int(np.sum(batch["valid"] & (batch["frame"] == 0)))
-        info = {"recordings": started, "epoch": int(self.loader.state()["epoch"])}
+        state = self.loader.state()
+        info = {"recordings": started, "epoch": int(state["epoch"]),
+                "epochs_done": completed_epochs(state, len(self.source))}
         return {k: batch[k] for k in BATCH_KEYS}, info
 
     def total_recordings(self) -> int:

@@ -66,7 +66,8 @@ class SyntheticSource:
         self.recordings += batch_size
         batch = {"spec": spec, "lengths": lengths, "targets": targets,
                  "target_lengths": target_lengths}
-        return batch, {"recordings": batch_size, "epoch": epoch}
+        done = self.recordings * self.process[1] // self.recordings_per_epoch
+        return batch, {"recordings": batch_size, "epoch": epoch, "epochs_done": done}
 
     def total_recordings(self) -> int:
         return self.recordings_per_epoch

@@ -45,15 +45,12 @@ def command(args: argparse.Namespace) -> int:
         books = load_corpus(args.text)
         print(f"synth: text cache {args.text}: {', '.join(sorted(books))}")
         return 0
-    if args.hours <= 0 or args.minutes <= 0:
-        print("synth: --hours and --minutes must be positive", file=sys.stderr)
-        return 2
     engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
     try:
         generate(args.out, args.hours, split=args.split, seed=args.seed, minutes=args.minutes,
                  engines=engines, workers=args.workers, text=args.text,
                  progress=not args.no_progress)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
+    except (OSError, ValueError, RuntimeError) as e:
         print(f"synth: {e}", file=sys.stderr)
         return 1
     return 0
@@ -63,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m lcasr_jax.data.synth.cli` (scripts/device_synth.sh, no console script)."""
     ap = argparse.ArgumentParser(prog="lcasr-jax data synth", description=DESCRIPTION)
     add_arguments(ap)
-    return command(ap.parse_args(argv))
+    from lcasr_jax import validate
+
+    return command(validate.parse_args(ap, argv))
 
 
 if __name__ == "__main__":

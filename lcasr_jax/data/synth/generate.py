@@ -99,6 +99,21 @@ def _check_same_settings(out: str, split: str, seed: int, minutes: float,
         raise ValueError(f"{out}: made with other settings: {diff}; use another --out")
 
 
+def recording_minutes(hours: float, minutes: float) -> float:
+    """Mean recording length: `minutes`, shortened to the whole request when less than one
+    recording is asked for (hours=0.05 makes one ~3 min recording, not one of 10 min)."""
+    return min(minutes, hours * 60)
+
+
+def make_plans(hours: float, minutes: float, split: str, seed: int,
+               book_sizes: dict[str, int], engines: tuple[str, ...]) -> list[dict]:
+    """Plans of the recordings that make about `hours` of `minutes`-long recordings."""
+    from .recording import plan
+
+    n = max(1, math.ceil(hours * 60 / minutes - 1e-9))
+    return [plan(split, seed, i, minutes, book_sizes, engines) for i in range(n)]
+
+
 def generate(out: str, hours: float, *, split: str = "train", seed: int = 0,
              minutes: float = 10.0, engines: tuple[str, ...] = DEFAULT_ENGINES,
              workers: int | None = None, text: str | None = None,
@@ -107,19 +122,22 @@ def generate(out: str, hours: float, *, split: str = "train", seed: int = 0,
     `split` under `out`; returns the manifest. workers: processes (default: usable cores);
     text: the gzip JSON text cache (default `default_text()`; built from the janeaustenr
     package if missing)."""
-    from .recording import plan
+    from lcasr_jax.validate import check, number_above
+
     from .text import load_corpus
 
-    if hours <= 0 or minutes <= 0:
-        raise ValueError("hours and minutes must be positive")
+    check("--hours", hours, number_above(0))
+    check("--minutes", minutes, number_above(0))
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"{out}: --out exists and is not a folder")
     workers = workers or len(os.sched_getaffinity(0))
     text = text or default_text()
     corpus = load_corpus(text)
     sizes = {k: len(v) for k, v in corpus.items()}
     del corpus
-    n = max(1, math.ceil(hours * 60 / minutes - 1e-9))
     engines = tuple(engines)
-    plans = [plan(split, seed, i, minutes, sizes, engines) for i in range(n)]
+    minutes = recording_minutes(hours, minutes)
+    plans = make_plans(hours, minutes, split, seed, sizes, engines)
     os.makedirs(out, exist_ok=True)
     _check_same_settings(out, split, seed, minutes, engines)
     todo = [p for p in plans if not _finished(out, p["id"])]

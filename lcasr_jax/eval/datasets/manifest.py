@@ -52,7 +52,9 @@ def recording_from_entry(entry, base: Path, where: str) -> Recording:
         raise DatasetError(f"{where}: entry needs an 'audio' path")
     words = entry.get("words")
     if "text" in entry:
-        raw = str(entry["text"])
+        raw = entry["text"]
+        if not isinstance(raw, str):
+            raise DatasetError(f"{where}: 'text' must be a string (got {json.dumps(raw)})")
     elif isinstance(words, list):
         try:
             raw = " ".join(str(w["word"]) for w in words)
@@ -60,12 +62,18 @@ def recording_from_entry(entry, base: Path, where: str) -> Recording:
             raise DatasetError(f"{where}: every word needs a 'word' field") from None
     else:
         raise DatasetError(f"{where}: entry needs 'text' or 'words'")
+    reference = normalize_reference(raw)
+    if not reference.strip():
+        raise DatasetError(f"{where}: empty reference text ({json.dumps(raw)}): WER needs "
+                           "at least one reference word")
     audio = base / str(entry["audio"])
+    if audio.is_dir():
+        raise DatasetError(f"{audio}: is a directory, expected an audio file ({where})")
     if not audio.is_file():
         raise DatasetError(f"{audio}: audio file not found ({where})")
     check_rate(audio, entry.get("sample_rate"), where)
     rid = str(entry.get("id", audio.stem))
-    return Recording(rid, audio, normalize_reference(raw), raw,
+    return Recording(rid, audio, reference, raw,
                      words=tuple(words) if isinstance(words, list) else None)
 
 

@@ -9,7 +9,7 @@ over keys j with j < length (key padding) and i - left <= j <= i + right (local 
 -1 meaning unbounded). Query rows i >= length are padding: their output is exactly zero
 (forward and backward), never NaN.
 
-Under `lcasr_jax.kernels.shard.batch_mesh(mesh)` the opaque backends (all but 'xla': XLA
+Under `lcasr_jax.sharding.bind(mesh)` the opaque backends (all but 'xla': XLA
 cannot partition a cuDNN or Pallas call, it would gather the batch onto every device) run
 per batch shard.
 """

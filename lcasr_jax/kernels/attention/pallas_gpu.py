@@ -271,7 +271,8 @@ def pallas_attention(q, k, v, lengths=None, *, window=(-1, -1), scale=None,
     """
     batch, time, heads, dim = q.shape
     if dim & (dim - 1):
-        raise ValueError(f"pallas_attention.py: head_dim must be a power of 2, got {dim}")
+        raise ValueError(f"kernels/attention/pallas_gpu.py: head_dim must be a power of 2, "
+                         f"got {dim}")
     if scale is None:
         scale = dim ** -0.5
     if interpret is None:

@@ -1,16 +1,24 @@
-"""Device mesh ('data', 'fsdp', 'seq') and the ONE table mapping logical axis names to it.
+"""Device mesh ('data', 'fsdp', 'seq'), the ONE table mapping logical axis names to it, and
+every placement helper (meshes, shardings of parameters and batches, the binding of rules).
 
 Parameters carry logical names from the model ('embed', 'mlp', 'heads', 'kv', 'qkv',
 'vocab', 'conv_out', 'conv_inner', 'depthwise', 'conv_flat', 'norm'); activations use 'batch' and
 'length' (frames or tokens). Every name has a rule (None: replicated). Rules are
 priority-ordered (flax semantics): a mesh axis is used at most once per array, so an
 activation (batch, length, embed) maps to (('data', 'fsdp'), 'seq', None), and a weight
-(embed, mlp) to ('fsdp', None). Array dims that a mesh axis does not divide stay unsharded.
+(embed, mlp) to ('fsdp', None). Parameter and batch dims that a mesh axis does not divide
+stay unsharded.
+
+Activations are placed by the model's own `nn.with_logical_constraint` annotations, which
+resolve through LOGICAL_RULES onto `bound_mesh()` while a step is traced under
+`bind(mesh)`; under the same binding the opaque kernels (kernels/shard.py) run per shard
+of the batch axes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -20,6 +28,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 MESH_AXES = ("data", "fsdp", "seq")
+_AUTO = (jax.sharding.AxisType.Auto,) * len(MESH_AXES)  # jax >= 0.7 defaults to Explicit
 
 LOGICAL_RULES: tuple[tuple[str, Any], ...] = (
     ("batch", ("data", "fsdp")),
@@ -53,8 +62,57 @@ def make_mesh(data: int = -1, fsdp: int = 1, seq: int = 1,
     if int(np.prod(shape)) != len(devices):
         raise ValueError(f"mesh {dict(zip(MESH_AXES, shape, strict=True))} needs "
                          f"{int(np.prod(shape))} devices, have {len(devices)}")
-    auto = (jax.sharding.AxisType.Auto,) * 3  # jax >= 0.7 defaults to Explicit: avoid it
-    return jax.make_mesh(tuple(shape), MESH_AXES, axis_types=auto, devices=devices)
+    return jax.make_mesh(tuple(shape), MESH_AXES, axis_types=_AUTO, devices=devices)
+
+
+def data_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """Every device (default: all, of every process), in the order given, on 'data': the
+    evaluation mesh, whose rows are the batch."""
+    devices = list(jax.devices() if devices is None else devices)
+    grid = np.array(devices).reshape(len(devices), 1, 1)
+    return Mesh(grid, MESH_AXES, axis_types=_AUTO)
+
+
+def mesh_axes_for(name: str, mesh: Mesh) -> tuple[str, ...]:
+    """The axes of `mesh` that the logical axis `name` is split over (() if none)."""
+    axes = nn.logical_to_mesh_axes((name,), LOGICAL_RULES)[0]
+    axes = (axes,) if isinstance(axes, str) else tuple(axes or ())
+    return tuple(a for a in axes if a in mesh.axis_names)
+
+
+def axes_size(mesh: Mesh, axes: Sequence[str]) -> int:
+    """Devices along `axes` of `mesh` (their product)."""
+    return int(np.prod([mesh.shape[a] for a in axes]))
+
+
+_BOUND: contextvars.ContextVar[Mesh | None] = contextvars.ContextVar("mesh", default=None)
+
+
+@contextlib.contextmanager
+def bind(mesh: Mesh | None) -> Iterator[None]:
+    """While tracing the enclosed code (inside jit too): LOGICAL_RULES are flax's logical
+    axis rules, and `bound_mesh()` is `mesh`, which the model passes to its
+    `nn.with_logical_constraint` annotations, so they constrain their arrays to it; opaque
+    kernels (kernels/shard.py) run per shard of the batch axes. None binds nothing (the
+    annotations are no-ops, the kernels plain calls).
+
+    No global mesh is set: under one, flax would also constrain parameter initialisers,
+    and DenseGeneral initialises its kernel flat (2-D) under names for every dim.
+    """
+    if mesh is None:
+        yield
+        return
+    token = _BOUND.set(mesh)
+    try:
+        with nn.logical_axis_rules(LOGICAL_RULES):
+            yield
+    finally:
+        _BOUND.reset(token)
+
+
+def bound_mesh() -> Mesh | None:
+    """The mesh of the innermost enclosing `bind`, if any."""
+    return _BOUND.get()
 
 
 def _fit(spec: Sequence[Any], shape: Sequence[int], mesh: Mesh) -> PartitionSpec:
@@ -62,7 +120,7 @@ def _fit(spec: Sequence[Any], shape: Sequence[int], mesh: Mesh) -> PartitionSpec
     out = []
     for dim, axes in zip(shape, list(spec) + [None] * (len(shape) - len(spec)), strict=True):
         names = (axes,) if isinstance(axes, str) else tuple(axes or ())
-        size = int(np.prod([mesh.shape[a] for a in names])) if names else 1
+        size = axes_size(mesh, names)
         out.append(axes if names and dim % size == 0 else None)
     return PartitionSpec(*out)
 
@@ -74,11 +132,6 @@ def logical_sharding(names: Sequence[str | None], mesh: Mesh,
     if shape is not None:
         spec = _fit(spec, shape, mesh)
     return NamedSharding(mesh, PartitionSpec(*spec))
-
-
-def constrain(x: jax.Array, names: Sequence[str | None], mesh: Mesh) -> jax.Array:
-    """with_sharding_constraint by logical names (inside jit)."""
-    return jax.lax.with_sharding_constraint(x, logical_sharding(names, mesh, x.shape))
 
 
 def tree_shardings(abstract_boxed: Any, mesh: Mesh) -> Any:
@@ -96,8 +149,9 @@ def tree_shardings(abstract_boxed: Any, mesh: Mesh) -> Any:
                         is_leaf=lambda x: isinstance(x, PartitionSpec) or x is None)
 
 
-BATCH_AXES = {"spec": ("batch", None, "length"), "lengths": ("batch",),
-              "targets": ("batch", None), "target_lengths": ("batch",), "weight": ("batch",)}
+# Logical axes of each field of a training batch.
+BATCH_FIELDS = {"spec": ("batch", None, "length"), "lengths": ("batch",),
+                "targets": ("batch", None), "target_lengths": ("batch",), "weight": ("batch",)}
 
 
 def batch_shardings(mesh: Mesh, shapes: dict[str, Sequence[int]] | None = None
@@ -108,12 +162,12 @@ def batch_shardings(mesh: Mesh, shapes: dict[str, Sequence[int]] | None = None
     does not divide); `pad_batch` makes the batch dimension divide.
     """
     return {k: logical_sharding(names, mesh, None if shapes is None else shapes[k])
-            for k, names in BATCH_AXES.items()}
+            for k, names in BATCH_FIELDS.items()}
 
 
 def local_batch_multiple(mesh: Mesh) -> int:
     """How many batch shards this process's devices hold: its rows must divide by this."""
-    size = int(np.prod([mesh.shape[a] for a in ("data", "fsdp")]))
+    size = axes_size(mesh, mesh_axes_for("batch", mesh))
     index = logical_sharding(("batch",), mesh).addressable_devices_indices_map((size,))
     return len({idx[0].indices(size) for idx in index.values()})
 
@@ -129,30 +183,21 @@ def pad_batch(batch: dict[str, np.ndarray], multiple: int) -> dict[str, np.ndarr
     rows = len(batch["lengths"])
     pad = -rows % multiple
     out = {k: np.concatenate([v, np.zeros((pad, *v.shape[1:]), v.dtype)]) if pad else v
-           for k, v in batch.items() if k in BATCH_AXES}
+           for k, v in batch.items() if k in BATCH_FIELDS}
     out["weight"] = (np.arange(rows + pad) < rows).astype(np.float32)
     return out
 
 
-# Modules whose outputs are (batch, length, embed) activations; constrained when sharding.
-ACTIVATION_MODULES = ("DepthwiseStridingSubsampling", "ConformerLayer")
+def put_batch(batch: dict[str, Any], mesh: Mesh) -> dict[str, jax.Array]:
+    """Host numpy training batch -> global sharded arrays (each process passes its rows).
 
-
-@contextlib.contextmanager
-def activation_sharding(mesh: Mesh) -> Iterator[None]:
-    """Inside a traced model.apply: shard every layer output as (batch, length, embed).
-
-    Done by intercepting module calls with an explicit NamedSharding, so no global mesh
-    is needed (a global mesh would also make flax constrain DenseGeneral's flat kernel
-    init and fail). This is what spreads a long sequence over the 'seq' axis.
+    Rows are padded (`pad_batch`) so that every device holds its own rows; the result has a
+    'weight' (batch,) array, 0 on padded rows.
     """
-    def interceptor(next_fun, args, kwargs, context):
-        out = next_fun(*args, **kwargs)
-        if (context.method_name == "__call__"
-                and type(context.module).__name__ in ACTIVATION_MODULES
-                and isinstance(out, jax.Array) and out.ndim == 3):
-            out = constrain(out, ("batch", "length", "embed"), mesh)
-        return out
-
-    with nn.intercept_methods(interceptor):
-        yield
+    multiple = local_batch_multiple(mesh)
+    local = pad_batch(batch, multiple)
+    processes = axes_size(mesh, mesh_axes_for("batch", mesh)) // multiple
+    shapes = {k: (v.shape[0] * processes, *v.shape[1:]) for k, v in local.items()}
+    shards = batch_shardings(mesh, shapes)
+    return {k: jax.make_array_from_process_local_data(shards[k], local[k], shapes[k])
+            for k in shards}

@@ -1,0 +1,173 @@
+"""Context attribution: how much window i's output depends on window j's input.
+
+As the original's `eval/bin/run_context_attribution.py`: a recording's features are cut
+into n windows of `window` frames; for each j, window j's features are replaced by their
+mean (one number) and the whole recording is run again; window i's outputs (output frames
+int(start * out / frames) .. int(end * out / frames), the original's rounding) of each
+masked run are compared with the unmasked run's:
+
+  logp[i, j]     mean over window i's output frames of log p(path) unmasked - masked, the
+                 path being the unmasked run's greedy (argmax) path: its loss of confidence
+  changed[i, j]  share of window i's output frames whose argmax changes
+  wer[i, j]      WER (%) of the transcript whose window i comes from the masked run and
+                 the rest from the unmasked one (the original's measure), with a reference
+
+The n + 1 runs (unmasked first) are independent forwards of the same shape, batched and
+sharded over the devices of one process (`eval.engine.make_forward`); only per-frame
+reductions (the path's log-prob and the argmax) leave the device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+
+from lcasr_jax.eval import engine
+
+
+@dataclasses.dataclass(frozen=True)
+class Attribution:
+    id: str
+    window_frames: int  # input frames per window (10 ms each)
+    bounds: np.ndarray  # (n, 2) input frames [start, end) of each window
+    out_bounds: np.ndarray  # (n, 2) output frames of each window
+    logp: np.ndarray  # (n, n) [i, j]: window i's path log-prob drop when j is masked
+    changed: np.ndarray  # (n, n) share of window i's frames whose argmax changes
+    wer: np.ndarray | None  # (n, n) WER % with window i from masked run j; None: no reference
+    wer_base: float | None  # WER % of the unmasked run
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"bounds": self.bounds, "out_bounds": self.out_bounds, "logp": self.logp,
+               "changed": self.changed, "window_frames": np.array(self.window_frames)}
+        if self.wer is not None:
+            out |= {"wer": self.wer, "wer_base": np.array(self.wer_base)}
+        return out
+
+
+def window_bounds(frames: int, window: int) -> np.ndarray:
+    """(n, 2) [start, end) input frames of consecutive windows (the last may be shorter)."""
+    if window <= 0:
+        raise ValueError(f"attribution window must be positive (got {window} frames)")
+    starts = np.arange(0, frames, window)
+    return np.stack([starts, np.minimum(starts + window, frames)], 1)
+
+
+def masked_variants(spec: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """(n + 1, feat, frames): spec, then spec with window j set to its mean, for each j."""
+    out = np.repeat(spec[None], len(bounds) + 1, axis=0)
+    for j, (a, b) in enumerate(bounds):
+        out[j + 1, :, a:b] = spec[:, a:b].mean()
+    return out
+
+
+@functools.cache
+def _reduce_fn():
+    import jax
+    import jax.numpy as jnp
+
+    @jax.jit
+    def reduce(log_probs, path):
+        """(rows, T, C), path (T,) -> (log_probs at the path (rows, T), argmax (rows, T))."""
+        at = jnp.take_along_axis(log_probs, jnp.broadcast_to(path[None, :, None],
+                                                             (*log_probs.shape[:2], 1)), -1)
+        return at[..., 0], log_probs.argmax(-1).astype(jnp.int32)
+
+    return reduce
+
+
+def run_variants(forward, n_devices: int, variants: np.ndarray, batch_size: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Forward every variant (rows, feat, frames), batched; returns (path log-probs
+    (rows, T), argmax ids (rows, T)), the path being row 0's argmax."""
+    import jax.numpy as jnp
+
+    rows = max(n_devices, -(-batch_size // n_devices) * n_devices)
+    frames = variants.shape[-1]
+    path = None
+    logps, ids = [], []
+    for start in range(0, len(variants), rows):
+        batch = variants[start:start + rows]
+        real = len(batch)
+        if real < rows:  # dummy rows (copies of the first) fill the last batch
+            batch = np.concatenate([batch, np.repeat(batch[:1], rows - real, 0)])
+        log_probs, _ = forward(batch, np.full((rows,), frames, np.int32))
+        if path is None:
+            path = jnp.argmax(log_probs[0], -1)
+        logp, argmax = _reduce_fn()(log_probs, path)
+        logps.append(np.asarray(logp)[:real])
+        ids.append(np.asarray(argmax)[:real])
+    return np.concatenate(logps), np.concatenate(ids)
+
+
+def matrices(logp: np.ndarray, ids: np.ndarray, out_bounds: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """(logp (n, n), changed (n, n)) from per-variant path log-probs and ids (n + 1, T)."""
+    n = len(out_bounds)
+    drop, changed = np.zeros((n, n)), np.zeros((n, n))
+    for i, (a, b) in enumerate(out_bounds):
+        if b <= a:
+            continue
+        drop[i] = (logp[0, a:b][None] - logp[1:, a:b]).mean(-1)
+        changed[i] = (ids[1:, a:b] != ids[0, a:b][None]).mean(-1)
+    return drop, changed
+
+
+def wer_matrix(ids: np.ndarray, out_bounds: np.ndarray, reference: str, tokenizer,
+               factor: int) -> tuple[np.ndarray, float]:
+    """(n, n) WER % of the unmasked path with window i taken from masked run j; base WER %."""
+    from lcasr_jax.decode import greedy_ids
+    from lcasr_jax.eval.normalize import normalize_hypothesis
+    from lcasr_jax.eval.wer import word_error_rate_detail
+
+    def wer(path):
+        text = greedy_ids(path, tokenizer, factor, timestamps=False).text
+        return 100 * word_error_rate_detail([normalize_hypothesis(text)], [reference]).wer
+
+    n = len(out_bounds)
+    out = np.zeros((n, n))
+    for i, (a, b) in enumerate(out_bounds):
+        for j in range(n):
+            path = ids[0].copy()
+            path[a:b] = ids[j + 1, a:b]
+            out[i, j] = wer(path)
+    return out, wer(ids[0])
+
+
+def attribute(forward, n_devices: int, spec: np.ndarray, window: int, *, factor: int = 8,
+              batch_size: int = 8, reference: str | None = None, tokenizer=None,
+              recording_id: str = "") -> Attribution:
+    """Attribution of one recording's features spec (feat, frames) with `forward`
+    (`eval.engine.make_forward`) over windows of `window` frames."""
+    bounds = window_bounds(spec.shape[1], window)
+    logp, ids = run_variants(forward, n_devices, masked_variants(spec, bounds), batch_size)
+    scale = ids.shape[1] / spec.shape[1]
+    out_bounds = (bounds * scale).astype(int)  # int(start / (frames / frames_out))
+    drop, changed = matrices(logp, ids, out_bounds)
+    wer = base = None
+    if reference is not None:
+        from lcasr_jax.data.tokenizer import default_tokenizer
+
+        wer, base = wer_matrix(ids, out_bounds, reference, tokenizer or default_tokenizer(),
+                               factor)
+    return Attribution(recording_id, window, bounds, out_bounds, drop, changed, wer, base)
+
+
+def by_distance(matrix: np.ndarray) -> np.ndarray:
+    """(n,) mean of matrix[i, j] over pairs with |i - j| = d, for d = 0 .. n - 1."""
+    n = matrix.shape[0]
+    d = np.abs(np.arange(n)[:, None] - np.arange(n)[None])
+    return np.array([matrix[d == k].mean() for k in range(n)])
+
+
+def make_forward(model, variables, seq_len: int | None = None, mesh=None):
+    """(forward, n_devices) for attribution runs; with seq_len (frames), attention limited
+    as in windowed_attention evaluation (eval.windows.attention_window)."""
+    if seq_len is not None:
+        from lcasr_jax.eval.windows import attention_window
+
+        cfg = model.config
+        model = model.clone(config=cfg.replace(
+            attention_window=attention_window(seq_len, cfg.subsampling_factor)))
+    return engine.make_forward(model, variables, mesh)

@@ -1,0 +1,154 @@
+"""Checks of command-line values and config fields, in one place.
+
+A rule is (predicate, allowed-range text). `check(name, value, rule)` raises ValueError
+"NAME must be ALLOWED (got VALUE)". `CLI_OPTIONS` holds the rule of every numeric option the
+commands share (by argparse `dest`); `parse_args` applies them after argparse, so a bad value
+ends with one error line (exit 2). `TRAIN_CONFIG` holds the rules
+of the training config's fields (dotted paths), applied by `check_config` before any work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Rule = tuple[Callable[[Any], bool], str]
+
+
+def is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def is_number(v: Any) -> bool:
+    """A finite real number (bools excluded)."""
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def int_at_least(lo: int) -> Rule:
+    return (lambda v: is_int(v) and v >= lo), f"an integer >= {lo}"
+
+
+def number_above(lo: float) -> Rule:
+    return (lambda v: is_number(v) and v > lo), f"a finite number > {lo:g}"
+
+
+def number_at_least(lo: float) -> Rule:
+    return (lambda v: is_number(v) and v >= lo), f"a finite number >= {lo:g}"
+
+
+def fraction() -> Rule:
+    return (lambda v: is_number(v) and 0 <= v < 1), "a number in [0, 1)"
+
+
+def one_of(*choices: Any) -> Rule:
+    return (lambda v: v in choices), "one of " + ", ".join(repr(c) for c in choices)
+
+
+def optional(rule: Rule) -> Rule:
+    ok, allowed = rule
+    return (lambda v: v is None or ok(v)), allowed
+
+
+def either(value: Any, rule: Rule) -> Rule:
+    ok, allowed = rule
+    return (lambda v: v == value or ok(v)), f"{value!r} or {allowed}"
+
+
+def check(name: str, value: Any, rule: Rule) -> None:
+    ok, allowed = rule
+    if not ok(value):
+        raise ValueError(f"{name} must be {allowed} (got {value!r})")
+
+
+# Options shared by the commands, by argparse dest (absent ones are skipped).
+CLI_OPTIONS: dict[str, Rule] = {
+    "batch_size": int_at_least(1),
+    "limit": optional(int_at_least(1)),
+    "seq_len": int_at_least(1),
+    "overlap": optional(int_at_least(0)),
+    "overlap_ratio": optional(fraction()),
+    "max_seq_len": int_at_least(1),
+    "beam_width": int_at_least(1),
+    "repeat": int_at_least(0),
+    "hours": number_above(0),
+    "minutes": number_above(0),
+    "workers": int_at_least(1),
+}
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Raise ValueError for the first option of `args` outside its allowed range."""
+    for dest, rule in CLI_OPTIONS.items():
+        if hasattr(args, dest):
+            check("--" + dest.replace("_", "-"), getattr(args, dest), rule)
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """argparse + `check_args`; a value out of range exits 2 with one error line."""
+    args = parser.parse_args(argv)
+    try:
+        check_args(args)
+    except ValueError as e:
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
+    return args
+
+
+def check_seq_len(seq_len: int, factor: int) -> None:
+    """A context window must hold at least one output frame (`factor` input frames)."""
+    if not is_int(seq_len) or seq_len < factor:
+        raise ValueError(f"--seq-len must be >= {factor} frames, one output frame of this "
+                         f"model (got {seq_len!r})")
+
+
+# Training config fields (dotted paths); `model.*` is checked by ModelConfig.validate.
+TRAIN_CONFIG: dict[str, Rule] = {
+    "seed": int_at_least(0),
+    "optim.name": one_of("madgrad", "adam", "adamw"),
+    "optim.lr": number_above(0),
+    "optim.final_lr": number_at_least(0),
+    "optim.warmup_steps": int_at_least(0),
+    "sequence.length": int_at_least(1),
+    "sequence.batch_size": int_at_least(1),
+    "sequence.increase_every": int_at_least(1),
+    "sequence.max_sequence_length": int_at_least(1),
+    "sequence.increase_by_multiplier": number_at_least(1),
+    "sequence.batch_size_multiplier": number_above(0),
+    "train.max_epochs": int_at_least(1),
+    "train.max_steps": either(-1, int_at_least(1)),
+    "train.backprop_every": one_of(1),
+    "train.compute_dtype": one_of("float32", "bfloat16"),
+    "checkpoint.every_steps": int_at_least(1),
+    "checkpoint.keep": int_at_least(1),
+    "checkpoint.export_dtype": one_of("", "float32", "bfloat16"),
+    "log.every_steps": int_at_least(1),
+    "log.sample_every_steps": int_at_least(0),
+    "log.dev_every_steps": int_at_least(0),
+    "data.kind": one_of("synthetic", "corpus", "recordings"),
+    "data.synthetic_recordings": int_at_least(1),
+}
+
+
+def _get(cfg: Mapping[str, Any], path: str) -> Any:
+    node: Any = cfg
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+_MISSING = object()
+
+
+def check_config(cfg: Mapping[str, Any], rules: Mapping[str, Rule] = TRAIN_CONFIG,
+                 prefix: str = "config.") -> None:
+    """Raise ValueError naming the first field of `cfg` (a dict or ConfigDict) outside its
+    range; fields absent from `cfg` are skipped (their defaults live in the config)."""
+    cfg = cfg.to_dict() if hasattr(cfg, "to_dict") else cfg
+    for path, rule in rules.items():
+        value = _get(cfg, path)
+        if value is not _MISSING:
+            check(prefix + path, value, rule)
