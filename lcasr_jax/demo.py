@@ -83,8 +83,9 @@ def context_statement(rows: list[dict], shipped_model: bool) -> str:
     if change < -0.01:
         text = f"WER falls with context: {span}."
     else:
-        text = (f"WER does NOT fall with context here: {span}, the opposite of the paper's "
-                f"finding{'' if change > 0.01 else ' (flat)'}.")
+        text = (f"WER does NOT fall with context here: {span}, " + (
+            "the opposite of the paper's finding." if change > 0.01 else
+            "flat, where the paper finds it falling."))
         if shipped_model:
             text += " " + NO_CONTEXT_GAIN
     return textwrap.fill(text, 88)
