@@ -44,7 +44,7 @@ if [ "${1:-}" = "--fetch" ]; then
     --python-version 3.12 --implementation cp "${plats[@]}" -d "$(dirname "$WHL")" \
     "${GPU_WHEELS[@]}"
   ${PIP:-.venv/bin/python -m pip} wheel -q --no-deps -w "$(dirname "$WHL")" "${SDIST_WHEELS[@]}"
-  ${PYBIN:-.venv/bin/python} -m lcasr_jax.data.synth.cli --out /tmp --prepare-text \
+  ${PYBIN:-.venv/bin/python} -m lcasr_jax.cli data synth --out /tmp --prepare-text \
     ${TEXT:+--text "$TEXT"}
   du -shc "$DEBS" "$(dirname "$WHL")" .cache/synth
   exit 0
@@ -73,4 +73,4 @@ export_env=(
   ESPEAK_DATA_PATH="$ROOT/usr/lib/x86_64-linux-gnu"
   PYTHONPATH="$ROOT/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 )
-exec env "${export_env[@]}" "$PY" -m lcasr_jax.data.synth.cli ${TEXT:+--text "$TEXT"} "$@"
+exec env "${export_env[@]}" "$PY" -m lcasr_jax.cli data synth ${TEXT:+--text "$TEXT"} "$@"

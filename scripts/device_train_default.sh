@@ -71,7 +71,7 @@ synth test "$TEST_HOURS" 2 || ok=0
 synth train "$HOURS" 0 $(( $(left) - EVAL_RESERVE_S - 90 )) || ok=0
 echo "corpus: $(( $(date +%s) - t0 )) s (complete: $ok)"
 if [ "$ok" = 1 ]; then
-  timeout $(( $(left) - EVAL_RESERVE_S - 30 )) "$PY" -m lcasr_jax.data.sources.feature_cache "$DATA" \
+  timeout $(( $(left) - EVAL_RESERVE_S - 30 )) "$PY" -m lcasr_jax.cli data cache "$DATA" \
     || echo "feature cache unfinished (the loader computes the rest)"
   echo "features: $(( $(date +%s) - t0 )) s"
   limit=$(( $(left) - EVAL_RESERVE_S - 40 ))  # start-up and the final export

@@ -19,10 +19,12 @@ def test_every_command_has_help(name, capsys):
     assert out.startswith(f"usage: lcasr-jax {name}"), out[:200]
 
 
-@pytest.mark.parametrize("sub", ["synth", "build", "convert", "inspect"])
-def test_data_subcommands_have_help(sub, capsys):
-    assert _run(["data", sub, "--help"]) == 0
-    assert capsys.readouterr().out.startswith(f"usage: lcasr-jax data {sub}")
+@pytest.mark.parametrize("name, sub", [
+    *[("data", s) for s in ("synth", "build", "convert", "inspect", "cache")],
+    *[("analyze", s) for s in ("attention", "attribution", "figures")]])
+def test_subcommands_have_help(name, sub, capsys):
+    assert _run([name, sub, "--help"]) == 0
+    assert capsys.readouterr().out.startswith(f"usage: lcasr-jax {name} {sub}")
 
 
 def test_top_level_usage_lists_every_command(capsys):

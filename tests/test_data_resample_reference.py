@@ -16,7 +16,7 @@ import soundfile as sf
 
 from lcasr_jax.data import audio as A
 from lcasr_jax.data.features import audio_to_features, compute_features
-from lcasr_jax.eval.datasets.base import Recording
+from lcasr_jax.eval.datasets.base import EvalRecording
 
 RATES = (8000, 22050, 44100, 48000)
 
@@ -73,7 +73,7 @@ def test_eval_features_use_the_default_and_accept_soxr(tmp_path):
     x = _signal(22050, 1.0)
     path = tmp_path / "a.wav"
     sf.write(path, x, 22050, subtype="FLOAT")
-    rec = Recording("a", path, "ref")
+    rec = EvalRecording("a", path, "ref")
     ours = compute_features(resample_reference(x, 22050, 16000).astype(np.float32))
     np.testing.assert_allclose(rec.features(), ours, atol=2e-3)
     np.testing.assert_array_equal(rec.features(), audio_to_features(path, "torchaudio"))

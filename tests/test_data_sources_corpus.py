@@ -101,7 +101,7 @@ def test_make_source_builds_each_kind_behind_the_protocol(tmp_path):
     assert not isinstance(ml_collections.ConfigDict(), BatchSource)
 
 
-def test_feature_cache_is_read_and_goes_stale_with_its_recording(tmp_path):
+def test_feature_cache_is_read_and_goes_stale_with_its_recording(tmp_path, capsys):
     import os
 
     import soundfile as sf
@@ -133,4 +133,13 @@ def test_feature_cache_is_read_and_goes_stale_with_its_recording(tmp_path):
     os.utime(path, ns=(st_.st_atime_ns, st_.st_mtime_ns + 10**9))
     assert feature_cache.load(path) is None
     np.testing.assert_array_equal(RecordingsSource([path])[0]["features"], want["features"])
-    assert feature_cache.main([str(tmp_path / "missing")]) == 2
+    # `data cache` encodes what is stale (the source then reads the cache) and names a
+    # missing folder.
+    from lcasr_jax.data import cli
+
+    assert cli.main(["cache", str(tmp_path), "--workers", "1"]) == 0
+    cached = feature_cache.load(path)
+    assert cached is not None
+    np.testing.assert_array_equal(cached["features"], want["features"])
+    assert cli.main(["cache", str(tmp_path / "missing")]) == 1
+    assert f"{tmp_path / 'missing'}: no such folder" in capsys.readouterr().err

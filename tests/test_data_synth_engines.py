@@ -10,7 +10,8 @@ import os
 import numpy as np
 import pytest
 
-from lcasr_jax.data.synth import cli, festival, recording
+from lcasr_jax.data import cli
+from lcasr_jax.data.synth import festival, recording
 from lcasr_jax.data.synth.lib import available
 
 pytestmark = pytest.mark.skipif(
@@ -94,7 +95,7 @@ def test_word_times_agree_with_audio(tmp_path, split, engines):
 
 def test_resume_skips_finished_and_is_deterministic(tmp_path, corpus_file, capsys):
     out = tmp_path / "out"
-    argv = ["--out", str(out), "--hours", str(2 * 0.1 / 60), "--minutes", "0.1", "--split",
+    argv = ["synth", "--out", str(out), "--hours", str(2 * 0.1 / 60), "--minutes", "0.1", "--split",
             "dev", "--seed", "4", "--workers", "2", "--text", corpus_file, "--no-progress"]
     assert cli.main(argv) == 0
     man = json.loads((out / "manifest.json").read_text())

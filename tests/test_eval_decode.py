@@ -5,8 +5,7 @@ import pytest
 
 from lcasr_jax import decode
 from lcasr_jax.data.tokenizer import default_tokenizer
-from lcasr_jax.eval import decode as eval_decode
-from lcasr_jax.eval.decode import BeamDecoder
+from lcasr_jax.decode import BeamDecoder
 
 BLANK = 4095
 
@@ -81,7 +80,7 @@ def test_greedy_equals_independent_best_path():
         lp = _random_log_probs(seed=seed)
         best = lp.astype(np.float64).argmax(1)
         ids = [int(t) for i, t in enumerate(best) if t != BLANK and (i == 0 or t != best[i - 1])]
-        got = eval_decode.make_decoder(eval_decode.DecoderSettings())(best, 8)
+        got = decode.make_decoder(decode.DecoderSettings())(best, 8)
         assert got.text == tok.decode(ids) and got.text
 
 
@@ -91,7 +90,7 @@ def test_beam_equals_pyctcdecode_as_the_original_builds_it(width):
     sp = default_tokenizer().sp
     vocab = [sp.IdToPiece(i) for i in range(sp.GetPieceSize())] + [""]
     original = pyctcdecode.build_ctcdecoder(vocab, kenlm_model_path=None, alpha=None, beta=None)
-    ours = eval_decode.make_decoder(eval_decode.DecoderSettings("beam", beam_width=width))
+    ours = decode.make_decoder(decode.DecoderSettings("beam", beam_width=width))
     assert ours.wants == "log_probs"
     for seed in range(3):
         lp = _random_log_probs(seed=seed)
@@ -111,17 +110,17 @@ def test_beam_equals_pyctcdecode_as_the_original_builds_it(width):
 ])
 def test_decoder_settings_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        eval_decode.DecoderSettings(**kwargs)
+        decode.DecoderSettings(**kwargs)
 
 
 def test_kenlm_path_errors(tmp_path):
     pytest.importorskip("pyctcdecode")
     import importlib.util
 
-    settings = eval_decode.DecoderSettings("beam", kenlm=str(tmp_path / "missing.arpa"), alpha=0.3)
+    settings = decode.DecoderSettings("beam", kenlm=str(tmp_path / "missing.arpa"), alpha=0.3)
     if importlib.util.find_spec("kenlm") is None:
         with pytest.raises(ImportError, match="needs the kenlm python package"):
-            eval_decode.make_decoder(settings)
+            decode.make_decoder(settings)
     else:
         with pytest.raises(FileNotFoundError, match="missing.arpa: KenLM model not found"):
-            eval_decode.make_decoder(settings)
+            decode.make_decoder(settings)

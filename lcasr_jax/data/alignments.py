@@ -103,7 +103,8 @@ class Words:
 
 @dataclasses.dataclass(frozen=True)
 class Recording:
-    """One audio file with its aligned words."""
+    """One audio file with its aligned words (training data and the recording JSON format;
+    an evaluation dataset's scored item is `eval.datasets.EvalRecording`)."""
 
     id: str
     audio: Path

@@ -1,10 +1,11 @@
 """`lcasr-jax data ...`: build the TFDS dataset, generate the synthetic corpus, convert
-alignments, inspect recordings and datasets."""
+alignments, inspect recordings and datasets, precompute the training feature cache."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -78,6 +79,16 @@ def _inspect(args) -> int:
     return 0
 
 
+def _cache(args) -> int:
+    from lcasr_jax.data.sources.feature_cache import precompute
+
+    if not Path(args.dir).is_dir():
+        raise FileNotFoundError(f"{args.dir}: no such folder")
+    n = precompute(args.dir, args.workers)
+    print(f"encoded {n} recordings under {args.dir}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lcasr-jax data", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -101,13 +112,18 @@ def main(argv: list[str] | None = None) -> int:
     i = sub.add_parser("inspect", help="summarise a recording JSON or a built dataset folder")
     i.add_argument("path")
     i.add_argument("--limit", type=int, default=1000)
+    k = sub.add_parser("cache", help="encode every recording JSON's features beside it "
+                       "(what the recordings source reads), skipping fresh ones")
+    k.add_argument("dir", help="folder of recording JSONs + audio (searched recursively)")
+    k.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     from lcasr_jax import validate
 
     args = validate.parse_args(p, argv)
     if args.cmd == "synth":
         return synth_cli.command(args)
     try:
-        return {"build": _build, "convert": _convert, "inspect": _inspect}[args.cmd](args)
+        return {"build": _build, "convert": _convert, "inspect": _inspect,
+                "cache": _cache}[args.cmd](args)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

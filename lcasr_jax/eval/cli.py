@@ -21,7 +21,7 @@ from pathlib import Path
 
 from lcasr_jax import validate
 from lcasr_jax.data.audio import DEFAULT_RESAMPLER, RESAMPLERS
-from lcasr_jax.eval.decode import DECODERS
+from lcasr_jax.decode import DECODERS, DecoderSettings, check_classes
 from lcasr_jax.eval.windows import MAX_SEQ_LEN, MODES
 
 
@@ -55,10 +55,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lm-beta", type=float, help="word insertion bonus (default: 1.5)")
 
 
-def decoder_settings(args: argparse.Namespace):
+def decoder_settings(args: argparse.Namespace) -> DecoderSettings:
     """DecoderSettings from --decoder/--beam-width/--kenlm/--lm-alpha/--lm-beta."""
-    from lcasr_jax.eval.decode import DecoderSettings
-
     return DecoderSettings(args.decoder, args.beam_width, args.kenlm, args.lm_alpha,
                            args.lm_beta)
 
@@ -79,7 +77,6 @@ def load(checkpoint: str | None, dtype: str):
     import jax.numpy as jnp
 
     from lcasr_jax import load_pretrained
-    from lcasr_jax.decode import check_classes
 
     if checkpoint is None:
         from lcasr_jax.checkpoints.shipped import resolve_default_model

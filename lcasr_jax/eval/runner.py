@@ -17,10 +17,9 @@ import numpy as np
 from lcasr_jax.data.audio import DEFAULT_RESAMPLER
 from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.data.tokenizer import ctc_collapse, default_tokenizer
-from lcasr_jax.decode import Transcript, check_classes
+from lcasr_jax.decode import DecoderSettings, Transcript, check_classes, make_decoder
 from lcasr_jax.eval import engine, loss, windows
-from lcasr_jax.eval.datasets.base import Recording
-from lcasr_jax.eval.decode import DecoderSettings, make_decoder
+from lcasr_jax.eval.datasets.base import EvalRecording
 from lcasr_jax.eval.hosts import Hosts, owned, reassemble
 from lcasr_jax.eval.loss import LossDetail
 from lcasr_jax.eval.noise import NoiseSpec, add_noise, parse_noise, valid_mask
@@ -93,7 +92,7 @@ def model_for_mode(model, settings: EvalSettings):
     return model.clone(config=cfg.replace(attention_window=window))
 
 
-def recording_features(rec: Recording, noise: NoiseSpec, seed: int = 0,
+def recording_features(rec: EvalRecording, noise: NoiseSpec, seed: int = 0,
                        resampler: str = DEFAULT_RESAMPLER) -> tuple[np.ndarray, float | None]:
     """(features (80, frames), measured SNR in dB or None): the recording's features, from
     its audio corrupted by `noise` (seeded by (seed, rec.id)) when noise is active."""
@@ -111,13 +110,13 @@ def recording_features(rec: Recording, noise: NoiseSpec, seed: int = 0,
     return zero_regions(compute_features(audio), rec.ignore), snr
 
 
-def _groups(recordings: Iterable[Recording], factor: int, noise: NoiseSpec, seed: int,
+def _groups(recordings: Iterable[EvalRecording], factor: int, noise: NoiseSpec, seed: int,
             bar=None, resampler: str = DEFAULT_RESAMPLER
-            ) -> Iterator[list[tuple[Recording, np.ndarray, float | None]]]:
+            ) -> Iterator[list[tuple[EvalRecording, np.ndarray, float | None]]]:
     """(recording, features (80, frames), SNR) read one by one and grouped until the merged
     outputs of a group would pass GROUP_OUT_FRAMES (a longer recording goes alone). `bar`
     (tqdm) shows which recording is being read."""
-    group: list[tuple[Recording, np.ndarray, float | None]] = []
+    group: list[tuple[EvalRecording, np.ndarray, float | None]] = []
     size = 0
     for rec in recordings:
         if bar is not None:
@@ -133,7 +132,7 @@ def _groups(recordings: Iterable[Recording], factor: int, noise: NoiseSpec, seed
         yield group
 
 
-def evaluate(recordings: Sequence[Recording], model, variables, settings: EvalSettings, *,
+def evaluate(recordings: Sequence[EvalRecording], model, variables, settings: EvalSettings, *,
              mesh=None, progress: bool = True, tokenizer=None,
              hosts: Hosts | None = None) -> EvalResult:
     """Evaluate `recordings` with (model, variables) under `settings`. With several

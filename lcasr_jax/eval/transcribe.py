@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 from lcasr_jax.data.audio import DEFAULT_RESAMPLER
-from lcasr_jax.decode import Transcript, check_classes
-from lcasr_jax.eval.decode import DecoderSettings, make_decoder
+from lcasr_jax.decode import DecoderSettings, Transcript, check_classes, make_decoder
 from lcasr_jax.eval.windows import MODES
 
 

@@ -10,6 +10,7 @@ any process reached it.
 
 from __future__ import annotations
 
+import importlib
 import json
 import threading
 import time
@@ -47,30 +48,29 @@ def _schedules(cfg: Any, meta: dict[str, Any] | None) -> tuple[SequenceSchedule,
                            final=cfg.optim.final_lr)
 
 
+def _optional(module: str, missing: str):
+    """The module if installed, else None after saying what goes `missing` without it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        print(f"{module} is not installed: {missing}", flush=True)
+        return None
+
+
 class _Log:
     """metrics.jsonl + TensorBoard + tqdm on process 0."""
 
     def __init__(self, cfg: Any, workdir: Path, start_step: int):
         self.main = jax.process_index() == 0
         self.jsonl = (workdir / "metrics.jsonl").open("a") if self.main else None
-        self.tb = None
-        if self.main and cfg.log.tensorboard:
-            try:
-                from tensorboardX import SummaryWriter
-            except ImportError:
-                print("tensorboardX is not installed: no TensorBoard scalars", flush=True)
-            else:
-                self.tb = SummaryWriter(str(workdir / "tensorboard"))
-        self.bar = None
-        if self.main and cfg.log.progress:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                print("tqdm is not installed: no progress bar", flush=True)
-            else:
-                total = cfg.train.max_steps if cfg.train.max_steps > 0 else None
-                self.bar = tqdm(total=total, initial=start_step, desc="train",
-                                dynamic_ncols=True)
+        self.tb = self.bar = None
+        if (self.main and cfg.log.tensorboard
+                and (tbx := _optional("tensorboardX", "no TensorBoard scalars"))):
+            self.tb = tbx.SummaryWriter(str(workdir / "tensorboard"))
+        if self.main and cfg.log.progress and (tqdm := _optional("tqdm", "no progress bar")):
+            total = cfg.train.max_steps if cfg.train.max_steps > 0 else None
+            self.bar = tqdm.tqdm(total=total, initial=start_step, desc="train",
+                                 dynamic_ncols=True)
 
     def scalars(self, step: int, values: dict[str, float], bar: bool = True) -> None:
         if not self.main:

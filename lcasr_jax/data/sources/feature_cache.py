@@ -7,15 +7,13 @@ and mtime, so a changed recording is re-encoded. `precompute` fills the cache wi
 pool (on the GPU machine: all cores before training, so every call's first epoch reads
 features instead of computing them on two reader threads).
 
-    python -m lcasr_jax.data.sources.feature_cache DIR [--workers N]
+    lcasr-jax data cache DIR [--workers N]
 """
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,21 +80,3 @@ def precompute(directory: str | Path, workers: int) -> int:
     paths = find_recordings(directory)
     with mp.get_context("spawn").Pool(max(1, workers)) as pool:
         return sum(pool.imap_unordered(_one, paths, chunksize=1))
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lcasr_jax.data.sources.feature_cache",
-                                 description=__doc__.split("\n")[0])
-    ap.add_argument("dir", help="folder of recording JSONs + audio (searched recursively)")
-    ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
-    args = ap.parse_args(argv)
-    if not Path(args.dir).is_dir():
-        print(f"feature_cache: {args.dir}: no such folder", file=sys.stderr)
-        return 2
-    n = precompute(args.dir, args.workers)
-    print(f"feature_cache: encoded {n} recordings under {args.dir}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

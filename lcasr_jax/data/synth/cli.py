@@ -54,16 +54,3 @@ def command(args: argparse.Namespace) -> int:
         print(f"synth: {e}", file=sys.stderr)
         return 1
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m lcasr_jax.data.synth.cli` (scripts/device_synth.sh, no console script)."""
-    ap = argparse.ArgumentParser(prog="lcasr-jax data synth", description=DESCRIPTION)
-    add_arguments(ap)
-    from lcasr_jax import validate
-
-    return command(validate.parse_args(ap, argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lcasr_jax.eval.datasets import earnings22, manifest, rev16, synth, tal, tedlium
-from lcasr_jax.eval.datasets.base import DatasetError, Recording, zero_regions
+from lcasr_jax.eval.datasets.base import DatasetError, EvalRecording, zero_regions
 
-READERS: dict[str, Callable[[Path, str], list[Recording]]] = {
+READERS: dict[str, Callable[[Path, str], list[EvalRecording]]] = {
     "tedlium": tedlium.read,
     "earnings22": earnings22.read,
     "earnings22_full": earnings22.read_full,
@@ -19,7 +19,7 @@ READERS: dict[str, Callable[[Path, str], list[Recording]]] = {
 }
 
 
-def load_dataset(name: str, data_dir: str | Path, split: str = "test") -> list[Recording]:
+def load_dataset(name: str, data_dir: str | Path, split: str = "test") -> list[EvalRecording]:
     """Recordings of dataset `name` under `data_dir` (see each reader for the layout)."""
     if name not in READERS:
         raise DatasetError(f"unknown dataset {name!r} (choose from {', '.join(READERS)})")
@@ -28,4 +28,4 @@ def load_dataset(name: str, data_dir: str | Path, split: str = "test") -> list[R
     return READERS[name](Path(data_dir), split)
 
 
-__all__ = ["READERS", "DatasetError", "Recording", "load_dataset", "zero_regions"]
+__all__ = ["READERS", "DatasetError", "EvalRecording", "load_dataset", "zero_regions"]

@@ -1,4 +1,5 @@
-"""A long-form test recording: audio path, reference text, regions to blank out."""
+"""A long-form test recording as scored (audio, normalised reference, regions to blank
+out) and the dataset readers' shared checks."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ class DatasetError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class Recording:
-    """One recording. `reference` is the scoring reference, already normalised as the
-    original normalises it for this dataset; `raw_reference` is the text as read.
-    `ignore` holds (start, end) seconds to zero in the features (TED-LIUM's
-    ignore_time_segment_in_scoring). `words`: optional [{"word", "start", "end"}]."""
+class EvalRecording:
+    """One test recording to transcribe and score (not `data.alignments.Recording`, an
+    aligned training recording: this one carries the dataset's normalised reference and
+    scoring exclusions; word times only where the dataset has them). `reference` is the
+    scoring reference, normalised as the original normalises it for this dataset;
+    `raw_reference` is the text as read. `ignore` holds (start, end) seconds to zero in
+    the features (TED-LIUM's ignore_time_segment_in_scoring). `words`: optional
+    [{"word", "start", "end"}]."""
 
     id: str
     audio: Path

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lcasr_jax.eval.datasets.base import (
     DatasetError,
-    Recording,
+    EvalRecording,
     check_split,
     read_json,
     require_dir,
@@ -20,7 +20,7 @@ from lcasr_jax.eval.datasets.base import (
 from lcasr_jax.eval.normalize import normalize_reference
 
 
-def _read(audio_dir: Path, transcripts: Path, dataset: str) -> list[Recording]:
+def _read(audio_dir: Path, transcripts: Path, dataset: str) -> list[EvalRecording]:
     texts = read_json(transcripts)
     if not isinstance(texts, dict):
         raise DatasetError(f"{transcripts}: expected a JSON object {{call id: transcript}}")
@@ -32,11 +32,11 @@ def _read(audio_dir: Path, transcripts: Path, dataset: str) -> list[Recording]:
         if path.stem not in texts:
             raise DatasetError(f"{transcripts}: no transcript for {path.stem}")
         raw = str(texts[path.stem])
-        recordings.append(Recording(path.stem, path, normalize_reference(raw, dataset), raw))
+        recordings.append(EvalRecording(path.stem, path, normalize_reference(raw, dataset), raw))
     return recordings
 
 
-def read_full(data_dir: Path, split: str = "test") -> list[Recording]:
+def read_full(data_dir: Path, split: str = "test") -> list[EvalRecording]:
     check_split("earnings22_full", split, ("test",))
     data_dir = Path(data_dir)
     media = data_dir / "media"
@@ -44,7 +44,7 @@ def read_full(data_dir: Path, split: str = "test") -> list[Recording]:
                  data_dir / "full_transcripts.json", "earnings22_full")
 
 
-def read(data_dir: Path, split: str = "test") -> list[Recording]:
+def read(data_dir: Path, split: str = "test") -> list[EvalRecording]:
     check_split("earnings22", split, ("test", "dev"))
     data_dir = Path(data_dir)
     audio = data_dir / f"{split}_original"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lcasr_jax.eval.datasets.base import (
     DatasetError,
-    Recording,
+    EvalRecording,
     check_rate,
     read_json,
     read_text,
@@ -47,7 +47,7 @@ def find_manifest(data_dir: Path, split: str) -> Path:
     raise DatasetError(f"{data_dir}: no manifest ({split}.jsonl/.json or manifest.jsonl/.json)")
 
 
-def recording_from_entry(entry, base: Path, where: str) -> Recording:
+def recording_from_entry(entry, base: Path, where: str) -> EvalRecording:
     if not isinstance(entry, dict) or "audio" not in entry:
         raise DatasetError(f"{where}: entry needs an 'audio' path")
     words = entry.get("words")
@@ -73,11 +73,11 @@ def recording_from_entry(entry, base: Path, where: str) -> Recording:
         raise DatasetError(f"{audio}: audio file not found ({where})")
     check_rate(audio, entry.get("sample_rate"), where)
     rid = str(entry.get("id", audio.stem))
-    return Recording(rid, audio, reference, raw,
+    return EvalRecording(rid, audio, reference, raw,
                      words=tuple(words) if isinstance(words, list) else None)
 
 
-def read(data_dir: Path, split: str = "test") -> list[Recording]:
+def read(data_dir: Path, split: str = "test") -> list[EvalRecording]:
     path = find_manifest(Path(data_dir), split)
     entries = _entries(path)
     if not entries:

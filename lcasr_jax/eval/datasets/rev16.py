@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lcasr_jax.eval.datasets.base import DatasetError, Recording, check_split, read_text
+from lcasr_jax.eval.datasets.base import DatasetError, EvalRecording, check_split, read_text
 from lcasr_jax.eval.normalize import normalize_reference
 
 
-def read(data_dir: Path, split: str = "test") -> list[Recording]:
+def read(data_dir: Path, split: str = "test") -> list[EvalRecording]:
     check_split("rev16", split, ("test",))
     data_dir = Path(data_dir)
     ids = read_text(data_dir / "test.txt").split()
@@ -21,5 +21,5 @@ def read(data_dir: Path, split: str = "test") -> list[Recording]:
         if not audio.is_file():
             raise DatasetError(f"{audio}: audio file not found")
         raw = read_text(data_dir / "transcripts" / f"{rid}.txt").strip()
-        recordings.append(Recording(rid, audio, normalize_reference(raw), raw))
+        recordings.append(EvalRecording(rid, audio, normalize_reference(raw), raw))
     return recordings

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lcasr_jax.data.alignments import AlignmentError, read_recording
-from lcasr_jax.eval.datasets.base import DatasetError, Recording, check_rate, read_json
+from lcasr_jax.eval.datasets.base import DatasetError, EvalRecording, check_rate, read_json
 from lcasr_jax.eval.normalize import normalize_reference
 
 
@@ -24,7 +24,7 @@ def _listed(root: Path) -> list[Path]:
             if isinstance(e, dict) and ("words" in e or "id" in e)]
 
 
-def read(data_dir: Path, split: str = "test") -> list[Recording]:
+def read(data_dir: Path, split: str = "test") -> list[EvalRecording]:
     data_dir = Path(data_dir)
     root = data_dir / split if (data_dir / split).is_dir() else data_dir
     metas = _listed(root) or sorted(p for p in root.glob("*.json") if p.name != "manifest.json")
@@ -40,6 +40,6 @@ def read(data_dir: Path, split: str = "test") -> list[Recording]:
             raise DatasetError(f"{rec.audio}: audio file not found ({meta_path.name})")
         check_rate(rec.audio, rec.meta.get("sample_rate"), meta_path)
         raw = " ".join(rec.words.text)
-        recordings.append(Recording(rec.id, rec.audio, normalize_reference(raw), raw,
+        recordings.append(EvalRecording(rec.id, rec.audio, normalize_reference(raw), raw,
                                     words=tuple(rec.words.to_dicts())))
     return recordings

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lcasr_jax.eval.datasets.base import DatasetError, Recording, check_split, read_json
+from lcasr_jax.eval.datasets.base import DatasetError, EvalRecording, check_split, read_json
 from lcasr_jax.eval.normalize import normalize_reference
 
 
-def read(data_dir: Path, split: str = "test") -> list[Recording]:
+def read(data_dir: Path, split: str = "test") -> list[EvalRecording]:
     check_split("this_american_life", split, ("train", "dev", "test"))
     data_dir = Path(data_dir)
     path = data_dir / f"{'valid' if split == 'dev' else split}-transcripts-aligned.json"
@@ -27,5 +27,5 @@ def read(data_dir: Path, split: str = "test") -> list[Recording]:
         audio = data_dir / "audio" / f"{episode.split('-')[-1]}.mp3"
         if not audio.is_file():
             raise DatasetError(f"{audio}: audio file not found")
-        recordings.append(Recording(episode, audio, normalize_reference(raw), raw))
+        recordings.append(EvalRecording(episode, audio, normalize_reference(raw), raw))
     return recordings

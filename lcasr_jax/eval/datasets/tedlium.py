@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lcasr_jax.eval.datasets.base import DatasetError, Recording, check_split, read_text
+from lcasr_jax.eval.datasets.base import DatasetError, EvalRecording, check_split, read_text
 from lcasr_jax.eval.normalize import normalize_reference, tedlium_join
 
 IGNORE = "ignore_time_segment_in_scoring"
@@ -44,7 +44,7 @@ def _split_dir(data_dir: Path, split: str) -> Path:
                        f"{data_dir / split})")
 
 
-def read(data_dir: Path, split: str = "test") -> list[Recording]:
+def read(data_dir: Path, split: str = "test") -> list[EvalRecording]:
     check_split("tedlium", split, ("test", "dev", "train"))
     root = _split_dir(Path(data_dir), split)
     sph = {p.stem: p for p in (root / "sph").glob("*.sph")}
@@ -57,6 +57,6 @@ def read(data_dir: Path, split: str = "test") -> list[Recording]:
     recordings = []
     for name in sorted(sph):
         raw, ignore = parse_stm(read_text(stm[name]), str(stm[name]))
-        recordings.append(Recording(name, sph[name], normalize_reference(raw), raw,
+        recordings.append(EvalRecording(name, sph[name], normalize_reference(raw), raw,
                                     tuple(ignore)))
     return recordings
