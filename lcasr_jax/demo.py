@@ -41,10 +41,10 @@ def features_once(recordings: list) -> list:
     import dataclasses
 
     from lcasr_jax.data.audio import DEFAULT_RESAMPLER
-    from lcasr_jax.eval.datasets.base import Recording
+    from lcasr_jax.eval.datasets.base import EvalRecording
 
     @dataclasses.dataclass(frozen=True)
-    class FeaturesOnce(Recording):
+    class FeaturesOnce(EvalRecording):
         cache: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
         def features(self, resampler: str = DEFAULT_RESAMPLER):
