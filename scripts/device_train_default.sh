@@ -8,8 +8,16 @@
 # results.csv + wer_by_context.txt (test split: unseen voice families and books), log.txt.
 #
 # Here, once:  bash scripts/device_synth.sh --fetch      (debs, wheels, text cache)
-# There:       carry [".debs", ".whl", ".cache/synth"]; run the same command 3 times:
-#              bash scripts/device_train_default.sh [TRAIN_HOURS] [BUDGET_S]
+# There:       carry [".debs", ".whl", ".cache/synth"]; keep the machine warm (WORK must
+#              survive) and run the same command until the schedule is done:
+#              EVAL_FIRST=0 bash scripts/device_train_default.sh [TRAIN_HOURS] [BUDGET_S]
+# Measured on one H200 with 16 cores (2026-12-03): the corpus generator makes 256-322x real
+# time (not ~1,700x), i.e. ~40 h per 9-min call, so 100 h takes 2-3 calls before training
+# starts (a call trains only once the corpus is complete); features 88 s per 40 h; training
+# ~3.5 steps/s at sequences up to 41 s, each step ~65,536 frames (about one 10-min corpus
+# recording); the default schedule reaches 600 s after 2,400 recordings. So: 100 h with
+# EPOCHS=6 is about 5 calls (2 corpus, 3 training); 50 h with EPOCHS=7 and
+# EXTRA=--config.sequence.increase_every=250 fits 3 calls (README, "Attempt of 2026-12-03").
 # Knobs (env): WORK (/tmp/lcasr_default), EPOCHS (8: the cosine decay's length in passes
 # over the corpus; keep it fixed across calls), TEST_HOURS (1.5), DEV_HOURS (0.5), MINUTES
 # (10: mean recording length), CONTEXTS (frames, 10 ms),

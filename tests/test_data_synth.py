@@ -211,3 +211,31 @@ def test_espeak_event_mapping_hand_checked():
     got = espeak.word_times(events, spans, 1000)
     # "of"/"the" (2 and 3 chars) split at the phoneme boundary nearest 400*2/5 = 160 -> 200.
     np.testing.assert_array_equal(got, [[0, 200], [200, 400], [400, 600], [700, 900]])
+
+
+def test_shipped_model_never_heard_the_held_out_voice_families_or_books():
+    """The demo evaluates the shipped model on the test split: none of its voice families
+    or its book may be among those the shipped model was trained on."""
+    from lcasr_jax.checkpoints import shipped
+
+    trained = set().union(*(voices.family(voices.Voice(*k.split(":", 1)))
+                            for k in shipped.TRAIN_VOICES))
+    assert {"accent:en-us", "variant:klatt", "speaker:kal"} <= trained
+    for split in ("dev", "test"):
+        held_out = set().union(*(voices.family(v) for vs in voices.voices(split).values()
+                                 for v in vs))
+        assert not trained & held_out, sorted(trained & held_out)
+        assert not set(shipped.TRAIN_BOOKS) & set(voices.books(split))
+
+
+def test_synth_workers_get_one_blas_thread_unless_set(monkeypatch):
+    import os
+
+    from lcasr_jax.data.synth.generate import one_blas_thread
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    with one_blas_thread():
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+        assert os.environ["OMP_NUM_THREADS"] == "3"
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and os.environ["OMP_NUM_THREADS"] == "3"

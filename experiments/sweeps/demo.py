@@ -2,9 +2,10 @@
 
     lcasr-jax sweep --config experiments/sweeps/demo.py --out runs/sweep-demo
 
-Generates (once) the held-out test set that `lcasr-jax demo` uses (about 8 minutes of
-speech, seed 1234, under runs/demo/), then evaluates the shipped model at 10, 40 and
-160 s of context with the paper's moving window (overlap 0.875).
+Generates (once) a small held-out test set (about 8 minutes of speech, seed 1234, under
+runs/demo/; `lcasr-jax demo` itself uses two 7-minute recordings and 10-320 s), then
+evaluates the shipped model at 10, 40 and 160 s of context with the paper's moving window
+(overlap 0.875).
 
 Repeats: there is one shipped model, so "repeats" 1 and 2 both load it (the checkpoint has
 no {repeat} placeholder). Evaluation is deterministic, so their spread is 0: this config

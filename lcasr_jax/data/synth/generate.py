@@ -7,6 +7,7 @@ The command line is `synth/cli.py` (`lcasr-jax data synth`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing as mp
@@ -24,6 +25,25 @@ _STATE: dict = {}
 def default_text() -> str:
     """The text cache: $LCASR_SYNTH_TEXT, else DEFAULT_TEXT."""
     return os.environ.get("LCASR_SYNTH_TEXT", DEFAULT_TEXT)
+
+
+# One BLAS/OpenMP thread per worker: the formant warp's matmul would otherwise start one
+# OpenBLAS thread per core in every worker (cores x cores spinning threads on a many-core
+# machine). Set where the forkserver starts, so its workers inherit it; a value the user
+# set is kept.
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """os.environ with each of _THREAD_VARS set to "1" unless already set; restored after."""
+    added = [k for k in _THREAD_VARS if k not in os.environ]
+    os.environ.update({k: "1" for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
 
 
 def _init(text: str) -> None:
@@ -132,7 +152,8 @@ def generate(out: str, hours: float, *, split: str = "train", seed: int = 0,
     # whatever the order. forkserver forks each from a process with the modules imported.
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["lcasr_jax.data.synth.recording", "soxr", "soundfile"])
-    pool = ctx.Pool(max(1, min(workers, len(jobs))), _init, (text,), maxtasksperchild=1)
+    with one_blas_thread():
+        pool = ctx.Pool(max(1, min(workers, len(jobs))), _init, (text,), maxtasksperchild=1)
     results = pool.imap_unordered(_work, jobs)
     try:
         for e in results:
