@@ -6,6 +6,10 @@
   read-modify-write of `path` by several processes (results tables).
 - `hold_lock(path, what)`: a non-blocking exclusive lock held for a process's lifetime
   (a training workdir); a second holder is refused with the first one's PID.
+- `partial_dir` / `swap_in` / `recover_swap`: replace a whole folder (`--overwrite` of a model
+  dir or a dataset): build it in `.NAME.partial-PID-*`, then two renames, DEST ->
+  `.NAME.old-PID` and the new folder -> DEST; the next run repairs a swap a killed process
+  left half-done.
 Locks are released by the kernel when the process dies, so a crash never leaves one stuck.
 """
 
@@ -14,7 +18,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -88,3 +96,62 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<kind>old|partial)-(?P<pid>\d+)(-.*)?$")
+
+
+def swap_leftovers(dest: Path) -> list[tuple[Path, str, int]]:
+    """(path, 'old' | 'partial', pid) of the swap folders beside `dest`."""
+    if not dest.parent.is_dir():
+        return []
+    out = []
+    for p in sorted(dest.parent.iterdir()):
+        m = _LEFTOVER.match(p.name)
+        if m and m["name"] == dest.name and p.is_dir():
+            out.append((p, m["kind"], int(m["pid"])))
+    return out
+
+
+def partial_dir(dest: Path) -> Path:
+    """A new empty folder `.NAME.partial-PID-*` beside `dest` to build its replacement in."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-{os.getpid()}-", dir=dest.parent))
+
+
+def swap_in(new: Path, dest: Path) -> None:
+    """Rename the finished folder `new` to `dest`; an existing `dest` is first renamed to
+    `.NAME.old-PID` (put back if the second rename fails) and removed afterwards."""
+    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+    if not dest.exists():
+        new.rename(dest)
+        return
+    dest.rename(old)
+    try:
+        new.rename(dest)
+    except BaseException:
+        old.rename(dest)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_swap(dest: str | os.PathLike, complete: Callable[[Path], bool]) -> None:
+    """Repair a `swap_in` of `dest` that a dead process left half-done: with `dest` missing,
+    a dead process's partial folder that is `complete` becomes `dest`, else its old one
+    does; then every leftover of dead processes is removed (live ones are left alone).
+    Says on stderr what it did."""
+    dest = Path(dest).absolute()
+    dead = [(p, kind) for p, kind, pid in swap_leftovers(dest) if not pid_alive(pid)]
+    if not dest.exists():
+        for p, kind in sorted(dead, key=lambda x: x[1] != "partial"):  # a new one first
+            if kind == "partial" and not complete(p):
+                continue
+            p.rename(dest)
+            what = "finished the interrupted --overwrite" if kind == "partial" else \
+                "restored the previous version after an interrupted --overwrite"
+            print(f"{dest}: {what} (from {p.name})", file=sys.stderr)
+            break
+    for p, _ in dead:
+        if p.exists():
+            shutil.rmtree(p, ignore_errors=True)
+            print(f"{dest}: removed {p.name} left by an interrupted write", file=sys.stderr)

@@ -254,6 +254,38 @@ def test_08_interrupted_overwrite_is_recovered(model_dir, tmp_path, capsys, left
     assert any("interrupted --overwrite" in line for line in err)
 
 
+def _dataset(folder: Path, marker: str) -> Path:
+    """A stand-in for a built dataset folder (VERSION/dataset_info.json) tagged `marker`."""
+    (folder / "1.0.0").mkdir(parents=True)
+    (folder / "1.0.0" / "dataset_info.json").write_text("{}")
+    (folder / "marker").write_text(marker)
+    return folder
+
+
+@pytest.mark.parametrize("left", ["old only", "old and finished new"])
+def test_08_interrupted_data_build_overwrite_is_recovered(tmp_path, capsys, left):
+    """The same for `data build --overwrite`: the next build puts a dataset back (the
+    finished new one, else the old one) before it decides whether one exists, and removes
+    a dead build's unfinished folder without ever using it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "r.json").write_text(json.dumps({"id": "r", "audio": "r.wav", "words": []}))
+    out = tmp_path / "ds"
+    pid = _dead_pid()
+    _dataset(out / f".lcasr_recordings.old-{pid}", "old")
+    if left != "old only":
+        _dataset(out / f".lcasr_recordings.partial-{pid}-x1-ready", "new")
+    unfinished = out / f".lcasr_recordings.partial-{pid}-x2" / "lcasr_recordings"
+    (unfinished / "1.0.0.incompleteABC").mkdir(parents=True)
+    (unfinished / "1.0.0.incompleteABC" / "dataset_info.json").write_text("{}")
+    code, _, err = run(["data", "build", "--src", src, "--out", out], capsys)
+    assert code == 1 and "already exists" in err[-1], err
+    want = "old" if left == "old only" else "new"
+    assert (out / "lcasr_recordings" / "marker").read_text() == want
+    assert sorted(p.name for p in out.iterdir()) == ["lcasr_recordings"]
+    assert any("interrupted --overwrite" in line for line in err)
+
+
 def test_11_interrupted_convert_leaves_nothing(released, tmp_path, capsys, monkeypatch,
                                                request):
     """SIGTERM (as Ctrl-C) while orbax's writer threads run: the write finishes, then it is

@@ -5,10 +5,10 @@
 it is checked against the arrays' shapes instead). It is written inside the temporary dir
 before the dir is renamed into place, so it is atomic with the arrays it describes.
 
-Overwriting a model dir swaps two renames: DEST -> .DEST.old-PID, .DEST.partial-PID-* ->
-DEST. `recover(dest)` (run by every save and load) repairs a swap that a killed process left
-half-done: it finishes it when the new dir's checksums verify, else puts the old dir back,
-and removes the leftovers of dead processes.
+Overwriting a model dir swaps two renames (`files.swap_in`). `recover(dest)` (run by every
+save and load) repairs a swap that a killed process left half-done: it finishes it when the
+new dir's checksums verify, else puts the old dir back, and removes the leftovers of dead
+processes (`files.recover_swap`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import shutil
-import sys
 from pathlib import Path
 
-from lcasr_jax.files import atomic_write, pid_alive
+from lcasr_jax.files import atomic_write, recover_swap
 
 CHECKSUMS = "checksums.json"
 FORMAT = "lcasr-jax-checksums/1"
@@ -75,41 +72,15 @@ def verify_checksums(root: str | os.PathLike) -> bool:
     return True
 
 
-_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<kind>old|partial)-(?P<pid>\d+)(-.*)?$")
-
-
-def leftovers(dest: Path) -> list[tuple[Path, str, int]]:
-    """(path, 'old' | 'partial', pid) of swap leftovers beside `dest`."""
-    if not dest.parent.is_dir():
-        return []
-    out = []
-    for p in sorted(dest.parent.iterdir()):
-        m = _LEFTOVER.match(p.name)
-        if m and m["name"] == dest.name and p.is_dir():
-            out.append((p, m["kind"], int(m["pid"])))
-    return out
+def _verified(new: Path) -> bool:
+    """Whether a model dir's replacement was finished: its checksums exist and verify."""
+    try:
+        return verify_checksums(new)
+    except IntegrityError:
+        return False
 
 
 def recover(dest: str | os.PathLike) -> None:
-    """Repair an `--overwrite` swap of `dest` that a dead process left half-done, and
-    remove its leftovers (folders of live processes are left alone). Says what it did."""
-    dest = Path(dest).absolute()
-    dead = [(p, kind) for p, kind, pid in leftovers(dest) if not pid_alive(pid)]
-    if not dest.exists():
-        for p, kind in sorted(dead, key=lambda x: x[1] != "partial"):  # a new one first
-            if kind == "partial" and (p / CHECKSUMS).is_file():
-                try:
-                    verify_checksums(p)
-                except IntegrityError:
-                    continue
-            elif kind == "partial":
-                continue
-            p.rename(dest)
-            what = "finished the interrupted --overwrite" if kind == "partial" else \
-                "restored the previous model after an interrupted --overwrite"
-            print(f"{dest}: {what} (from {p.name})", file=sys.stderr)
-            break
-    for p, _ in dead:
-        if p.exists():
-            shutil.rmtree(p, ignore_errors=True)
-            print(f"{dest}: removed {p.name} left by an interrupted write", file=sys.stderr)
+    """Repair an `--overwrite` swap of `dest` that a dead process left half-done
+    (`files.recover_swap`; the new dir is used only if its checksums verify)."""
+    recover_swap(dest, _verified)

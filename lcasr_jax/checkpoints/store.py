@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ import jax
 import numpy as np
 
 from lcasr_jax.checkpoints import integrity
+from lcasr_jax.files import partial_dir, swap_in
 from lcasr_jax.interrupts import deferred_signals
 from lcasr_jax.model.config import ModelConfig
 
@@ -53,14 +53,13 @@ def save_model_dir(dest: str | os.PathLike, cfg: ModelConfig, variables: Mapping
                    metadata: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
     """Write a converted model atomically: everything (checksums last) goes to a sibling
     temp dir that is renamed to `dest` only when complete, so `dest` is never half-written;
-    an existing `dest` is swapped out by renames that `integrity.recover` can finish.
+    an existing `dest` is swapped out by renames that `integrity.recover` can finish
+    (`files.swap_in`).
     Ctrl-C/SIGTERM let the write finish, then remove it (`interrupts.deferred_signals`)."""
     import orbax.checkpoint as ocp
 
     dest = check_dest(dest, overwrite)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-{os.getpid()}-", dir=dest.parent))
-    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+    tmp = partial_dir(dest)
     try:
         with deferred_signals(f"finishing the write of {dest.name}, then removing it") as stop:
             doc = {"format": FORMAT, "model": cfg.to_dict(),
@@ -73,15 +72,8 @@ def save_model_dir(dest: str | os.PathLike, cfg: ModelConfig, variables: Mapping
             integrity.write_checksums(tmp, VARIABLES_DIR)
             if stop.is_set():
                 raise KeyboardInterrupt
-            if dest.exists():
-                dest.rename(old)
-                tmp.rename(dest)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(dest)
+            swap_in(tmp, dest)
     except BaseException:  # leave dest as it was and no temp dir
-        if old.exists() and not dest.exists():
-            old.rename(dest)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest

@@ -12,31 +12,35 @@ from pathlib import Path
 from lcasr_jax.data.synth import cli as synth_cli
 
 
+def _dataset_complete(folder: Path) -> bool:
+    """Whether a dataset folder's build finished (TFDS renames VERSION/ into place last)."""
+    return any(folder.glob("*/dataset_info.json"))
+
+
 def _build(args) -> int:
-    """Build into a temporary folder beside the destination, then swap it in: a failed
-    build leaves any previous dataset untouched, and a stale one is never reused."""
+    """Build into a temporary folder beside the destination, then swap it in
+    (`files.swap_in`): a failed build leaves any previous dataset untouched, a stale one is
+    never reused, and a swap a killed run left half-done is repaired first."""
     import shutil
-    import tempfile
 
     from lcasr_jax.data.tfds_builder import build, source_splits
+    from lcasr_jax.files import partial_dir, recover_swap, swap_in
 
     splits = source_splits(args.src)
     print(f"{args.src}: " + ", ".join(f"{k}: {len(v)} recordings" for k, v in splits.items()))
-    root = Path(args.out)
-    out = root / "lcasr_recordings"
+    out = (Path(args.out) / "lcasr_recordings").absolute()
+    recover_swap(out, _dataset_complete)
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out}: dataset already exists (use --overwrite to rebuild)")
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".lcasr_recordings.partial-", dir=root))
+    tmp = partial_dir(out)  # a TFDS data_dir: the build lands in tmp/lcasr_recordings/VERSION
+    ready = out.with_name(f"{tmp.name}-ready")  # the finished dataset, beside `out`
     try:
         built = build(args.src, tmp, workers=args.workers, resampler=args.resampler)
-        old = root / f".lcasr_recordings.old-{tmp.name.rsplit('-', 1)[-1]}"
-        if out.exists():
-            out.rename(old)
-        (tmp / "lcasr_recordings").rename(out)
-        shutil.rmtree(old, ignore_errors=True)
+        (tmp / "lcasr_recordings").rename(ready)
+        swap_in(ready, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(ready, ignore_errors=True)
     print(f"dataset written to {out / built.relative_to(tmp / 'lcasr_recordings')}")
     return 0
 
