@@ -58,3 +58,27 @@ def test_figures_from_noise_and_loss_tables(tmp_path, parity_dir, synth_dir, cap
         assert (tmp_path / "fig" / png).read_bytes()[:8] == PNG
     assert cli.main(["figures", str(tmp_path / "none.csv")]) == 1
     assert "results table not found" in capsys.readouterr().err
+
+
+def test_attribution_with_noise_differs_and_a_bad_spec_is_one_line(tmp_path, parity_dir,
+                                                                   synth_dir, capsys):
+    """--noise corrupts the audio as eval --noise does: the same spec and seed give the same
+    matrices, another seed or no noise other ones; a bad spec fails in one line, exit 1."""
+    data = synth_dir(tmp_path / "data", (2.55,))
+    common = ["attribution", "--checkpoint", str(parity_dir / "rotary_ln" / "checkpoint.pt"),
+              "--dataset", "synth", "--data-dir", str(data), "--quiet", "--window", "100"]
+
+    def logp(name, *extra):
+        assert cli.main([*common, "--out", str(tmp_path / name), *extra]) == 0
+        return np.load(tmp_path / name / "attribution.npz")["test-s0-00000/logp"]
+
+    clean, noisy = logp("clean"), logp("noisy", "--noise", "gaussian:10")
+    assert clean.shape == noisy.shape == (3, 3)
+    assert not np.allclose(clean, noisy, rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(logp("again", "--noise", "gaussian:10"), noisy)
+    assert not np.allclose(logp("seed1", "--noise", "gaussian:10", "--noise-seed", "1"), noisy)
+    capsys.readouterr()
+    assert cli.main([*common, "--out", str(tmp_path / "bad"), "--noise", "gaussian:loud"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "gaussian:loud" in err and err.startswith("lcasr-jax analyze:")
+    assert not (tmp_path / "bad").exists()

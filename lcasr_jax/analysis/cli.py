@@ -8,7 +8,8 @@ Examples:
   lcasr-jax analyze attention --dataset synth --data-dir runs/demo/data --seq-len 4096
   lcasr-jax analyze attribution --audio talk.wav --window 1000 --max-seconds 120
   lcasr-jax analyze figures runs/noise/results.csv --out runs/figures
-Inputs are audio files (--audio) or a dataset (--dataset/--data-dir, e.g. 'manifest').
+Inputs are audio files (--audio) or a dataset (--dataset/--data-dir, e.g. 'manifest');
+--noise SPEC corrupts their audio first, with eval --noise's specs (lcasr_jax/eval/noise.py).
 """
 
 from __future__ import annotations
@@ -26,28 +27,32 @@ from lcasr_jax.data.features import FRAME_SECONDS, FRAMES_PER_SECOND
 
 
 def _inputs(args) -> Iterator[tuple[str, np.ndarray, str | None]]:
-    """(id, features (80, frames), reference or None), cropped to --max-seconds (the
+    """(id, features (80, frames), reference or None), from the audio corrupted by --noise
+    (seeded by (--noise-seed, id), as `eval --noise`), cropped to --max-seconds (the
     reference then keeps only the words that end inside; None without word times)."""
-    if args.audio:
-        from lcasr_jax.data.features import audio_to_features
+    from lcasr_jax.eval.noise import parse_noise
+    from lcasr_jax.eval.runner import recording_features
 
-        items = [(Path(a).stem, lambda a=a: audio_to_features(a), None, None)
-                 for a in args.audio]
+    noise = parse_noise(args.noise)
+    if args.audio:
+        from lcasr_jax.eval.datasets.base import EvalRecording
+
+        recs = [EvalRecording(Path(a).stem, Path(a), "") for a in args.audio]
     else:
         from lcasr_jax.eval.datasets import load_dataset
 
         recs = load_dataset(args.dataset, args.data_dir, args.split)[: args.limit]
-        items = [(r.id, r.features, r.reference, r.words) for r in recs]
-    for rid, features, reference, words in items:
-        spec = features()
+    for rec in recs:
+        spec, _ = recording_features(rec, noise, args.noise_seed)
+        reference = None if args.audio else rec.reference
         if args.max_seconds and spec.shape[1] > args.max_seconds * FRAMES_PER_SECOND:
             spec = spec[:, : int(args.max_seconds * FRAMES_PER_SECOND)]
             if reference is not None:
                 from lcasr_jax.eval.normalize import normalize_hypothesis
 
-                reference = None if words is None else normalize_hypothesis(" ".join(
-                    w["word"] for w in words if w["end"] <= args.max_seconds))
-        yield rid, np.ascontiguousarray(spec), reference
+                reference = None if rec.words is None else normalize_hypothesis(" ".join(
+                    w["word"] for w in rec.words if w["end"] <= args.max_seconds))
+        yield rec.id, np.ascontiguousarray(spec), reference
 
 
 def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -196,6 +201,10 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, help="only the first N recordings")
     p.add_argument("--max-seconds", type=float, help="crop each recording to this length")
+    p.add_argument("--noise", default="none", help="corrupt the audio first, as eval --noise: "
+                   "none | gaussian:SNR[:HIGH] | background:FOLDER:SNR[:HIGH] (dB)")
+    p.add_argument("--noise-seed", type=int, default=0,
+                   help="with each recording id, seeds its noise (as eval --noise-seed)")
     p.add_argument("--quiet", action="store_true")
 
 
@@ -228,10 +237,14 @@ RUNS = {"attention": run_attention, "attribution": run_attribution, "figures": r
 
 
 def main(argv: list[str] | None = None) -> int:
+    from lcasr_jax.eval.noise import parse_noise
+
     args = parser().parse_args(argv)
     try:
         if args.what != "figures" and not args.audio and not (args.dataset and args.data_dir):
             raise ValueError("give --audio FILE... or --dataset and --data-dir")
+        if args.what != "figures":
+            parse_noise(args.noise)  # a bad spec fails before the model is loaded
         written = RUNS[args.what](args)
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
         print(f"lcasr-jax analyze: error: {e}", file=sys.stderr)
