@@ -13,7 +13,8 @@ from lcasr_jax.data.synth import cli as synth_cli
 
 
 def _dataset_complete(folder: Path) -> bool:
-    """Whether a dataset folder's build finished (TFDS renames VERSION/ into place last)."""
+    """Whether `folder` is a finished dataset (VERSION/dataset_info.json), not the TFDS
+    data_dir that `_build` builds in (lcasr_recordings/VERSION/...)."""
     return any(folder.glob("*/dataset_info.json"))
 
 
