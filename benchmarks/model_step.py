@@ -126,14 +126,10 @@ def device_turn(lock: str):
     if not lock:
         yield
         return
-    import fcntl
+    from lcasr_jax.files import exclusive
 
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with exclusive(lock):
+        yield
 
 
 def run_case(case: str, repeats: int, lock: str = "") -> dict:

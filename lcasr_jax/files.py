@@ -3,7 +3,8 @@
 - `atomic_write(path, text)`: a temp file in the same folder, then `os.replace`, so readers
   see the old or the new file, never half of one.
 - `locked(path)`: an exclusive `fcntl.flock` on `<folder>/.<name>.lock` for a
-  read-modify-write of `path` by several processes (results tables).
+  read-modify-write of `path` by several processes (results tables); `exclusive(lock)`
+  the same on a lock file named directly (the benchmarks' device turn).
 - `hold_lock(path, what)`: a non-blocking exclusive lock held for a process's lifetime
   (a training workdir); a second holder is refused with the first one's PID.
 - `partial_dir` / `swap_in` / `recover_swap`: replace a whole folder (`--overwrite` of a model
@@ -51,16 +52,23 @@ def lock_path(path: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def locked(path: str | os.PathLike) -> Iterator[None]:
-    """Exclusive advisory lock for read-modify-write of `path` (waits for other holders)."""
-    lock = lock_path(path)
-    lock.parent.mkdir(parents=True, exist_ok=True)
+def exclusive(lock: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive `fcntl.flock` on the file `lock` itself (waits for other holders)."""
     with open(lock, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike) -> Iterator[None]:
+    """Exclusive advisory lock for read-modify-write of `path` (waits for other holders)."""
+    lock = lock_path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(lock):
+        yield
 
 
 def hold_lock(path: str | os.PathLike, what: str) -> IO[str]:
