@@ -8,7 +8,9 @@ rolloff 0.99) against an independent float64 evaluation of its documented formul
 per output sample in float64, with the rates not reduced by their gcd.
 """
 
+import importlib.util
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +20,18 @@ from lcasr_jax.data import audio as A
 from lcasr_jax.data.features import audio_to_features, compute_features
 from lcasr_jax.eval.datasets.base import EvalRecording
 
-RATES = (8000, 22050, 44100, 48000)
+# The rates and test signal of scripts/check_resampler_torchaudio.py, which compares the
+# same resampler with torchaudio itself on the GPU machine.
+_spec = importlib.util.spec_from_file_location(
+    "check_resampler_torchaudio",
+    Path(__file__).resolve().parents[1] / "scripts" / "check_resampler_torchaudio.py")
+_check = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_check)
+RATES = _check.RATES
+
+
+def _signal(rate: int, seconds: float = 0.3) -> np.ndarray:
+    return _check.signal(rate, seconds)
 
 
 def resample_reference(x: np.ndarray, orig: int, new: int, lowpass: int = 6,
@@ -34,15 +47,6 @@ def resample_reference(x: np.ndarray, orig: int, new: int, lowpass: int = 6,
     inside = (np.abs(t) <= lowpass) & (i >= 0) & (i < len(x))
     weight = np.sinc(t) * np.cos(np.pi * t / (2 * lowpass)) ** 2 * (band / orig)
     return np.where(inside, weight * x[np.clip(i, 0, len(x) - 1)], 0.0).sum(1)
-
-
-def _signal(rate: int, seconds: float = 0.3, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed + rate)
-    t = np.arange(int(rate * seconds)) / rate
-    tones = sum(a * np.sin(2 * np.pi * f * t + p) for a, f, p in
-                zip(rng.uniform(0.05, 0.3, 6), rng.uniform(50, rate / 2 * 0.98, 6),
-                    rng.uniform(0, 2 * np.pi, 6), strict=True))
-    return (tones + 0.1 * rng.standard_normal(len(t))).astype(np.float32)
 
 
 @pytest.mark.parametrize("rate", RATES)
