@@ -27,14 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     import jax
     import jax.numpy as jnp
     import numpy as np
+    from bench_utils import bench_config
 
     from lcasr_jax.analysis import attention
-    from lcasr_jax.model import ModelConfig, SCConformerXL
+    from lcasr_jax.model import SCConformerXL
 
-    cfg = ModelConfig()
-    if args.small:
-        cfg = ModelConfig(n_layers=2, d_model=64, n_heads=2, head_dim=32,
-                          subsampling_conv_channels=16)
+    cfg = bench_config(args.small)
     model = SCConformerXL(cfg, dtype=jnp.bfloat16)
     variables = jax.jit(model.init)(jax.random.PRNGKey(0), jnp.zeros((1, 80, 64)))
     frames = int(args.seconds * 100)

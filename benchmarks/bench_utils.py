@@ -1,4 +1,4 @@
-"""Timing, memory, environment header and table helpers for benchmarks/attention.py, ctc.py."""
+"""Timing, memory, environment header, table and model-size helpers for the benchmarks."""
 
 from __future__ import annotations
 
@@ -43,3 +43,13 @@ def table(rows: list[dict], columns: list[str]) -> str:
     for row in rows:
         lines.append("| " + " | ".join(fmt(row.get(c, "")) for c in columns) + " |")
     return "\n".join(lines)
+
+
+def bench_config(small: bool):
+    """The paper's 6L-768D model config, or (`small`) a tiny one for CPU smoke runs."""
+    from lcasr_jax.model import ModelConfig
+
+    if small:
+        return ModelConfig(n_layers=2, d_model=64, n_heads=2, head_dim=32,
+                           subsampling_conv_channels=16)
+    return ModelConfig()

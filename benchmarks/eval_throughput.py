@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     import jax
     import jax.numpy as jnp
     import numpy as np
-    from bench_utils import time_ms
+    from bench_utils import bench_config, time_ms
 
     from lcasr_jax.data.features import compute_features_jax
     from lcasr_jax.decode import token_runs
@@ -50,12 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         """Median seconds of fn() over `repeats` after one compile / warm-up call."""
         return time_ms(fn, warmup=1, reps=repeats) / 1e3
     from lcasr_jax.data.vocab import BLANK_ID
-    from lcasr_jax.model import ModelConfig, SCConformerXL
+    from lcasr_jax.model import SCConformerXL
 
-    cfg = ModelConfig()
-    if args.small:
-        cfg = ModelConfig(n_layers=2, d_model=64, n_heads=2, head_dim=32,
-                          subsampling_conv_channels=16)
+    cfg = bench_config(args.small)
     model = SCConformerXL(cfg, dtype=jnp.bfloat16)
     variables = jax.jit(model.init)(jax.random.PRNGKey(0), jnp.zeros((1, 80, 64)),
                                     jnp.array([64]))

@@ -26,9 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     import jax
     import jax.numpy as jnp
     import numpy as np
-    from bench_utils import header, time_ms
+    from bench_utils import bench_config, header, time_ms
 
-    from lcasr_jax.model import ModelConfig, SCConformerXL
+    from lcasr_jax.model import SCConformerXL
     from lcasr_jax.model import subsampling as subsampling_lib
     from lcasr_jax.model.attention import SelfAttention
     from lcasr_jax.model.conformer import ConformerLayer
@@ -39,10 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from lcasr_jax.model.positions import rotary_table
     from lcasr_jax.model.subsampling import DepthwiseStridingSubsampling, output_lengths
 
-    cfg = ModelConfig()
-    if args.small:
-        cfg = ModelConfig(n_layers=2, d_model=64, n_heads=2, head_dim=32,
-                          subsampling_conv_channels=16)
+    cfg = bench_config(args.small)
     dtype = jnp.bfloat16
     model = SCConformerXL(cfg, dtype=dtype)
     variables = jax.jit(model.init)(jax.random.PRNGKey(0), jnp.zeros((1, 80, 64)))
