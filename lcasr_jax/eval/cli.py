@@ -129,17 +129,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_stem(run_info: dict, decoder: str = "") -> str:
+def run_stem(run_info: dict, tag: str = "") -> str:
     """File stem of a run's outputs: unique per (data dir, split, name, mode, seq_len,
-    overlap, repeat, `decoder` tag), so two data dirs evaluated into one --out keep both."""
+    overlap, repeat, `tag` of the decoder and noise), so two data dirs evaluated into one
+    --out keep both."""
     import hashlib
 
     data = Path(run_info["data_dir"])
-    tag = hashlib.sha256(str(data).encode()).hexdigest()[:6]
+    digest = hashlib.sha256(str(data).encode()).hexdigest()[:6]
     repeat = f"_r{run_info['repeat']}" if run_info["repeat"] != 1 else ""
     return (f"{run_info['dataset']}_{run_info['split']}_{run_info['name']}_"
             f"{run_info['evaluation_mode']}_{run_info['seq_len']}_{run_info['overlap']}"
-            f"{repeat}{decoder}_{data.stem}-{tag}")
+            f"{repeat}{tag}_{data.stem}-{digest}")
 
 
 def run(args: argparse.Namespace):
