@@ -93,4 +93,5 @@ def test_lr_state_reads_a_checkpoint_of_the_former_lr_schedule():
     old = {"warmup_steps": 4, "peak": 1.0, "final": 0.0, "is_warmup": False,
            "warmup_count": 4, "offset": 6, "cosine_steps": 5, "lr": 0.9}
     state = LRState.from_state(old, recordings_seen=8)
-    assert learning_rate(LRPlan(4, 1.0), state) == pytest.approx(0.5 * (1 + math.cos(0.4 * math.pi)))
+    expected = 0.5 * (1 + math.cos(0.4 * math.pi))
+    assert learning_rate(LRPlan(4, 1.0), state) == pytest.approx(expected)
