@@ -8,7 +8,8 @@ Every variant is `base_config` (the original's paper_templates schedule: MADGRAD
 columns of `VARIANTS` set: layers, width, heads (head_dim = d_model / heads), positional
 encoding, lr, warm-up steps and remat; `subsampling_conv_channels` is 512 for the 2048-wide
 model, the default 256 otherwise. The `template` column names the original's
-exp/configs/paper_templates file each variant reproduces.
+exp/configs/paper_templates file each variant reproduces. `original_training` selects the
+original's batching and non-finite handling (`train.batching`, `train.nonfinite`).
 """
 
 from lcasr_jax.train.config import base_config
@@ -27,8 +28,9 @@ VARIANTS = {
     "rb_3l_2048d_16h": (3, 2048, 16, 2e-3, 5000, "none", "exp_set_seq_rotary_base_3l_2048"),
     "rb_6l_256d_8h": (6, 256, 8, 3e-3, 1500, "none", "exp_set_rot_encodings_6l_256"),
     "rb_12l_256d_8h": (12, 256, 8, 3e-3, 1500, "none", "exp_set_rot_encodings_12l_256"),
-    # the 2023 preprint's model: the main model's template with rotary base 10k
-    "rotary10k_6l_768d_6h": (6, 768, 6, 3e-3, 5000, "none", "exp_set_seq_rotary_base"),
+    # the 2023 preprint's model: rotary base 10k (the model's default base), whose only
+    # template (original/exp_set_seq_sched) warms up over 1,500 steps
+    "rotary10k_6l_768d_6h": (6, 768, 6, 3e-3, 1500, "none", "original/exp_set_seq_sched"),
     "sine_6l_768d_6h": (6, 768, 6, 3e-3, 1500, "none", "exp_set_fourier_encodings"),
     "nopos_6l_768d_6h": (6, 768, 6, 3e-3, 1500, "none", "exp_set_no_rotary"),
 }
@@ -43,6 +45,14 @@ def _positions(kind: str) -> dict:
     return {"rotary_base_freq": pos}
 
 
+def original_training(cfg):
+    """The original's training behaviours (README, "Fidelity to the original"): its batch
+    order and lockstep chunk walk with lr / sequence switches at recording-batch boundaries,
+    and the optimizer step skipped on a non-finite loss or gradient."""
+    cfg.train.update(batching="original", nonfinite="skip")
+    return cfg
+
+
 def get_config(variant: str = ""):
     if variant not in VARIANTS:
         raise ValueError(f"paper.py needs a variant, experiments/paper.py:NAME with NAME one "
@@ -55,4 +65,4 @@ def get_config(variant: str = ""):
     cfg = base_config(**model)
     cfg.optim.update(lr=lr, warmup_steps=warmup_steps)
     cfg.train.remat = remat
-    return cfg
+    return original_training(cfg)

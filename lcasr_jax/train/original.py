@@ -150,3 +150,76 @@ class OriginalPlan:
 
     def epochs_done(self) -> int:
         return self.max_epochs if self.finished else self.order.epoch
+
+
+def config_from_original(original: dict[str, Any], compute_dtype: str = "float32") -> Any:
+    """This project's training config for an original exp/train.py config (a dict of its
+    YAML): its model, MADGRAD lr / warm-up / clipping, chunk size, batch size, sequence
+    scheduler, random seed and epochs, with `train.batching='original'` and
+    `train.nonfinite='skip'`. Fields the original leaves out take its code's defaults."""
+    from lcasr_jax.model.config import from_original
+    from lcasr_jax.train.config import base_config
+
+    model = from_original(original["model"]).to_dict()
+    model["attention_window"] = tuple(model["attention_window"])
+    cfg = base_config(**model)
+    training, optim = original.get("training", {}), original["optimizer"]
+    if optim.get("name", "madgrad") != "madgrad":
+        raise ValueError(f"optimizer.name={optim.get('name')!r}: only madgrad is mapped")
+    cfg.optim.update(lr=float(optim["args"]["lr"]),
+                     warmup_steps=int(original["scheduler"]["warmup_steps"]),
+                     clip_value=float(training.get("clip_value", 0.8)))
+    sched = dict(original.get("sequence_scheduler") or {"increase_every": -1})
+    cfg.sequence.update(length=int(original["audio_chunking"]["size"]),
+                        batch_size=int(training["batch_size"]),
+                        **{k: sched[k] for k in ("increase_every", "stop_after", "start_after",
+                                                 "max_sequence_length", "increase_by_multiplier",
+                                                 "batch_size_multiplier") if k in sched})
+    seed = training.get("random_seed", 1234)
+    cfg.seed = int(seed)
+    cfg.train.update(compute_dtype=compute_dtype, max_epochs=int(training.get("max_epochs", 1)),
+                     batching="original", nonfinite="skip",
+                     original_python_seed=int(training.get("random_seed", 12345)))
+    return cfg
+
+
+def initial_state(cfg: Any, variables: dict[str, Any]) -> Any:
+    """A fresh TrainState (step 0, new optimizer state) holding `variables`, e.g. a released
+    checkpoint's (`checkpoints.convert.read_released`)."""
+    import jax
+    import jax.numpy as jnp
+
+    from lcasr_jax.train.optim import make_optimizer
+    from lcasr_jax.train.state import TrainState
+
+    params = jax.tree.map(jnp.asarray, variables["params"])
+    rest = {k: jax.tree.map(jnp.asarray, v) for k, v in variables.items() if k != "params"}
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                      batch_stats=rest.pop("batch_stats", {}), consts=rest,
+                      opt_state=make_optimizer(cfg.optim, 0.0).init(params),
+                      rng=jax.random.key_data(jax.random.key(int(cfg.seed))))
+
+
+def train_steps(cfg: Any, state: Any, steps: Any, model: Any = None):
+    """Train on an explicit step schedule, one device, no mesh: for each item of `steps`
+    (anything with .batch (arrays as `lockstep.step_batch` makes them), .lr and .loss_norm,
+    e.g. `OriginalPlan` steps or the original's dumped batches) yield (state, metrics) after
+    the step. Each new shape compiles once."""
+    import jax
+    import jax.numpy as jnp
+
+    from lcasr_jax.train.state import build_model
+    from lcasr_jax.train.step import make_train_step
+
+    step_fn = jax.jit(make_train_step(model or build_model(cfg), cfg))
+    for s in steps:
+        batch = {k: jnp.asarray(v) for k, v in s.batch.items()}
+        state, metrics = step_fn(state, batch, jnp.float32(s.lr), False,
+                                 jnp.float32(s.loss_norm))
+        yield state, metrics
+
+
+def plan_steps(plan: OriginalPlan):
+    """The steps of `plan` until it ends."""
+    while (step := plan.next_step()) is not None:
+        yield step
