@@ -130,7 +130,7 @@ def test_refilled_slots_do_not_give_the_originals_steps():
                     num_epochs=1, process_index=0, process_count=1, lookahead=0)
     got = [tuple((ex[int(r)]["id"], int(f)) for r, f, v in zip(
         b["recording"], b["frame"], b["valid"], strict=True) if v)
-        for _, b in zip(range(n), loader)]
+        for _, b in zip(range(n), loader, strict=False)]
     loader.close()
     r = d["rows"]
     want = [tuple((str(r["rec_id"][j]), int(r["chunk_start"][j])) for j in rows_of(i + 1))
@@ -196,10 +196,10 @@ def replay(n_steps: int, **train):
     steps = plan(**train)[:n_steps]
     tokens = max(max(len(t) for t in p.chunk.tokens) for p in steps)
     padded = [_pad_targets(p, tokens) for p in steps]
-    for i, (state, m) in enumerate(train_steps(cfg, state, padded), start=1):
+    for i, (after, m) in enumerate(train_steps(cfg, state, padded), start=1):
         metrics.append({k: float(v) for k, v in jax_get(m).items()})
         if i in snaps:
-            states[i] = _state_dict(model_cfg, state)
+            states[i] = _state_dict(model_cfg, after)
     return metrics, states
 
 
