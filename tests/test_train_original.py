@@ -250,3 +250,19 @@ def test_without_skipping_the_infeasible_step_changes_the_weights():
     worst = max(_rel(v, snaps[f"step{first_skip}/{k}"])
                 for k, v in states[first_skip].items() if "weight" in k)
     assert worst > 1e-3
+
+
+def test_a_recording_ending_on_a_chunk_boundary_keeps_a_row_of_length_zero():
+    """exp/train.py keeps row r while its walked frames <= its length: a 256-frame recording
+    beside a 300-frame one is a row of 0 frames in chunk 2 (128-frame chunks). The dump has
+    no such recording; the expected rows and lengths are worked out by hand."""
+    from lcasr_jax.data.lockstep import chunk_steps
+
+    def words(n):  # one word of one token in every 128-frame chunk
+        start = np.array([0.1 + 1.28 * k for k in range(n)])
+        return start, start + 0.2, np.arange(n + 1), np.arange(n, dtype=np.int32) + 5
+
+    steps = chunk_steps([256, 300], [words(2), words(3)], 128)
+    assert [(s.index, s.rows.tolist(), s.lengths.tolist()) for s in steps] == [
+        (0, [0, 1], [128, 128]), (1, [0, 1], [128, 128]), (2, [0, 1], [0, 44])]
+    assert [len(t) for t in steps[2].tokens] == [0, 1]
