@@ -11,7 +11,7 @@ model, the default 256 otherwise. The `template` column names the original's
 exp/configs/paper_templates file each variant reproduces.
 
 Every variant also trains as the original trained (issue 21): the fields of `FIDELITY`
-(README, "Training as the original": what each does and this project's default), and
+(README, "Fidelity to the original": what each does and this project's default), and
 `model.batch_renorm_updates=2` where the template checkpoints every layer (remat 'full').
 `experiments/paper.py:VARIANT,project` leaves them at this project's defaults.
 """

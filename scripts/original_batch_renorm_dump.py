@@ -4,9 +4,11 @@ tests/test_model_batch_renorm.py (tests/fixtures/original_batch_renorm/).
     python3 scripts/original_batch_renorm_dump.py ORIGINAL_CHECKOUT OUT.npz
 
 ORIGINAL_CHECKOUT: a checkout of robflynnyh/long-context-asr (outside this repository); needs
-torch. For a (batch, channels, time) input x and an upstream gradient g it records, per case,
-the module's output y, d(sum(y * g))/dx, running_mean, running_std and num_batches_tracked
-after one training forward (and backward) from running stats (0, ra_std) at counter `steps`:
+torch (and what importing its `lcasr` package needs: scripts/original_replay/original_import.py
+stands in for the absent torchaudio, wandb, librosa). For a (batch, channels, time) input x
+and an upstream gradient g it records, per case, the module's output y, d(sum(y * g))/dx,
+running_mean, running_std and num_batches_tracked after one training forward (and backward)
+from running stats (0, ra_std) at counter `steps`:
   bf16:  x rounded to bf16 (the conv output under CUDA autocast), steps 0, ra_std 1;
   ckpt:  float32 x through torch.utils.checkpoint (as checkpoint_every_n_layers: 1 wraps
          each layer), steps 36000, ra_std 1: the forward runs twice.
@@ -20,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from original_init_stats import _StandIns  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent / "original_replay"))
+from original_import import _stub_missing  # noqa: E402
 
 CASES = {"bf16": ("bfloat16", 0, False), "ckpt": ("float32", 36000, True)}
 
@@ -30,9 +32,9 @@ def main(original: str, out: str) -> None:
     import torch
     from torch.utils.checkpoint import checkpoint
 
-    sys.dont_write_bytecode = True
+    sys.dont_write_bytecode = True  # leave the original's checkout as it is
     sys.path.insert(0, original)
-    sys.meta_path.append(_StandIns())
+    _stub_missing()  # torchaudio, wandb, librosa when absent: importing lcasr needs them
     from lcasr.components.batchrenorm import BatchRenorm1d
 
     rng = np.random.default_rng(0)

@@ -1,9 +1,9 @@
 """Fresh weights with param_init='torch' have the spread and centre of the original's fresh
 model, tensor by tensor; this project's default ('lecun') does not.
 
-The reference is tests/fixtures/original_init/*.json: the per-tensor mean and std of the
-original's SCConformerXL built as its exp/train.py builds it (torch.manual_seed(12345)),
-written by scripts/original_init_stats.py (see the fixture folder's README).
+The reference is tests/fixtures/original_replay/init_stats.json: the per-tensor mean and std
+of the original's SCConformerXL built as its exp/train.py builds it (torch.manual_seed(12345))
+for the paper template of the 6L-256D model (that folder's README says how it was made).
 """
 
 import json
@@ -18,13 +18,21 @@ from lcasr_jax.checkpoints.mapping import variables_to_state_dict
 from lcasr_jax.model import SCConformerXL, from_original
 from lcasr_jax.train.state import init_variables
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "original_init"
-TEMPLATE = FIXTURES / "exp_set_rot_encodings_6l_256.json"  # the paper's 6L-256D model
+STATS = Path(__file__).resolve().parent / "fixtures" / "original_replay" / "init_stats.json"
+MODEL = "6L-256D"  # exp_set_rot_encodings_6l_256.yaml
+
+
+def _original() -> dict:
+    """{"model": the template's config.model, "tensors": {key: shape, mean, std}} of the
+    float tensors (the counters num_batches_tracked are integers)."""
+    doc = json.loads(STATS.read_text())[MODEL]
+    tensors = {k: v for k, v in doc["tensors"].items() if not k.endswith("num_batches_tracked")}
+    return {"model": doc["model"], "tensors": tensors}
 
 
 def _fresh_state_dict(param_init: str, seed: int = 0) -> tuple[dict, dict]:
     """(the original's statistics, our fresh model's state_dict as float64 numpy)."""
-    doc = json.loads(TEMPLATE.read_text())
+    doc = _original()
     cfg = from_original(doc["model"]).replace(param_init=param_init)
     variables = jax.device_get(
         jax.tree.map(np.asarray, init_variables(SCConformerXL(cfg), jax.random.key(seed))))
@@ -79,7 +87,7 @@ def test_torch_bounds_follow_torchs_fan_in():
     """Weights and biases lie in ±1/sqrt(fan_in) with torch's fan_in: input features x
     taps / groups (a depthwise conv's is its taps), and fill most of that range."""
     reference, state = _fresh_state_dict("torch", seed=1)
-    cfg = json.loads(TEMPLATE.read_text())["model"]
+    cfg = _original()["model"]
     d, c = cfg["d_model"], cfg["subsampling_conv_channels"]
     fan_in = {"decoder.ff": d, "decoder.reprojection": 4096, "subsampling.out": c * 10,
               "subsampling.conv.0": 9, "subsampling.conv.2": 9, "subsampling.conv.3": c,

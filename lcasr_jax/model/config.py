@@ -90,7 +90,7 @@ class ModelConfig:
     attention_window: tuple[int, int] = (-1, -1)
     # How a fresh model is trained, not what a checkpoint computes (TRAINING_FIELDS): the
     # original's behaviour where set as in experiments/paper.py's FIDELITY, else this
-    # project's (README, "Training as the original").
+    # project's (README, "Fidelity to the original").
     param_init: str = "lecun"  # "lecun" or "torch" (model/init.py)
     batch_renorm_padding: bool = False  # batch statistics also over padded frames
     batch_renorm_dtype: str = "float32"  # "bfloat16": statistics as under CUDA autocast

@@ -29,9 +29,10 @@ class BatchRenorm(nn.Module):
     The original's training differs from this project's default in three ways, each an
     attribute: `include_padding` (its statistics count the padded frames too: zeros before
     the depthwise conv, so there its bias and the edges of valid frames; ours count valid
-    frames only; rows without valid frames, the trainer's filler rows, count under neither); `stats_dtype=bfloat16` (under CUDA autocast the conv output is bf16 and
-    its mean, std, x - mean and (x - mean) / std are rounded to bf16, the rest in float32,
-    and the output stays float32); `updates=2` (with torch.utils.checkpoint around every
+    frames only; rows without valid frames, the trainer's filler rows, count under
+    neither); `stats_dtype=bfloat16` (under CUDA autocast the conv output is bf16 and its
+    mean, std, x - mean and (x - mean) / std are rounded to bf16, the rest in float32, and
+    the output stays float32); `updates=2` (with torch.utils.checkpoint around every
     layer the forward runs again in the backward: running statistics and counter move twice
     per step, and the gradient comes from the second run, whose r and d use the once-updated
     statistics).
