@@ -8,8 +8,12 @@ Every variant is `base_config` (the original's paper_templates schedule: MADGRAD
 columns of `VARIANTS` set: layers, width, heads (head_dim = d_model / heads), positional
 encoding, lr, warm-up steps and remat; `subsampling_conv_channels` is 512 for the 2048-wide
 model, the default 256 otherwise. The `template` column names the original's
-exp/configs/paper_templates file each variant reproduces. `original_training` selects the
-original's batching and non-finite handling (`train.batching`, `train.nonfinite`).
+exp/configs/paper_templates file each variant reproduces.
+
+Every variant also trains as the original trained (issue 21): the fields of `FIDELITY`
+(README, "Fidelity to the original": what each does and this project's default), and
+`model.batch_renorm_updates=2` where the template checkpoints every layer (remat 'full').
+`experiments/paper.py:VARIANT,project` leaves them at this project's defaults.
 """
 
 from lcasr_jax.train.config import base_config
@@ -36,6 +40,18 @@ VARIANTS = {
 }
 
 
+# The original's training behaviours, selected together: dotted field -> value.
+FIDELITY = {
+    "model.param_init": "torch",  # torch's default init per layer (model/init.py)
+    "model.batch_renorm_padding": True,  # batch statistics over padded frames too
+    "model.batch_renorm_dtype": "bfloat16",  # ... of the bf16 conv output (autocast)
+    "train.position_dtype": "bfloat16",  # rotary/Fourier tables as under CUDA autocast
+    "train.batching": "original",  # its batch order, lockstep chunk walk, batch-edge switches
+    "train.nonfinite": "skip",  # skip the optimizer step on a non-finite loss (GradScaler)
+}
+GROUPS = ("project",)  # VARIANT,GROUP: 'project' = without FIDELITY
+
+
 def _positions(kind: str) -> dict:
     pos = POSITIONS[kind]
     if pos == "none":
@@ -45,18 +61,22 @@ def _positions(kind: str) -> dict:
     return {"rotary_base_freq": pos}
 
 
-def original_training(cfg):
-    """The original's training behaviours (README, "Fidelity to the original"): its batch
-    order and lockstep chunk walk with lr / sequence switches at recording-batch boundaries,
-    and the optimizer step skipped on a non-finite loss or gradient."""
-    cfg.train.update(batching="original", nonfinite="skip")
-    return cfg
+def _set(cfg, dotted: str, value) -> None:
+    *parents, name = dotted.split(".")
+    node = cfg
+    for part in parents:
+        node = node[part]
+    node[name] = value
 
 
-def get_config(variant: str = ""):
+def get_config(spec: str = ""):
+    variant, _, group = spec.partition(",")
     if variant not in VARIANTS:
         raise ValueError(f"paper.py needs a variant, experiments/paper.py:NAME with NAME one "
                          f"of {', '.join(VARIANTS)} (got {variant!r})")
+    if group and group not in GROUPS:
+        raise ValueError(f"experiments/paper.py:{spec}: after the comma, one of "
+                         f"{', '.join(GROUPS)} (got {group!r})")
     n_layers, d_model, n_heads, lr, warmup_steps, remat, _ = VARIANTS[variant]
     model = dict(n_layers=n_layers, d_model=d_model, n_heads=n_heads,
                  head_dim=d_model // n_heads, **_positions(variant.split("_")[0]))
@@ -65,4 +85,9 @@ def get_config(variant: str = ""):
     cfg = base_config(**model)
     cfg.optim.update(lr=lr, warmup_steps=warmup_steps)
     cfg.train.remat = remat
-    return original_training(cfg)
+    if group != "project":
+        for dotted, value in FIDELITY.items():
+            _set(cfg, dotted, value)
+        # checkpoint_every_n_layers: 1 reruns each layer's forward in the backward
+        cfg.model.batch_renorm_updates = 2 if remat != "none" else 1
+    return cfg

@@ -120,6 +120,7 @@ TRAIN_CONFIG: dict[str, Rule] = {
     "train.max_steps": either(-1, int_at_least(1)),
     "train.backprop_every": one_of(1),
     "train.compute_dtype": one_of("float32", "bfloat16"),
+    "train.position_dtype": one_of("float32", "bfloat16"),
     "train.batching": one_of("slots", "original"),
     "train.nonfinite": one_of("zero", "skip"),
     "train.lockstep_shapes": one_of("padded", "exact"),

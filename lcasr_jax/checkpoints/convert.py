@@ -14,7 +14,7 @@ import numpy as np
 
 from lcasr_jax.checkpoints import mapping, store, torch_format
 from lcasr_jax.checkpoints.hub import resolve_checkpoint
-from lcasr_jax.model.config import ModelConfig, from_original
+from lcasr_jax.model.config import TRAINING_FIELDS, ModelConfig, from_original
 from lcasr_jax.model.conformer import SCConformerXL
 
 
@@ -108,8 +108,8 @@ def _original_model_config(cfg: ModelConfig) -> dict[str, Any]:
     """config.model for a model that was not converted from a release (e.g. trained here)."""
     d = cfg.to_dict()
     left, right = d.pop("attention_window")
-    d.pop("rms_norm_style")
-    d.pop("vocab_size")
+    for key in ("rms_norm_style", "vocab_size", *TRAINING_FIELDS):
+        d.pop(key)
     if (left, right) != (-1, -1):
         d["attention_window_size_left"], d["attention_window_size_right"] = left, right
     return d
@@ -120,7 +120,7 @@ def load_pretrained(path: str | os.PathLike, **model_kwargs: Any) -> tuple[SCCon
     Hugging Face name `hf://OWNER/REPO/FOLDER[@REVISION]` (see `hub.resolve_checkpoint`).
 
     Returns (model, variables) ready for `model.apply(variables, spec, lengths)`.
-    `model_kwargs` go to SCConformerXL (dtype, attention_impl, rotary_dtype, remat).
+    `model_kwargs` go to SCConformerXL (dtype, attention_impl, position_dtype, remat).
     """
     path = resolve_checkpoint(path)
     if path.is_dir():

@@ -154,13 +154,20 @@ class OriginalPlan:
 
 def config_from_original(original: dict[str, Any], compute_dtype: str = "float32") -> Any:
     """This project's training config for an original exp/train.py config (a dict of its
-    YAML): its model, MADGRAD lr / warm-up / clipping, chunk size, batch size, sequence
-    scheduler, random seed and epochs, with `train.batching='original'` and
-    `train.nonfinite='skip'`. Fields the original leaves out take its code's defaults."""
+    YAML): its model (with the original's init, BatchRenorm statistics and, in bf16, position
+    tables), MADGRAD lr / warm-up / clipping, chunk size, batch size, sequence scheduler,
+    random seed and epochs, with `train.batching='original'` and `train.nonfinite='skip'`.
+    `compute_dtype` 'bfloat16' stands for the original's CUDA autocast. Fields the original
+    leaves out take its code's defaults."""
     from lcasr_jax.model.config import from_original
     from lcasr_jax.train.config import base_config
 
-    model = from_original(original["model"]).to_dict()
+    bf16 = compute_dtype == "bfloat16"  # the original autocasts to bf16 (on CUDA)
+    per_layer_remat = int(original["model"].get("checkpoint_every_n_layers", 0)) > 0
+    model = {**from_original(original["model"]).to_dict(), "param_init": "torch",
+             "batch_renorm_padding": True,
+             "batch_renorm_dtype": "bfloat16" if bf16 else "float32",
+             "batch_renorm_updates": 2 if per_layer_remat else 1}
     model["attention_window"] = tuple(model["attention_window"])
     cfg = base_config(**model)
     training, optim = original.get("training", {}), original["optimizer"]
@@ -178,6 +185,7 @@ def config_from_original(original: dict[str, Any], compute_dtype: str = "float32
     seed = training.get("random_seed", 1234)
     cfg.seed = int(seed)
     cfg.train.update(compute_dtype=compute_dtype, max_epochs=int(training.get("max_epochs", 1)),
+                     position_dtype=compute_dtype, remat="full" if per_layer_remat else "none",
                      batching="original", nonfinite="skip",
                      original_python_seed=int(training.get("random_seed", 12345)))
     return cfg
