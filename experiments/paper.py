@@ -48,6 +48,7 @@ FIDELITY = {
     "train.position_dtype": "bfloat16",  # rotary/Fourier tables as under CUDA autocast
     "train.batching": "original",  # its batch order, lockstep chunk walk, batch-edge switches
     "train.nonfinite": "skip",  # skip the optimizer step on a non-finite loss (GradScaler)
+    "data.resampler": "torchaudio",  # its resampler for non-16 kHz audio ('recordings' kind)
 }
 GROUPS = ("project",)  # VARIANT,GROUP: 'project' = without FIDELITY
 

@@ -133,6 +133,7 @@ TRAIN_CONFIG: dict[str, Rule] = {
     "log.dev_every_steps": int_at_least(0),
     "data.kind": one_of("synthetic", "corpus", "recordings"),
     "data.synthetic_recordings": int_at_least(1),
+    "data.resampler": one_of("soxr", "torchaudio"),
 }
 
 

@@ -44,7 +44,8 @@ def _flat(d: dict, prefix: str = "") -> dict:
 # original"); batch_renorm_updates is 2 where the template checkpoints every layer.
 FIDELITY = {"model.param_init": "torch", "model.batch_renorm_padding": True,
             "model.batch_renorm_dtype": "bfloat16", "train.position_dtype": "bfloat16",
-            "train.batching": "original", "train.nonfinite": "skip"}
+            "train.batching": "original", "train.nonfinite": "skip",
+            "data.resampler": "torchaudio"}
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))

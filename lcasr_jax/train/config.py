@@ -65,7 +65,7 @@ def base_config(**model: object) -> ml_collections.ConfigDict:
 
     cfg.data = ml_collections.ConfigDict(dict(
         kind="corpus", path="", split="train", dev_split="dev", synthetic_recordings=64,
-        synthetic_tokens_per_second=3.0))
+        synthetic_tokens_per_second=3.0, resampler="soxr"))
 
     cfg.checkpoint = ml_collections.ConfigDict(dict(every_steps=500, keep=3, async_save=True,
                                                     export_dtype="float32"))

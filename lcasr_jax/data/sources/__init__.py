@@ -36,8 +36,8 @@ def make_source(cfg: Any) -> BatchSource:
     if kind == "recordings":
         from lcasr_jax.data.sources.recordings import RecordingsSource
 
-        return CorpusSource(RecordingsSource.from_dir(cfg.data.path, cfg.data.split),
-                            seed=cfg.seed)
+        return CorpusSource(RecordingsSource.from_dir(
+            cfg.data.path, cfg.data.split, cfg.data.get("resampler", "soxr")), seed=cfg.seed)
     from lcasr_jax.data.sources.tfds import open_split
 
     return CorpusSource(open_split(cfg.data.path, cfg.data.split), seed=cfg.seed)
