@@ -269,3 +269,30 @@ def test_a_recording_ending_on_a_chunk_boundary_keeps_a_row_of_length_zero():
     assert [(s.index, s.rows.tolist(), s.lengths.tolist()) for s in steps] == [
         (0, [0, 1], [128, 128]), (1, [0, 1], [128, 128]), (2, [0, 1], [0, 44])]
     assert [len(t) for t in steps[2].tokens] == [0, 1]
+
+
+def test_train_command_walks_the_original_batches_and_resumes(tmp_path):
+    """`train` with data.kind='original_pairs' on the corpus in the original's format: the
+    logged lr and rows are the original's, across a kill-free stop and resume."""
+    from lcasr_jax.train.loop import train
+
+    spec = importlib.util.spec_from_file_location("make_corpus", CORPUS)
+    make_corpus = sys.modules.get("make_corpus") or importlib.util.module_from_spec(spec)
+    if "make_corpus" not in sys.modules:
+        sys.modules["make_corpus"] = make_corpus
+        spec.loader.exec_module(make_corpus)
+    corpus = dump()["meta"]["corpus"]
+    pairs = make_corpus.write_original_format(
+        tmp_path / "corpus", make_corpus.recordings(corpus["seed"], corpus["n"]))
+    cfg = config(lockstep_shapes="exact", max_steps=2)
+    cfg.data.update(kind="original_pairs", path=str(pairs))
+    cfg.checkpoint.update(every_steps=1, async_save=False, export_dtype="")
+    cfg.log.update(every_steps=1, tensorboard=False, progress=False, sample_every_steps=0)
+    assert train(cfg, tmp_path / "run")["step"] == 2
+    cfg.train.max_steps = 4
+    assert train(cfg, tmp_path / "run")["step"] == 4
+    logged = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    s = dump()["steps"]
+    assert [m["step"] for m in logged] == [1, 2, 3, 4]
+    assert [m["rows"] for m in logged] == s["rows"][:4].tolist()
+    np.testing.assert_allclose([m["lr"] for m in logged], s["lr"][:4], rtol=1e-6, atol=1e-12)

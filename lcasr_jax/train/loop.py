@@ -170,6 +170,9 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
     lr_plan = LRPlan.from_config(cfg.optim)
     plan = None
     if cfg.train.batching == "original":  # the original's batches and lockstep chunk walk
+        if not hasattr(source, "source") or jax.process_count() > 1:
+            raise ValueError("config.train.batching='original' needs one process and "
+                             "data.kind corpus, recordings or original_pairs")
         examples = source.source
         plan = OriginalPlan(examples, durations_of(examples), cfg,
                             state=meta["original"] if meta is not None else None,

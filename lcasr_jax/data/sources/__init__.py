@@ -3,7 +3,9 @@
 - `synthetic`: deterministic token-pattern spectrograms, no audio (`synthetic.py`);
 - `corpus`: a built TFDS ArrayRecord dataset (`tfds.py`), chunked by the data loader;
 - `recordings`: a folder of recording JSONs + audio, features computed on first use
-  (`recordings.py`; no tfds needed), chunked by the data loader.
+  (`recordings.py`; no tfds needed), chunked by the data loader;
+- `original_pairs`: a corpus in the original's training format, `data.path` its
+  audio_txt_pairs.json (`original_pairs.py`; spectrograms as .pt files, needs torch).
 
 The loader-backed kinds share `corpus.CorpusSource`, the adapter from random-access
 recordings to the protocol.
@@ -15,7 +17,7 @@ from typing import Any
 
 from lcasr_jax.data.sources.base import BatchSource
 
-KINDS = ("synthetic", "corpus", "recordings")
+KINDS = ("synthetic", "corpus", "recordings", "original_pairs")
 
 
 def make_source(cfg: Any) -> BatchSource:
@@ -33,6 +35,10 @@ def make_source(cfg: Any) -> BatchSource:
         raise ValueError("data.path is empty: pass --config.data.path=DIR")
     from lcasr_jax.data.sources.corpus import CorpusSource
 
+    if kind == "original_pairs":
+        from lcasr_jax.data.sources.original_pairs import OriginalPairs
+
+        return CorpusSource(OriginalPairs.from_json(cfg.data.path), seed=cfg.seed)
     if kind == "recordings":
         from lcasr_jax.data.sources.recordings import RecordingsSource
 
