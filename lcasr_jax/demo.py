@@ -126,8 +126,8 @@ def _run(args: argparse.Namespace) -> int:
     from lcasr_jax.eval import report
     from lcasr_jax.eval.cli import load, overlap_frames
     from lcasr_jax.eval.datasets import load_dataset
-    from lcasr_jax.eval.plot import write_report
     from lcasr_jax.eval.runner import EvalSettings, evaluate
+    from lcasr_jax.figures.context import write_report
     from lcasr_jax.files import atomic_write
 
     t0 = time.perf_counter()

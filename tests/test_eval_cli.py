@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lcasr_jax.eval import cli, plot, summary, transcribe
+from lcasr_jax.eval import cli, transcribe
+from lcasr_jax.figures import context as plot
+from lcasr_jax.figures import summary
 
 SR = 16000
 # Two recordings of 384 and 256 frames: with 128-frame windows every 64 frames, one window

@@ -131,7 +131,8 @@ def test_eval_noise_columns_and_stem(tmp_path, parity_dir, synth_dir):
 def test_sweep_noise_axis_reaches_the_results(tmp_path, parity_dir, synth_dir):
     from pathlib import Path
 
-    from lcasr_jax.eval import report, sweep
+    from lcasr_jax.eval import report
+    from lcasr_jax.sweeps import cli as sweep_cli
 
     data = synth_dir(tmp_path / "data", (2.55,))
     demo = Path(__file__).resolve().parents[1] / "experiments" / "sweeps" / "demo.py"
@@ -141,7 +142,7 @@ def test_sweep_noise_axis_reaches_the_results(tmp_path, parity_dir, synth_dir):
             "--config.datasets.synth.generate_hours=0", "--config.models.shipped.repeats=(1,)",
             f"--config.models.shipped.checkpoint={parity_dir / 'rotary_ln' / 'checkpoint.pt'}",
             "--config.options.noise=('none','gaussian:5')"]
-    assert sweep.main(argv) == 0
+    assert sweep_cli.main(argv) == 0
     rows = [r for r in report.read_table(tmp_path / "sw" / "results.csv")
             if r["recording"] == "all"]
     assert [r["noise"] for r in rows] == ["none", "gaussian:5"]

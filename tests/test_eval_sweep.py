@@ -15,8 +15,12 @@ import numpy as np
 import pytest
 
 from lcasr_jax.configs import load_config
-from lcasr_jax.eval import grid, report, summary, sweep
-from lcasr_jax.eval.sweep_config import base_config, dataset, model
+from lcasr_jax.eval import report
+from lcasr_jax.figures import summary
+from lcasr_jax.sweeps import cli as sweep_cli
+from lcasr_jax.sweeps import grid
+from lcasr_jax.sweeps import run as sweep
+from lcasr_jax.sweeps.config import base_config, dataset, model
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = str(REPO / "experiments" / "sweeps" / "demo.py")
@@ -37,7 +41,7 @@ def test_sweep_killed_and_resumed_equals_uninterrupted(tmp_path, parity_dir, syn
     data = synth_dir(tmp_path / "data", SECONDS)
     checkpoint = parity_dir / "rotary_ln" / "checkpoint.pt"
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
-    assert sweep.main(_argv(data, checkpoint, whole)) == 0
+    assert sweep_cli.main(_argv(data, checkpoint, whole)) == 0
     assert "6 cells evaluated, 0 finished earlier" in capsys.readouterr().out
 
     # Killed with SIGKILL once the first cell's file has appeared (mid-sweep: the later
@@ -60,7 +64,7 @@ def test_sweep_killed_and_resumed_equals_uninterrupted(tmp_path, parity_dir, syn
     assert 1 <= len(done) < len(cells)
     assert not (resumed / "results.csv").exists()
 
-    assert sweep.main(_argv(data, checkpoint, resumed)) == 0
+    assert sweep_cli.main(_argv(data, checkpoint, resumed)) == 0
     assert (f"{len(cells) - len(done)} cells evaluated, {len(done)} finished earlier"
             in capsys.readouterr().out)
     for key, mtime in done.items():  # finished cells were not recomputed
@@ -79,7 +83,7 @@ def test_sweep_killed_and_resumed_equals_uninterrupted(tmp_path, parity_dir, syn
     wer_at = {r["seq_len"]: float(r["wer"]) for r in table if r["recording"] == "all"}
     assert csv_rows[1].split(",")[3:] == [f"{100 * wer_at[c]:.4f}" for c in ("64", "128", "256")]
 
-    assert sweep.main(_argv(data, checkpoint, resumed)) == 0  # nothing left: no model run
+    assert sweep_cli.main(_argv(data, checkpoint, resumed)) == 0  # nothing left: no model run
     assert "0 cells evaluated, 6 finished earlier" in capsys.readouterr().out
 
 

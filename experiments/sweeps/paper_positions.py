@@ -8,7 +8,7 @@ Earnings-22 (Rev16 too, off by default here as in the README's table).
     lcasr-jax sweep --config experiments/sweeps/paper_positions.py --out runs/paper/positions
 """
 
-from lcasr_jax.eval.sweep_config import (
+from lcasr_jax.sweeps.config import (
     TABLE_CONTEXTS,
     base_config,
     model,

@@ -7,7 +7,7 @@ off by default, as in the README's table).
     # one row: --config.only_models=rb_9l_768d_6h
 """
 
-from lcasr_jax.eval.sweep_config import TABLE_CONTEXTS, base_config, paper_datasets, released
+from lcasr_jax.sweeps.config import TABLE_CONTEXTS, base_config, paper_datasets, released
 
 MODELS = ("rb_3l_768d_6h", "rb_6l_768d_6h", "rb_9l_768d_6h", "rb_3l_2048d_16h",
           "rb_6l_256d_8h", "rb_12l_256d_8h", "rb_6l_768d_12h", "rb_6l_768d_24h")

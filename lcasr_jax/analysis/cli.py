@@ -82,8 +82,9 @@ def _model(args):
 
 
 def run_attention(args) -> list[Path]:
-    from lcasr_jax.analysis import attention, figures
+    from lcasr_jax.analysis import attention
     from lcasr_jax.eval.report import atomic_write
+    from lcasr_jax.figures import analysis as figures
 
     model, variables = _model(args)
     cfg = model.config
@@ -128,8 +129,9 @@ def run_attention(args) -> list[Path]:
 
 
 def run_attribution(args) -> list[Path]:
-    from lcasr_jax.analysis import attribution, figures
+    from lcasr_jax.analysis import attribution
     from lcasr_jax.eval.report import atomic_write
+    from lcasr_jax.figures import analysis as figures
 
     model, variables = _model(args)
     factor = model.config.subsampling_factor
@@ -166,8 +168,8 @@ def run_attribution(args) -> list[Path]:
 
 
 def run_figures(args) -> list[Path]:
-    from lcasr_jax.analysis import figures
     from lcasr_jax.eval.report import read_table
+    from lcasr_jax.figures import analysis as figures
 
     rows = []
     for table in args.tables:

@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lcasr_jax.data.features import FRAME_SECONDS
-from lcasr_jax.eval import report, summary
+from lcasr_jax.eval import report
+from lcasr_jax.figures import summary
 
 PANELS_PER_ROW = 4  # datasets side by side before the figure wraps
 
