@@ -48,6 +48,7 @@ def test_sweep_killed_and_resumed_equals_uninterrupted(tmp_path, parity_dir, syn
     # contexts each need a compilation first).
     cells = grid.expand(load_config(DEMO, [a[len("--config."):]
                                            for a in _argv(data, checkpoint, resumed)[4:]]))
+    cells, _ = sweep.with_contents(cells, resumed, print)  # keys with the files' digests
     first = sweep.cell_paths(resumed, cells[0])[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "lcasr_jax.cli", "sweep", *_argv(data, checkpoint, resumed),
@@ -73,10 +74,10 @@ def test_sweep_killed_and_resumed_equals_uninterrupted(tmp_path, parity_dir, syn
         assert (resumed / name).read_bytes() == (whole / name).read_bytes(), name
     assert (resumed / "wer_vs_context.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    table = report.read_table(whole / "results.csv")
-    assert len(table) == len(cells) * 3  # 2 recordings + 'all' per cell
-    assert [r["seq_len"] for r in table if r["recording"] == "all"] == \
-        ["64", "64", "128", "128", "256", "256"]
+    table = report.read_table(whole / "results.csv")  # the overall rows, as the original's
+    assert [r["recording"] for r in table] == ["all"] * len(cells)
+    assert len(report.read_table(whole / "results_recordings.csv")) == len(cells) * 2
+    assert [r["seq_len"] for r in table] == ["64", "64", "128", "128", "256", "256"]
     assert {r["repeat"] for r in table} == {"1", "2"}
     csv_rows = (whole / "summary.csv").read_text().splitlines()
     assert csv_rows[0] == "dataset,model,quantity,64,128,256"

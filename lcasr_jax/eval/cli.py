@@ -36,6 +36,15 @@ def overlap_frames(seq_len: int, overlap: int | None, ratio: float | None, facto
     return int(seq_len * ratio) // factor * factor
 
 
+def configured_ratio(seq_len: int, overlap: int | None, ratio: float | None) -> float:
+    """The overlap ratio as configured (the original's `overlap_ratio` column): --overlap-ratio
+    itself, else --overlap / seq_len. The overlap used, after rounding to the subsampling
+    factor, is the `overlap` column (frames)."""
+    if ratio is not None:
+        return ratio
+    return (overlap or 0) / seq_len
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="released .pt, converted model dir, a folder "
                    "holding one checkpoint, or hf://OWNER/REPO/FOLDER[@REVISION] "
@@ -62,13 +71,18 @@ def decoder_settings(args: argparse.Namespace) -> DecoderSettings:
 
 
 def run_name(checkpoint: str) -> str:
-    """Default run name: the file's stem, or REPO_FOLDER for hub names."""
+    """Default run name: REPO_FOLDER for hub names; for a path, its stem and a tag of its
+    absolute real path (runA/model and runB/model are two models, never two repeats of
+    one)."""
+    import hashlib
+
     from lcasr_jax.checkpoints.hub import is_hub_name, parse_hub_name
 
     if is_hub_name(checkpoint):
         ref = parse_hub_name(checkpoint)
         return "_".join([ref.repo_id.split("/")[1], *ref.path.split("/")]).strip("_")
-    return Path(checkpoint).stem
+    where = str(Path(checkpoint).expanduser().resolve())
+    return f"{Path(checkpoint).stem}-{hashlib.sha256(where.encode()).hexdigest()[:6]}"
 
 
 def load(checkpoint: str | None, dtype: str):
@@ -131,12 +145,12 @@ def parser() -> argparse.ArgumentParser:
 
 def run_stem(run_info: dict, tag: str = "") -> str:
     """File stem of a run's outputs: unique per (data dir, split, name, mode, seq_len,
-    overlap, repeat, `tag` of the decoder and noise), so two data dirs evaluated into one
-    --out keep both."""
+    overlap, repeat, `tag` of the decoder and noise, checkpoint), so two data dirs or two
+    checkpoints evaluated into one --out keep both. It is the rows' `run` identity."""
     import hashlib
 
     data = Path(run_info["data_dir"])
-    digest = hashlib.sha256(str(data).encode()).hexdigest()[:6]
+    digest = hashlib.sha256(f"{data}\0{run_info['checkpoint']}".encode()).hexdigest()[:6]
     repeat = f"_r{run_info['repeat']}" if run_info["repeat"] != 1 else ""
     return (f"{run_info['dataset']}_{run_info['split']}_{run_info['name']}_"
             f"{run_info['evaluation_mode']}_{run_info['seq_len']}_{run_info['overlap']}"
@@ -168,7 +182,9 @@ def run(args: argparse.Namespace):
     name = args.name or run_name(checkpoint)
     run_info = {"dataset": args.dataset, "split": args.split, "name": name,
                 "checkpoint": str(checkpoint), "repeat": args.repeat, "seq_len": args.seq_len,
-                "overlap_ratio": overlap / args.seq_len, "model_class": "SCConformerXL",
+                "overlap_ratio": configured_ratio(args.seq_len, args.overlap,
+                                                  args.overlap_ratio),
+                "model_class": "SCConformerXL",
                 "evaluation_mode": args.mode, "overlap": overlap, "noise": args.noise,
                 "noise_seed": args.noise_seed}
     run_info["data_dir"] = str(Path(args.data_dir).absolute())
