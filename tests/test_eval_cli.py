@@ -51,6 +51,9 @@ def test_eval_writes_original_columns_and_appends(tmp_path, checkpoint, capsys, 
     assert cli.main(argv + ["--mode", "buffered"]) == 0
     table = list(csv.reader((tmp_path / "out" / "results.csv").read_text().splitlines()))
     assert table[0] == HEADER and len(table) == 3  # one overall row per run
+    assert cli.main(argv + ["--mode", "buffered"]) == 0  # the same run again: no new row
+    assert list(csv.reader((tmp_path / "out" / "results.csv").read_text().splitlines())) \
+        == table
     assert {r[15] for r in table[1:]} == {"averaged_moving_window", "buffered"}
 
     png = tmp_path / "out" / "wer.png"
