@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("lcasr_jax.eval.cli", "long-form WER evaluation"),
     "transcribe": ("lcasr_jax.eval.transcribe", "transcribe audio files with timestamps"),
     "sweep": ("lcasr_jax.sweeps.cli", "run an evaluation grid (resumable) with its figure"),
-    "plot": ("lcasr_jax.figures.context", "figure and summary tables of results tables"),
+    "plot": ("lcasr_jax.figures.cli", "the paper's figures from results tables and arrays"),
     "analyze": ("lcasr_jax.analysis.cli", "context use: attention distance, attribution, figures"),
 }
 

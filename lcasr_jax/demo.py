@@ -156,7 +156,7 @@ def _run(args: argparse.Namespace) -> int:
             "model_class": "SCConformerXL", "evaluation_mode": args.mode, "overlap": overlap})
     table = args.out / "results.csv"
     atomic_write(table, report.to_csv(table_rows))
-    png, _, _ = write_report(
+    png, *_ = write_report(
         table_rows, args.out / "wer_vs_context.png",
         f"Held-out synthetic speech: {audio_s / 60:.0f} min, unseen voice families and book"
         + (" (random-weight stand-in)" if stand_in else ""))

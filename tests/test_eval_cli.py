@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from lcasr_jax.eval import cli, transcribe
-from lcasr_jax.figures import context as plot
+from lcasr_jax.figures import cli as plot
 from lcasr_jax.figures import summary
 
 SR = 16000

@@ -1,10 +1,13 @@
-"""Figures of the analyses (matplotlib Agg, PNG written atomically).
+"""Figures of the analyses (`lcasr-jax analyze`), from their arrays and results tables.
 
-  wer_vs_snr        WER against measured SNR, one line per context (results tables)
-  loss_vs_context   per-token CTC loss against context (results tables of `eval --loss`)
-  attention_distance  share of attention mass beyond a distance, per layer
-  attention_heatmaps  head-averaged probabilities of one window, per layer
-  attribution         attribution matrix and its curve against distance
+  attention_distance   share of attention mass beyond a distance, one line per layer (head
+                       mean), and each head's mean attended distance
+  attention_heatmaps   head-averaged attention of one window per layer, log colour scale,
+                       naming the recording and window
+  attribution          an attribution matrix (colour scale set by the off-diagonal values,
+                       the diagonal marked over the top) and its mean against distance
+  wer_vs_snr           WER against measured SNR, one line per context (results tables)
+  loss_vs_context      per-token CTC loss against context (results tables of `eval --loss`)
 """
 
 from __future__ import annotations
@@ -16,32 +19,19 @@ from pathlib import Path
 import numpy as np
 
 from lcasr_jax.data.features import FRAME_SECONDS
+from lcasr_jax.figures import style
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save(fig, out: Path) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp.png")
-    fig.savefig(tmp)
-    _pyplot().close(fig)
-    tmp.replace(out)
-    return out
+# Attribution quantities: npz key -> (colour bar / axis label with unit).
+ATTRIBUTION_UNITS = {"logp": "log-prob drop of the unmasked path (nats per frame)",
+                     "changed": "share of frames whose argmax changes",
+                     "wer": "WER (%) of the output window"}
 
 
 def _overall(rows: Sequence[Mapping[str, str]], column: str):
     """Overall rows with a non-empty `column`, grouped by (name, mode) label."""
     groups = collections.defaultdict(list)
     for r in rows:
-        if r.get("recording", "all") == "all" and r.get(column, "") not in ("", "nan"):
+        if (r.get("recording") or "all") == "all" and r.get(column, "") not in ("", "nan"):
             groups[f"{r.get('name', 'run')} ({r.get('evaluation_mode', '')})"].append(r)
     return groups
 
@@ -51,75 +41,91 @@ def wer_vs_snr(rows: Sequence[Mapping[str, str]], out: Path, title: str = "") ->
     lines = collections.defaultdict(dict)
     for label, group in _overall(rows, "snr_db").items():
         for r in group:
-            context = float(r["seq_len"]) * FRAME_SECONDS
-            lines[(label, context)].setdefault(float(r["snr_db"]), []).append(float(r["wer"]))
+            lines[(label, int(float(r["seq_len"])))].setdefault(
+                float(r["snr_db"]), []).append(float(r["wer"]))
     if not lines:
         raise ValueError("no noisy overall rows (run eval with --noise)")
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
-    for (label, context), points in sorted(lines.items(), key=lambda kv: kv[0][1]):
+    plt = style.pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 3.6), layout="constrained")
+    several = len({k[0] for k in lines}) > 1
+    for (label, seq_len), points in sorted(lines.items(), key=lambda kv: kv[0][1]):
         xs = sorted(points)
-        ax.plot(xs, [100 * np.mean(points[x]) for x in xs], marker="o",
-                label=f"{context:g} s" + ("" if len({k[0] for k in lines}) == 1 else f" {label}"))
+        ax.plot(xs, [100 * np.mean(points[x]) for x in xs], marker="o", markersize=3.5,
+                label=f"{style.minutes_label(seq_len)} min" + (f", {label}" if several else ""))
     ax.set_xlabel("SNR (dB, measured)")
-    ax.set_ylabel("WER (%)")
+    ax.set_ylabel(style.WER_LABEL)
     ax.set_title(title or "WER against noise level, per context")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, title="context")
-    fig.tight_layout()
-    return save(fig, out)
+    ax.legend(title="context")
+    return style.save(fig, out)
 
 
 def loss_vs_context(rows: Sequence[Mapping[str, str]], out: Path, title: str = "",
                     noise: str = "none") -> Path:
-    """Per-token CTC loss (vs reference, and vs own greedy output) against context, of the
-    runs with this noise spec ('none': clean audio)."""
+    """Per-token CTC loss (vs reference, and vs own output) against context, of the runs
+    with this noise spec ('none': clean audio)."""
     rows = [r for r in rows if (r.get("noise") or "none") == noise]
     groups = _overall(rows, "loss")
     if not groups:
         raise ValueError(f"no overall rows with a loss and noise {noise!r} (eval --loss)")
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    plt = style.pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 3.6), layout="constrained")
+    contexts = set()
     for label, group in sorted(groups.items()):
-        for column, style in (("loss", "-o"), ("self_loss", "--s")):
+        for column, style_, which in (("loss", "-o", "reference"),
+                                      ("self_loss", "--s", "own output")):
             acc = collections.defaultdict(list)
             for r in group:
-                acc[float(r["seq_len"]) * FRAME_SECONDS].append(float(r[column]))
+                if r.get(column, "") not in ("", "nan"):
+                    acc[int(float(r["seq_len"]))].append(float(r[column]))
+            contexts |= set(acc)
             xs = sorted(acc)
-            which = "reference" if column == "loss" else "own greedy output"
-            ax.plot(xs, [np.mean(acc[x]) for x in xs], style, label=f"{label} vs {which}")
-    ax.set_xscale("log", base=2)
-    ticks = sorted({float(r["seq_len"]) * FRAME_SECONDS for g in groups.values() for r in g})
-    ax.set_xticks(ticks, [f"{x:g}" for x in ticks])
-    ax.minorticks_off()
-    ax.set_xlabel("context (seconds)")
+            ax.plot([style.minutes(x) for x in xs], [np.mean(acc[x]) for x in xs], style_,
+                    markersize=3.5, label=f"{label} vs {which}")
+    style.context_axis(ax, sorted(contexts))
     ax.set_ylabel("CTC loss per token (nats)")
     ax.set_title(title or "Loss against context" + ("" if noise == "none" else f" ({noise})"))
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return save(fig, out)
+    ax.legend()
+    style.thin_tick_labels(fig, [ax])
+    return style.save(fig, out)
 
 
 def attention_distance(arrays: Mapping[str, np.ndarray], out: Path, title: str = "") -> Path:
-    """Share of attention mass beyond each distance (head average), one line per layer."""
-    edges, far = arrays["edges_s"], arrays["far_share"]  # (E,), (layers, heads, E)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    """Left: share of attention mass beyond each distance (head mean), one line per layer;
+    right: each head's mean attended distance per layer."""
+    edges, far = np.asarray(arrays["edges_s"]), np.asarray(arrays["far_share"])  # (E,), (L,H,E)
+    plt = style.pyplot()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9.6, 3.6), layout="constrained",
+                               width_ratios=(3, 2))
     keep = edges > 0
-    for i in range(far.shape[0]):
-        ax.plot(edges[keep], far[i].mean(0)[keep], label=f"layer {i}")
+    cmap = plt.get_cmap("viridis")
+    layers = far.shape[0]
+    for i in range(layers):
+        a.plot(edges[keep], np.maximum(far[i].mean(0)[keep], 1e-12),
+               color=cmap(i / max(layers - 1, 1)), label=f"layer {i + 1}")
     for s in (10, 30, 60):
-        ax.axvline(s, color="grey", lw=0.8, ls=":")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("distance d (seconds)")
-    ax.set_ylabel("share of attention beyond d")
-    ax.set_title(title or "Attended distance per layer")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return save(fig, out)
+        if edges.max() >= s:
+            a.axvline(s, color="grey", lw=0.8, ls=":")
+    a.set_xscale("log")
+    a.set_yscale("log")
+    a.set_xlabel("distance d (s)")
+    a.set_ylabel("share of attention beyond d")
+    a.grid(True, which="major", alpha=0.3)
+    a.legend(ncols=2 if layers > 6 else 1)
+    if "mean_distance_s" in arrays:
+        mean = np.asarray(arrays["mean_distance_s"])  # (layers, heads)
+        for i in range(layers):
+            b.scatter(np.full(mean.shape[1], i + 1), mean[i], s=12,
+                      color=cmap(i / max(layers - 1, 1)))
+        b.set_xticks(range(1, layers + 1))
+        b.set_xlabel("layer")
+        b.set_ylabel("mean attended distance (s), per head")
+        b.set_yscale("log")
+        b.grid(True, alpha=0.3)
+    else:
+        b.set_visible(False)
+    fig.suptitle(title or "Attended distance per layer")
+    return style.save(fig, out)
 
 
 def pool(x: np.ndarray, size: int) -> np.ndarray:
@@ -134,18 +140,20 @@ def pool(x: np.ndarray, size: int) -> np.ndarray:
 
 
 def attention_heatmaps(probs: np.ndarray, seconds_per_token: float, out: Path,
-                       cells: int = 100) -> Path:
+                       cells: int = 160, recording: str = "", start_s: float = 0.0) -> Path:
     """probs (layers, heads, tokens, tokens): head-averaged maps, log colour scale, pooled
-    to at most `cells` x `cells` (a small PNG)."""
+    to at most `cells` x `cells`; axes in seconds from the recording's start."""
     from matplotlib.colors import LogNorm
 
-    plt = _pyplot()
-    layers = probs.shape[0]
+    plt = style.pyplot()
+    layers, tokens = probs.shape[0], probs.shape[-1]
     cols = min(layers, 3)
     rows = -(-layers // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols + 1, 2.9 * rows), dpi=72,
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols + 1.0, 3.0 * rows),
                              squeeze=False, layout="constrained")
-    extent = (0, probs.shape[-1] * seconds_per_token, probs.shape[-2] * seconds_per_token, 0)
+    end_s = start_s + tokens * seconds_per_token
+    extent = (start_s, end_s, start_s + probs.shape[-2] * seconds_per_token, start_s)
+    im = None
     for i, ax in enumerate(axes.flat):
         if i >= layers:
             ax.axis("off")
@@ -153,30 +161,84 @@ def attention_heatmaps(probs: np.ndarray, seconds_per_token: float, out: Path,
         mean = pool(probs[i].astype(np.float32).mean(0), cells)
         im = ax.imshow(np.maximum(mean, 1e-6), norm=LogNorm(1e-6, 1), extent=extent,
                        cmap="viridis", interpolation="nearest")
-        ax.set_title(f"layer {i}", fontsize=9)
-        ax.set_xlabel("key (s)", fontsize=8)
-        ax.set_ylabel("query (s)", fontsize=8)
-    fig.colorbar(im, ax=axes, shrink=0.8, label="attention (head mean)")
-    return save(fig, out)
+        ax.set_title(f"layer {i + 1}")
+        ax.set_xlabel("key position (s)")
+        ax.set_ylabel("query position (s)")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="attention probability (mean over heads)")
+    where = f"recording {recording}, " if recording else ""
+    fig.suptitle(f"Attention, {where}window {start_s:g}–{end_s:.1f} s "
+                 f"({tokens} tokens of {seconds_per_token * 1000:g} ms)")
+    return style.save(fig, out)
+
+
+def attention_figures(arrays: Mapping[str, np.ndarray], out: Path, title: str = ""
+                      ) -> list[Path]:
+    """The distance figure at `out`, and the heat maps beside it (out stem +
+    '_heatmaps') when the arrays hold `probs`."""
+    written = [attention_distance(arrays, out, title)]
+    if "probs" in arrays:
+        edges_s, edges_t = np.asarray(arrays["edges_s"]), np.asarray(arrays["edges_tokens"])
+        spt = float(edges_s[-1] / edges_t[-1]) if edges_t[-1] else 8 * FRAME_SECONDS
+        heat = Path(out).with_name(f"{Path(out).stem}_heatmaps.png")
+        written.append(attention_heatmaps(
+            np.asarray(arrays["probs"]), spt, heat,
+            recording=str(arrays.get("probs_recording", "")),
+            start_s=float(arrays.get("probs_start_s", 0.0))))
+    return [p for w in written for p in style.outputs(w)]
 
 
 def attribution(matrix: np.ndarray, curve: np.ndarray, window_s: float, out: Path,
-                what: str = "log-prob drop of the unmasked path") -> Path:
-    """Left: matrix[i, j] (output window i, masked window j); right: mean over |i - j|."""
-    plt = _pyplot()
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9.6, 4.0), dpi=100)
-    n = matrix.shape[0]
-    im = a.imshow(matrix, cmap="magma", extent=(0, n * window_s, n * window_s, 0))
+                what: str = ATTRIBUTION_UNITS["logp"], recording: str = "",
+                title: str = "") -> Path:
+    """Left: matrix[i, j] (output window i, masked window j; extra columns, such as an
+    unmasked baseline, drawn as they come); right: mean over |i - j|. The colour scale
+    spans the off-diagonal values (the diagonal, far larger, is drawn over the top)."""
+    from matplotlib.colors import SymLogNorm
+
+    plt = style.pyplot()
+    matrix = np.asarray(matrix, np.float64)
+    n, m = matrix.shape
+    off = matrix[~np.eye(n, m, dtype=bool)]
+    off = off[np.isfinite(off)]
+    top = float(np.percentile(off, 99.5)) if off.size else float(np.nanmax(matrix))
+    bottom = min(0.0, float(np.percentile(off, 0.5))) if off.size else 0.0
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10.0, 4.0), layout="constrained")
+    linthresh = max(abs(top), abs(bottom), 1e-12) * 1e-3
+    norm = SymLogNorm(linthresh, vmin=bottom, vmax=max(top, bottom + 1e-12))
+    im = a.imshow(matrix, cmap="magma", norm=norm, interpolation="nearest",
+                  extent=(0, m * window_s, n * window_s, 0))
     a.set_xlabel("masked window (s)")
     a.set_ylabel("output window (s)")
-    a.set_title("attribution", fontsize=10)
-    fig.colorbar(im, ax=a, shrink=0.8, label=what)
+    a.set_title("attribution" + (f", recording {recording}" if recording else "")
+                + f" ({window_s:g}-s windows)")
+    fig.colorbar(im, ax=a, shrink=0.85, extend="max", label=what)
     distance = np.arange(len(curve)) * window_s
-    b.plot(distance, curve, marker="o")
-    b.set_yscale("symlog", linthresh=1e-4)
-    b.set_xlabel("distance between windows (s)")
+    b.plot(distance, curve, marker="o", markersize=3)
+    b.set_yscale("symlog", linthresh=linthresh)
+    b.set_xlabel("distance between output and masked window (s)")
     b.set_ylabel(what)
-    b.set_title("attribution against distance", fontsize=10)
+    b.set_title("mean attribution against distance")
     b.grid(True, alpha=0.3)
-    fig.tight_layout()
-    return save(fig, out)
+    if title:
+        fig.suptitle(title)
+    return style.save(fig, out)
+
+
+def attribution_figure(arrays: Mapping[str, np.ndarray], out: Path, recording: str | None,
+                       title: str = "") -> Path:
+    """`attribution` of one recording of an attribution.npz (keys '<id>/logp', ...; the
+    first recording unless named), its curve from the matrix."""
+    ids = list(dict.fromkeys(k.split("/")[0] for k in arrays if "/" in k))
+    if not ids:
+        raise ValueError("no recording matrices in the arrays (keys '<id>/logp')")
+    rid = recording or ids[0]
+    if rid not in ids:
+        raise KeyError(f"no recording {rid!r} (have {', '.join(ids)})")
+    key = next(k for k in ("wer", "logp") if f"{rid}/{k}" in arrays)
+    matrix = np.asarray(arrays[f"{rid}/{key}"], np.float64)
+    n = matrix.shape[0]
+    square = matrix[:, :n]
+    d = np.abs(np.arange(n)[:, None] - np.arange(n)[None])
+    curve = np.array([square[d == k].mean() for k in range(n)])
+    window_s = float(arrays[f"{rid}/window_frames"]) * FRAME_SECONDS
+    return attribution(matrix, curve, window_s, out, ATTRIBUTION_UNITS[key], rid, title)
