@@ -103,6 +103,8 @@ def run_attention(args) -> list[Path]:
             summary.add(cap)
             tokens = cap.q[0].shape[1]
             if probs is None and tokens <= args.full_max_tokens:
+                where = {"probs_recording": np.array(rid),
+                         "probs_start_s": np.array(start * FRAME_SECONDS)}
                 probs = np.stack([np.asarray(attention.probabilities(
                     q, k, cap.lengths, cap.window))[0] for q, k in zip(cap.q, cap.k,
                                                                      strict=True)])
@@ -113,7 +115,7 @@ def run_attention(args) -> list[Path]:
     arrays = summary.arrays()
     out = args.out
     if probs is not None:
-        arrays["probs"] = probs.astype(np.float16)
+        arrays |= {"probs": probs.astype(np.float16), **where}
     _savez(out / "attention.npz", arrays)
     rows = [{"layer": i, "head": h,
              "mean_distance_s": round(float(arrays["mean_distance_s"][i, h]), 4),
@@ -124,7 +126,9 @@ def run_attention(args) -> list[Path]:
     written = [out / "attention.npz", out / "attention.csv",
                figures.attention_distance(arrays, out / "attention_distance.png")]
     if probs is not None:
-        written.append(figures.attention_heatmaps(probs, spt, out / "attention_heatmaps.png"))
+        written.append(figures.attention_heatmaps(
+            probs, spt, out / "attention_heatmaps.png", recording=str(where["probs_recording"]),
+            start_s=float(where["probs_start_s"])))
     return written
 
 
@@ -163,7 +167,7 @@ def run_attribution(args) -> list[Path]:
     _savez(out / "attribution.npz", arrays)
     atomic_write(out / "attribution.csv", _csv(rows))
     png = figures.attribution(first.logp, curve, args.window / FRAMES_PER_SECOND,
-                              out / "attribution.png")
+                              out / "attribution.png", recording=first.id)
     return [out / "attribution.npz", out / "attribution.csv", png]
 
 

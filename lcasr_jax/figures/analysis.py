@@ -22,9 +22,9 @@ from lcasr_jax.data.features import FRAME_SECONDS
 from lcasr_jax.figures import style
 
 # Attribution quantities: npz key -> (colour bar / axis label with unit).
-ATTRIBUTION_UNITS = {"logp": "log-prob drop of the unmasked path (nats per frame)",
+ATTRIBUTION_UNITS = {"logp": "log-prob drop (nats per frame)",
                      "changed": "share of frames whose argmax changes",
-                     "wer": "WER (%) of the output window"}
+                     "wer": "WER change (points) from the unmasked run"}
 
 
 def _overall(rows: Sequence[Mapping[str, str]], column: str):
@@ -51,7 +51,7 @@ def wer_vs_snr(rows: Sequence[Mapping[str, str]], out: Path, title: str = "") ->
     for (label, seq_len), points in sorted(lines.items(), key=lambda kv: kv[0][1]):
         xs = sorted(points)
         ax.plot(xs, [100 * np.mean(points[x]) for x in xs], marker="o", markersize=3.5,
-                label=f"{style.minutes_label(seq_len)} min" + (f", {label}" if several else ""))
+                label=style.context_label(seq_len) + (f", {label}" if several else ""))
     ax.set_xlabel("SNR (dB, measured)")
     ax.set_ylabel(style.WER_LABEL)
     ax.set_title(title or "WER against noise level, per context")
@@ -80,7 +80,7 @@ def loss_vs_context(rows: Sequence[Mapping[str, str]], out: Path, title: str = "
                     acc[int(float(r["seq_len"]))].append(float(r[column]))
             contexts |= set(acc)
             xs = sorted(acc)
-            ax.plot([style.minutes(x) for x in xs], [np.mean(acc[x]) for x in xs], style_,
+            ax.plot([style.seconds(x) for x in xs], [np.mean(acc[x]) for x in xs], style_,
                     markersize=3.5, label=f"{label} vs {which}")
     style.context_axis(ax, sorted(contexts))
     ax.set_ylabel("CTC loss per token (nats)")
@@ -101,10 +101,11 @@ def attention_distance(arrays: Mapping[str, np.ndarray], out: Path, title: str =
     cmap = plt.get_cmap("viridis")
     layers = far.shape[0]
     for i in range(layers):
-        a.plot(edges[keep], np.maximum(far[i].mean(0)[keep], 1e-12),
-               color=cmap(i / max(layers - 1, 1)), label=f"layer {i + 1}")
+        share = far[i].mean(0)
+        ok = keep & (share > 0)  # past the window's length nothing is attended: no point
+        a.plot(edges[ok], share[ok], color=cmap(i / max(layers - 1, 1)), label=f"layer {i + 1}")
     for s in (10, 30, 60):
-        if edges.max() >= s:
+        if edges[(far.mean(1) > 0).any(0)].max(initial=0) >= s:
             a.axvline(s, color="grey", lw=0.8, ls=":")
     a.set_xscale("log")
     a.set_yscale("log")
@@ -120,7 +121,7 @@ def attention_distance(arrays: Mapping[str, np.ndarray], out: Path, title: str =
         b.set_xticks(range(1, layers + 1))
         b.set_xlabel("layer")
         b.set_ylabel("mean attended distance (s), per head")
-        b.set_yscale("log")
+        b.set_ylim(0, None)
         b.grid(True, alpha=0.3)
     else:
         b.set_visible(False)
@@ -152,6 +153,8 @@ def attention_heatmaps(probs: np.ndarray, seconds_per_token: float, out: Path,
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols + 1.0, 3.0 * rows),
                              squeeze=False, layout="constrained")
     end_s = start_s + tokens * seconds_per_token
+    # colour range: from a hundredth of uniform attention (1 / tokens) to 1
+    floor = 10 ** np.floor(np.log10(0.01 / max(tokens, 1)))
     extent = (start_s, end_s, start_s + probs.shape[-2] * seconds_per_token, start_s)
     im = None
     for i, ax in enumerate(axes.flat):
@@ -159,7 +162,7 @@ def attention_heatmaps(probs: np.ndarray, seconds_per_token: float, out: Path,
             ax.axis("off")
             continue
         mean = pool(probs[i].astype(np.float32).mean(0), cells)
-        im = ax.imshow(np.maximum(mean, 1e-6), norm=LogNorm(1e-6, 1), extent=extent,
+        im = ax.imshow(np.maximum(mean, floor), norm=LogNorm(floor, 1), extent=extent,
                        cmap="viridis", interpolation="nearest")
         ax.set_title(f"layer {i + 1}")
         ax.set_xlabel("key position (s)")
@@ -191,9 +194,10 @@ def attribution(matrix: np.ndarray, curve: np.ndarray, window_s: float, out: Pat
                 what: str = ATTRIBUTION_UNITS["logp"], recording: str = "",
                 title: str = "") -> Path:
     """Left: matrix[i, j] (output window i, masked window j; extra columns, such as an
-    unmasked baseline, drawn as they come); right: mean over |i - j|. The colour scale
-    spans the off-diagonal values (the diagonal, far larger, is drawn over the top)."""
-    from matplotlib.colors import SymLogNorm
+    unmasked baseline, drawn as they come), a diverging colour scale centred on 0 that
+    spans the off-diagonal values (the diagonal, far larger, is drawn over the top: the
+    colour bar's arrow); right: the mean over |i - j|."""
+    from matplotlib.colors import TwoSlopeNorm
 
     plt = style.pyplot()
     matrix = np.asarray(matrix, np.float64)
@@ -202,22 +206,30 @@ def attribution(matrix: np.ndarray, curve: np.ndarray, window_s: float, out: Pat
     off = off[np.isfinite(off)]
     top = float(np.percentile(off, 99.5)) if off.size else float(np.nanmax(matrix))
     bottom = min(0.0, float(np.percentile(off, 0.5))) if off.size else 0.0
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10.0, 4.0), layout="constrained")
-    linthresh = max(abs(top), abs(bottom), 1e-12) * 1e-3
-    norm = SymLogNorm(linthresh, vmin=bottom, vmax=max(top, bottom + 1e-12))
-    im = a.imshow(matrix, cmap="magma", norm=norm, interpolation="nearest",
+    top = max(top, abs(bottom), 1e-12)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11.0, 4.2), layout="constrained")
+    norm = TwoSlopeNorm(0.0, vmin=min(bottom, -1e-12 * top), vmax=top)
+    im = a.imshow(matrix, cmap="RdBu_r", norm=norm, interpolation="nearest",
                   extent=(0, m * window_s, n * window_s, 0))
     a.set_xlabel("masked window (s)")
     a.set_ylabel("output window (s)")
     a.set_title("attribution" + (f", recording {recording}" if recording else "")
                 + f" ({window_s:g}-s windows)")
-    fig.colorbar(im, ax=a, shrink=0.85, extend="max", label=what)
+    bar = fig.colorbar(im, ax=a, shrink=0.85, extend="max", label=what)
+    if bottom > -0.05 * top:  # hardly any negatives: no crowded ticks below zero
+        bar.set_ticks([t for t in bar.get_ticks() if t >= 0])
     distance = np.arange(len(curve)) * window_s
+    curve = np.asarray(curve, np.float64)
     b.plot(distance, curve, marker="o", markersize=3)
-    b.set_yscale("symlog", linthresh=linthresh)
+    far = np.abs(curve[1:]).max() if len(curve) > 1 else 0.0
+    if far and far < 0.05 * abs(curve[0]):  # the diagonal dwarfs the rest: symlog
+        b.set_yscale("symlog", linthresh=far / 10)
+        b.set_title("attribution against distance (symmetric log scale)")
+    else:
+        b.set_title("attribution against distance")
+        b.axhline(0, color="0.4", lw=0.8)
     b.set_xlabel("distance between output and masked window (s)")
-    b.set_ylabel(what)
-    b.set_title("mean attribution against distance")
+    b.set_ylabel(f"mean over window pairs, {what.split(' (')[0]}")
     b.grid(True, alpha=0.3)
     if title:
         fig.suptitle(title)
@@ -226,8 +238,10 @@ def attribution(matrix: np.ndarray, curve: np.ndarray, window_s: float, out: Pat
 
 def attribution_figure(arrays: Mapping[str, np.ndarray], out: Path, recording: str | None,
                        title: str = "") -> Path:
-    """`attribution` of one recording of an attribution.npz (keys '<id>/logp', ...; the
-    first recording unless named), its curve from the matrix."""
+    """`attribution` of one recording of an attribution.npz (keys '<id>/wer' or
+    '<id>/logp'; the first recording unless named), its curve from the matrix. A WER
+    matrix is drawn as the change from the unmasked run's WER (its last column in the
+    original's n x (n + 1) layout, else '<id>/wer_base')."""
     ids = list(dict.fromkeys(k.split("/")[0] for k in arrays if "/" in k))
     if not ids:
         raise ValueError("no recording matrices in the arrays (keys '<id>/logp')")
@@ -237,6 +251,10 @@ def attribution_figure(arrays: Mapping[str, np.ndarray], out: Path, recording: s
     key = next(k for k in ("wer", "logp") if f"{rid}/{k}" in arrays)
     matrix = np.asarray(arrays[f"{rid}/{key}"], np.float64)
     n = matrix.shape[0]
+    if key == "wer":  # the original's n x (n + 1) layout: the last column is unmasked
+        base = (matrix[:, n:] if matrix.shape[1] == n + 1
+                else float(arrays.get(f"{rid}/wer_base", 0.0)))
+        matrix = matrix[:, :n] - base
     square = matrix[:, :n]
     d = np.abs(np.arange(n)[:, None] - np.arange(n)[None])
     curve = np.array([square[d == k].mean() for k in range(n)])

@@ -99,7 +99,7 @@ def panels(points: Sequence[summary.Point], out: Path, title: str = "", kind: st
             line = _line(points, dataset, s)
             if not line:
                 continue
-            xs = [style.minutes(p.seq_len) for p in line]
+            xs = [style.seconds(p.seq_len) for p in line]
             mean = [100 * p.mean for p in line]
             marker = MARKERS[series.index(s) % len(MARKERS)]
             (h,) = top.plot(xs, mean, marker=marker, markersize=3.5, color=colours[s],
@@ -123,9 +123,7 @@ def panels(points: Sequence[summary.Point], out: Path, title: str = "", kind: st
                                          else dataset))
         top.set_ylabel(style.WER_LABEL + (", mean ± std" if any(
             len(p.wers) > 1 for p in points) else ""))
-        bottom.set_ylabel(style.REDUCTION_LABEL.replace(
-            "10 s", style.minutes_label(contexts[0]) + " min") if contexts[0] != 1024
-            else style.REDUCTION_LABEL)
+        bottom.set_ylabel(style.reduction_label(contexts[0]))
     if mappable is not None:
         fig.colorbar(mappable, ax=axes, shrink=0.6, label="parameters (millions)")
     fig.legend(handles.values(), handles.keys(), loc="outside lower center",
@@ -160,13 +158,13 @@ def figure1(points: Sequence[summary.Point], out: Path, title: str = "",
             values += ys
             name = style.dataset_name(dataset.partition("/")[0] if paper else dataset) + (
                 "" if len(series) == 1 else f", {style.model_name(s, labels)}")
-            ax.plot([style.minutes(p.seq_len) for p in line], ys, marker="o",
+            ax.plot([style.seconds(p.seq_len) for p in line], ys, marker="o",
                     markersize=3.5, label=name)
     if not values:
         raise ValueError("nothing to plot (one context per series: no reduction)")
     style.context_axis(ax, sorted(contexts))
     style.reduction_limits(ax, values)
-    ax.set_ylabel(style.REDUCTION_LABEL)
+    ax.set_ylabel(style.reduction_label(min(p.seq_len for p in points)))
     ax.legend()
     if title:
         ax.set_title(title)

@@ -103,14 +103,15 @@ def reduction_per_snr(rows: Sequence[Mapping[str, str]], out: Path, title: str =
                 colour = "black" if g == "none" else (
                     "0.5" if snr is None else cmap(norm(sum(snr) / 2)))
                 label = "no noise" if g == "none" else g  # SNRs: the colour bar
-                ax.plot([style.minutes(p.seq_len) for p in line], ys, marker="o",
+                ax.plot([style.seconds(p.seq_len) for p in line], ys, marker="o",
                         markersize=3.5, color=colour, ls="--" if g == "none" else "-",
                         label=label if g == "none" or snr is None else None)
         if not values:
             raise ValueError(f"{dataset}: one context per line, no reduction to draw")
         style.context_axis(ax, sorted(contexts))
         style.reduction_limits(ax, values)
-        ax.set_ylabel(style.REDUCTION_LABEL)
+        ax.set_ylabel(style.reduction_label(min(p.seq_len for ps in points.values()
+                                                for p in ps if p.dataset == dataset)))
         ax.set_title(style.dataset_name(dataset))
         ax.legend(loc="lower right")
     fig.colorbar(ScalarMappable(norm, cmap), ax=axes, shrink=0.9, label="SNR (dB)")

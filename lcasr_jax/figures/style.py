@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from lcasr_jax.data.features import FRAME_SECONDS
+from lcasr_jax.figures.summary import context_label
 
 DPI = 200  # PNG resolution; PDF and SVG are vector
 FORMATS = ("png", "pdf", "svg")
@@ -27,6 +28,7 @@ DATASETS = {"earnings22_full": "Earnings-22", "earnings22": "Earnings-22 (dev/te
 CONTEXT_LABEL = "context (minutes)"
 WER_LABEL = "WER (%)"
 REDUCTION_LABEL = "WER reduction (%) from 10 s"
+SHORT_AXIS_S = 300  # contexts all up to this many seconds: the axis is in seconds
 # The published figure 1 draws TED-LIUM only up to 21.8 min (131,072 frames): its talks
 # are shorter, so longer contexts see the same audio (the original notebook's cut).
 PUBLISHED_MAX_CONTEXT = {"tedlium": 131072}
@@ -66,14 +68,23 @@ def architecture(key: str) -> tuple[int, int, int] | None:
     return None if m is None else (int(m[1]), int(m[2]), int(m[3]))
 
 
-def minutes(seq_len: int) -> float:
-    return seq_len * FRAME_SECONDS / 60
+def seconds(seq_len: int) -> float:
+    """Frames -> seconds (the x coordinate of every context axis)."""
+    return seq_len * FRAME_SECONDS
 
 
 def minutes_label(seq_len: int) -> str:
     """Tick label in minutes: 0.17, 0.34, 0.68, 1.4, 2.7, ..., 43.7, 60."""
-    m = minutes(seq_len)
+    m = seconds(seq_len) / 60
     return f"{m:.2f}" if m < 1 else f"{m:.1f}".removesuffix(".0")
+
+
+def seconds_label(seq_len: int) -> str:
+    return f"{seconds(seq_len):.3g}"
+
+
+def reduction_label(shortest: int) -> str:
+    return f"WER reduction (%) from {context_label(shortest)}"
 
 
 def pyplot():
@@ -89,32 +100,48 @@ def pyplot():
 
 
 def context_axis(ax, seq_lens: Iterable[int], label: bool = True) -> None:
-    """Log2 minutes axis with a tick at each context; limits padded to half an octave."""
+    """Log2 axis (x in seconds) with a tick at each context, labelled in minutes, or in
+    seconds when every context is up to SHORT_AXIS_S; limits padded by 0.4 octave."""
     ticks = sorted(set(seq_lens))
+    short = seconds(ticks[-1]) <= SHORT_AXIS_S
     ax.set_xscale("log", base=2)
-    ax.set_xticks([minutes(t) for t in ticks], [minutes_label(t) for t in ticks])
+    ax.set_xticks([seconds(t) for t in ticks],
+                  [seconds_label(t) if short else minutes_label(t) for t in ticks])
     ax.minorticks_off()
-    ax.set_xlim(minutes(ticks[0]) / 2 ** 0.4, minutes(ticks[-1]) * 2 ** 0.4)
+    ax.set_xlim(seconds(ticks[0]) / 2 ** 0.4, seconds(ticks[-1]) * 2 ** 0.4)
     if label:
-        ax.set_xlabel(CONTEXT_LABEL)
+        ax.set_xlabel("context (s)" if short else CONTEXT_LABEL)
     ax.grid(True, alpha=0.3)
 
 
-def thin_tick_labels(fig, axes: Sequence, gap_px: float = 4.0) -> None:
-    """Label every k-th x tick, counted from the last (the longest context), with the
-    smallest k at which no two labels overlap (measured on the drawn figure)."""
+def thin_tick_labels(fig, axes: Sequence, gap_px: float = 8.0) -> None:
+    """Leave out x tick labels that would overlap (measured on the drawn figure): the last
+    label (the longest context) is kept, then the nearest one left of it that clears it,
+    then every k-th from there with the smallest k at which none overlap."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
+
+    def clear(boxes, keep) -> bool:
+        order = sorted(keep)
+        return all(boxes[a].x1 + gap_px <= boxes[b].x0
+                   for a, b in zip(order, order[1:], strict=False))
+
     for ax in axes:
         labels = ax.get_xticklabels()
         boxes = [t.get_window_extent(renderer) for t in labels]
         texts = [t.get_text() for t in labels]
-        for k in range(1, len(labels) + 1):
-            keep = [i for i in range(len(labels) - 1, -1, -k) if texts[i]]
-            order = sorted(keep)
-            if all(boxes[a].x1 + gap_px <= boxes[b].x0 for a, b in zip(order, order[1:],
-                                                                         strict=False)):
-                break
+        named = [i for i, t in enumerate(texts) if t]
+        if not named:
+            continue
+        last = named[-1]
+        rest = [i for i in named[:-1] if clear(boxes, [i, last])]
+        keep = [last]
+        if rest:
+            anchor = rest[-1]
+            for k in range(1, len(rest) + 1):
+                keep = [last, *(i for i in range(anchor, -1, -k) if texts[i])]
+                if clear(boxes, keep):
+                    break
         ax.set_xticks(ax.get_xticks(), [t if i in keep else "" for i, t in enumerate(texts)])
 
 
