@@ -190,6 +190,17 @@ def attention_figures(arrays: Mapping[str, np.ndarray], out: Path, title: str = 
     return [p for w in written for p in style.outputs(w)]
 
 
+def attribution_scale(matrix: np.ndarray) -> tuple[float, float]:
+    """(vmin <= 0, vmax > 0) of an attribution matrix's colour scale: the 0.5 and 99.5
+    percentiles of its off-diagonal values, so the diagonal does not set the scale."""
+    matrix = np.asarray(matrix, np.float64)
+    off = matrix[~np.eye(*matrix.shape, dtype=bool)]
+    off = off[np.isfinite(off)]
+    top = float(np.percentile(off, 99.5)) if off.size else float(np.nanmax(matrix))
+    bottom = min(0.0, float(np.percentile(off, 0.5))) if off.size else 0.0
+    return bottom, max(top, abs(bottom), 1e-12)
+
+
 def attribution(matrix: np.ndarray, curve: np.ndarray, window_s: float, out: Path,
                 what: str = ATTRIBUTION_UNITS["logp"], recording: str = "",
                 title: str = "") -> Path:
@@ -202,11 +213,7 @@ def attribution(matrix: np.ndarray, curve: np.ndarray, window_s: float, out: Pat
     plt = style.pyplot()
     matrix = np.asarray(matrix, np.float64)
     n, m = matrix.shape
-    off = matrix[~np.eye(n, m, dtype=bool)]
-    off = off[np.isfinite(off)]
-    top = float(np.percentile(off, 99.5)) if off.size else float(np.nanmax(matrix))
-    bottom = min(0.0, float(np.percentile(off, 0.5))) if off.size else 0.0
-    top = max(top, abs(bottom), 1e-12)
+    bottom, top = attribution_scale(matrix)
     fig, (a, b) = plt.subplots(1, 2, figsize=(11.0, 4.2), layout="constrained")
     norm = TwoSlopeNorm(0.0, vmin=min(bottom, -1e-12 * top), vmax=top)
     im = a.imshow(matrix, cmap="RdBu_r", norm=norm, interpolation="nearest",

@@ -95,7 +95,7 @@ def pyplot():
 
     plt.rcParams.update({"font.size": FONT_SIZE, "axes.titlesize": FONT_SIZE + 1,
                          "legend.fontsize": FONT_SIZE - 1, "svg.hashsalt": "lcasr-jax",
-                         "pdf.fonttype": 42})
+                         "svg.fonttype": "none", "pdf.fonttype": 42})  # text stays text
     return plt
 
 
