@@ -27,8 +27,12 @@
 #     split at 10 s, 160 s and the whole recording (averaged moving window, overlap 0.875).
 # Knobs (env): WORK (/tmp/parity), HOURS (20), MINUTES (5), EPOCHS (3), LIMIT_S (200: each
 # trainer's training-time limit in `seed`; a run cut by it is evaluated as it stands and
-# the log says so: then lower HOURS or EPOCHS, the budget must be the same recordings), OURS_SET (extra run_ours.py --set options: the fidelity
-# options of issue 21 item 1), OURS_EXTRA (extra `lcasr-jax train` overrides for `seed`).
+# the log says so: then lower HOURS or EPOCHS, the budget must be the same recordings),
+# OURS_SET (run_ours.py --set options, default `--set train.rotary_dtype=bfloat16`) and
+# OURS_EXTRA (`lcasr-jax train` overrides in `seed`, default
+# --config.train.rotary_dtype=bfloat16): add the other fidelity options of issue 21 item 1
+# there (torch-like init for `seed`, BatchRenorm statistics as the original's). The
+# original seeds only its data order (training.random_seed): its init is always seed 12345.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${1:?stage: --fetch | replay | data | seed N}
@@ -38,8 +42,8 @@ HOURS=${HOURS:-20}
 MINUTES=${MINUTES:-5}
 EPOCHS=${EPOCHS:-3}
 LIMIT_S=${LIMIT_S:-200}
-OURS_SET=${OURS_SET:-}
-OURS_EXTRA=${OURS_EXTRA:-}
+OURS_SET=${OURS_SET:---set train.rotary_dtype=bfloat16}
+OURS_EXTRA=${OURS_EXTRA:---config.train.rotary_dtype=bfloat16}
 TEMPLATE=exp/configs/paper_templates/exp_set_rot_encodings_6l_256.yaml
 R=scripts/original_replay
 
@@ -71,10 +75,10 @@ case "$STAGE" in
 replay)
   rep=$WORK/replay_bf16
   rm -rf "$rep"
-  timeout 300 python3 $R/run_original.py --original .original --out "$rep" --device cuda \
+  timeout 240 python3 $R/run_original.py --original .original --out "$rep" --device cuda \
     --dtype bfloat16 --model-template $TEMPLATE --corpus-n 40 --max-epochs 3 \
     --snapshots '' --no-init-stats | grep -v -E '^(chunk|loss:)' | tail -5
-  timeout 200 python3 $R/run_ours.py --replay "$rep" --dtype bfloat16 \
+  timeout 280 python3 $R/run_ours.py --replay "$rep" --dtype bfloat16 \
     --out "$OUT/ours_steps.jsonl" $OURS_SET
   python3 $R/compare_curves.py --replay "$rep" --ours "$OUT/ours_steps.jsonl" --out "$OUT"
   cp "$rep/steps.npz" "$OUT/original_steps.npz"
