@@ -28,11 +28,12 @@
 # Knobs (env): WORK (/tmp/parity), HOURS (20), MINUTES (5), EPOCHS (3), LIMIT_S (200: each
 # trainer's training-time limit in `seed`; a run cut by it is evaluated as it stands and
 # the log says so: then lower HOURS or EPOCHS, the budget must be the same recordings),
-# OURS_SET (run_ours.py --set options, default `--set train.rotary_dtype=bfloat16`) and
-# OURS_EXTRA (`lcasr-jax train` overrides in `seed`, default
-# --config.train.rotary_dtype=bfloat16): add the other fidelity options of issue 21 item 1
-# there (torch-like init for `seed`, BatchRenorm statistics as the original's). The
-# original seeds only its data order (training.random_seed): its init is always seed 12345.
+# OURS_SET (more run_ours.py --set KEY=VALUE options) and OURS_EXTRA (more `lcasr-jax train`
+# overrides in `seed`). Our side's fidelity options (issue 21 item 1: torch init, BatchRenorm
+# statistics, bf16 position tables, original batching, skip-step) come from
+# `config_from_original` in `replay` and from experiments/paper.py's FIDELITY group in
+# `seed`. The original seeds only its data order (training.random_seed): its init is
+# always torch seed 12345, so its two "seeds" differ in batch order alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${1:?stage: --fetch | replay | data | seed N}
@@ -42,8 +43,8 @@ HOURS=${HOURS:-20}
 MINUTES=${MINUTES:-5}
 EPOCHS=${EPOCHS:-3}
 LIMIT_S=${LIMIT_S:-200}
-OURS_SET=${OURS_SET:---set train.rotary_dtype=bfloat16}
-OURS_EXTRA=${OURS_EXTRA:---config.train.rotary_dtype=bfloat16}
+OURS_SET=${OURS_SET:-}
+OURS_EXTRA=${OURS_EXTRA:-}
 TEMPLATE=exp/configs/paper_templates/exp_set_rot_encodings_6l_256.yaml
 R=scripts/original_replay
 
