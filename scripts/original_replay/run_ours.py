@@ -11,7 +11,7 @@ scripts/device_train_parity.sh (issue 21 item 4a); compare with compare_curves.p
         [--dtype bfloat16] [--steps N] [--set train.position_dtype=float32 ...] --out FILE
 
 `--set KEY=VALUE` overrides a config field (dotted path; the value is parsed as JSON when it
-can be, else kept as a string): the fidelity options of issue 21 item 1 go here.
+can be, else kept as a string), on top of the fidelity options config_from_original sets.
 """
 from __future__ import annotations
 
