@@ -140,7 +140,7 @@ EOF
     --config.sequence.increase_every="$INCREASE" --config.sequence.stop_after=1000000000 \
     --config.sequence.max_sequence_length=16384 --config.optim.warmup_steps=300 \
     --config.train.max_epochs="$EPOCHS" --config.train.batching=original \
-    --config.train.nonfinite=skip $OURS_EXTRA 2>&1 | grep -v -i warn | tail -3 || true
+    --config.train.nonfinite=skip --config.log.every_steps=1 $OURS_EXTRA 2>&1 | grep -v -i warn | tail -3 || true
   for who in original ours; do
     m=$D/${who}_model; [ "$who" = ours ] && m=$D/ours/model
     [ -e "$m" ] || { echo "$who: no model"; continue; }
