@@ -96,7 +96,11 @@ data)
       --seed "$seed" --minutes "$MINUTES" --no-progress
     touch "$WORK/synth/$name/.done"
   done
-  python3 -m lcasr_jax.cli data cache "$WORK/synth"
+  # the paper configs read features made with torchaudio resampling where the cache knows
+  # resamplers (16-kHz synthetic audio is not resampled: the features are the same)
+  rs=$(python3 -m lcasr_jax.cli data cache --help | grep -q -- --resampler \
+    && echo "--resampler torchaudio" || true)
+  python3 -m lcasr_jax.cli data cache "$WORK/synth" $rs
   python3 $R/export_original.py --kind recordings --src "$WORK/synth" --split train \
     --out "$WORK/original_format" | tail -1
   du -sh "$WORK"/* | tee "$OUT/data.txt"
