@@ -122,12 +122,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from lcasr_jax.checkpoints import shipped
+    from lcasr_jax.checkpoints.load import load_model
     from lcasr_jax.data.features import FRAMES_PER_SECOND
     from lcasr_jax.eval import report
-    from lcasr_jax.eval.cli import load, overlap_frames
     from lcasr_jax.eval.datasets import load_dataset
     from lcasr_jax.eval.plot import write_report
     from lcasr_jax.eval.runner import EvalSettings, evaluate
+    from lcasr_jax.eval.windows import overlap_frames
     from lcasr_jax.files import atomic_write
 
     t0 = time.perf_counter()
@@ -135,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
                      args.hours, args.minutes, args.seed)
     recordings = features_once(load_dataset("synth", data, "test"))
     audio_s = sum(r.words[-1]["end"] for r in recordings if r.words)
-    model, variables, checkpoint = load(args.checkpoint, "float32")
+    model, variables, checkpoint = load_model(args.checkpoint, "float32")
     stand_in = args.checkpoint is None and Path(checkpoint) != shipped.DEFAULT_MODEL
     name = "stand-in (random weights)" if stand_in else Path(checkpoint).stem
     print(f"demo: {len(recordings)} recordings, {audio_s / 60:.1f} min of speech; model "

@@ -73,11 +73,9 @@ def _csv(rows: list[dict]) -> str:
 
 def _model(args):
     """(model, variables) of --checkpoint (a path or hf:// name; default the shipped one)."""
-    from lcasr_jax.checkpoints.hub import resolve_checkpoint
-    from lcasr_jax.eval.cli import load
+    from lcasr_jax.checkpoints.load import load_model
 
-    resolved = None if args.checkpoint is None else str(resolve_checkpoint(args.checkpoint))
-    model, variables, _ = load(resolved, args.dtype)
+    model, variables, _ = load_model(args.checkpoint, args.dtype)
     return model, variables
 
 

@@ -35,6 +35,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lcasr_jax import validate
+
 MODES = ("averaged_moving_window", "buffered", "windowed_attention")
 MAX_SEQ_LEN = 3_600_000  # frames (10 hours): the original's windowed-attention chunk
 
@@ -71,6 +73,17 @@ def frames_out(frames: int, factor: int = 8) -> int:
     for _ in range(int(math.log2(factor))):
         frames = (frames + 1) // 2
     return frames
+
+
+def overlap_frames(seq_len: int, overlap: int | None, ratio: float | None, factor: int) -> int:
+    """Overlap in input frames: given directly, or int(seq_len * ratio) (as the original's
+    eval_manager) rounded down to a multiple of the subsampling factor; 0 if neither."""
+    if overlap is not None:
+        return overlap
+    if ratio is None:
+        return 0
+    validate.check("--overlap-ratio", ratio, validate.fraction())
+    return int(seq_len * ratio) // factor * factor
 
 
 def _clamp(n_frames: int, seq_len: int, overlap: int) -> tuple[int, int]:
