@@ -144,16 +144,16 @@ def _run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     rows, table_rows = [], []
     for seconds in args.contexts:
-        seq_len = int(round(seconds * FRAMES_PER_SECOND))
-        overlap = overlap_frames(seq_len, None, args.overlap_ratio,
+        context = int(round(seconds * FRAMES_PER_SECOND))
+        overlap = overlap_frames(context, None, args.overlap_ratio,
                                  model.config.subsampling_factor)
-        settings = EvalSettings(args.mode, seq_len, overlap, args.batch_size)
+        settings = EvalSettings(args.mode, context, overlap, args.batch_size)
         result = evaluate(recordings, model, variables, settings, progress=not args.quiet)
         rows.append({"seconds": seconds, **result.overall.as_row(),
                      "wall": result.wall_seconds})
         table_rows += report.rows_for(result, {
             "dataset": "synth", "split": "test", "name": name, "checkpoint": str(checkpoint),
-            "repeat": 1, "seq_len": seq_len, "overlap_ratio": overlap / seq_len,
+            "repeat": 1, "seq_len": context, "overlap_ratio": overlap / context,
             "model_class": "SCConformerXL", "evaluation_mode": args.mode, "overlap": overlap})
     table = args.out / "results.csv"
     atomic_write(table, report.to_csv(table_rows))

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.out / name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        result = run_job(EvalJob("manifest", folder, "test", args.checkpoint, seq_len=1024,
+        result = run_job(EvalJob("manifest", folder, "test", args.checkpoint, context=1024,
                                  overlap_ratio=0.875, mode="averaged_moving_window",
                                  out=folder / "eval", name=name, progress=False)).result
         for r in result.recordings:

@@ -36,9 +36,9 @@ class EvalJob:
     batch_size: int = 8  # windows per model call
     resampler: str = DEFAULT_RESAMPLER
     decoding: DecoderSettings = DecoderSettings()
-    seq_len: int = 2048  # context in input frames (10 ms)
+    context: int = 2048  # input frames (10 ms) the model sees: the results' seq_len
     overlap: int | None = None  # frames; or
-    overlap_ratio: float | None = None  # a fraction of seq_len (neither: no overlap)
+    overlap_ratio: float | None = None  # a fraction of context (neither: no overlap)
     mode: str = "averaged_moving_window"
     max_seq_len: int = MAX_SEQ_LEN
     noise: str = "none"
@@ -96,15 +96,15 @@ def run_job(job: EvalJob) -> JobResult:
     model, variables, checkpoint = load_model(resolved and str(resolved), job.dtype)
     checkpoint = job.checkpoint or checkpoint  # results name hub models by their hf:// name
     factor = model.config.subsampling_factor
-    overlap = overlap_frames(job.seq_len, job.overlap, job.overlap_ratio, factor)
-    settings = EvalSettings(job.mode, job.seq_len, overlap, job.batch_size, job.max_seq_len,
+    overlap = overlap_frames(job.context, job.overlap, job.overlap_ratio, factor)
+    settings = EvalSettings(job.mode, job.context, overlap, job.batch_size, job.max_seq_len,
                             resampler=job.resampler, decoding=job.decoding, noise=job.noise,
                             noise_seed=job.noise_seed, loss=job.loss)
     result = evaluate(recordings, model, variables, settings, progress=job.progress)
     name = job.name or run_name(checkpoint)
     run_info = {"dataset": job.dataset, "split": job.split, "name": name,
-                "checkpoint": str(checkpoint), "repeat": job.repeat, "seq_len": job.seq_len,
-                "overlap_ratio": overlap / job.seq_len, "model_class": "SCConformerXL",
+                "checkpoint": str(checkpoint), "repeat": job.repeat, "seq_len": job.context,
+                "overlap_ratio": overlap / job.context, "model_class": "SCConformerXL",
                 "evaluation_mode": job.mode, "overlap": overlap, "noise": job.noise,
                 "noise_seed": job.noise_seed}
     run_info["data_dir"] = str(Path(job.data_dir).absolute())

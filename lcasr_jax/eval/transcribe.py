@@ -94,7 +94,7 @@ def check_out_dir(out_dir: Path) -> None:
         raise PermissionError(f"{out_dir}: --out-dir is not writable ({e.strerror})") from None
 
 
-def transcribe(paths, model, variables, seq_len: int, overlap: int, mode: str,
+def transcribe(paths, model, variables, context: int, overlap: int, mode: str,
                batch_size: int = 8, progress: bool = False,
                resampler: str = DEFAULT_RESAMPLER,
                decoding: DecoderSettings | None = None) -> list[Transcript]:
@@ -108,12 +108,12 @@ def transcribe(paths, model, variables, seq_len: int, overlap: int, mode: str,
     check_classes(model.config.num_classes)
     decoder = make_decoder(decoding or DecoderSettings())
     factor = model.config.subsampling_factor
-    settings = EvalSettings(mode, seq_len, overlap, batch_size).validate(factor)
+    settings = EvalSettings(mode, context, overlap, batch_size).validate(factor)
     forward, n_dev = engine.make_forward(model_for_mode(model, settings), variables)
     out = []
     for path in paths:
         spec = audio_to_features(path, resampler)
-        plan = windows.make_plan(mode, spec.shape[1], seq_len, overlap, factor)
+        plan = windows.make_plan(mode, spec.shape[1], context, overlap, factor)
         merged = engine.run_plans(forward, [spec], [plan], batch_size=batch_size,
                                   n_devices=n_dev, progress=progress, output=decoder.wants)[0]
         out.append(decoder(merged, factor))
@@ -121,13 +121,13 @@ def transcribe(paths, model, variables, seq_len: int, overlap: int, mode: str,
 
 
 def write_transcripts(paths: list[str], model, variables, fmt: str, out_dir: Path | None,
-                      seq_len: int, overlap: int, mode: str, batch_size: int = 8,
+                      context: int, overlap: int, mode: str, batch_size: int = 8,
                       progress: bool = False, resampler: str = DEFAULT_RESAMPLER,
                       decoding: DecoderSettings | None = None) -> None:
     """Transcribe each file in turn and write it as `fmt` ('txt', 'json' or 'srt') to
     stdout, or to <out_dir>/<name>.<fmt> (`output_names`), saying so on stderr."""
     for path, name in zip(paths, output_names(paths), strict=True):
-        transcript = transcribe([path], model, variables, seq_len, overlap, mode, batch_size,
+        transcript = transcribe([path], model, variables, context, overlap, mode, batch_size,
                                 progress=progress, resampler=resampler, decoding=decoding)[0]
         text = render(transcript, fmt, str(path))
         if out_dir is None:
