@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 
-def test_data(out: Path, hours: float, minutes: float, seed: int) -> Path:
+def held_out_data(out: Path, hours: float, minutes: float, seed: int) -> Path:
     """Held-out synthetic test recordings under `out` (generated once, then reused)."""
     from lcasr_jax.data.synth.generate import generate
 
@@ -132,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
     from lcasr_jax.files import atomic_write
 
     t0 = time.perf_counter()
-    data = test_data(args.out / f"data-{args.seed}-{args.hours:g}h-{args.minutes:g}m",
+    data = held_out_data(args.out / f"data-{args.seed}-{args.hours:g}h-{args.minutes:g}m",
                      args.hours, args.minutes, args.seed)
     recordings = features_once(load_dataset("synth", data, "test"))
     audio_s = sum(r.words[-1]["end"] for r in recordings if r.words)

@@ -195,7 +195,7 @@ def expand(cfg: Mapping) -> list[Cell]:
                   max_seq_len=int(cfg.get("max_seq_len", 3_600_000)), settings=settings)
     for options in _options(cfg):  # every combination valid before anything runs
         try:
-            build_settings(dict(mode=modes[0], seq_len=contexts[0],
+            build_settings(dict(mode=modes[0], context=contexts[0],
                                 **(dict(settings) | dict(options))))  # options win
         except (TypeError, ValueError) as e:
             raise GridError(f"settings/options: {e}") from None
