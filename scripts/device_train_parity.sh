@@ -4,8 +4,8 @@
 #
 # Here, once (needs PyPI and the original's checkout at $ORIGINAL, default /work/original):
 #   bash scripts/device_train_parity.sh --fetch
-#     -> .whl/replay/*.whl (cp312: einops, pandas and its pure deps, sentencepiece; the image
-#        has torch/torchaudio/jax), .original/ (the original's lcasr/ and exp/ folders,
+#     -> .whl/replay/*.whl (einops at the replay's version; the GPU image has torch,
+#        torchaudio, jax, pandas and sentencepiece: 64 MiB travel per call), .original/ (the original's lcasr/ and exp/ folders,
 #        unmodified, ~2.5 MB; git-ignored, never committed)
 #   bash scripts/device_synth.sh --fetch     (only for `data`: debs, wheels, text cache)
 # There (run tool, carry [".whl", ".original", ".debs", ".cache/synth"], one stage a call;
@@ -57,8 +57,7 @@ if [ "$STAGE" = "--fetch" ]; then
     plats+=(--platform "$p"); done
   ${PIP:-.venv/bin/python -m pip} download -q --no-deps --only-binary=:all: \
     --python-version 3.12 --implementation cp "${plats[@]}" -d .whl/replay \
-    einops==0.8.2 pandas==2.3.3 python-dateutil==4.0.0 pytz==2026.6 tzdata==2026.6 \
-    six==1.17.0 sentencepiece==0.2.3
+    einops==0.8.2
   mkdir -p .original
   cp -r "${ORIGINAL:-/work/original}/lcasr" "${ORIGINAL:-/work/original}/exp" .original/
   rm -rf .original/exp/configs/bin .original/exp/configs/old
