@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lcasr_jax.eval import report
-from lcasr_jax.eval.cli import run_name, run_stem
+from lcasr_jax.eval.job import run_name, run_stem
 from lcasr_jax.figures import summary
 from lcasr_jax.files import lock_path
 from lcasr_jax.sweeps import grid, resolve
