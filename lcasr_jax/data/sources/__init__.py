@@ -7,7 +7,7 @@
 - `original_pairs`: a corpus in the original's training format, `data.path` its
   audio_txt_pairs.json (`original_pairs.py`; spectrograms as .pt files, needs torch).
 
-The loader-backed kinds share `corpus.CorpusSource`, the adapter from random-access
+The loader-backed kinds share `chunked.ChunkedSource`, the adapter from random-access
 recordings to the protocol.
 """
 
@@ -33,20 +33,20 @@ def make_source(cfg: Any) -> BatchSource:
         raise ValueError(f"data.kind={kind!r} is not supported ({', '.join(KINDS)})")
     if not cfg.data.path:
         raise ValueError("data.path is empty: pass --config.data.path=DIR")
-    from lcasr_jax.data.sources.corpus import CorpusSource
+    from lcasr_jax.data.sources.chunked import ChunkedSource
 
     if kind == "original_pairs":
         from lcasr_jax.data.sources.original_pairs import OriginalPairs
 
-        return CorpusSource(OriginalPairs.from_json(cfg.data.path), seed=cfg.seed)
+        return ChunkedSource(OriginalPairs.from_json(cfg.data.path), seed=cfg.seed)
     if kind == "recordings":
         from lcasr_jax.data.sources.recordings import RecordingsSource
 
-        return CorpusSource(RecordingsSource.from_dir(
+        return ChunkedSource(RecordingsSource.from_dir(
             cfg.data.path, cfg.data.split, cfg.data.get("resampler", "soxr")), seed=cfg.seed)
     from lcasr_jax.data.sources.tfds import open_split
 
-    return CorpusSource(open_split(cfg.data.path, cfg.data.split), seed=cfg.seed)
+    return ChunkedSource(open_split(cfg.data.path, cfg.data.split), seed=cfg.seed)
 
 
 __all__ = ["KINDS", "BatchSource", "make_source"]

@@ -13,7 +13,7 @@ from typing import Any
 
 from lcasr_jax.data.alignments import find_recordings
 from lcasr_jax.data.examples import encode_recording
-from lcasr_jax.data.sources import feature_cache
+from lcasr_jax.data.sources.feature_cache import cached
 
 
 class RecordingsSource:
@@ -45,7 +45,7 @@ class RecordingsSource:
         with self.lock:
             hit = self.cache.get(i)
         if hit is None:
-            hit = feature_cache.cached(self.paths[i], encode_recording, self.resampler)
+            hit = cached(self.paths[i], encode_recording, self.resampler)
             with self.lock:
                 self.cache[i] = hit
         return hit
