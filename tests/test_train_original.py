@@ -325,3 +325,13 @@ def test_later_epochs_draw_their_seed_from_python_random_and_stages_keep_the_fir
         pass
     order.new_epoch()
     assert order.seed == want[1]
+
+
+def test_padding_a_batch_keeps_its_own_filler_rows_at_weight_zero():
+    """A padded lockstep step's filler rows stay out of the loss after the mesh padding."""
+    from lcasr_jax.sharding import pad_batch
+
+    batch = {"spec": np.zeros((2, 80, 8), np.float32), "lengths": np.array([8, 0], np.int32),
+             "targets": np.zeros((2, 3), np.int32), "target_lengths": np.array([2, 0], np.int32),
+             "weight": np.array([1, 0], np.float32)}
+    assert pad_batch(batch, 4)["weight"].tolist() == [1, 0, 0, 0]
