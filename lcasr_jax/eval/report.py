@@ -18,9 +18,11 @@ ORIGINAL_COLUMNS = ["dataset", "split", "wer", "recording", "words", "ins_rate",
                     "sub_rate", "name", "checkpoint", "repeat", "seq_len", "overlap_ratio",
                     "model_class"]
 COLUMNS = ORIGINAL_COLUMNS + ["evaluation_mode", "overlap"]
-# Columns present only in tables where some row uses them: the noise spec and measured SNR
-# (eval.noise), the per-token CTC losses and their token counts (eval.loss).
-EXTRA_COLUMNS = ["noise", "snr_db", "loss", "loss_tokens", "self_loss", "self_loss_tokens"]
+# Columns present only in tables where some row uses them: the noise spec, measured SNR,
+# noise mode and seed (eval.noise), the per-token CTC losses, their token counts and
+# which targets they used (eval.loss).
+EXTRA_COLUMNS = ["noise", "snr_db", "loss", "loss_tokens", "self_loss", "self_loss_tokens",
+                 "noise_mode", "noise_seed", "loss_targets"]
 
 
 def columns_of(rows: Sequence[Mapping[str, Any]]) -> list[str]:
