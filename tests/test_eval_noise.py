@@ -118,7 +118,7 @@ def test_eval_noise_columns_and_stem(tmp_path, parity_dir, synth_dir):
                             "--noise-mode", "exact"]) == 0
     assert cli.main(argv) == 0
     out = tmp_path / "out"
-    (noisy,) = out.glob("synth_test_fx_averaged_moving_window_128_64_gaussian-0-10dB-s3-exact_*.csv")
+    (noisy,) = out.glob("synth_test_fx_*_128_64_gaussian-0-10dB-s3-exact_*.csv")
     rows = list(csv.DictReader(noisy.read_text().splitlines()))
     assert [r["noise"] for r in rows] == ["gaussian:0:10"] * 3
     snrs = [float(r["snr_db"]) for r in rows]

@@ -1,12 +1,16 @@
 """`lcasr-jax analyze`: how much context the model uses.
 
-  analyze attention    attended distance per layer and head (npz, CSV, PNGs)
-  analyze attribution  context attribution matrices (npz, CSV, PNG)
+  analyze attention    each recording's attention weights in one pass, every layer and
+                       head (the original's get_attention_weights), and attended distance
+  analyze attribution  context attribution: the original's WER matrix (run_context_
+                       attribution.py, 2,048-frame windows) or log-prob drops
   analyze figures      WER against SNR and loss against context from results tables
 
 Examples:
-  lcasr-jax analyze attention --dataset synth --data-dir runs/demo/data --seq-len 4096
-  lcasr-jax analyze attribution --audio talk.wav --window 1000 --max-seconds 120
+  lcasr-jax analyze attention --dataset synth --data-dir runs/demo/data --limit 1
+  lcasr-jax analyze attention --audio talk.wav --capture chunked --seq-len 4096
+  lcasr-jax analyze attribution --dataset synth --data-dir runs/demo/data --limit 1
+  lcasr-jax analyze attribution --audio talk.wav --measure logp --max-seconds 120
   lcasr-jax analyze figures runs/noise/results.csv --out runs/figures
 Inputs are audio files (--audio) or a dataset (--dataset/--data-dir, e.g. 'manifest');
 --noise SPEC corrupts their audio first, with eval --noise's specs (lcasr_jax/eval/noise.py).
@@ -28,7 +32,7 @@ from lcasr_jax.data.features import FRAME_SECONDS, FRAMES_PER_SECOND
 
 def _inputs(args) -> Iterator[tuple[str, np.ndarray, str | None]]:
     """(id, features (80, frames), reference or None), from the audio corrupted by --noise
-    (seeded by (--noise-seed, id), as `eval --noise`), cropped to --max-seconds (the
+    (in --noise-mode with --noise-seed, as `eval --noise`), cropped to --max-seconds (the
     reference then keeps only the words that end inside; None without word times)."""
     from lcasr_jax.eval.noise import parse_noise
     from lcasr_jax.eval.runner import recording_features
@@ -43,7 +47,7 @@ def _inputs(args) -> Iterator[tuple[str, np.ndarray, str | None]]:
 
         recs = load_dataset(args.dataset, args.data_dir, args.split)[: args.limit]
     for rec in recs:
-        spec, _ = recording_features(rec, noise, args.noise_seed)
+        spec, _ = recording_features(rec, noise, args.noise_seed, mode=args.noise_mode)
         reference = None if args.audio else rec.reference
         if args.max_seconds and spec.shape[1] > args.max_seconds * FRAMES_PER_SECOND:
             spec = spec[:, : int(args.max_seconds * FRAMES_PER_SECOND)]
@@ -81,6 +85,36 @@ def _model(args):
     return model, variables
 
 
+def _save_weights(path: Path, weights: np.ndarray, fmt: str) -> Path:
+    """One layer's (1, heads, tokens, tokens) weights: 'pt' = a bfloat16 torch tensor (the
+    original's `{id}_{layer}.pt` files), 'npy' = float32 numpy. Written then renamed."""
+    path = path.with_suffix("." + fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if fmt == "pt":
+        import torch
+
+        torch.save(torch.from_numpy(weights).to(torch.bfloat16), tmp)
+    else:
+        with open(tmp, "wb") as f:
+            np.save(f, weights.astype(np.float32))
+    tmp.replace(path)
+    return path
+
+
+def _attention_pieces(args, rid: str, spec: np.ndarray) -> Iterator[np.ndarray]:
+    """The inputs (1, feat, frames) captured for one recording: the whole recording in one
+    pass (--capture recording, the original's) or up to --windows windows of --seq-len."""
+    if args.capture == "recording":
+        yield spec[None]
+        return
+    for w, start in enumerate(list(range(0, spec.shape[1], args.seq_len))[: args.windows]):
+        chunk = spec[None, :, start:start + args.seq_len]
+        if w and chunk.shape[-1] < args.seq_len // 2:
+            return  # a short tail window says little about long distances
+        yield chunk
+
+
 def run_attention(args) -> list[Path]:
     from lcasr_jax.analysis import attention, figures
     from lcasr_jax.eval.report import atomic_write
@@ -88,29 +122,33 @@ def run_attention(args) -> list[Path]:
     model, variables = _model(args)
     cfg = model.config
     spt = cfg.subsampling_factor * FRAME_SECONDS
-    summary = attention.DistanceSummary.empty(
-        cfg.n_layers, cfg.n_heads, attention.default_edges(args.seq_len // cfg.subsampling_factor),
-        spt)
-    probs = None
+    longest = args.seq_len if args.capture == "chunked" else 0
+    summary = None
+    probs, written = None, []
+    out = args.out
     for rid, spec, _ in _inputs(args):
-        starts = range(0, spec.shape[1], args.seq_len)
-        for w, start in enumerate(list(starts)[: args.windows]):
-            chunk = spec[None, :, start:start + args.seq_len]
-            if w and chunk.shape[-1] < args.seq_len // 2:
-                break  # a short tail window says little about long distances
+        for w, chunk in enumerate(_attention_pieces(args, rid, spec)):
             cap = attention.capture(model, variables, chunk)
-            summary.add(cap)
             tokens = cap.q[0].shape[1]
+            if summary is None:  # distance edges up to the longest input's tokens
+                span = max(longest, spec.shape[1]) // cfg.subsampling_factor
+                summary = attention.DistanceSummary.empty(
+                    cfg.n_layers, cfg.n_heads, attention.default_edges(span), spt)
+            summary.add(cap)
+            if args.capture == "recording" and args.weights != "none":
+                for i, layer in enumerate(attention.layer_weights(cap, args.weights)):
+                    written.append(_save_weights(out / "weights" / f"{rid}_{i}", layer,
+                                                 args.weights_format))
             if probs is None and tokens <= args.full_max_tokens:
                 probs = np.stack([np.asarray(attention.probabilities(
                     q, k, cap.lengths, cap.window))[0] for q, k in zip(cap.q, cap.k,
                                                                      strict=True)])
             if not args.quiet:
-                print(f"{rid} window {w}: {tokens} tokens", file=sys.stderr)
-    if not summary.queries:
+                print(f"{rid} {'recording' if args.capture == 'recording' else f'window {w}'}:"
+                      f" {tokens} tokens", file=sys.stderr)
+    if summary is None or not summary.queries:
         raise ValueError("no recordings to analyse")
     arrays = summary.arrays()
-    out = args.out
     if probs is not None:
         arrays["probs"] = probs.astype(np.float16)
     _savez(out / "attention.npz", arrays)
@@ -120,8 +158,8 @@ def run_attention(args) -> list[Path]:
                 for s in attention.THRESHOLDS_S}}
             for i in range(cfg.n_layers) for h in range(cfg.n_heads)]
     atomic_write(out / "attention.csv", _csv(rows))
-    written = [out / "attention.npz", out / "attention.csv",
-               figures.attention_distance(arrays, out / "attention_distance.png")]
+    written += [out / "attention.npz", out / "attention.csv",
+                figures.attention_distance(arrays, out / "attention_distance.png")]
     if probs is not None:
         written.append(figures.attention_heatmaps(probs, spt, out / "attention_heatmaps.png"))
     return written
@@ -131,37 +169,48 @@ def run_attribution(args) -> list[Path]:
     from lcasr_jax.analysis import attribution, figures
     from lcasr_jax.eval.report import atomic_write
 
+    if args.measure == "wer" and args.audio:
+        raise ValueError("--measure wer (the original's WER matrix) needs references: give "
+                         "--dataset and --data-dir, or use --measure logp with --audio")
     model, variables = _model(args)
     factor = model.config.subsampling_factor
     forward, n_devices = attribution.make_forward(model, variables, args.seq_len)
     arrays, rows, curves = {}, [], []
     first = None
     for rid, spec, reference in _inputs(args):
+        if args.measure == "wer" and reference is None:
+            raise ValueError(f"{rid}: no reference for --measure wer (cropped by --max-seconds "
+                             "without word times?); use --measure logp")
         res = attribution.attribute(forward, n_devices, spec, args.window, factor=factor,
                                     batch_size=args.batch_size, reference=reference,
                                     recording_id=rid)
         first = first or res
         arrays |= {f"{rid}/{k}": v for k, v in res.arrays().items()}
-        curves.append(attribution.by_distance(res.logp))
+        curves.append(attribution.by_distance(res.wer if args.measure == "wer" else res.logp))
         n = res.logp.shape[0]
         for i in range(n):
             for j in range(n):
                 rows.append({"recording": rid, "i": i, "j": j,
                              "distance_s": abs(i - j) * args.window / FRAMES_PER_SECOND,
-                             "logp": f"{res.logp[i, j]:.6g}", "changed": f"{res.changed[i, j]:.6g}",
-                             "wer": "" if res.wer is None else f"{res.wer[i, j]:.4f}"})
+                             "wer": "" if res.wer is None else f"{res.wer[i, j]:.4f}",
+                             "wer_unmasked": "" if res.wer is None else f"{res.wer_base:.4f}",
+                             "logp": f"{res.logp[i, j]:.6g}",
+                             "changed": f"{res.changed[i, j]:.6g}"})
         if not args.quiet:
             print(f"{rid}: {n} windows", file=sys.stderr)
     if first is None:
         raise ValueError("no recordings to analyse")
     longest = max(len(c) for c in curves)
     curve = np.array([np.mean([c[d] for c in curves if d < len(c)]) for d in range(longest)])
-    arrays["curve_logp"] = curve
+    arrays[f"curve_{args.measure}"] = curve
     out = args.out
     _savez(out / "attribution.npz", arrays)
     atomic_write(out / "attribution.csv", _csv(rows))
-    png = figures.attribution(first.logp, curve, args.window / FRAMES_PER_SECOND,
-                              out / "attribution.png")
+    matrix = first.wer[:, :-1] if args.measure == "wer" else first.logp
+    what = ("WER (%) with output window i from the run with window j masked"
+            if args.measure == "wer" else "log-prob drop of the unmasked path")
+    png = figures.attribution(matrix, curve, args.window / FRAMES_PER_SECOND,
+                              out / "attribution.png", what=what)
     return [out / "attribution.npz", out / "attribution.csv", png]
 
 
@@ -201,10 +250,9 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, help="only the first N recordings")
     p.add_argument("--max-seconds", type=float, help="crop each recording to this length")
-    p.add_argument("--noise", default="none", help="corrupt the audio first, as eval --noise: "
-                   "none | gaussian:SNR[:HIGH] | background:FOLDER:SNR[:HIGH] (dB)")
-    p.add_argument("--noise-seed", type=int, default=0,
-                   help="with each recording id, seeds its noise (as eval --noise-seed)")
+    from lcasr_jax.eval.cli import add_noise_args
+
+    add_noise_args(p)  # as eval's: corrupt the audio first
     p.add_argument("--quiet", action="store_true")
 
 
@@ -212,16 +260,32 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lcasr-jax analyze", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
-    a = sub.add_parser("attention", help="attended distance per layer and head")
+    a = sub.add_parser("attention", help="attention weights of every layer and head, and "
+                       "attended distance")
     _add_inputs(a)
-    a.add_argument("--seq-len", type=int, default=4096, help="window in frames (10 ms)")
-    a.add_argument("--windows", type=int, default=1, help="windows per recording")
+    a.add_argument("--capture", choices=("recording", "chunked"), default="recording",
+                   help="recording: each whole recording in one pass, as the original's "
+                   "get_attention_weights; chunked: up to --windows windows of --seq-len")
+    a.add_argument("--weights", choices=("scores", "probs", "none"), default="scores",
+                   help="per layer, write <out>/weights/<id>_<layer>.<fmt> (1, heads, tokens, "
+                   "tokens): pre-softmax scaled scores (the original's), probabilities, or "
+                   "nothing (recording capture only)")
+    a.add_argument("--weights-format", choices=("pt", "npy"), default="pt",
+                   help="pt: bfloat16 torch tensors as the original saves; npy: float32")
+    a.add_argument("--seq-len", type=int, default=4096,
+                   help="chunked capture: window in frames (10 ms)")
+    a.add_argument("--windows", type=int, default=1, help="chunked capture: windows per "
+                   "recording")
     a.add_argument("--full-max-tokens", type=int, default=512,
                    help="keep the full probabilities of the first window up to this length")
     a.add_argument("--out", type=Path, default=Path("runs/analysis/attention"))
     b = sub.add_parser("attribution", help="context attribution matrices")
     _add_inputs(b)
-    b.add_argument("--window", type=int, default=1000, help="attribution window in frames")
+    b.add_argument("--window", type=int, default=2048, help="attribution window in frames "
+                   "(the original's 2,048)")
+    b.add_argument("--measure", choices=("wer", "logp"), default="wer",
+                   help="wer: the original's n x (n+1) WER matrix (needs references); logp: "
+                   "the unmasked path's log-prob drop (no reference needed)")
     b.add_argument("--seq-len", type=int,
                    help="limit attention as windowed_attention at this context (frames)")
     b.add_argument("--out", type=Path, default=Path("runs/analysis/attribution"))
@@ -233,14 +297,27 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check(args) -> None:
+    """Raise ValueError naming the first option out of range (beyond validate.CLI_OPTIONS)."""
+    from lcasr_jax import validate as v
+
+    rules = {"window": v.int_at_least(1), "windows": v.int_at_least(1),
+             "full_max_tokens": v.int_at_least(0), "max_seconds": v.optional(v.number_above(0))}
+    for dest, rule in rules.items():
+        if hasattr(args, dest):
+            v.check("--" + dest.replace("_", "-"), getattr(args, dest), rule)
+
+
 RUNS = {"attention": run_attention, "attribution": run_attribution, "figures": run_figures}
 
 
 def main(argv: list[str] | None = None) -> int:
+    from lcasr_jax import validate
     from lcasr_jax.eval.noise import parse_noise
 
-    args = parser().parse_args(argv)
+    args = validate.parse_args(parser(), argv)
     try:
+        _check(args)
         if args.what != "figures" and not args.audio and not (args.dataset and args.data_dir):
             raise ValueError("give --audio FILE... or --dataset and --data-dir")
         if args.what != "figures":
