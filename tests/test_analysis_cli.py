@@ -70,7 +70,7 @@ def test_attention_whole_recording_writes_the_originals_weight_files(tmp_path, p
 
 @pytest.mark.parametrize("argv, message", [
     (["attention", "--seq-len", "0"], "--seq-len must be an integer >= 1 (got 0)"),
-    (["attribution", "--window", "0"], "--window must be an integer >= 1 (got 0)"),
+    (["attribution", "--segment", "0"], "--segment must be an integer >= 1 (got 0)"),
     (["attention", "--noise", "gaussian:1e9"], "outside [-50, 100] dB"),
     (["attribution", "--measure", "wer"], "--measure wer (the original's WER matrix) needs"),
 ])

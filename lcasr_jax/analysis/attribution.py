@@ -1,19 +1,21 @@
-"""Context attribution: how much window i's output depends on window j's input.
+"""Context attribution: how much segment i's output depends on segment j's input.
 
-As the original's `eval/bin/run_context_attribution.py`: a recording's features are cut
-into n windows of `window` frames (the original's 2,048); for each j, window j's features
-are replaced by their mean (one number) and the whole recording is run again in one pass;
-window i's outputs (output frames int(start / (frames / out)) .. int(end / (frames / out)),
-the original's rounding) of each masked run are compared with the unmasked run's:
+As the original's `eval/bin/run_context_attribution.py` (its "windows"; segments here, so
+as not to be taken for eval windows or attention spans): a recording's features are cut
+into n segments of `segment` frames (the original's 2,048); for each j, segment j's
+features are replaced by their mean (one number) and the whole recording is run again in
+one pass; segment i's outputs (output frames int(start / (frames / out)) ..
+int(end / (frames / out)), the original's rounding) of each masked run are compared with
+the unmasked run's:
 
   wer[i, j]      the original's result, an n x (n + 1) matrix: WER (%) of the greedy
-                 transcript whose window i comes from the run with window j masked and the
-                 rest from the unmasked run; wer[:, n] is the unmasked run's WER. Needs a
-                 (normalised) reference.
-  logp[i, j]     (this project's) mean over window i's output frames of log p(path)
+                 transcript whose segment i comes from the run with segment j masked and
+                 the rest from the unmasked run; wer[:, n] is the unmasked run's WER. Needs
+                 a (normalised) reference.
+  logp[i, j]     (this project's) mean over segment i's output frames of log p(path)
                  unmasked - masked, the path being the unmasked run's greedy (argmax) path:
                  its loss of confidence; needs no reference
-  changed[i, j]  share of window i's output frames whose argmax changes
+  changed[i, j]  share of segment i's output frames whose argmax changes
 
 The n + 1 runs (unmasked first) are independent forwards of the same shape, batched and
 sharded over the devices of one process (`eval.engine.make_forward`); only per-frame
@@ -27,42 +29,40 @@ import functools
 
 import numpy as np
 
-from lcasr_jax.eval import engine
-
-WINDOW = 2048  # frames per attribution window: the original's --window_size default
+SEGMENT = 2048  # frames per attribution segment: the original's --window_size default
 MEASURES = ("wer", "logp")  # the original's WER matrix; this project's log-prob drop
 
 
 @dataclasses.dataclass(frozen=True)
 class Attribution:
     id: str
-    window_frames: int  # input frames per window (10 ms each)
-    bounds: np.ndarray  # (n, 2) input frames [start, end) of each window
-    out_bounds: np.ndarray  # (n, 2) output frames of each window
-    logp: np.ndarray  # (n, n) [i, j]: window i's path log-prob drop when j is masked
-    changed: np.ndarray  # (n, n) share of window i's frames whose argmax changes
-    wer: np.ndarray | None  # (n, n + 1) WER %: [i, j<n] window i from masked run j, [i, n]
+    segment_frames: int  # input frames per segment (10 ms each)
+    bounds: np.ndarray  # (n, 2) input frames [start, end) of each segment
+    out_bounds: np.ndarray  # (n, 2) output frames of each segment
+    logp: np.ndarray  # (n, n) [i, j]: segment i's path log-prob drop when j is masked
+    changed: np.ndarray  # (n, n) share of segment i's frames whose argmax changes
+    wer: np.ndarray | None  # (n, n + 1) WER %: [i, j<n] segment i from masked run j, [i, n]
     #                         the unmasked run (the original's matrix); None: no reference
     wer_base: float | None  # WER % of the unmasked run (= wer[:, n])
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {"bounds": self.bounds, "out_bounds": self.out_bounds, "logp": self.logp,
-               "changed": self.changed, "window_frames": np.array(self.window_frames)}
+               "changed": self.changed, "segment_frames": np.array(self.segment_frames)}
         if self.wer is not None:
             out |= {"wer": self.wer, "wer_base": np.array(self.wer_base)}
         return out
 
 
-def window_bounds(frames: int, window: int) -> np.ndarray:
-    """(n, 2) [start, end) input frames of consecutive windows (the last may be shorter)."""
-    if window <= 0:
-        raise ValueError(f"attribution window must be positive (got {window} frames)")
-    starts = np.arange(0, frames, window)
-    return np.stack([starts, np.minimum(starts + window, frames)], 1)
+def segment_bounds(frames: int, segment: int) -> np.ndarray:
+    """(n, 2) [start, end) input frames of consecutive segments (the last may be shorter)."""
+    if segment <= 0:
+        raise ValueError(f"attribution segment must be positive (got {segment} frames)")
+    starts = np.arange(0, frames, segment)
+    return np.stack([starts, np.minimum(starts + segment, frames)], 1)
 
 
 def masked_variants(spec: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """(n + 1, feat, frames): spec, then spec with window j set to its mean, for each j."""
+    """(n + 1, feat, frames): spec, then spec with segment j set to its mean, for each j."""
     out = np.repeat(spec[None], len(bounds) + 1, axis=0)
     for j, (a, b) in enumerate(bounds):
         out[j + 1, :, a:b] = spec[:, a:b].mean()
@@ -123,14 +123,14 @@ def matrices(logp: np.ndarray, ids: np.ndarray, out_bounds: np.ndarray
 
 def wer_matrix(ids: np.ndarray, out_bounds: np.ndarray, reference: str, tokenizer,
                factor: int) -> tuple[np.ndarray, float]:
-    """The original's (n, n + 1) WER % matrix: [i, j] of the unmasked path with window i
+    """The original's (n, n + 1) WER % matrix: [i, j] of the unmasked path with segment i
     taken from masked run j, [i, n] of the unmasked path; and the unmasked WER %."""
     from lcasr_jax.decode import greedy_ids
     from lcasr_jax.eval.normalize import normalize_hypothesis
     from lcasr_jax.eval.wer import word_error_rate_detail
 
     def wer(path):
-        text = greedy_ids(path, tokenizer, factor, timestamps=False).text
+        text = greedy_ids(path, tokenizer, factor=factor, timestamps=False).text
         return 100 * word_error_rate_detail([normalize_hypothesis(text)], [reference]).wer
 
     n = len(out_bounds)
@@ -144,12 +144,12 @@ def wer_matrix(ids: np.ndarray, out_bounds: np.ndarray, reference: str, tokenize
     return out, base
 
 
-def attribute(forward, n_devices: int, spec: np.ndarray, window: int, *, factor: int = 8,
+def attribute(forward, n_devices: int, spec: np.ndarray, segment: int, *, factor: int,
               batch_size: int = 8, reference: str | None = None, tokenizer=None,
               recording_id: str = "") -> Attribution:
     """Attribution of one recording's features spec (feat, frames) with `forward`
-    (`eval.engine.make_forward`) over windows of `window` frames."""
-    bounds = window_bounds(spec.shape[1], window)
+    (`eval.engine.make_forward`) over segments of `segment` frames."""
+    bounds = segment_bounds(spec.shape[1], segment)
     logp, ids = run_variants(forward, n_devices, masked_variants(spec, bounds), batch_size)
     ratio = spec.shape[1] / ids.shape[1]  # the original's downsampled_by
     out_bounds = np.array([[int(a / ratio), int(b / ratio)] for a, b in bounds], int)
@@ -160,7 +160,7 @@ def attribute(forward, n_devices: int, spec: np.ndarray, window: int, *, factor:
 
         wer, base = wer_matrix(ids, out_bounds, reference, tokenizer or default_tokenizer(),
                                factor)
-    return Attribution(recording_id, window, bounds, out_bounds, drop, changed, wer, base)
+    return Attribution(recording_id, segment, bounds, out_bounds, drop, changed, wer, base)
 
 
 def by_distance(matrix: np.ndarray) -> np.ndarray:
@@ -170,15 +170,3 @@ def by_distance(matrix: np.ndarray) -> np.ndarray:
     matrix = matrix[:, :n]
     d = np.abs(np.arange(n)[:, None] - np.arange(n)[None])
     return np.array([matrix[d == k].mean() for k in range(n)])
-
-
-def make_forward(model, variables, seq_len: int | None = None, mesh=None):
-    """(forward, n_devices) for attribution runs; with seq_len (frames), attention limited
-    as in windowed_attention evaluation (eval.windows.attention_window)."""
-    if seq_len is not None:
-        from lcasr_jax.eval.windows import attention_window
-
-        cfg = model.config
-        model = model.clone(config=cfg.replace(
-            attention_window=attention_window(seq_len, cfg.subsampling_factor)))
-    return engine.make_forward(model, variables, mesh)

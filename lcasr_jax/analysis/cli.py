@@ -3,7 +3,7 @@
   analyze attention    each recording's attention weights in one pass, every layer and
                        head (the original's get_attention_weights), and attended distance
   analyze attribution  context attribution: the original's WER matrix (run_context_
-                       attribution.py, 2,048-frame windows) or log-prob drops
+                       attribution.py, 2,048-frame segments) or log-prob drops
   analyze figures      WER against SNR and loss against context from results tables
 
 Examples:
@@ -19,222 +19,10 @@ Inputs are audio files (--audio) or a dataset (--dataset/--data-dir, e.g. 'manif
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-
-from lcasr_jax.data.features import FRAME_SECONDS, FRAMES_PER_SECOND
-
-
-def _inputs(args) -> Iterator[tuple[str, np.ndarray, str | None]]:
-    """(id, features (80, frames), reference or None), from the audio corrupted by --noise
-    (in --noise-mode with --noise-seed, as `eval --noise`), cropped to --max-seconds (the
-    reference then keeps only the words that end inside; None without word times)."""
-    from lcasr_jax.eval.noise import parse_noise
-    from lcasr_jax.eval.runner import recording_features
-
-    noise = parse_noise(args.noise)
-    if args.audio:
-        from lcasr_jax.eval.datasets.base import EvalRecording
-
-        recs = [EvalRecording(Path(a).stem, Path(a), "") for a in args.audio]
-    else:
-        from lcasr_jax.eval.datasets import load_dataset
-
-        recs = load_dataset(args.dataset, args.data_dir, args.split)[: args.limit]
-    for rec in recs:
-        spec, _ = recording_features(rec, noise, args.noise_seed, mode=args.noise_mode)
-        reference = None if args.audio else rec.reference
-        if args.max_seconds and spec.shape[1] > args.max_seconds * FRAMES_PER_SECOND:
-            spec = spec[:, : int(args.max_seconds * FRAMES_PER_SECOND)]
-            if reference is not None:
-                from lcasr_jax.eval.normalize import normalize_hypothesis
-
-                reference = None if rec.words is None else normalize_hypothesis(" ".join(
-                    w["word"] for w in rec.words if w["end"] <= args.max_seconds))
-        yield rec.id, np.ascontiguousarray(spec), reference
-
-
-def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez_compressed to a temporary file, then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
-
-
-def _csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
-def _model(args):
-    """(model, variables) of --checkpoint (a path or hf:// name; default the shipped one)."""
-    from lcasr_jax.checkpoints.hub import resolve_checkpoint
-    from lcasr_jax.eval.cli import load
-
-    resolved = None if args.checkpoint is None else str(resolve_checkpoint(args.checkpoint))
-    model, variables, _ = load(resolved, args.dtype)
-    return model, variables
-
-
-def _save_weights(path: Path, weights: np.ndarray, fmt: str) -> Path:
-    """One layer's (1, heads, tokens, tokens) weights: 'pt' = a bfloat16 torch tensor (the
-    original's `{id}_{layer}.pt` files), 'npy' = float32 numpy. Written then renamed."""
-    path = path.with_suffix("." + fmt)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if fmt == "pt":
-        import torch
-
-        torch.save(torch.from_numpy(weights).to(torch.bfloat16), tmp)
-    else:
-        with open(tmp, "wb") as f:
-            np.save(f, weights.astype(np.float32))
-    tmp.replace(path)
-    return path
-
-
-def _attention_pieces(args, rid: str, spec: np.ndarray) -> Iterator[np.ndarray]:
-    """The inputs (1, feat, frames) captured for one recording: the whole recording in one
-    pass (--capture recording, the original's) or up to --windows windows of --seq-len."""
-    if args.capture == "recording":
-        yield spec[None]
-        return
-    for w, start in enumerate(list(range(0, spec.shape[1], args.seq_len))[: args.windows]):
-        chunk = spec[None, :, start:start + args.seq_len]
-        if w and chunk.shape[-1] < args.seq_len // 2:
-            return  # a short tail window says little about long distances
-        yield chunk
-
-
-def run_attention(args) -> list[Path]:
-    from lcasr_jax.analysis import attention, figures
-    from lcasr_jax.eval.report import atomic_write
-
-    model, variables = _model(args)
-    cfg = model.config
-    spt = cfg.subsampling_factor * FRAME_SECONDS
-    longest = args.seq_len if args.capture == "chunked" else 0
-    summary = None
-    probs, written = None, []
-    out = args.out
-    for rid, spec, _ in _inputs(args):
-        for w, chunk in enumerate(_attention_pieces(args, rid, spec)):
-            cap = attention.capture(model, variables, chunk)
-            tokens = cap.q[0].shape[1]
-            if summary is None:  # distance edges up to the longest input's tokens
-                span = max(longest, spec.shape[1]) // cfg.subsampling_factor
-                summary = attention.DistanceSummary.empty(
-                    cfg.n_layers, cfg.n_heads, attention.default_edges(span), spt)
-            summary.add(cap)
-            if args.capture == "recording" and args.weights != "none":
-                for i, layer in enumerate(attention.layer_weights(cap, args.weights)):
-                    written.append(_save_weights(out / "weights" / f"{rid}_{i}", layer,
-                                                 args.weights_format))
-            if probs is None and tokens <= args.full_max_tokens:
-                probs = np.stack([np.asarray(attention.probabilities(
-                    q, k, cap.lengths, cap.window))[0] for q, k in zip(cap.q, cap.k,
-                                                                     strict=True)])
-            if not args.quiet:
-                print(f"{rid} {'recording' if args.capture == 'recording' else f'window {w}'}:"
-                      f" {tokens} tokens", file=sys.stderr)
-    if summary is None or not summary.queries:
-        raise ValueError("no recordings to analyse")
-    arrays = summary.arrays()
-    if probs is not None:
-        arrays["probs"] = probs.astype(np.float16)
-    _savez(out / "attention.npz", arrays)
-    rows = [{"layer": i, "head": h,
-             "mean_distance_s": round(float(arrays["mean_distance_s"][i, h]), 4),
-             **{f"beyond_{s:g}s": f"{arrays[f'beyond_{s:g}s'][i, h]:.6f}"
-                for s in attention.THRESHOLDS_S}}
-            for i in range(cfg.n_layers) for h in range(cfg.n_heads)]
-    atomic_write(out / "attention.csv", _csv(rows))
-    written += [out / "attention.npz", out / "attention.csv",
-                figures.attention_distance(arrays, out / "attention_distance.png")]
-    if probs is not None:
-        written.append(figures.attention_heatmaps(probs, spt, out / "attention_heatmaps.png"))
-    return written
-
-
-def run_attribution(args) -> list[Path]:
-    from lcasr_jax.analysis import attribution, figures
-    from lcasr_jax.eval.report import atomic_write
-
-    if args.measure == "wer" and args.audio:
-        raise ValueError("--measure wer (the original's WER matrix) needs references: give "
-                         "--dataset and --data-dir, or use --measure logp with --audio")
-    model, variables = _model(args)
-    factor = model.config.subsampling_factor
-    forward, n_devices = attribution.make_forward(model, variables, args.seq_len)
-    arrays, rows, curves = {}, [], []
-    first = None
-    for rid, spec, reference in _inputs(args):
-        if args.measure == "wer" and reference is None:
-            raise ValueError(f"{rid}: no reference for --measure wer (cropped by --max-seconds "
-                             "without word times?); use --measure logp")
-        res = attribution.attribute(forward, n_devices, spec, args.window, factor=factor,
-                                    batch_size=args.batch_size, reference=reference,
-                                    recording_id=rid)
-        first = first or res
-        arrays |= {f"{rid}/{k}": v for k, v in res.arrays().items()}
-        curves.append(attribution.by_distance(res.wer if args.measure == "wer" else res.logp))
-        n = res.logp.shape[0]
-        for i in range(n):
-            for j in range(n):
-                rows.append({"recording": rid, "i": i, "j": j,
-                             "distance_s": abs(i - j) * args.window / FRAMES_PER_SECOND,
-                             "wer": "" if res.wer is None else f"{res.wer[i, j]:.4f}",
-                             "wer_unmasked": "" if res.wer is None else f"{res.wer_base:.4f}",
-                             "logp": f"{res.logp[i, j]:.6g}",
-                             "changed": f"{res.changed[i, j]:.6g}"})
-        if not args.quiet:
-            print(f"{rid}: {n} windows", file=sys.stderr)
-    if first is None:
-        raise ValueError("no recordings to analyse")
-    longest = max(len(c) for c in curves)
-    curve = np.array([np.mean([c[d] for c in curves if d < len(c)]) for d in range(longest)])
-    arrays[f"curve_{args.measure}"] = curve
-    out = args.out
-    _savez(out / "attribution.npz", arrays)
-    atomic_write(out / "attribution.csv", _csv(rows))
-    matrix = first.wer[:, :-1] if args.measure == "wer" else first.logp
-    what = ("WER (%) with output window i from the run with window j masked"
-            if args.measure == "wer" else "log-prob drop of the unmasked path")
-    png = figures.attribution(matrix, curve, args.window / FRAMES_PER_SECOND,
-                              out / "attribution.png", what=what)
-    return [out / "attribution.npz", out / "attribution.csv", png]
-
-
-def run_figures(args) -> list[Path]:
-    from lcasr_jax.analysis import figures
-    from lcasr_jax.eval.report import read_table
-
-    rows = []
-    for table in args.tables:
-        if not table.is_file():
-            raise FileNotFoundError(f"{table}: results table not found")
-        rows += read_table(table)
-    written = []
-    draw = {"wer_vs_snr": figures.wer_vs_snr,
-            "loss_vs_context": lambda rows, out: figures.loss_vs_context(rows, out,
-                                                                        noise=args.noise)}
-    for name, fn in draw.items():
-        try:
-            written.append(fn(rows, args.out / f"{name}.png"))
-        except ValueError as e:
-            print(f"skipped {name}: {e}", file=sys.stderr)
-    if not written:
-        raise ValueError("no noisy or loss rows in the tables: nothing to draw")
-    return written
+from lcasr_jax import validate
 
 
 def _add_inputs(p: argparse.ArgumentParser) -> None:
@@ -281,8 +69,8 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--out", type=Path, default=Path("runs/analysis/attention"))
     b = sub.add_parser("attribution", help="context attribution matrices")
     _add_inputs(b)
-    b.add_argument("--window", type=int, default=2048, help="attribution window in frames "
-                   "(the original's 2,048)")
+    b.add_argument("--segment", "--window", type=int, default=2048, dest="segment",
+                   help="attribution segment in frames (the original's --window_size, 2,048)")
     b.add_argument("--measure", choices=("wer", "logp"), default="wer",
                    help="wer: the original's n x (n+1) WER matrix (needs references); logp: "
                    "the unmasked path's log-prob drop (no reference needed)")
@@ -297,32 +85,43 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def inputs(args: argparse.Namespace):
+    """`analysis.runs.Inputs` of the parsed flags."""
+    from lcasr_jax.analysis.runs import Inputs
+
+    return Inputs(args.checkpoint, args.dtype, args.batch_size, tuple(args.audio or ()),
+                  args.dataset, args.data_dir, args.split, args.limit, args.max_seconds,
+                  args.noise, args.noise_seed, progress=not args.quiet,
+                  noise_mode=args.noise_mode)
+
+
 def _check(args) -> None:
     """Raise ValueError naming the first option out of range (beyond validate.CLI_OPTIONS)."""
-    from lcasr_jax import validate as v
-
-    rules = {"window": v.int_at_least(1), "windows": v.int_at_least(1),
-             "full_max_tokens": v.int_at_least(0), "max_seconds": v.optional(v.number_above(0))}
+    rules = {"segment": validate.int_at_least(1), "windows": validate.int_at_least(1),
+             "full_max_tokens": validate.int_at_least(0),
+             "max_seconds": validate.optional(validate.number_above(0))}
+    names = {"segment": "--segment"}
     for dest, rule in rules.items():
         if hasattr(args, dest):
-            v.check("--" + dest.replace("_", "-"), getattr(args, dest), rule)
-
-
-RUNS = {"attention": run_attention, "attribution": run_attribution, "figures": run_figures}
+            validate.check(names.get(dest, "--" + dest.replace("_", "-")), getattr(args, dest),
+                           rule)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lcasr_jax import validate
-    from lcasr_jax.eval.noise import parse_noise
+    from lcasr_jax.analysis import runs
 
     args = validate.parse_args(parser(), argv)
     try:
         _check(args)
-        if args.what != "figures" and not args.audio and not (args.dataset and args.data_dir):
-            raise ValueError("give --audio FILE... or --dataset and --data-dir")
-        if args.what != "figures":
-            parse_noise(args.noise)  # a bad spec fails before the model is loaded
-        written = RUNS[args.what](args)
+        if args.what == "attention":
+            written = runs.run_attention(inputs(args), args.seq_len, args.windows,
+                                         args.full_max_tokens, args.out, args.capture,
+                                         args.weights, args.weights_format)
+        elif args.what == "attribution":
+            written = runs.run_attribution(inputs(args), args.segment, args.seq_len, args.out,
+                                           args.measure)
+        else:
+            written = runs.run_figures(args.tables, args.noise, args.out)
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
         print(f"lcasr-jax analyze: error: {e}", file=sys.stderr)
         return 1
