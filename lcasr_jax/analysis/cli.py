@@ -38,7 +38,7 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, help="only the first N recordings")
     p.add_argument("--max-seconds", type=float, help="crop each recording to this length")
-    from lcasr_jax.eval.cli import add_noise_args
+    from lcasr_jax.eval.noise import add_noise_args
 
     add_noise_args(p)  # as eval's: corrupt the audio first
     p.add_argument("--quiet", action="store_true")

@@ -27,6 +27,7 @@ from lcasr_jax import validate
 from lcasr_jax.data.audio import DEFAULT_RESAMPLER, RESAMPLERS
 from lcasr_jax.decode import DECODERS, DecoderSettings
 from lcasr_jax.eval.loss import LOSS_TARGETS
+from lcasr_jax.eval.noise import add_noise_args
 from lcasr_jax.eval.windows import MAX_SEQ_LEN, MODES
 
 TRANSCRIBE_HELP = """`lcasr-jax transcribe AUDIO...`: transcripts with word times (txt, json, srt).
@@ -55,25 +56,6 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kenlm", help="KenLM n-gram (.arpa or binary) for the beam decoder")
     p.add_argument("--lm-alpha", type=float, help="LM weight (default: pyctcdecode's 0.5)")
     p.add_argument("--lm-beta", type=float, help="word insertion bonus (default: 1.5)")
-
-
-def add_noise_args(p: argparse.ArgumentParser) -> None:
-    """--noise, --noise-mode, --noise-seed (eval and analyze)."""
-    from lcasr_jax.eval.noise import NOISE_MODES, ORIGINAL_SEED, SNR_RANGE_DB
-
-    lo, hi = SNR_RANGE_DB
-    p.add_argument("--noise", default="none",
-                   help="corrupt the audio: none | gaussian:SNR | gaussian:LOW:HIGH | "
-                   f"background:PATH:SNR[:HIGH] (dB in [{lo:g}, {hi:g}]; PATH a sound file "
-                   "or folder; see lcasr_jax/eval/noise.py)")
-    p.add_argument("--noise-mode", choices=NOISE_MODES, default="original",
-                   help="original: audiomentations reseeded before every recording, as the "
-                   "original's noise scripts (one SNR draw and noise sequence shared by all "
-                   "recordings, SNR on all samples); exact: per-recording draws, SNR exact "
-                   "on the valid samples")
-    p.add_argument("--noise-seed", type=int,
-                   help=f"noise seed (default: {ORIGINAL_SEED}, the original's, in original "
-                   "mode; 0 in exact mode, where it seeds each recording with its id)")
 
 
 def decoder_settings(args: argparse.Namespace) -> DecoderSettings:

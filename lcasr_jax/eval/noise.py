@@ -28,6 +28,7 @@ exact (this project's): every random choice (SNR, samples, file, offset) from a 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import functools
 import hashlib
@@ -228,3 +229,20 @@ def corrupt(audio: np.ndarray, spec: NoiseSpec, mode: str, seed: int | None,
 def default_seed(mode: str) -> int:
     """The seed a mode uses when none is given."""
     return ORIGINAL_SEED if mode == "original" else 0
+
+
+def add_noise_args(p: argparse.ArgumentParser) -> None:
+    """--noise, --noise-mode, --noise-seed (eval and analyze)."""
+    lo, hi = SNR_RANGE_DB
+    p.add_argument("--noise", default="none",
+                   help="corrupt the audio: none | gaussian:SNR | gaussian:LOW:HIGH | "
+                   f"background:PATH:SNR[:HIGH] (dB in [{lo:g}, {hi:g}]; PATH a sound file "
+                   "or folder; see lcasr_jax/eval/noise.py)")
+    p.add_argument("--noise-mode", choices=NOISE_MODES, default="original",
+                   help="original: audiomentations reseeded before every recording, as the "
+                   "original's noise scripts (one SNR draw and noise sequence shared by all "
+                   "recordings, SNR on all samples); exact: per-recording draws, SNR exact "
+                   "on the valid samples")
+    p.add_argument("--noise-seed", type=int,
+                   help=f"noise seed (default: {ORIGINAL_SEED}, the original's, in original "
+                   "mode; 0 in exact mode, where it seeds each recording with its id)")
