@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lcasr_jax.analysis import attention, attribution, figures
+from lcasr_jax.analysis import attention, attribution
 from lcasr_jax.checkpoints.load import load_model
 from lcasr_jax.data.features import FRAME_SECONDS, FRAMES_PER_SECOND
 from lcasr_jax.eval import engine
@@ -27,6 +27,7 @@ from lcasr_jax.eval.normalize import normalize_hypothesis
 from lcasr_jax.eval.report import atomic_write, read_table
 from lcasr_jax.eval.runner import recording_features
 from lcasr_jax.eval.windows import windowed_model
+from lcasr_jax.figures import analysis as figures
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,17 +157,20 @@ def run_attention(inputs: Inputs, window: int, windows: int, full_max_tokens: in
                     written.append(save_weights(out / "weights" / f"{rid}_{i}", layer,
                                                 weights_format))
             if probs is None and tokens <= full_max_tokens:
+                start = 0 if capture == "recording" else w * window
+                where = {"probs_recording": np.array(rid),
+                         "probs_start_s": np.array(start * FRAME_SECONDS)}
                 probs = np.stack([np.asarray(attention.probabilities(
                     q, k, cap.lengths, cap.window))[0] for q, k in zip(cap.q, cap.k,
                                                                      strict=True)])
             if inputs.progress:
-                where = "recording" if capture == "recording" else f"window {w}"
-                print(f"{rid} {where}: {tokens} tokens", file=sys.stderr)
+                label = "recording" if capture == "recording" else f"window {w}"
+                print(f"{rid} {label}: {tokens} tokens", file=sys.stderr)
     if summary is None or not summary.queries:
         raise ValueError("no recordings to analyse")
     arrays = summary.arrays()
     if probs is not None:
-        arrays["probs"] = probs.astype(np.float16)
+        arrays |= {"probs": probs.astype(np.float16), **where}
     _savez(out / "attention.npz", arrays)
     rows = [{"layer": i, "head": h,
              "mean_distance_s": round(float(arrays["mean_distance_s"][i, h]), 4),
@@ -177,7 +181,9 @@ def run_attention(inputs: Inputs, window: int, windows: int, full_max_tokens: in
     written += [out / "attention.npz", out / "attention.csv",
                 figures.attention_distance(arrays, out / "attention_distance.png")]
     if probs is not None:
-        written.append(figures.attention_heatmaps(probs, spt, out / "attention_heatmaps.png"))
+        written.append(figures.attention_heatmaps(
+            probs, spt, out / "attention_heatmaps.png", recording=str(where["probs_recording"]),
+            start_s=float(where["probs_start_s"])))
     return written
 
 
@@ -208,7 +214,8 @@ def run_attribution(inputs: Inputs, segment: int, context: int | None,
                                     recording_id=rid)
         first = first or res
         arrays |= {f"{rid}/{k}": v for k, v in res.arrays().items()}
-        curves.append(attribution.by_distance(res.wer if measure == "wer" else res.logp))
+        curves.append(attribution.by_distance(  # WER: change from the unmasked run
+            res.wer - res.wer_base if measure == "wer" else res.logp))
         n = res.logp.shape[0]
         for i in range(n):
             for j in range(n):
@@ -227,11 +234,10 @@ def run_attribution(inputs: Inputs, segment: int, context: int | None,
     arrays[f"curve_{measure}"] = curve
     _savez(out / "attribution.npz", arrays)
     atomic_write(out / "attribution.csv", _csv(rows))
-    matrix = first.wer[:, :-1] if measure == "wer" else first.logp
-    what = ("WER (%) with output segment i from the run with segment j masked"
-            if measure == "wer" else "log-prob drop of the unmasked path")
+    matrix = first.wer[:, :-1] - first.wer_base if measure == "wer" else first.logp
     png = figures.attribution(matrix, curve, segment / FRAMES_PER_SECOND,
-                              out / "attribution.png", what=what)
+                              out / "attribution.png", figures.ATTRIBUTION_UNITS[measure],
+                              recording=first.id)
     return [out / "attribution.npz", out / "attribution.csv", png]
 
 
