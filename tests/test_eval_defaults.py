@@ -50,5 +50,5 @@ def test_eval_without_seq_len_uses_the_checkpoints_context(tmp_path, synth_dir, 
             "--out", str(tmp_path / "out"), "--name", "fx"]
     assert cli.main(argv) == 0
     assert "--seq-len not given: 1024 frames" in capsys.readouterr().err
-    (path,) = (tmp_path / "out").glob("synth_test_fx_averaged_moving_window_1024_0_*.csv")
+    (path,) = (tmp_path / "out").glob("synth_test_fx_averaged_moving_window_1024_0_*[0-9a-f].csv")
     assert path.is_file()
