@@ -1,4 +1,4 @@
-"""Test set-up: 8 fake CPU devices for sharding tests; paths to the shared fixtures."""
+"""Test set-up: 8 fake CPU devices for sharding tests; the parity fixtures (tests/fixtures)."""
 
 import os
 from pathlib import Path
@@ -9,14 +9,12 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("LCASR_SHARED", REPO.parent / "shared"))
-PARITY = SHARED / "fixtures" / "parity"
+PARITY = REPO / "tests" / "fixtures" / "parity"  # in the repository: README.md there
 
 
 @pytest.fixture(scope="session")
 def parity_dir() -> Path:
-    if not PARITY.is_dir():
-        pytest.fail(f"{PARITY}: parity fixtures not found (set LCASR_SHARED)")
+    """The original's parity fixtures (rotary_ln, nopos_ln), committed with the tests."""
     return PARITY
 
 
