@@ -155,6 +155,13 @@ def run(args: argparse.Namespace):
     maybe_initialize_distributed()
     decoding = decoder_settings(args)
     noise_tag(args.noise, args.noise_seed)  # a bad spec fails before anything is loaded
+    if Hosts.current().main:  # where the results go: writable, with room, before the work
+        from lcasr_jax.files import check_writable_dir
+
+        check_writable_dir(args.out, "--out")
+        if args.results_table is not None:
+            check_writable_dir(Path(args.results_table).absolute().parent,
+                               "--results-table's folder")
     resolved = None if args.checkpoint is None else resolve_checkpoint(args.checkpoint)
     recordings = load_dataset(args.dataset, args.data_dir, args.split)[: args.limit]
     model, variables, checkpoint = load(resolved and str(resolved), args.dtype)
@@ -179,9 +186,23 @@ def run(args: argparse.Namespace):
     stem = run_stem(run_info, tag)
     if not Hosts.current().main:
         return result, None, None
+    print_summary(result)  # before writing: a write that fails does not lose the numbers
     table = args.results_table or args.out / "results.csv"
     csv_path, _ = report.write_run(args.out, stem, result, run_info, table)
     return result, csv_path, table
+
+
+def print_summary(result) -> None:
+    """The overall WER (and loss) of an evaluation, on stdout."""
+    o = result.overall
+    print(f"WER {o.wer:.4f} (ins {o.ins_rate:.4f} del {o.del_rate:.4f} sub {o.sub_rate:.4f}) "
+          f"over {o.words} words, {len(result.recordings)} recordings, "
+          f"{result.wall_seconds:.1f} s", flush=True)
+    if result.loss is not None:
+        row = result.loss.as_row()
+        print(f"CTC loss per token {row['loss']:.4f} over {row['loss_tokens']} reference tokens "
+              f"(own greedy output: {row['self_loss']:.4f} over {row['self_loss_tokens']})",
+              flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,14 +214,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if csv_path is None:  # not process 0
         return 0
-    o = result.overall
-    print(f"WER {o.wer:.4f} (ins {o.ins_rate:.4f} del {o.del_rate:.4f} sub {o.sub_rate:.4f}) "
-          f"over {o.words} words, {len(result.recordings)} recordings, "
-          f"{result.wall_seconds:.1f} s")
-    if result.loss is not None:
-        row = result.loss.as_row()
-        print(f"CTC loss per token {row['loss']:.4f} over {row['loss_tokens']} reference tokens "
-              f"(own greedy output: {row['self_loss']:.4f} over {row['self_loss_tokens']})")
     print(f"wrote {csv_path} and appended to {table}")
     return 0
 
