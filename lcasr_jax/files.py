@@ -58,18 +58,24 @@ def atomic_write(path: str | os.PathLike, text: str) -> Path:
 
 def check_writable_dir(folder: str | os.PathLike, option: str,
                        need: int = MIN_FREE_BYTES) -> Path:
-    """Create `folder` and make sure files can be written there now, before any long work:
-    raises OSError naming `option` and the folder if it is not a folder, not writable, or
-    has less than `need` bytes free (a full disk)."""
-    folder = Path(folder)
+    """Make sure files can be written in `folder` now, before any long work (it is not
+    created: a command that fails later leaves nothing): raises OSError naming `option` and
+    the folder if it, or the nearest existing folder above it, is not a folder, not
+    writable, or has less than `need` bytes free (a full disk)."""
+    folder = Path(folder).absolute()
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder}: {option} exists and is not a directory")
+    there = folder
+    while not there.exists():
+        there = there.parent
+    if not there.is_dir():
+        raise NotADirectoryError(f"{folder}: {option} is inside {there}, which is not a "
+                                 "directory")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
+        tempfile.TemporaryFile(dir=there).close()
     except OSError as e:
         raise PermissionError(f"{folder}: {option} is not writable ({e.strerror})") from None
-    free = shutil.disk_usage(folder).free
+    free = shutil.disk_usage(there).free
     if free < need:
         raise OSError(f"{folder}: {option} has {free:,} bytes free, {need:,} needed "
                       "(disk full)")

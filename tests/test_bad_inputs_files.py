@@ -42,14 +42,15 @@ def test_05_eval_out_on_a_full_disk_fails_before_the_work(tmp_path, released, ca
     from lcasr_jax.eval import runner
 
     data = manifest(tmp_path / "d", [{"audio": "x.wav", "text": "good morning"}])
-    _full_disk(monkeypatch, tmp_path / "out")
+    _full_disk(monkeypatch, tmp_path)
     monkeypatch.setattr(runner, "evaluate", lambda *a, **k: pytest.fail("evaluated"))
     fails(eval_argv(released, data, tmp_path / "out"), capsys, tmp_path / "out", "--out",
           "0 bytes free", "disk full")
+    assert not (tmp_path / "out").exists()
 
 
 def test_05_transcribe_out_dir_on_a_full_disk(tmp_path, released, capsys, monkeypatch):
-    _full_disk(monkeypatch, tmp_path / "O")
+    _full_disk(monkeypatch, tmp_path)
     fails(["transcribe", noise(tmp_path / "a.wav"), "--checkpoint", released, "--out-dir",
            tmp_path / "O"], capsys, tmp_path / "O", "--out-dir", "disk full")
 

@@ -103,8 +103,8 @@ def check_audio_paths(paths: list[str]) -> None:
 
 
 def check_out_dir(out_dir: Path) -> None:
-    """Create `out_dir` and make sure files can be written there: writable, with room
-    (before any model work)."""
+    """Make sure files can be written in `out_dir`: writable, with room (before any model
+    work; it is created when the first transcript is written)."""
     from lcasr_jax.files import check_writable_dir
 
     check_writable_dir(out_dir, "--out-dir")
