@@ -127,7 +127,7 @@ def test_16_a_bad_file_in_a_batch_does_not_stop_the_others(tmp_path, released, c
 def test_16_demo_options_are_checked_first(tmp_path, capsys, monkeypatch, argv, needle):
     from lcasr_jax import demo
 
-    monkeypatch.setattr(demo, "test_data", lambda *a: pytest.fail("generated data"))
+    monkeypatch.setattr(demo, "held_out_data", lambda *a: pytest.fail("generated data"))
     code, _, err = run(["demo", "--out", tmp_path / "demo", *argv], capsys)
     assert code == 2 and needle in err[-1] and "--seq-len" not in "".join(err), err
 

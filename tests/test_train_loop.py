@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from waits import HANG_S
 
-from lcasr_jax.train.checkpoint import Checkpointer
+from lcasr_jax.train.resume import Checkpointer
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 10
@@ -39,7 +39,7 @@ KILLED_AT_STEP = f"""
 import os, signal, sys
 from lcasr_jax import cli
 from lcasr_jax.train import loop
-from lcasr_jax.train.checkpoint import Checkpointer
+from lcasr_jax.train.resume import Checkpointer
 made, init, scalars = [], Checkpointer.__init__, loop._Log.scalars
 def remember(self, *args, **kwargs):
     init(self, *args, **kwargs)
