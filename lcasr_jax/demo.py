@@ -22,6 +22,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from lcasr_jax.eval.windows import MODES
+
 
 def held_out_data(out: Path, hours: float, minutes: float, seed: int) -> Path:
     """Held-out synthetic test recordings under `out` (generated once, then reused)."""
@@ -98,7 +100,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--contexts", type=float, nargs="+", default=[10, 40, 160, 320],
                    help="context lengths in seconds")
     p.add_argument("--overlap-ratio", type=float, default=0.875)
-    p.add_argument("--mode", default="averaged_moving_window")
+    p.add_argument("--mode", choices=MODES, default="averaged_moving_window")
     p.add_argument("--hours", type=float, default=0.2, help="test audio to generate")
     p.add_argument("--minutes", type=float, default=7.0,
                    help="mean recording length (each is 0.8-1.2 times it)")
@@ -112,7 +114,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from lcasr_jax import validate
 
-    args = validate.parse_args(parser(), argv)
+    p = parser()
+    args = validate.parse_args(p, argv)
+    for seconds in args.contexts:  # before generating data and loading the model
+        try:
+            validate.check("--contexts", seconds, validate.number_above(0))
+        except ValueError as e:
+            p.exit(2, f"{p.prog}: error: {e}\n")
     try:
         return _run(args)
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
@@ -137,6 +145,11 @@ def _run(args: argparse.Namespace) -> int:
     recordings = features_once(load_dataset("synth", data, "test"))
     audio_s = sum(r.words[-1]["end"] for r in recordings if r.words)
     model, variables, checkpoint = load_model(args.checkpoint, "float32")
+    factor = model.config.subsampling_factor
+    for seconds in args.contexts:
+        if round(seconds * FRAMES_PER_SECOND) < factor:
+            raise ValueError(f"--contexts: {seconds:g} s is shorter than one output frame of "
+                             f"this model ({factor / FRAMES_PER_SECOND:g} s)")
     stand_in = args.checkpoint is None and Path(checkpoint) != shipped.DEFAULT_MODEL
     name = "stand-in (random weights)" if stand_in else Path(checkpoint).stem
     print(f"demo: {len(recordings)} recordings, {audio_s / 60:.1f} min of speech; model "

@@ -118,6 +118,7 @@ TRAIN_CONFIG: dict[str, Rule] = {
     "sequence.batch_size_multiplier": number_above(0),
     "train.max_epochs": int_at_least(1),
     "train.max_steps": either(-1, int_at_least(1)),
+    "train.time_limit_s": either(-1, number_above(0)),
     "train.backprop_every": one_of(1),
     "train.compute_dtype": one_of("float32", "bfloat16"),
     "checkpoint.every_steps": int_at_least(1),

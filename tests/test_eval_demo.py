@@ -11,7 +11,7 @@ from lcasr_jax.checkpoints import shipped
 from lcasr_jax.data.synth.lib import available
 
 
-def test_demo_prints_table_and_writes_plot(tmp_path, parity_dir, monkeypatch, capsys):
+def test_demo_prints_table_and_writes_plot(tmp_path, monkeypatch, capsys):
     data = tmp_path / "data"
     data.mkdir()
     rng = np.random.default_rng(0)
@@ -23,7 +23,6 @@ def test_demo_prints_table_and_writes_plot(tmp_path, parity_dir, monkeypatch, ca
         (data / f"{rid}.json").write_text(json.dumps({"audio": f"{rid}.flac", "words": words}))
     monkeypatch.setattr(demo, "held_out_data", lambda out, *a: data)
     monkeypatch.setattr(shipped, "DEFAULT_MODEL", tmp_path / "no_model")
-    monkeypatch.setenv("LCASR_SHARED", str(parity_dir.parents[1]))
     code = demo.main(["--out", str(tmp_path / "demo"), "--contexts", "1", "2.56",
                       "--overlap-ratio", "0.5", "--quiet"])
     out = capsys.readouterr()

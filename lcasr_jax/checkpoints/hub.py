@@ -86,6 +86,13 @@ def _local(path: Path, shown: str) -> Path:
         raise FileNotFoundError(f"{shown}: checkpoint not found{hint}")
     if path.is_dir() and not store.is_model_dir(path):
         names = [p.name for p in path.iterdir() if p.is_file()]
+        half = [n for n in (store.CONFIG_FILE, store.VARIABLES_DIR) if (path / n).exists()]
+        if half and not any(n.endswith(".pt") for n in names):  # a damaged model dir
+            missing = store.VARIABLES_DIR + "/" if half == [store.CONFIG_FILE] else \
+                store.CONFIG_FILE
+            raise FileNotFoundError(f"{shown}: not a complete converted model dir: {missing} "
+                                    f"is missing (a model dir holds {store.CONFIG_FILE} and "
+                                    f"{store.VARIABLES_DIR}/)")
         folders = [p.name for p in path.iterdir() if p.is_dir()]
         return path / choose_checkpoint(shown, names, folders)
     return path

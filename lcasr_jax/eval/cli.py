@@ -118,23 +118,28 @@ def main(argv: list[str] | None = None) -> int:
 
     args = validate.parse_args(parser(), argv)
     try:
-        done = run_job(job(args))
+        done = run_job(job(args), before_write=print_summary)
     except (OSError, ValueError, ImportError, RuntimeError) as e:
         print(f"lcasr-jax eval: error: {e}", file=sys.stderr)
         return 1
-    result, csv_path, table = done.result, done.csv_path, done.table
-    if csv_path is None:  # not process 0
+    if done.csv_path is None:  # not process 0
         return 0
+    print(f"wrote {done.csv_path} and appended to {done.table}")
+    return 0
+
+
+def print_summary(result) -> None:
+    """The overall WER (and loss) of an evaluation, on stdout (before its files are
+    written: a write that fails does not lose the numbers)."""
     o = result.overall
     print(f"WER {o.wer:.4f} (ins {o.ins_rate:.4f} del {o.del_rate:.4f} sub {o.sub_rate:.4f}) "
           f"over {o.words} words, {len(result.recordings)} recordings, "
-          f"{result.wall_seconds:.1f} s")
+          f"{result.wall_seconds:.1f} s", flush=True)
     if result.loss is not None:
         row = result.loss.as_row()
         print(f"CTC loss per token {row['loss']:.4f} over {row['loss_tokens']} reference tokens "
-              f"(own greedy output: {row['self_loss']:.4f} over {row['self_loss_tokens']})")
-    print(f"wrote {csv_path} and appended to {table}")
-    return 0
+              f"(own greedy output: {row['self_loss']:.4f} over {row['self_loss_tokens']})",
+              flush=True)
 
 
 def transcribe_parser() -> argparse.ArgumentParser:
@@ -164,14 +169,17 @@ def transcribe_main(argv: list[str] | None = None) -> int:
         model, variables, _ = load_model(args.checkpoint, args.dtype)
         overlap = overlap_frames(args.seq_len, None, args.overlap_ratio,
                                  model.config.subsampling_factor)
-        transcribe.write_transcripts(args.audio, model, variables, args.format, args.out_dir,
-                                     args.seq_len, overlap, args.mode, args.batch_size,
-                                     progress=not args.quiet, resampler=args.resampler,
-                                     decoding=decoding)
-    except BrokenPipeError:
-        raise  # the reader went away: `lcasr_jax.cli` exits quietly
+        transcribe.output_names(args.audio)  # distinct, or refused before any work
     except (OSError, ValueError, ImportError, RuntimeError) as e:
         print(f"lcasr-jax transcribe: error: {e}", file=sys.stderr)
+        return 1
+    failed = transcribe.write_transcripts(
+        args.audio, model, variables, args.format, args.out_dir, args.seq_len, overlap,
+        args.mode, args.batch_size, progress=not args.quiet, resampler=args.resampler,
+        decoding=decoding)
+    if failed:
+        print(f"lcasr-jax transcribe: {len(failed)} of {len(args.audio)} files not "
+              f"transcribed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 

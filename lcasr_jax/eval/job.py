@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from lcasr_jax.checkpoints.hub import is_hub_name, parse_hub_name, resolve_checkpoint
@@ -24,6 +25,7 @@ from lcasr_jax.eval.hosts import Hosts
 from lcasr_jax.eval.noise import default_seed, parse_noise
 from lcasr_jax.eval.runner import EvalResult, EvalSettings, evaluate
 from lcasr_jax.eval.windows import MAX_SEQ_LEN, overlap_frames
+from lcasr_jax.files import check_writable_dir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,10 +128,19 @@ def run_stem(run_info: dict, tag: str = "") -> str:
             f"{repeat}{tag}_{data.stem}-{digest}")
 
 
-def run_job(job: EvalJob) -> JobResult:
-    """Evaluate `job`; its files are written (and paths returned) on process 0 only."""
+def run_job(job: EvalJob, before_write: Callable[[EvalResult], None] | None = None
+            ) -> JobResult:
+    """Evaluate `job`; its files are written (and paths returned) on process 0 only, after
+    `before_write(result)` (the command prints the WER there: a write that fails, e.g. on a
+    full disk, does not lose it). The output folders are checked for being writable and
+    having room before anything is loaded."""
     maybe_initialize_distributed()
     noise_tag(job.noise, job.noise_seed, job.noise_mode)  # a bad spec fails first
+    if Hosts.current().main:
+        check_writable_dir(job.out, "--out")
+        if job.results_table is not None:
+            check_writable_dir(Path(job.results_table).absolute().parent,
+                               "--results-table's folder")
     resolved = None if job.checkpoint is None else resolve_checkpoint(job.checkpoint)
     recordings = load_dataset(job.dataset, job.data_dir, job.split)[: job.limit]
     context = job.context
@@ -168,6 +179,8 @@ def run_job(job: EvalJob) -> JobResult:
     stem = run_stem(run_info, tag)
     if not Hosts.current().main:
         return JobResult(result, None, None)
+    if before_write is not None:
+        before_write(result)
     table = job.results_table or Path(job.out) / "results.csv"
     csv_path, _ = report.write_run(Path(job.out), stem, result, run_info, table)
     return JobResult(result, csv_path, table)

@@ -178,7 +178,8 @@ def evaluate(recordings: Sequence[EvalRecording], model, variables, settings: Ev
         wants = "log_probs" if settings.loss else decoder.wants  # the loss needs log-probs
         merged = engine.run_plans(forward, [spec for _, spec, _ in group], plans,
                                   batch_size=settings.batch_size, n_devices=n_devices,
-                                  progress=progress, hosts=hosts, output=wants)
+                                  progress=progress, hosts=hosts, output=wants,
+                                  names=[rec.id for rec, _, _ in group])
         for (rec, spec, snr), out in zip(group, merged, strict=True):
             ids = out if wants == "ids" else out.argmax(-1)
             transcript = decoder(ids if decoder.wants == "ids" else out, factor)

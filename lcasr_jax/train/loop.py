@@ -23,7 +23,7 @@ import numpy as np
 
 from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.data.sources import make_source
-from lcasr_jax.files import hold_lock
+from lcasr_jax.files import atomic_write, hold_lock
 from lcasr_jax.interrupts import deferred_signals
 from lcasr_jax.sharding import make_mesh, put_batch
 from lcasr_jax.train import hosts
@@ -57,11 +57,29 @@ def _optional(module: str, missing: str):
         return None
 
 
+def _drop_after(path: Path, step: int) -> None:
+    """Keep the records of metrics.jsonl up to `step` (the checkpoint a run resumes from):
+    steps a killed run logged after its last checkpoint are trained and logged again."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line + "\n")
+        except (ValueError, KeyError, TypeError):  # a line torn by the kill
+            continue
+    atomic_write(path, "".join(kept))
+
+
 class _Log:
-    """metrics.jsonl + TensorBoard + tqdm on process 0."""
+    """metrics.jsonl + TensorBoard + tqdm on process 0. Records after `start_step` (a killed
+    run's steps past its last checkpoint) are dropped, so each step is logged once."""
 
     def __init__(self, cfg: Any, workdir: Path, start_step: int):
         self.main = jax.process_index() == 0
+        if self.main:
+            _drop_after(workdir / "metrics.jsonl", start_step)
         self.jsonl = (workdir / "metrics.jsonl").open("a") if self.main else None
         self.tb = self.bar = None
         if (self.main and cfg.log.tensorboard
