@@ -235,7 +235,6 @@ def test_eval_and_transcribe_accept_hub_names(cache, tmp_path, synth_dir, capsys
     import csv
 
     from lcasr_jax.eval import cli as eval_cli
-    from lcasr_jax.eval import transcribe
 
     data = synth_dir(tmp_path / "data", (2.55,))
     name = f"hf://{REPO}/{FOLDER}"
@@ -247,7 +246,7 @@ def test_eval_and_transcribe_accept_hub_names(cache, tmp_path, synth_dir, capsys
     capsys.readouterr()
     wav = data / "test-s0-00000.flac"
     missing = "hf://rjflynn2/not-cached/x"
-    assert transcribe.main([str(wav), "--checkpoint", missing, "--quiet"]) == 1
+    assert eval_cli.transcribe_main([str(wav), "--checkpoint", missing, "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and f"{missing}: not in the Hugging Face cache" in err, err
 

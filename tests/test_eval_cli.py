@@ -92,7 +92,7 @@ def test_checkpoint_tokenizer_mismatch_names_the_checkpoint(tmp_path, capsys, sy
     data = synth_dir(tmp_path / "data", SECONDS[:1])
     wav = data / "test-s0-00000.flac"
     for main, argv in ((cli.main, ["--dataset", "synth", "--data-dir", str(data)]),
-                       (transcribe.main, [str(wav)])):
+                       (cli.transcribe_main, [str(wav)])):
         assert main(argv + ["--checkpoint", str(model_dir), "--quiet"]) == 1
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and f"{model_dir} has 101 output classes" in err, err
@@ -103,16 +103,16 @@ def test_transcribe_formats(tmp_path, checkpoint, capsys):
     wav = tmp_path / "talk.wav"
     sf.write(wav, (0.1 * np.random.default_rng(1).normal(size=2 * SR)).astype("f4"), SR)
     base = [str(wav), "--checkpoint", checkpoint, "--seq-len", "128", "--quiet"]
-    assert transcribe.main(base + ["--format", "json"]) == 0
+    assert cli.transcribe_main(base + ["--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["audio"] == str(wav) and isinstance(doc["words"], list)
     for w in doc["words"]:
         assert 0 <= w["start"] < w["end"] <= 2.0 + 0.08
-    assert transcribe.main(base + ["--format", "txt", "--out-dir", str(tmp_path)]) == 0
+    assert cli.transcribe_main(base + ["--format", "txt", "--out-dir", str(tmp_path)]) == 0
     assert (tmp_path / "talk.txt").read_text().strip() == doc["text"]
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
-    assert transcribe.main([str(empty), "--checkpoint", checkpoint]) == 1
+    assert cli.transcribe_main([str(empty), "--checkpoint", checkpoint]) == 1
     assert "empty.wav: empty file" in capsys.readouterr().err
 
 
@@ -161,7 +161,7 @@ def test_beam_decoder_selectable(tmp_path, checkpoint, capsys, synth_dir):
         assert "\n" not in err and message in err, err
     wav = data / "test-s0-00000.flac"
     capsys.readouterr()
-    assert transcribe.main([str(wav), "--checkpoint", checkpoint, "--seq-len", "128",
+    assert cli.transcribe_main([str(wav), "--checkpoint", checkpoint, "--seq-len", "128",
                             "--decoder", "beam", "--format", "json", "--quiet"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert all(0 <= w["start"] <= w["end"] for w in doc["words"])

@@ -45,7 +45,7 @@ class Cell:
     def eval_settings(self, overlap: int, batch_size: int):
         """This cell's EvalSettings at `overlap` frames (see `build_settings`)."""
         return build_settings(dict(
-            mode=self.mode, seq_len=self.seq_len, overlap=overlap, batch_size=batch_size,
+            mode=self.mode, context=self.seq_len, overlap=overlap, batch_size=batch_size,
             max_seq_len=self.max_seq_len, **(dict(self.settings) | dict(self.options))))
 
     @property
@@ -113,7 +113,7 @@ def default_settings() -> dict[str, Any]:
             out.update(flat(value) if dataclasses.is_dataclass(value) else {f.name: value})
         return out
 
-    per_cell = {"mode", "seq_len", "overlap", "batch_size", "max_seq_len"}
+    per_cell = {"mode", "context", "overlap", "batch_size", "max_seq_len"}
     return {k: v for k, v in flat(EvalSettings()).items() if k not in per_cell}
 
 
@@ -195,7 +195,7 @@ def expand(cfg: Mapping) -> list[Cell]:
                   max_seq_len=int(cfg.get("max_seq_len", 3_600_000)), settings=settings)
     for options in _options(cfg):  # every combination valid before anything runs
         try:
-            build_settings(dict(mode=modes[0], seq_len=contexts[0],
+            build_settings(dict(mode=modes[0], context=contexts[0],
                                 **(dict(settings) | dict(options))))  # options win
         except (TypeError, ValueError) as e:
             raise GridError(f"settings/options: {e}") from None

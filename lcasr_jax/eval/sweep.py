@@ -96,8 +96,9 @@ def run_sweep(cells: Sequence[Cell], out: Path, *, batch_size: int = 8,
     cell (process 0). `results_table`: also append each newly evaluated cell's rows there
     (`report.append_table`, as `lcasr-jax eval` does), after its cell files: a cell killed
     between the two is not appended again (DIR/results.csv is the complete table)."""
-    from lcasr_jax.eval.cli import load, overlap_frames
+    from lcasr_jax.checkpoints.load import load_model
     from lcasr_jax.eval.runner import evaluate
+    from lcasr_jax.eval.windows import overlap_frames
 
     hosts = hosts if hosts is not None else Hosts.current()
     say = log if progress and hosts.main else (lambda *a, **k: None)
@@ -122,7 +123,7 @@ def run_sweep(cells: Sequence[Cell], out: Path, *, batch_size: int = 8,
         groups.setdefault((cell.checkpoint, cell.dtype), []).append(cell)
     computed = []
     for (checkpoint, dtype), group in groups.items():
-        model, variables, loaded = load(checkpoint or None, dtype)
+        model, variables, loaded = load_model(checkpoint or None, dtype)
         factor = model.config.subsampling_factor
         for cell in group:
             t0 = time.perf_counter()

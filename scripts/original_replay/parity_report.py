@@ -5,8 +5,9 @@ with whether the trainers' difference lies within the spread between seeds.
     python scripts/original_replay/parity_report.py OUT_CALL1 OUT_CALL2 ... --out docs/parity
 
 Reads, per call folder, seed<S>/original_steps.npz (run_original.py: logged_loss,
-cur_podcast), seed<S>/ours_metrics.jsonl (`lcasr-jax train`: loss, recordings_seen when
-logged) and seed<S>/eval_<who>_<ctx>/*.json (`lcasr-jax eval`: overall.wer).
+cur_podcast), seed<S>/ours_metrics.jsonl (`lcasr-jax train` with log.every_steps=1: loss;
+recordings seen: its own when logged, else the original's at the same step, as both follow
+the original's plan) and seed<S>/eval_<who>_<ctx>/*.json (`lcasr-jax eval`: overall.wer).
 """
 from __future__ import annotations
 
@@ -28,8 +29,14 @@ def curves(seed_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     if ours.is_file():
         rows = [json.loads(x) for x in ours.read_text().splitlines() if x.strip()]
         rows = [r for r in rows if "loss" in r]
-        x = [r.get("recordings_seen", r.get("recordings", r["step"])) for r in rows]
-        out["ours"] = (np.array(x, float), np.array([r["loss"] for r in rows], float))
+        steps = np.array([r["step"] for r in rows], int)
+        if all("recordings_seen" in r for r in rows):
+            x = np.array([r["recordings_seen"] for r in rows], float)
+        elif "original" in out and steps.max() <= len(out["original"][0]):
+            x = out["original"][0][steps - 1]  # the same plan: the original's count per step
+        else:
+            x = steps.astype(float)
+        out["ours"] = (x, np.array([float(r["loss"]) for r in rows], float))
     return out
 
 

@@ -57,17 +57,23 @@ class Recorder:
         self.scaler: torch.amp.GradScaler | None = None
 
     # ---- wrappers ---------------------------------------------------------------------
-    def install(self, train_module: Any, device_type: str) -> None:
-        """Put the recording wrappers into the original's train module (and clip_grad_norm_)."""
+    def install(self, train_module: Any, device_type: str, scaler: str = "amp") -> None:
+        """Put the recording wrappers into the original's train module (and clip_grad_norm_).
+
+        scaler 'amp': `torch.amp.GradScaler(device_type)` (skips inf steps on any device);
+        'original': exp/train.py's own `torch.cuda.amp.GradScaler()`, disabled without CUDA.
+        """
         recorder = self
         orig_bp, orig_chunk = train_module.backwards_pass, train_module.chunk_spectogram
         orig_clip = torch.nn.utils.clip_grad_norm_
+        base = torch.amp.GradScaler if scaler == "amp" else train_module.GradScaler
+        base_args = (device_type,) if scaler == "amp" else ()
 
-        class RecordingScaler(torch.amp.GradScaler):
-            """torch.amp.GradScaler(device_type) remembering what scale() was given."""
+        class RecordingScaler(base):
+            """The GradScaler, remembering what scale() was given."""
 
             def __init__(self, *args: Any, **kwargs: Any) -> None:
-                super().__init__(device_type, *args, **kwargs)
+                super().__init__(*base_args, *args, **kwargs)
                 self.last_input: float | None = None
                 recorder.scaler = self
 

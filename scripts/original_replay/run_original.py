@@ -92,6 +92,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--model-template", default=None,
                     help="take the model section from this original YAML (relative to "
                          "--original), e.g. " + PAPER_TEMPLATES["6L-256D"])
+    ap.add_argument("--scaler", choices=("amp", "original"), default="amp",
+                    help="amp: torch.amp.GradScaler(device), skipping inf steps as on the GPU; "
+                         "original: exp/train.py's torch.cuda.amp.GradScaler() as is "
+                         "(disabled without CUDA: an inf loss then reaches the optimizer)")
     ap.add_argument("--no-init-stats", action="store_true", help="skip init_stats.json")
     ap.add_argument("--snapshots", default=",".join(map(str, sorted(SNAPSHOT_STEPS))),
                     help="steps whose full parameters+buffers go to snapshots.npz (and last)")
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     train_module, stubbed = import_original_train(original)
     recorder = Recorder({int(s) for s in args.snapshots.split(",") if s}, args.steps,
                         args.time_limit_s)
-    recorder.install(train_module, args.device)
+    recorder.install(train_module, args.device, args.scaler)
     captured = {}
     orig_train = train_module.train
 

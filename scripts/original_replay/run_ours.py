@@ -8,10 +8,10 @@ audio_txt_pairs.json (`OriginalPlan` over `OriginalPairs`) and trains
 scripts/device_train_parity.sh (issue 21 item 4a); compare with compare_curves.py.
 
     python scripts/original_replay/run_ours.py --replay DIR [--work DIR/work] \
-        [--dtype bfloat16] [--steps N] [--set train.rotary_dtype=bfloat16 ...] --out FILE
+        [--dtype bfloat16] [--steps N] [--set train.position_dtype=float32 ...] --out FILE
 
 `--set KEY=VALUE` overrides a config field (dotted path; the value is parsed as JSON when it
-can be, else kept as a string): the fidelity options of issue 21 item 1 go here.
+can be, else kept as a string), on top of the fidelity options config_from_original sets.
 """
 from __future__ import annotations
 
