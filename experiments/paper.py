@@ -9,6 +9,11 @@ columns of `VARIANTS` set: layers, width, heads (head_dim = d_model / heads), po
 encoding, lr, warm-up steps and remat; `subsampling_conv_channels` is 512 for the 2048-wide
 model, the default 256 otherwise. The `template` column names the original's
 exp/configs/paper_templates file each variant reproduces.
+
+Every variant also trains as the original trained (issue 21): the fields of `FIDELITY`
+(README, "Fidelity to the original": what each does and this project's default), and
+`model.batch_renorm_updates=2` where the template checkpoints every layer (remat 'full').
+`experiments/paper.py:VARIANT,project` leaves them at this project's defaults.
 """
 
 from lcasr_jax.train.config import base_config
@@ -34,6 +39,16 @@ VARIANTS = {
 }
 
 
+# The original's training behaviours, selected together: dotted field -> value.
+FIDELITY = {
+    "model.param_init": "torch",  # torch's default init per layer (model/init.py)
+    "model.batch_renorm_padding": True,  # batch statistics over padded frames too
+    "model.batch_renorm_dtype": "bfloat16",  # ... of the bf16 conv output (autocast)
+    "train.position_dtype": "bfloat16",  # rotary/Fourier tables as under CUDA autocast
+}
+GROUPS = ("project",)  # VARIANT,GROUP: 'project' = without FIDELITY
+
+
 def _positions(kind: str) -> dict:
     pos = POSITIONS[kind]
     if pos == "none":
@@ -43,10 +58,22 @@ def _positions(kind: str) -> dict:
     return {"rotary_base_freq": pos}
 
 
-def get_config(variant: str = ""):
+def _set(cfg, dotted: str, value) -> None:
+    *parents, name = dotted.split(".")
+    node = cfg
+    for part in parents:
+        node = node[part]
+    node[name] = value
+
+
+def get_config(spec: str = ""):
+    variant, _, group = spec.partition(",")
     if variant not in VARIANTS:
         raise ValueError(f"paper.py needs a variant, experiments/paper.py:NAME with NAME one "
                          f"of {', '.join(VARIANTS)} (got {variant!r})")
+    if group and group not in GROUPS:
+        raise ValueError(f"experiments/paper.py:{spec}: after the comma, one of "
+                         f"{', '.join(GROUPS)} (got {group!r})")
     n_layers, d_model, n_heads, lr, warmup_steps, remat, _ = VARIANTS[variant]
     model = dict(n_layers=n_layers, d_model=d_model, n_heads=n_heads,
                  head_dim=d_model // n_heads, **_positions(variant.split("_")[0]))
@@ -55,4 +82,9 @@ def get_config(variant: str = ""):
     cfg = base_config(**model)
     cfg.optim.update(lr=lr, warmup_steps=warmup_steps)
     cfg.train.remat = remat
+    if group != "project":
+        for dotted, value in FIDELITY.items():
+            _set(cfg, dotted, value)
+        # checkpoint_every_n_layers: 1 reruns each layer's forward in the backward
+        cfg.model.batch_renorm_updates = 2 if remat != "none" else 1
     return cfg

@@ -121,6 +121,7 @@ TRAIN_CONFIG: dict[str, Rule] = {
     "train.time_limit_s": either(-1, number_above(0)),
     "train.backprop_every": one_of(1),
     "train.compute_dtype": one_of("float32", "bfloat16"),
+    "train.position_dtype": one_of("float32", "bfloat16"),
     "checkpoint.every_steps": int_at_least(1),
     "checkpoint.keep": int_at_least(1),
     "checkpoint.export_dtype": one_of("", "float32", "bfloat16"),

@@ -37,6 +37,14 @@ ORIGINAL_DEFAULTS: dict[str, Any] = {
 }
 
 
+def bf16(x) -> np.ndarray:
+    """x rounded to the nearest bfloat16 (ties to even) via float32, returned as float64:
+    what a torch op on bf16 tensors stores (it computes in float32, then rounds)."""
+    bits = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    bits = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16
+    return bits.astype(np.uint32).view(np.float32).astype(F64)
+
+
 def window_from_config(cfg: Mapping[str, Any]) -> tuple[int, int]:
     """(left, right) as the original's get_window_size: a side key that is not None wins
     (0 included), else attention_window_size, else -1 (unbounded)."""

@@ -37,7 +37,7 @@ def base_config(**model: object) -> ml_collections.ConfigDict:
         max_sequence_length=360000, increase_by_multiplier=2.0, batch_size_multiplier=0.5))
 
     cfg.train = ml_collections.ConfigDict(dict(
-        compute_dtype="bfloat16", rotary_dtype="float32", remat="none", attention_impl="auto",
+        compute_dtype="bfloat16", position_dtype="float32", remat="none", attention_impl="auto",
         depthwise_impl="auto", ctc_impl="auto", intermediate_loss_weighting=0.0,
         subsampling_chunk_frames=SUBSAMPLING_CHUNK_FRAMES,
         backprop_every=1, max_epochs=1, max_steps=-1, time_limit_s=-1.0,
