@@ -155,9 +155,17 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
     ckpt = Checkpointer(workdir, keep=cfg.checkpoint.keep, async_save=cfg.checkpoint.async_save)
     restored = ckpt.restore_latest(abstract, cfg.to_dict())
     source = make_source(cfg)
+    leg_prev = None  # the metadata of the model a leg started from (`legs`)
     if restored is None:
         state, meta = create(), None
         recordings_seen = 0
+        if cfg.train.init_from:
+            from lcasr_jax.train.legs import start_from
+
+            state, leg_prev = start_from(cfg.train.init_from, state, cfg, shardings)
+            print(f"leg: weights from {cfg.train.init_from} ({leg_prev.get('legs', 0)} legs, "
+                  f"{leg_prev.get('total_steps', leg_prev.get('step', 0))} steps before); "
+                  "fresh optimizer state", flush=True)
     else:
         _, state, meta = restored
         source.load_state_dict(hosts.own_state(meta["data"], jax.process_index(),
@@ -166,6 +174,10 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
     epochs_done = int(meta.get("epochs_done", recordings_seen // source.total_recordings())
                       if meta is not None else 0)
     seq, lr_sched = _schedules(cfg, meta)
+    if meta is None and leg_prev and leg_prev.get("sequence"):
+        seq = SequenceSchedule.from_state(leg_prev["sequence"])  # continue the lengths
+    if meta is not None:
+        leg_prev = meta.get("leg_prev")
     total_recordings = source.total_recordings() * int(cfg.train.max_epochs)
     train_step = step_lib.jit_train_step(model, cfg, mesh, shardings)
     step = int(jax.device_get(state.step))
@@ -179,7 +191,7 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
         return {"sequence": seq.state_dict(), "lr": lr_sched.state_dict(),
                 "data": hosts.gather_states(source.state_dict(), jax.process_count()),
                 "recordings_seen": recordings_seen, "epochs_done": epochs_done,
-                "config": cfg.to_dict()}
+                "config": cfg.to_dict(), "leg_prev": leg_prev}
 
     last_saved, t_log, frames_since = step, time.time(), 0
     reason, time_up, interrupted = "max_epochs", False, False
@@ -237,7 +249,9 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
         print("multi-host run: WORKDIR/model not written (orbax barriers); the checkpoints "
               "hold the weights", flush=True)
     elif cfg.checkpoint.export_dtype and reason != "interrupted":
+        from lcasr_jax.train.legs import leg_metadata
+
         export_model(state.variables(), cfg, workdir / "model", cfg.checkpoint.export_dtype,
-                     metadata={"step": step, "recordings_seen": recordings_seen})
+                     metadata=leg_metadata(step, recordings_seen, seq.state_dict(), leg_prev))
     return {"step": step, "recordings_seen": recordings_seen, "stopped": reason,
             "seq_len": seq.cur_sequence_length, "batch": seq.cur_batch_size}

@@ -3,7 +3,9 @@
 - `synthetic`: deterministic token-pattern spectrograms, no audio (`synthetic.py`);
 - `corpus`: a built TFDS ArrayRecord dataset (`tfds.py`), chunked by the data loader;
 - `recordings`: a folder of recording JSONs + audio, features computed on first use
-  (`recordings.py`; no tfds needed), chunked by the data loader.
+  (`recordings.py`; no tfds needed), chunked by the data loader;
+- `dry`: a folder of dry recordings (`data synth --dry`), augmented and featurised on the
+  accelerator afresh every epoch (`dry.py`, `cfg.augment`), chunked by the data loader.
 
 The loader-backed kinds share `corpus.CorpusSource`, the adapter from random-access
 recordings to the protocol.
@@ -15,7 +17,7 @@ from typing import Any
 
 from lcasr_jax.data.sources.base import BatchSource
 
-KINDS = ("synthetic", "corpus", "recordings")
+KINDS = ("synthetic", "corpus", "recordings", "dry")
 
 
 def make_source(cfg: Any) -> BatchSource:
@@ -33,6 +35,13 @@ def make_source(cfg: Any) -> BatchSource:
         raise ValueError("data.path is empty: pass --config.data.path=DIR")
     from lcasr_jax.data.sources.corpus import CorpusSource
 
+    if kind == "dry":
+        from lcasr_jax.data.augment import AugmentConfig
+        from lcasr_jax.data.sources.dry import DryRecordingsSource
+
+        return CorpusSource(DryRecordingsSource.from_dir(
+            cfg.data.path, cfg.data.split, AugmentConfig.from_dict(dict(cfg.augment)), cfg.seed),
+            seed=cfg.seed)
     if kind == "recordings":
         from lcasr_jax.data.sources.recordings import RecordingsSource
 
