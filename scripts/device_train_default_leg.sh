@@ -10,9 +10,10 @@
 # results.csv, wer_by_context.txt, synth_rate.txt, log.txt.
 #
 # Here, once:  bash scripts/device_synth.sh --fetch      (debs, wheels, text cache)
-# There:       run tool, carry [".debs", ".whl", ".cache/synth"] (plus the previous model.tar):
+# There:       run tool, carry [".debs", ".whl", ".cache/synth"] (legs/model.tar is tracked):
 #   bash scripts/device_train_default_leg.sh                       # leg 1
-#   PREV=runs/legs/model.tar bash scripts/device_train_default_leg.sh   # leg 2, 3, ...
+#   (leg 2, 3, ...: the same command; it starts from legs/model.tar, the previous leg's
+#   $OUT/model.tar committed there: legs/README.md)
 # Knobs (env): HOURS (100), LEG_S (400: training seconds; 480 once the corpus exists on a
 # warm machine: the call must end within the 10-minute limit), RECIPE ("original": the paper's
 # options, experiments/default.py RECIPE_FIELDS; "" for none), EPOCHS (3: the leg's cosine
@@ -33,7 +34,8 @@ CONTEXTS=${CONTEXTS:-"1000 4000 16000 32000 60000"}
 EXTRA=${EXTRA:-}
 PY=${PY:-python3}
 WHEELS_DIR=${WHEELS_DIR:-.whl}
-PREV=${PREV:-}
+PREV=${PREV-legs/model.tar}  # the previous leg's model (legs/README.md); "" = from scratch
+[ -n "$PREV" ] && [ ! -e "$PREV" ] && { echo "no $PREV: leg 1, from scratch"; PREV=""; }
 export PY
 DATA=$WORK/synth
 RUN=$WORK/run-$(date +%s)

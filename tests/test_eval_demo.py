@@ -100,3 +100,15 @@ def test_demo_table_is_the_shipped_models_wer(tmp_path, capsys):
     expected = 100 * jiwer.wer(whisper_normalize(ref), whisper_normalize(hyp))
     assert table["90s"] == pytest.approx(expected, abs=0.006)
     assert expected < 95  # a trained model: the random-weight stand-in scores ~100%
+
+
+def test_table_prints_the_relative_reduction_from_the_shortest_context():
+    def row(s, wer):
+        return {"seconds": s, "wer": wer, "ins_rate": 0.0, "del_rate": 0.0, "sub_rate": wer,
+                "words": 100, "wall": 1.0}
+
+    rows = [row(10, 0.50), row(40, 0.45), row(320, 0.40)]
+    lines = demo.format_table(rows).splitlines()
+    assert lines[0].split()[:4] == ["context", "WER", "%", "red."]
+    assert [ln.split()[2] for ln in lines[2:]] == ["+0.0", "+10.0", "+20.0"]
+    assert demo.relative_reduction(rows, rows[-1]) == pytest.approx(20.0)

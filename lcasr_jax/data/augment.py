@@ -167,13 +167,14 @@ def formant_warp(x: jax.Array, alpha: jax.Array, n_fft: int = 512, hop: int = 25
     warped = env[:, lo] * (1 - frac) + env[:, hi] * frac
     gain = jnp.exp(jnp.clip(warped - env, -6.0, 6.0))
     out_frames = jnp.fft.irfft(spec * gain, n_fft, axis=-1) * win
-    out = jnp.zeros((n_frames + r - 1, hop), jnp.float32)
-    norm = jnp.zeros((n_frames + r - 1, hop), jnp.float32)
-    for j in range(r):
-        out = out.at[j:j + n_frames].add(out_frames[:, j * hop:(j + 1) * hop])
-        norm = norm.at[j:j + n_frames].add(jnp.broadcast_to(win[j * hop:(j + 1) * hop] ** 2,
-                                                            (n_frames, hop)))
-    out, norm = out.reshape(-1), norm.reshape(-1)
+    # overlap-add: frame f's j-th hop lands on output hop f + j (pads, not scatters: XLA
+    # would constant-fold a scatter of the window for minutes)
+    out = sum(jnp.pad(out_frames[:, j * hop:(j + 1) * hop], ((j, r - 1 - j), (0, 0)))
+              for j in range(r)).reshape(-1)
+    # every output hop inside [n_fft, n_fft + n) is covered by all r frames: the window
+    # power there is the same per-hop sum
+    norm = sum(win[j * hop:(j + 1) * hop] ** 2 for j in range(r))
+    norm = jnp.tile(norm, out.shape[0] // hop)
     y = out[n_fft:n_fft + n] / jnp.maximum(norm[n_fft:n_fft + n], 1e-6)
     return jnp.where(alpha == 1.0, x, y)
 

@@ -54,5 +54,5 @@ def start_from(path: str, state: Any, cfg: Any, shardings: Any) -> tuple[Any, di
         stats = like(variables["batch_stats"], stats, shardings.batch_stats)
     tx = make_optimizer(cfg.optim, 0.0)
     opt_state = jax.jit(tx.init, out_shardings=shardings.opt_state)(params)
-    meta = dict(load_config(path).get("metadata", {}) or {})
+    meta = dict(load_config(path).to_dict().get("metadata") or {})
     return state.replace(params=params, batch_stats=stats, opt_state=opt_state), meta
