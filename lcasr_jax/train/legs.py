@@ -5,8 +5,9 @@ leg's `WORKDIR/model`, exported with `checkpoint.export_dtype=bfloat16`). It tak
 weights and BatchRenorm statistics from there (cast to float32), starts a FRESH optimizer
 state (MADGRAD's anchor is the loaded point) with the config's warm-up (keep it short, e.g.
 100 steps) and a cosine over this leg's `max_epochs`, and continues the sequence-length
-schedule where the previous leg stopped (its state is in the model's metadata,
-`leg_metadata`). The model config of the loaded dir must equal this run's.
+schedule where the previous leg stopped (length, batch and position from the model's
+metadata, `leg_metadata`; the schedule's settings from this config). The model config of the
+loaded dir must equal this run's.
 """
 
 from __future__ import annotations

@@ -175,7 +175,9 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
                       if meta is not None else 0)
     seq, lr_sched = _schedules(cfg, meta)
     if meta is None and leg_prev and leg_prev.get("sequence"):
-        seq = SequenceSchedule.from_state(leg_prev["sequence"])  # continue the lengths
+        for k in ("cur_sequence_length", "cur_batch_size", "cur_position",
+                  "steps_since_last_increase"):  # continue the lengths; settings from cfg
+            setattr(seq, k, leg_prev["sequence"][k])
     if meta is not None:
         leg_prev = meta.get("leg_prev")
     total_recordings = source.total_recordings() * int(cfg.train.max_epochs)

