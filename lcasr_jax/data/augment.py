@@ -14,8 +14,8 @@ into training features, in this order (the physical chain: speaker, room, microp
 5. channel colouring: a random EQ (gains in dB at log-spaced frequencies, interpolated);
 6. codec-like band limits: with probability p_band, a brick-wall band-pass [high-pass, low-pass];
 7. level: peak-normalised gain in dB, then hard clipping at +-1 (gains above 0 dB clip);
-8. features: `data.features` (80 mel power bins, standardised over the valid frames), the
-   reflect padding taken at the valid end so they equal `compute_features(audio[:n])`.
+8. features: `data.features.features_jax` (80 mel power bins, standardised over the valid
+   frames, reflect padding at the valid end: equal to `compute_features(audio[:n])`).
 
 Parameters come from `draw(key, cfg)`, key = `recording_key(seed, epoch, recording)`.
 Shapes are static per bucket (`bucket`), so a corpus of 8-12-minute recordings compiles a
@@ -32,14 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lcasr_jax.data.features import (
-    HOP_LENGTH,
-    N_FFT,
-    WIN_LENGTH,
-    _window,
-    mel_filterbank,
-    num_frames,
-)
+from lcasr_jax.data.features import features_jax, num_frames
 
 SR = 16000
 SINC_TAPS = 32
@@ -248,33 +241,6 @@ def room_and_channel(x: jax.Array, n: jax.Array, p: dict[str, jax.Array]) -> jax
     return level(y, p["level_db"])
 
 
-# ------------------------------------------------------------------ features
-def features(x: jax.Array, n: jax.Array) -> jax.Array:
-    """`data.features.compute_features` of x[:n] for x (L,) -> (num_frames(L), 80); rows at or
-    past num_frames(n) are zero. Reflect padding is taken at 0 and at n."""
-    length = x.shape[0]
-    n_frames = num_frames(length)
-    half = N_FFT // 2
-    i = jnp.arange(n_frames * HOP_LENGTH + N_FFT) - half
-    i = jnp.abs(i)
-    i = jnp.where(i >= n, 2 * (n - 1) - i, i)
-    padded = jnp.take(x, jnp.clip(i, 0, length - 1))
-    off = (N_FFT - WIN_LENGTH) // 2
-    base = padded[off:off + (n_frames + 2) * HOP_LENGTH].reshape(n_frames + 2, HOP_LENGTH)
-    frames = jnp.concatenate([base[:-2], base[1:-1], base[2:]], axis=1)[:, :WIN_LENGTH]
-    spec = jnp.fft.rfft(frames * jnp.asarray(_window()), n=N_FFT, axis=-1)
-    power = jnp.real(spec) ** 2 + jnp.imag(spec) ** 2
-    mel = jnp.matmul(power, jnp.asarray(mel_filterbank(), jnp.float32),
-                     precision=jax.lax.Precision.HIGHEST)
-    nf = 1 + n // HOP_LENGTH
-    ok = (jnp.arange(n_frames) < nf)[:, None]
-    mean = jnp.sum(jnp.where(ok, mel, 0.0), 0, keepdims=True) / nf
-    var = jnp.sum(jnp.where(ok, (mel - mean) ** 2, 0.0), 0, keepdims=True) / jnp.maximum(nf - 1, 1)
-    std = jnp.sqrt(var)
-    out = (mel - mean) / jnp.where(std > 0, std, 1.0)
-    return jnp.where(ok & (std > 0), out, 0.0)
-
-
 # ------------------------------------------------------------------ the whole chain
 @functools.partial(jax.jit, static_argnames=("cfg", "out_len"))
 def augment_features(x: jax.Array, n: jax.Array, n_out: jax.Array, key: jax.Array,
@@ -285,7 +251,7 @@ def augment_features(x: jax.Array, n: jax.Array, n_out: jax.Array, key: jax.Arra
     y = resample_speed(x, n, p["speed"], out_len)
     y = formant_warp(y, p["formant"] / p["speed"]) * (jnp.arange(out_len) < n_out)
     y = room_and_channel(y, n_out, p)
-    return features(y, n_out)
+    return features_jax(y, n_out)
 
 
 @functools.partial(jax.jit, static_argnames=("cfg",))
