@@ -14,8 +14,13 @@
 #   bash scripts/device_train_default_leg.sh                       # leg 1
 #   (leg 2, 3, ...: the same command; it starts from legs/model.tar, the previous leg's
 #   $OUT/model.tar committed there: legs/README.md)
-# Knobs (env): HOURS (100), LEG_S (400: training seconds; 480 once the corpus exists on a
-# warm machine: the call must end within the 10-minute limit), RECIPE ("original": the paper's
+# Time: the whole call stays within BUDGET (570 s; the run tool's limit is 600): training gets
+# min(LEG_S, what is left after the corpus, minus EVAL_RESERVE_S for the evaluation). First
+# call: corpus ~1-2 min (100 h dry on 16 cores; dev/test wet), start-up ~1 min, training
+# ~4-5 min, evaluation ~2.5 min. On a warm machine (corpus kept in $WORK) training gets
+# ~6 min; with EVAL=0 (no evaluation: an intermediate leg) 8 min.
+# Knobs (env): HOURS (100), LEG_S (480: at most this many training seconds), BUDGET (570),
+# EVAL (1), EVAL_RESERVE_S (160), RECIPE ("original": the paper's
 # options, experiments/default.py RECIPE_FIELDS; "" for none), EPOCHS (3: the leg's cosine
 # length in passes), TEST_HOURS (1.5), DEV_HOURS (0.5), CONTEXTS (frames), WORK
 # (/tmp/lcasr_leg), EXTRA (more train overrides), PY (python3), WHEELS_DIR (.whl).
@@ -25,7 +30,11 @@ t0=$(date +%s)
 OUT=${OUT:-/tmp/out}
 WORK=${WORK:-/tmp/lcasr_leg}
 HOURS=${HOURS:-100}
-LEG_S=${LEG_S:-400}
+LEG_S=${LEG_S:-480}
+BUDGET=${BUDGET:-570}
+EVAL=${EVAL:-1}
+EVAL_RESERVE_S=${EVAL_RESERVE_S:-160}
+[ "$EVAL" = 1 ] || EVAL_RESERVE_S=0
 RECIPE=${RECIPE-original}
 EPOCHS=${EPOCHS:-3}
 TEST_HOURS=${TEST_HOURS:-1.5}
@@ -41,6 +50,7 @@ DATA=$WORK/synth
 RUN=$WORK/run-$(date +%s)
 mkdir -p "$OUT" "$WORK"
 exec > >(tee -a "$OUT/log.txt") 2>&1
+left() { echo $(( BUDGET - ($(date +%s) - t0) )); }
 if [ ! -f "$WORK/.site-ready" ]; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target "$WORK/site" "$WHEELS_DIR"/*.whl
@@ -65,16 +75,22 @@ if [ -n "$PREV" ]; then
   fi
   init=(--config.train.init_from="$PREV" --config.optim.warmup_steps=100)
 fi
+limit=$(( $(left) - EVAL_RESERVE_S - 60 ))  # start-up and the export
+[ "$limit" -gt "$LEG_S" ] && limit=$LEG_S
+[ "$limit" -lt 30 ] && limit=30  # a limit <= 0 would mean none
+echo "training for at most $limit s"
 # shellcheck disable=SC2086
 "$PY" -m lcasr_jax.cli train --config="experiments/default.py${RECIPE:+:$RECIPE}" \
   --config.data.path="$DATA" --config.train.max_epochs="$EPOCHS" --workdir="$RUN" \
-  --time-limit-s="$LEG_S" "${init[@]}" $EXTRA 2>&1 \
+  --time-limit-s="$limit" "${init[@]}" $EXTRA 2>&1 \
   | tr '\r' '\n' | grep -v -i -E "warn|^\s*$" | tail -n 40
 echo "trained: $(( $(date +%s) - t0 )) s"
 cp "$RUN/metrics.jsonl" "$OUT/metrics.jsonl"
 tar -C "$RUN" -cf "$OUT/model.tar" model
+[ "$EVAL" = 1 ] || { echo "EVAL=0: no evaluation; total $(( $(date +%s) - t0 )) s"; exit 0; }
 for ctx in $CONTEXTS; do
-  "$PY" -m lcasr_jax.cli eval --checkpoint "$RUN/model" \
+  [ "$(left)" -gt 20 ] || { echo "eval: out of time before context $ctx"; break; }
+  timeout $(( $(left) + 20 )) "$PY" -m lcasr_jax.cli eval --checkpoint "$RUN/model" \
     --dataset synth --data-dir "$DATA" --split test --seq-len "$ctx" --overlap-ratio 0.875 \
     --mode averaged_moving_window --name "ctx$ctx" \
     --out "$OUT/eval" --results-table "$OUT/results.csv" --quiet 2>&1 | tail -n 3 || true
