@@ -1,7 +1,7 @@
 """Default model for the embedded synthetic corpus, trained in legs on a dry corpus.
 
-Model: 6 layers, d 256, 8 heads x 32, 128 subsampling channels, rotary 1.5M (~12 M params,
-~25 MB in bf16). Why this size: training is step-limited (legs of <= 8 minutes on one GPU,
+Model: 6 layers, d 256, 8 heads x 32, 128 subsampling channels, rotary 1.5M (11.5 M params,
+~23 MB in bf16). Why this size: training is step-limited (legs of <= 8 minutes on one GPU,
 ~3,000 steps in two legs), not data-limited (a dry corpus gives a new acoustic corpus every
 epoch), and the paper's smallest width (256) at 6 layers gives ~1.3x the steps of the 8-layer
 d-224 attempt of 2026-12-03 in the same time, whose 1,000 steps ended at 61 % held-out WER.
