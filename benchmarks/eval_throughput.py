@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     if "engine" not in args.skip:
         frames = int(args.engine_seconds * 100)
         spec = rng.standard_normal((80, frames)).astype(np.float32)
-        plan = windows.make_plan("averaged_moving_window", frames, 1000, 872)
+        plan = windows.make_plan("averaged_moving_window", frames, 1000, 872,
+                                 model.config.subsampling_factor)
         def run():
             return engine.run_plans(forward, [spec], [plan], batch_size=args.batch,
                                     n_devices=n_dev, output="ids")

@@ -16,7 +16,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load_pretrained": "lcasr_jax.checkpoints.convert",
+    "load_pretrained": "lcasr_jax.checkpoints.load",
     "ModelConfig": "lcasr_jax.model.config",
     "SCConformerXL": "lcasr_jax.model.conformer",
     "BLANK_ID": "lcasr_jax.data.vocab",

@@ -74,15 +74,16 @@ def token_runs(frame_ids: np.ndarray, blank_id: int) -> list[tuple[int, int, int
     return list(zip(tokens.tolist(), first.tolist(), last.tolist(), strict=True))
 
 
-def greedy(log_probs: np.ndarray, tokenizer: Tokenizer | None = None, factor: int = 8,
+def greedy(log_probs: np.ndarray, tokenizer: Tokenizer | None = None, *, factor: int,
            timestamps: bool = True) -> Transcript:
     """Best-path CTC decode of (frames_out, classes) log-probs; see `greedy_ids`."""
     tok = tokenizer or default_tokenizer()
     check_classes(log_probs.shape[-1], tok)
-    return greedy_ids(np.asarray(log_probs).argmax(-1), tok, factor, timestamps)
+    return greedy_ids(np.asarray(log_probs).argmax(-1), tok, factor=factor,
+                      timestamps=timestamps)
 
 
-def greedy_ids(frame_ids: np.ndarray, tokenizer: Tokenizer | None = None, factor: int = 8,
+def greedy_ids(frame_ids: np.ndarray, tokenizer: Tokenizer | None = None, *, factor: int,
                timestamps: bool = True) -> Transcript:
     """Greedy CTC from the per-frame argmax (frames_out,): collapse repeats, drop blanks,
     detokenize. Word times: a word starts at the first frame of its first token and ends
@@ -155,8 +156,8 @@ class GreedyDecoder:
     def __init__(self, tokenizer=None):
         self.tokenizer = tokenizer or default_tokenizer()
 
-    def __call__(self, frame_ids: np.ndarray, factor: int = 8) -> Transcript:
-        return greedy_ids(frame_ids, self.tokenizer, factor)
+    def __call__(self, frame_ids: np.ndarray, factor: int) -> Transcript:
+        return greedy_ids(frame_ids, self.tokenizer, factor=factor)
 
 
 class BeamDecoder:
@@ -191,7 +192,7 @@ class BeamDecoder:
         vocab = [sp.IdToPiece(i) for i in range(self.tokenizer.vocab_size)] + [""]
         self.decoder = build_ctcdecoder(vocab, kenlm_model_path=kenlm_path, **kwargs)
 
-    def __call__(self, log_probs: np.ndarray, factor: int = 8) -> Transcript:
+    def __call__(self, log_probs: np.ndarray, factor: int) -> Transcript:
         check_classes(log_probs.shape[-1], self.tokenizer)
         beam = self.decoder.decode_beams(np.asarray(log_probs, np.float32),
                                          beam_width=self.beam_width)[0]

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 
-def test_data(out: Path, hours: float, minutes: float, seed: int) -> Path:
+def held_out_data(out: Path, hours: float, minutes: float, seed: int) -> Path:
     """Held-out synthetic test recordings under `out` (generated once, then reused)."""
     from lcasr_jax.data.synth.generate import generate
 
@@ -130,20 +130,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from lcasr_jax.checkpoints import shipped
+    from lcasr_jax.checkpoints.load import load_model
     from lcasr_jax.data.features import FRAMES_PER_SECOND
     from lcasr_jax.eval import report
-    from lcasr_jax.eval.cli import load, overlap_frames
     from lcasr_jax.eval.datasets import load_dataset
-    from lcasr_jax.eval.plot import write_report
     from lcasr_jax.eval.runner import EvalSettings, evaluate
+    from lcasr_jax.eval.windows import overlap_frames
+    from lcasr_jax.figures.context import write_report
     from lcasr_jax.files import atomic_write
 
     t0 = time.perf_counter()
-    data = test_data(args.out / f"data-{args.seed}-{args.hours:g}h-{args.minutes:g}m",
+    data = held_out_data(args.out / f"data-{args.seed}-{args.hours:g}h-{args.minutes:g}m",
                      args.hours, args.minutes, args.seed)
     recordings = features_once(load_dataset("synth", data, "test"))
     audio_s = sum(r.words[-1]["end"] for r in recordings if r.words)
-    model, variables, checkpoint = load(args.checkpoint, "float32")
+    model, variables, checkpoint = load_model(args.checkpoint, "float32")
     stand_in = args.checkpoint is None and Path(checkpoint) != shipped.DEFAULT_MODEL
     name = "stand-in (random weights)" if stand_in else Path(checkpoint).stem
     print(f"demo: {len(recordings)} recordings, {audio_s / 60:.1f} min of speech; model "
@@ -151,20 +152,20 @@ def _run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     rows, table_rows = [], []
     for seconds in args.contexts:
-        seq_len = int(round(seconds * FRAMES_PER_SECOND))
-        overlap = overlap_frames(seq_len, None, args.overlap_ratio,
+        context = int(round(seconds * FRAMES_PER_SECOND))
+        overlap = overlap_frames(context, None, args.overlap_ratio,
                                  model.config.subsampling_factor)
-        settings = EvalSettings(args.mode, seq_len, overlap, args.batch_size)
+        settings = EvalSettings(args.mode, context, overlap, args.batch_size)
         result = evaluate(recordings, model, variables, settings, progress=not args.quiet)
         rows.append({"seconds": seconds, **result.overall.as_row(),
                      "wall": result.wall_seconds})
         table_rows += report.rows_for(result, {
             "dataset": "synth", "split": "test", "name": name, "checkpoint": str(checkpoint),
-            "repeat": 1, "seq_len": seq_len, "overlap_ratio": overlap / seq_len,
+            "repeat": 1, "seq_len": context, "overlap_ratio": overlap / context,
             "model_class": "SCConformerXL", "evaluation_mode": args.mode, "overlap": overlap})
     table = args.out / "results.csv"
     atomic_write(table, report.to_csv(table_rows))
-    png, _, _ = write_report(
+    png, *_ = write_report(
         table_rows, args.out / "wer_vs_context.png",
         f"Held-out synthetic speech: {audio_s / 60:.0f} min, unseen voice families and book"
         + (" (random-weight stand-in)" if stand_in else ""))

@@ -39,7 +39,7 @@ lcasr analyze attention --dataset synth --data-dir "$R/data" --seq-len 4000 --li
 
 # 4. Context attribution: 10-s windows of the first 2 minutes of two recordings.
 lcasr analyze attribution --dataset synth --data-dir "$R/data" --limit 2 --max-seconds 120 \
-    --window 1000 --batch-size 4 --out "$R/attribution" --quiet
+    --segment 1000 --batch-size 4 --out "$R/attribution" --quiet
 
 cp "$R/figures/wer_vs_snr.png" "$R/figures/loss_vs_context.png" \
    "$R/attention/attention_distance.png" "$R/attention_40s/attention_heatmaps.png" \

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("runs/packaged"))
     p.add_argument("--install", action="store_true", help="apt-get the missing packages")
     args = p.parse_args(argv)
-    from lcasr_jax.eval import cli as eval_cli
+    from lcasr_jax.eval.job import EvalJob, run_job
 
     if args.install:
         install(args.sets)
@@ -97,11 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.out / name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        cmd = ["--dataset", "manifest", "--data-dir", str(folder), "--split", "test",
-               "--seq-len", "1024", "--overlap-ratio", "0.875",
-               "--mode", "averaged_moving_window", "--out", str(folder / "eval"), "--quiet",
-               "--name", name] + (["--checkpoint", args.checkpoint] if args.checkpoint else [])
-        result, _, _ = eval_cli.run(eval_cli.parser().parse_args(cmd))
+        result = run_job(EvalJob("manifest", folder, "test", args.checkpoint, context=1024,
+                                 overlap_ratio=0.875, mode="averaged_moving_window",
+                                 out=folder / "eval", name=name, progress=False)).result
         for r in result.recordings:
             print(f"{name} {r.id}\n  REF: {r.reference}\n  HYP: {r.hypothesis}")
         o = result.overall

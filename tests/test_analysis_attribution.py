@@ -29,7 +29,7 @@ def test_windows_beyond_the_receptive_field_get_zero_attribution(fixture):
     reach = cfg.n_layers * (w + (cfg.conv_kernel_size - 1) // 2) + 2
     assert reach < WINDOW // cfg.subsampling_factor  # windows two apart are out of reach
     forward, n = engine.make_forward(limited, variables)
-    got = attribution.attribute(forward, n, spec, WINDOW, batch_size=4)
+    got = attribution.attribute(forward, n, spec, WINDOW, factor=8, batch_size=4)
     d = np.abs(np.arange(5)[:, None] - np.arange(5)[None])
     assert got.logp.shape == (5, 5)
     assert np.abs(got.logp[d >= 2]).max() < 1e-6
@@ -37,16 +37,16 @@ def test_windows_beyond_the_receptive_field_get_zero_attribution(fixture):
     assert (np.abs(got.logp[d <= 1]) > 1e-4).all()  # near windows do matter
 
     forward, n = engine.make_forward(model, variables)  # full attention reaches everywhere
-    full = attribution.attribute(forward, n, spec, WINDOW, batch_size=4)
+    full = attribution.attribute(forward, n, spec, WINDOW, factor=8, batch_size=4)
     assert (np.abs(full.logp[d >= 2]) > 1e-6).all()
 
 
 def test_batched_matrix_equals_one_variant_at_a_time(fixture):
     model, variables, spec = fixture
     forward, n = engine.make_forward(model, variables)
-    got = attribution.attribute(forward, n, spec, WINDOW, batch_size=3,
+    got = attribution.attribute(forward, n, spec, WINDOW, factor=8, batch_size=3,
                                 reference="good morning")
-    bounds = attribution.window_bounds(spec.shape[1], WINDOW)
+    bounds = attribution.segment_bounds(spec.shape[1], WINDOW)
     np.testing.assert_array_equal(bounds, [[0, 400], [400, 800], [800, 1200], [1200, 1600],
                                            [1600, 1800]])
     base = np.asarray(model.apply(variables, spec[None])["final_posteriors"])[0]

@@ -106,9 +106,10 @@ def test_01_eval_two_manifests_into_one_out_keeps_both(tmp_path, released, capsy
         assert code == 0, err
     refs = sorted(json.loads(p.read_text())["recordings"][0]["reference"]
                   for p in out.glob("*.json"))
-    assert refs == ["good evening", "good morning"] and len(list(out.glob("*.csv"))) == 3
+    assert refs == ["good evening", "good morning"] and len(list(out.glob("*.csv"))) == 6
     table = (out / "results.csv").read_text().splitlines()
-    assert len(table) == 1 + 2 * 2  # header + (recording + 'all') per run
+    assert len(table) == 1 + 2  # header + the 'all' row of each run
+    assert len((out / "results_recordings.csv").read_text().splitlines()) == 1 + 2
 
 
 # ------------------------------------------------------------ 2, 4, 12. option ranges
@@ -505,7 +506,7 @@ def test_07_recordings_epoch_ends_when_every_chunk_was_trained(training):
 def test_07_one_recording_corpus_epoch_is_all_its_chunks():
     """The source counts an epoch done only after the recording's last chunk (1000 frames
     in chunks of 256: 4 batches), not when the recording has started (the first batch)."""
-    from lcasr_jax.data.sources.corpus import CorpusSource
+    from lcasr_jax.data.sources.chunked import ChunkedSource
 
     rng = np.random.default_rng(0)
     example = {"features": rng.standard_normal((1000, 80)).astype(np.float16),
@@ -513,7 +514,7 @@ def test_07_one_recording_corpus_epoch_is_all_its_chunks():
                "word_end": np.array([0.8, 5.5]), "token_offsets": np.array([0, 1, 2]),
                "token_ids": np.array([5, 6], np.int32)}
     for rows, epochs in ((1, 1), (8, 8)):  # 8 rows: every row walks its own epoch
-        source = CorpusSource([example], seed=0)
+        source = ChunkedSource([example], seed=0)
         done = [source.next_batch(256, rows)[1]["epochs_done"] for _ in range(4)]
         assert done == [0, 0, 0, epochs]
 

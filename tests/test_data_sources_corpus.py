@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from lcasr_jax.data.sources.corpus import CorpusSource
+from lcasr_jax.data.sources.chunked import ChunkedSource
 
 
 def _fake_source(lengths, seed=0):
@@ -23,7 +23,7 @@ def _fake_source(lengths, seed=0):
 
 def test_corpus_source_shapes_counts_and_resume():
     src = _fake_source([900, 300, 1200, 450, 800, 200, 650])
-    a = CorpusSource(src, seed=3)
+    a = ChunkedSource(src, seed=3)
     shapes = [(128, 4)] * 6 + [(256, 2)] * 3  # a schedule step mid-way
     got, started = [], []
     for i, (frames, bs) in enumerate(shapes):
@@ -38,7 +38,7 @@ def test_corpus_source_shapes_counts_and_resume():
             saved = json.loads(json.dumps(a.state_dict()))
     assert started[0] == 4  # the first batch starts one recording in every row
     assert sum(started) > 4  # recordings end and new ones start
-    b = CorpusSource(src, seed=3)
+    b = ChunkedSource(src, seed=3)
     b.load_state_dict(saved)
     for (frames, bs), want in zip(shapes[6:], got[6:], strict=True):
         batch, _ = b.next_batch(frames, bs)
@@ -93,7 +93,7 @@ def test_make_source_builds_each_kind_behind_the_protocol(tmp_path):
         {"audio": "r0.flac", "words": [{"word": "a", "start": 0.1, "end": 0.2}]}))
     cfg.data.path = str(tmp_path)
     source = make_source(cfg)
-    assert isinstance(source, CorpusSource) and isinstance(source, BatchSource)
+    assert isinstance(source, ChunkedSource) and isinstance(source, BatchSource)
     assert isinstance(source.source, RecordingsSource) and source.total_recordings() == 1
     cfg.data.kind = "nope"
     with pytest.raises(ValueError, match="data.kind='nope' is not supported"):

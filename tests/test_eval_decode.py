@@ -31,7 +31,7 @@ def test_token_runs_hand_checked():
 
 
 def test_greedy_text_and_word_times():
-    out = decode.greedy(_log_probs(_path()))
+    out = decode.greedy(_log_probs(_path()), factor=8)
     tok = default_tokenizer()
     un, bel, ie, v, ably, qu = tok.encode("unbelievably qu")
     assert out.text == tok.decode([un, bel, ie, v, ably, qu, qu])
@@ -46,20 +46,21 @@ def test_greedy_texts_of_a_batch_cut_each_row_at_its_length():
     path = np.array(_path())
     ids = np.stack([path, np.r_[path[:8], path[:6]]])  # row 1: more words after frame 8
     texts = decode.greedy_texts(ids, [len(path), 8], tok)
-    assert texts == [decode.greedy(_log_probs(path)).text, tok.decode(tok.encode("unbelievably"))]
+    assert texts == [decode.greedy(_log_probs(path), factor=8).text,
+                     tok.decode(tok.encode("unbelievably"))]
     assert texts[1] == decode.greedy_decode(_log_probs(ids[1]), length=8, tokenizer=tok)
 
 
 def test_greedy_rejects_mismatched_classes():
     with pytest.raises(ValueError, match="checkpoint/tokenizer mismatch: model has 100"):
-        decode.greedy(np.zeros((5, 100), np.float32))
+        decode.greedy(np.zeros((5, 100), np.float32), factor=8)
 
 
 def test_beam_search_agrees_with_greedy_on_peaked_input():
     pytest.importorskip("pyctcdecode")
     lp = _log_probs(_path())
-    beam = BeamDecoder(beam_width=8)(lp)
-    greedy = decode.greedy(lp)
+    beam = BeamDecoder(beam_width=8)(lp, 8)
+    greedy = decode.greedy(lp, factor=8)
     assert beam.text.split() == greedy.text.split()
     assert [w.word for w in beam.words] == [w.word for w in greedy.words]
     assert beam.words[0].start == pytest.approx(greedy.words[0].start, abs=0.081)

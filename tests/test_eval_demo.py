@@ -21,7 +21,7 @@ def test_demo_prints_table_and_writes_plot(tmp_path, parity_dir, monkeypatch, ca
         words = [{"word": "hello", "start": 0.2, "end": 0.6},
                  {"word": "there", "start": 0.7, "end": 1.1}]
         (data / f"{rid}.json").write_text(json.dumps({"audio": f"{rid}.flac", "words": words}))
-    monkeypatch.setattr(demo, "test_data", lambda out, *a: data)
+    monkeypatch.setattr(demo, "held_out_data", lambda out, *a: data)
     monkeypatch.setattr(shipped, "DEFAULT_MODEL", tmp_path / "no_model")
     monkeypatch.setenv("LCASR_SHARED", str(parity_dir.parents[1]))
     code = demo.main(["--out", str(tmp_path / "demo"), "--contexts", "1", "2.56",

@@ -61,7 +61,7 @@ def _compare(model, variables, specs, plans, batch_size):
 def test_moving_window_batched_equals_one_at_a_time(tiny):
     _, model, variables = tiny
     specs = _specs([900, 1300])  # windows of 400 frames from both, and two 300-frame tails
-    plans = [windows.make_plan("averaged_moving_window", s.shape[1], 400, 200) for s in specs]
+    plans = [windows.make_plan("averaged_moving_window", s.shape[1], 400, 200, 8) for s in specs]
     assert sum(len(p.windows) for p in plans) == 10
     _compare(model, variables, specs, plans, batch_size=4)
 
@@ -71,7 +71,7 @@ def test_one_compilation_for_recordings_of_different_lengths(tiny):
     length, so one input shape, hence one compilation, serves the whole set."""
     _, model, variables = tiny
     specs = _specs([900, 1111, 1017, 350, 1300], seed=4)
-    plans = [windows.make_plan("averaged_moving_window", s.shape[1], 400, 200) for s in specs]
+    plans = [windows.make_plan("averaged_moving_window", s.shape[1], 400, 200, 8) for s in specs]
     tails = {w.length for p in plans for w in p.windows} - {400}
     assert len(tails) >= 4
     shapes, compiled = _compare(model, variables, specs, plans, batch_size=8)
@@ -88,7 +88,7 @@ def test_two_simulated_processes_equal_one_at_a_time(tiny, simulate, lengths):
 
     _, model, variables = tiny
     specs = _specs(lengths, seed=5)
-    plans = [windows.make_plan("averaged_moving_window", s.shape[1], 400, 200) for s in specs]
+    plans = [windows.make_plan("averaged_moving_window", s.shape[1], 400, 200, 8) for s in specs]
     devices = jax.devices()
 
     def process(h):
@@ -116,7 +116,7 @@ def test_two_simulated_processes_equal_one_at_a_time(tiny, simulate, lengths):
 def test_buffered_batched_equals_one_at_a_time(tiny):
     _, model, variables = tiny
     specs = _specs([1500, 640], seed=1)
-    plans = [windows.make_plan("buffered", s.shape[1], 400, 160) for s in specs]
+    plans = [windows.make_plan("buffered", s.shape[1], 400, 160, 8) for s in specs]
     assert sum(len(p.windows) for p in plans) == 10  # two batches of 8, the second padded
     _compare(model, variables, specs, plans, batch_size=8)
 
@@ -125,9 +125,9 @@ def test_windowed_attention_batched_equals_one_at_a_time(tiny):
     from lcasr_jax.model import SCConformerXL
 
     cfg, _, variables = tiny
-    model = SCConformerXL(cfg.replace(attention_window=windows.attention_window(160)))
+    model = SCConformerXL(cfg.replace(attention_window=windows.attention_window(160, 8)))
     specs = _specs([600, 600], seed=2)
-    plans = [windows.make_plan("windowed_attention", s.shape[1], 160, 0) for s in specs]
+    plans = [windows.make_plan("windowed_attention", s.shape[1], 160, 0, 8) for s in specs]
     _compare(model, variables, specs, plans, batch_size=8)
 
 
@@ -177,6 +177,6 @@ def test_model_for_mode_sets_attention_window(tiny):
     from lcasr_jax.eval.runner import EvalSettings, model_for_mode
 
     cfg, model, _ = tiny
-    windowed = model_for_mode(model, EvalSettings("windowed_attention", seq_len=4096))
+    windowed = model_for_mode(model, EvalSettings("windowed_attention", context=4096))
     assert windowed.config == cfg.replace(attention_window=(256, 256))
-    assert model_for_mode(model, EvalSettings("buffered", seq_len=4096)) is model
+    assert model_for_mode(model, EvalSettings("buffered", context=4096)) is model

@@ -85,10 +85,10 @@ CASES = [(3000, 1000, 504), (3000, 1000, 0), (2999, 1000, 496), (1001, 1000, 0),
 def test_moving_window_matches_original(n, seq_len, overlap):
     if overlap % 8:
         with pytest.raises(ValueError, match="multiple"):
-            windows.moving_window_plan(n, seq_len, overlap)
+            windows.moving_window_plan(n, seq_len, overlap, 8)
         return
     out = fake_outputs(n)
-    plan = windows.moving_window_plan(n, seq_len, overlap)
+    plan = windows.moving_window_plan(n, seq_len, overlap, 8)
     ours = windows.merge(plan, [out(w.start, w.end) for w in plan.windows])
     ref = original_moving_average(out, n, seq_len, overlap)
     assert ours.shape == ref.shape == (plan.out_frames, 5)
@@ -99,7 +99,7 @@ def test_moving_window_matches_original(n, seq_len, overlap):
                                                (700, 1000, 200), (5003, 2048, 1024)])
 def test_buffered_matches_original(n, seq_len, overlap):
     out = fake_outputs(n, seed=3)
-    plan = windows.buffered_plan(n, seq_len, overlap)
+    plan = windows.buffered_plan(n, seq_len, overlap, 8)
     ours = windows.merge(plan, [out(w.start, w.end) for w in plan.windows])
     ref = original_buffered(out, n, seq_len, overlap)
     np.testing.assert_allclose(ours, ref, atol=1e-6)
@@ -107,28 +107,28 @@ def test_buffered_matches_original(n, seq_len, overlap):
 
 
 def test_moving_window_hand_checked():
-    plan = windows.moving_window_plan(3000, 1000, 504)  # step 496
+    plan = windows.moving_window_plan(3000, 1000, 504, 8)  # step 496
     assert [w.start for w in plan.windows] == [0, 496, 992, 1488, 1984, 2480]
     assert [w.out_pos for w in plan.windows] == [0, 62, 124, 186, 248, 310]
     assert plan.out_frames == 375 and plan.windows[-1].end == 3000
     # 3024 frames, 1008-frame windows every 504: the window at 2520 lies inside the one at
     # 2016 and is still averaged in (the original's stop rule).
-    p = windows.moving_window_plan(3024, 1008, 504)
+    p = windows.moving_window_plan(3024, 1008, 504, 8)
     assert [w.start for w in p.windows] == [0, 504, 1008, 1512, 2016, 2520]
     assert p.windows[-1].end == p.windows[-2].end == 3024
 
 
 def test_windowed_attention_plan_and_window():
-    plan = windows.make_plan("windowed_attention", 12345, 1000, 0)
+    plan = windows.make_plan("windowed_attention", 12345, 1000, 0, 8)
     assert len(plan.windows) == 1 and plan.windows[0].length == 12345
-    assert windows.attention_window(1000) == (62, 62)
-    assert windows.attention_window(360000) == (22500, 22500)
+    assert windows.attention_window(1000, 8) == (62, 62)
+    assert windows.attention_window(360000, 8) == (22500, 22500)
     with pytest.raises(ValueError, match="unknown evaluation mode"):
-        windows.make_plan("sliding", 10, 10, 0)
+        windows.make_plan("sliding", 10, 10, 0, 8)
 
 
 def test_merge_rejects_missing_windows():
-    plan = windows.moving_window_plan(3000, 1000, 0)
+    plan = windows.moving_window_plan(3000, 1000, 0, 8)
     merger = windows.Merger(plan, 3)
     merger.add(0, np.zeros((125, 3)))
     with pytest.raises(RuntimeError, match="not merged"):

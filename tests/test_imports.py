@@ -2,7 +2,11 @@
 
 Every `import` statement of every module of lcasr_jax is read with `ast` (module level,
 inside functions, relative or absolute); `from pkg import name` counts as an import of
-`pkg.name` where that is a module, else of `pkg`.
+`pkg.name` where that is a module, else of `pkg`. Inside a package, `from pkg import name`
+(a sibling through the package's face) also counts as an import of `pkg` itself: Python
+runs `pkg/__init__` for it, so a face that imports its submodules makes a cycle.
+Commands (`cli` modules) are imported by no module of the package: they are thin
+`main(argv)`s over library functions, found by `lcasr_jax.cli` through its command table.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ LAYERS = (
     ("lcasr_jax.model", "lcasr_jax.decode"),
     ("lcasr_jax.checkpoints",),
     ("lcasr_jax.train", "lcasr_jax.eval"),
-    ("lcasr_jax.analysis",),
+    ("lcasr_jax.figures",),
+    ("lcasr_jax.analysis", "lcasr_jax.sweeps"),
     ("lcasr_jax.demo", "lcasr_jax.cli"),
 )
 
@@ -59,6 +64,8 @@ def imports(module: str, path: Path, known: dict[str, Path]) -> set[str]:
                 base = ".".join(anchor + ([base] if base else []))
             targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
                        for alias in node.names]
+            if module.startswith(base + ".") and base in known:
+                targets.append(base)  # a sibling through the package face runs its __init__
         else:
             continue
         for target in targets:
@@ -147,6 +154,21 @@ def upward(edges: dict[str, set[str]]) -> list[str]:
     return bad
 
 
+def is_command(module: str) -> bool:
+    """A command module: `lcasr_jax.cli` (the command table) or any `*.cli`."""
+    return module.rpartition(".")[2] == "cli"
+
+
+def command_imports(edges: dict[str, set[str]]) -> list[str]:
+    """'a -> b' for every import of a command module, except a command handing over to the
+    command of a sub-package (`data.cli` -> `data.synth.cli`)."""
+    def delegates(src: str, dst: str) -> bool:
+        return is_command(src) and dst.startswith(src.rpartition(".")[0] + ".")
+
+    return [f"{src} -> {dst}" for src, targets in sorted(edges.items())
+            for dst in sorted(targets) if is_command(dst) and not delegates(src, dst)]
+
+
 def test_no_import_cycles_between_files():
     found = cycles(graph())
     assert not found, "import cycles:\n" + "\n".join(" -> ".join(c) for c in found)
@@ -157,6 +179,12 @@ def test_imports_only_go_down_the_layers():
     assert not bad, "upward imports (layers: " + " < ".join(
         "/".join(p.removeprefix("lcasr_jax.") for p in group) for group in LAYERS
     ) + "):\n" + "\n".join(bad)
+
+
+def test_no_module_imports_a_command():
+    bad = command_imports(graph())
+    assert not bad, ("library code lives outside `cli` modules; these import one:\n"
+                     + "\n".join(bad))
 
 
 def test_every_module_has_a_layer():
@@ -180,3 +208,26 @@ def test_the_checker_finds_cycles_and_upward_imports(tmp_path):
     assert edges["lcasr_jax.kernels.a"] == {"lcasr_jax.model.b"}
     assert cycles(edges) == [["lcasr_jax.model.b", "lcasr_jax.model.c", "lcasr_jax.model.b"]]
     assert upward(edges) == ["lcasr_jax.kernels.a -> lcasr_jax.model.b"]
+
+
+def test_the_checker_finds_face_cycles_and_command_imports(tmp_path):
+    """A package whose face imports a submodule that imports a sibling through the face,
+    and a library module that imports a command (checked against the previous layout:
+    kernels/ctc, data/sources and eval/cli were all found)."""
+    pkg = tmp_path / "lcasr_jax"
+    (pkg / "kernels" / "ctc").mkdir(parents=True)
+    (pkg / "eval").mkdir()
+    for init in ("", "kernels", "eval"):
+        (pkg / init / "__init__.py").write_text("")
+    (pkg / "kernels" / "ctc" / "__init__.py").write_text("from lcasr_jax.kernels.ctc import xla\n")
+    (pkg / "kernels" / "ctc" / "xla.py").write_text("from lcasr_jax.kernels.ctc import halves\n")
+    (pkg / "kernels" / "ctc" / "halves.py").write_text("")
+    (pkg / "eval" / "cli.py").write_text("")
+    (pkg / "eval" / "sweep.py").write_text("def f():\n    from .cli import load\n")
+    edges = graph(pkg)
+    assert cycles(edges) == [["lcasr_jax.kernels.ctc", "lcasr_jax.kernels.ctc.xla",
+                              "lcasr_jax.kernels.ctc"]]
+    assert command_imports(edges) == ["lcasr_jax.eval.sweep -> lcasr_jax.eval.cli"]
+    (pkg / "kernels" / "ctc" / "xla.py").write_text(
+        "import lcasr_jax.kernels.ctc.halves as halves\n")
+    assert cycles(graph(pkg)) == []

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lcasr_jax.train.checkpoint import Checkpointer
+from lcasr_jax.train.resume import Checkpointer
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 10

@@ -153,7 +153,7 @@ def test_checkpoint_of_another_layout_restores_into_this_one(setup, tmp_path):
     got the replicated 'depthwise' axis) restore exactly into today's shardings."""
     from jax.sharding import NamedSharding
 
-    from lcasr_jax.train.checkpoint import Checkpointer
+    from lcasr_jax.train.resume import Checkpointer
 
     cfg, model, state, _, _ = setup
     mesh = shd.make_mesh(2, 4, 1)

@@ -1,15 +1,16 @@
-"""Context attribution: how much window i's output depends on window j's input.
+"""Context attribution: how much segment i's output depends on segment j's input.
 
-As the original's `eval/bin/run_context_attribution.py`: a recording's features are cut
-into n windows of `window` frames; for each j, window j's features are replaced by their
-mean (one number) and the whole recording is run again; window i's outputs (output frames
+As the original's `eval/bin/run_context_attribution.py` (its "windows"; segments here, so
+as not to be taken for eval windows or attention spans): a recording's features are cut
+into n segments of `segment` frames; for each j, segment j's features are replaced by their
+mean (one number) and the whole recording is run again; segment i's outputs (output frames
 int(start * out / frames) .. int(end * out / frames), the original's rounding) of each
 masked run are compared with the unmasked run's:
 
-  logp[i, j]     mean over window i's output frames of log p(path) unmasked - masked, the
+  logp[i, j]     mean over segment i's output frames of log p(path) unmasked - masked, the
                  path being the unmasked run's greedy (argmax) path: its loss of confidence
-  changed[i, j]  share of window i's output frames whose argmax changes
-  wer[i, j]      WER (%) of the transcript whose window i comes from the masked run and
+  changed[i, j]  share of segment i's output frames whose argmax changes
+  wer[i, j]      WER (%) of the transcript whose segment i comes from the masked run and
                  the rest from the unmasked one (the original's measure), with a reference
 
 The n + 1 runs (unmasked first) are independent forwards of the same shape, batched and
@@ -24,38 +25,36 @@ import functools
 
 import numpy as np
 
-from lcasr_jax.eval import engine
-
 
 @dataclasses.dataclass(frozen=True)
 class Attribution:
     id: str
-    window_frames: int  # input frames per window (10 ms each)
-    bounds: np.ndarray  # (n, 2) input frames [start, end) of each window
-    out_bounds: np.ndarray  # (n, 2) output frames of each window
-    logp: np.ndarray  # (n, n) [i, j]: window i's path log-prob drop when j is masked
-    changed: np.ndarray  # (n, n) share of window i's frames whose argmax changes
-    wer: np.ndarray | None  # (n, n) WER % with window i from masked run j; None: no reference
+    segment_frames: int  # input frames per segment (10 ms each)
+    bounds: np.ndarray  # (n, 2) input frames [start, end) of each segment
+    out_bounds: np.ndarray  # (n, 2) output frames of each segment
+    logp: np.ndarray  # (n, n) [i, j]: segment i's path log-prob drop when j is masked
+    changed: np.ndarray  # (n, n) share of segment i's frames whose argmax changes
+    wer: np.ndarray | None  # (n, n) WER % with segment i from masked run j; None: no reference
     wer_base: float | None  # WER % of the unmasked run
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {"bounds": self.bounds, "out_bounds": self.out_bounds, "logp": self.logp,
-               "changed": self.changed, "window_frames": np.array(self.window_frames)}
+               "changed": self.changed, "segment_frames": np.array(self.segment_frames)}
         if self.wer is not None:
             out |= {"wer": self.wer, "wer_base": np.array(self.wer_base)}
         return out
 
 
-def window_bounds(frames: int, window: int) -> np.ndarray:
-    """(n, 2) [start, end) input frames of consecutive windows (the last may be shorter)."""
-    if window <= 0:
-        raise ValueError(f"attribution window must be positive (got {window} frames)")
-    starts = np.arange(0, frames, window)
-    return np.stack([starts, np.minimum(starts + window, frames)], 1)
+def segment_bounds(frames: int, segment: int) -> np.ndarray:
+    """(n, 2) [start, end) input frames of consecutive segments (the last may be shorter)."""
+    if segment <= 0:
+        raise ValueError(f"attribution segment must be positive (got {segment} frames)")
+    starts = np.arange(0, frames, segment)
+    return np.stack([starts, np.minimum(starts + segment, frames)], 1)
 
 
 def masked_variants(spec: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """(n + 1, feat, frames): spec, then spec with window j set to its mean, for each j."""
+    """(n + 1, feat, frames): spec, then spec with segment j set to its mean, for each j."""
     out = np.repeat(spec[None], len(bounds) + 1, axis=0)
     for j, (a, b) in enumerate(bounds):
         out[j + 1, :, a:b] = spec[:, a:b].mean()
@@ -116,13 +115,13 @@ def matrices(logp: np.ndarray, ids: np.ndarray, out_bounds: np.ndarray
 
 def wer_matrix(ids: np.ndarray, out_bounds: np.ndarray, reference: str, tokenizer,
                factor: int) -> tuple[np.ndarray, float]:
-    """(n, n) WER % of the unmasked path with window i taken from masked run j; base WER %."""
+    """(n, n) WER % of the unmasked path with segment i taken from masked run j; base WER %."""
     from lcasr_jax.decode import greedy_ids
     from lcasr_jax.eval.normalize import normalize_hypothesis
     from lcasr_jax.eval.wer import word_error_rate_detail
 
     def wer(path):
-        text = greedy_ids(path, tokenizer, factor, timestamps=False).text
+        text = greedy_ids(path, tokenizer, factor=factor, timestamps=False).text
         return 100 * word_error_rate_detail([normalize_hypothesis(text)], [reference]).wer
 
     n = len(out_bounds)
@@ -135,12 +134,12 @@ def wer_matrix(ids: np.ndarray, out_bounds: np.ndarray, reference: str, tokenize
     return out, wer(ids[0])
 
 
-def attribute(forward, n_devices: int, spec: np.ndarray, window: int, *, factor: int = 8,
+def attribute(forward, n_devices: int, spec: np.ndarray, segment: int, *, factor: int,
               batch_size: int = 8, reference: str | None = None, tokenizer=None,
               recording_id: str = "") -> Attribution:
     """Attribution of one recording's features spec (feat, frames) with `forward`
-    (`eval.engine.make_forward`) over windows of `window` frames."""
-    bounds = window_bounds(spec.shape[1], window)
+    (`eval.engine.make_forward`) over segments of `segment` frames."""
+    bounds = segment_bounds(spec.shape[1], segment)
     logp, ids = run_variants(forward, n_devices, masked_variants(spec, bounds), batch_size)
     scale = ids.shape[1] / spec.shape[1]
     out_bounds = (bounds * scale).astype(int)  # int(start / (frames / frames_out))
@@ -151,7 +150,7 @@ def attribute(forward, n_devices: int, spec: np.ndarray, window: int, *, factor:
 
         wer, base = wer_matrix(ids, out_bounds, reference, tokenizer or default_tokenizer(),
                                factor)
-    return Attribution(recording_id, window, bounds, out_bounds, drop, changed, wer, base)
+    return Attribution(recording_id, segment, bounds, out_bounds, drop, changed, wer, base)
 
 
 def by_distance(matrix: np.ndarray) -> np.ndarray:
@@ -159,15 +158,3 @@ def by_distance(matrix: np.ndarray) -> np.ndarray:
     n = matrix.shape[0]
     d = np.abs(np.arange(n)[:, None] - np.arange(n)[None])
     return np.array([matrix[d == k].mean() for k in range(n)])
-
-
-def make_forward(model, variables, seq_len: int | None = None, mesh=None):
-    """(forward, n_devices) for attribution runs; with seq_len (frames), attention limited
-    as in windowed_attention evaluation (eval.windows.attention_window)."""
-    if seq_len is not None:
-        from lcasr_jax.eval.windows import attention_window
-
-        cfg = model.config
-        model = model.clone(config=cfg.replace(
-            attention_window=attention_window(seq_len, cfg.subsampling_factor)))
-    return engine.make_forward(model, variables, mesh)

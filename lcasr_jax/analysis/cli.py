@@ -6,7 +6,7 @@
 
 Examples:
   lcasr-jax analyze attention --dataset synth --data-dir runs/demo/data --seq-len 4096
-  lcasr-jax analyze attribution --audio talk.wav --window 1000 --max-seconds 120
+  lcasr-jax analyze attribution --audio talk.wav --segment 1000 --max-seconds 120
   lcasr-jax analyze figures runs/noise/results.csv --out runs/figures
 Inputs are audio files (--audio) or a dataset (--dataset/--data-dir, e.g. 'manifest');
 --noise SPEC corrupts their audio first, with eval --noise's specs (lcasr_jax/eval/noise.py).
@@ -15,177 +15,8 @@ Inputs are audio files (--audio) or a dataset (--dataset/--data-dir, e.g. 'manif
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import numpy as np
-
-from lcasr_jax.data.features import FRAME_SECONDS, FRAMES_PER_SECOND
-
-
-def _inputs(args) -> Iterator[tuple[str, np.ndarray, str | None]]:
-    """(id, features (80, frames), reference or None), from the audio corrupted by --noise
-    (seeded by (--noise-seed, id), as `eval --noise`), cropped to --max-seconds (the
-    reference then keeps only the words that end inside; None without word times)."""
-    from lcasr_jax.eval.noise import parse_noise
-    from lcasr_jax.eval.runner import recording_features
-
-    noise = parse_noise(args.noise)
-    if args.audio:
-        from lcasr_jax.eval.datasets.base import EvalRecording
-
-        recs = [EvalRecording(Path(a).stem, Path(a), "") for a in args.audio]
-    else:
-        from lcasr_jax.eval.datasets import load_dataset
-
-        recs = load_dataset(args.dataset, args.data_dir, args.split)[: args.limit]
-    for rec in recs:
-        spec, _ = recording_features(rec, noise, args.noise_seed)
-        reference = None if args.audio else rec.reference
-        if args.max_seconds and spec.shape[1] > args.max_seconds * FRAMES_PER_SECOND:
-            spec = spec[:, : int(args.max_seconds * FRAMES_PER_SECOND)]
-            if reference is not None:
-                from lcasr_jax.eval.normalize import normalize_hypothesis
-
-                reference = None if rec.words is None else normalize_hypothesis(" ".join(
-                    w["word"] for w in rec.words if w["end"] <= args.max_seconds))
-        yield rec.id, np.ascontiguousarray(spec), reference
-
-
-def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez_compressed to a temporary file, then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
-
-
-def _csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
-def _model(args):
-    """(model, variables) of --checkpoint (a path or hf:// name; default the shipped one)."""
-    from lcasr_jax.checkpoints.hub import resolve_checkpoint
-    from lcasr_jax.eval.cli import load
-
-    resolved = None if args.checkpoint is None else str(resolve_checkpoint(args.checkpoint))
-    model, variables, _ = load(resolved, args.dtype)
-    return model, variables
-
-
-def run_attention(args) -> list[Path]:
-    from lcasr_jax.analysis import attention, figures
-    from lcasr_jax.eval.report import atomic_write
-
-    model, variables = _model(args)
-    cfg = model.config
-    spt = cfg.subsampling_factor * FRAME_SECONDS
-    summary = attention.DistanceSummary.empty(
-        cfg.n_layers, cfg.n_heads, attention.default_edges(args.seq_len // cfg.subsampling_factor),
-        spt)
-    probs = None
-    for rid, spec, _ in _inputs(args):
-        starts = range(0, spec.shape[1], args.seq_len)
-        for w, start in enumerate(list(starts)[: args.windows]):
-            chunk = spec[None, :, start:start + args.seq_len]
-            if w and chunk.shape[-1] < args.seq_len // 2:
-                break  # a short tail window says little about long distances
-            cap = attention.capture(model, variables, chunk)
-            summary.add(cap)
-            tokens = cap.q[0].shape[1]
-            if probs is None and tokens <= args.full_max_tokens:
-                probs = np.stack([np.asarray(attention.probabilities(
-                    q, k, cap.lengths, cap.window))[0] for q, k in zip(cap.q, cap.k,
-                                                                     strict=True)])
-            if not args.quiet:
-                print(f"{rid} window {w}: {tokens} tokens", file=sys.stderr)
-    if not summary.queries:
-        raise ValueError("no recordings to analyse")
-    arrays = summary.arrays()
-    out = args.out
-    if probs is not None:
-        arrays["probs"] = probs.astype(np.float16)
-    _savez(out / "attention.npz", arrays)
-    rows = [{"layer": i, "head": h,
-             "mean_distance_s": round(float(arrays["mean_distance_s"][i, h]), 4),
-             **{f"beyond_{s:g}s": f"{arrays[f'beyond_{s:g}s'][i, h]:.6f}"
-                for s in attention.THRESHOLDS_S}}
-            for i in range(cfg.n_layers) for h in range(cfg.n_heads)]
-    atomic_write(out / "attention.csv", _csv(rows))
-    written = [out / "attention.npz", out / "attention.csv",
-               figures.attention_distance(arrays, out / "attention_distance.png")]
-    if probs is not None:
-        written.append(figures.attention_heatmaps(probs, spt, out / "attention_heatmaps.png"))
-    return written
-
-
-def run_attribution(args) -> list[Path]:
-    from lcasr_jax.analysis import attribution, figures
-    from lcasr_jax.eval.report import atomic_write
-
-    model, variables = _model(args)
-    factor = model.config.subsampling_factor
-    forward, n_devices = attribution.make_forward(model, variables, args.seq_len)
-    arrays, rows, curves = {}, [], []
-    first = None
-    for rid, spec, reference in _inputs(args):
-        res = attribution.attribute(forward, n_devices, spec, args.window, factor=factor,
-                                    batch_size=args.batch_size, reference=reference,
-                                    recording_id=rid)
-        first = first or res
-        arrays |= {f"{rid}/{k}": v for k, v in res.arrays().items()}
-        curves.append(attribution.by_distance(res.logp))
-        n = res.logp.shape[0]
-        for i in range(n):
-            for j in range(n):
-                rows.append({"recording": rid, "i": i, "j": j,
-                             "distance_s": abs(i - j) * args.window / FRAMES_PER_SECOND,
-                             "logp": f"{res.logp[i, j]:.6g}", "changed": f"{res.changed[i, j]:.6g}",
-                             "wer": "" if res.wer is None else f"{res.wer[i, j]:.4f}"})
-        if not args.quiet:
-            print(f"{rid}: {n} windows", file=sys.stderr)
-    if first is None:
-        raise ValueError("no recordings to analyse")
-    longest = max(len(c) for c in curves)
-    curve = np.array([np.mean([c[d] for c in curves if d < len(c)]) for d in range(longest)])
-    arrays["curve_logp"] = curve
-    out = args.out
-    _savez(out / "attribution.npz", arrays)
-    atomic_write(out / "attribution.csv", _csv(rows))
-    png = figures.attribution(first.logp, curve, args.window / FRAMES_PER_SECOND,
-                              out / "attribution.png")
-    return [out / "attribution.npz", out / "attribution.csv", png]
-
-
-def run_figures(args) -> list[Path]:
-    from lcasr_jax.analysis import figures
-    from lcasr_jax.eval.report import read_table
-
-    rows = []
-    for table in args.tables:
-        if not table.is_file():
-            raise FileNotFoundError(f"{table}: results table not found")
-        rows += read_table(table)
-    written = []
-    draw = {"wer_vs_snr": figures.wer_vs_snr,
-            "loss_vs_context": lambda rows, out: figures.loss_vs_context(rows, out,
-                                                                        noise=args.noise)}
-    for name, fn in draw.items():
-        try:
-            written.append(fn(rows, args.out / f"{name}.png"))
-        except ValueError as e:
-            print(f"skipped {name}: {e}", file=sys.stderr)
-    if not written:
-        raise ValueError("no noisy or loss rows in the tables: nothing to draw")
-    return written
 
 
 def _add_inputs(p: argparse.ArgumentParser) -> None:
@@ -221,7 +52,8 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--out", type=Path, default=Path("runs/analysis/attention"))
     b = sub.add_parser("attribution", help="context attribution matrices")
     _add_inputs(b)
-    b.add_argument("--window", type=int, default=1000, help="attribution window in frames")
+    b.add_argument("--segment", "--window", type=int, default=1000, dest="segment",
+                   help="attribution segment in frames (the original's window)")
     b.add_argument("--seq-len", type=int,
                    help="limit attention as windowed_attention at this context (frames)")
     b.add_argument("--out", type=Path, default=Path("runs/analysis/attribution"))
@@ -233,19 +65,27 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-RUNS = {"attention": run_attention, "attribution": run_attribution, "figures": run_figures}
+def inputs(args: argparse.Namespace):
+    """`analysis.runs.Inputs` of the parsed flags."""
+    from lcasr_jax.analysis.runs import Inputs
+
+    return Inputs(args.checkpoint, args.dtype, args.batch_size, tuple(args.audio or ()),
+                  args.dataset, args.data_dir, args.split, args.limit, args.max_seconds,
+                  args.noise, args.noise_seed, progress=not args.quiet)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lcasr_jax.eval.noise import parse_noise
+    from lcasr_jax.analysis import runs
 
     args = parser().parse_args(argv)
     try:
-        if args.what != "figures" and not args.audio and not (args.dataset and args.data_dir):
-            raise ValueError("give --audio FILE... or --dataset and --data-dir")
-        if args.what != "figures":
-            parse_noise(args.noise)  # a bad spec fails before the model is loaded
-        written = RUNS[args.what](args)
+        if args.what == "attention":
+            written = runs.run_attention(inputs(args), args.seq_len, args.windows,
+                                         args.full_max_tokens, args.out)
+        elif args.what == "attribution":
+            written = runs.run_attribution(inputs(args), args.segment, args.seq_len, args.out)
+        else:
+            written = runs.run_figures(args.tables, args.noise, args.out)
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
         print(f"lcasr-jax analyze: error: {e}", file=sys.stderr)
         return 1

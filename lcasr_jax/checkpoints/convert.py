@@ -1,4 +1,4 @@
-"""Released .pt <-> converted model dir, and `load_pretrained`."""
+"""Released .pt <-> converted model dir (loading for use: `checkpoints/load.py`)."""
 
 from __future__ import annotations
 
@@ -113,23 +113,3 @@ def _original_model_config(cfg: ModelConfig) -> dict[str, Any]:
     if (left, right) != (-1, -1):
         d["attention_window_size_left"], d["attention_window_size_right"] = left, right
     return d
-
-
-def load_pretrained(path: str | os.PathLike, **model_kwargs: Any) -> tuple[SCConformerXL, dict]:
-    """Load a released .pt, a converted model dir, a folder holding one checkpoint, or a
-    Hugging Face name `hf://OWNER/REPO/FOLDER[@REVISION]` (see `hub.resolve_checkpoint`).
-
-    Returns (model, variables) ready for `model.apply(variables, spec, lengths)`.
-    `model_kwargs` go to SCConformerXL (dtype, attention_impl, rotary_dtype, remat).
-    """
-    path = resolve_checkpoint(path)
-    if path.is_dir():
-        if not store.is_model_dir(path):
-            raise ValueError(f"{path}: not a converted model dir (no {store.CONFIG_FILE} "
-                             f"and {store.VARIABLES_DIR}/)")
-        cfg, variables = store.load_model_dir(path)
-        check_shapes(cfg, variables, str(path / store.CONFIG_FILE))
-    else:
-        cfg, variables, _, _ = read_released(path)
-    variables = jax.tree.map(jnp.asarray, variables)
-    return SCConformerXL(cfg, **model_kwargs), variables

@@ -4,7 +4,6 @@ alignments, inspect recordings and datasets, precompute the training feature cac
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -12,37 +11,14 @@ from pathlib import Path
 from lcasr_jax.data.synth import cli as synth_cli
 
 
-def _dataset_complete(folder: Path) -> bool:
-    """Whether `folder` is a finished dataset (VERSION/dataset_info.json), not the TFDS
-    data_dir that `_build` builds in (lcasr_recordings/VERSION/...)."""
-    return any(folder.glob("*/dataset_info.json"))
-
-
 def _build(args) -> int:
-    """Build into a temporary folder beside the destination, then swap it in
-    (`files.swap_in`): a failed build leaves any previous dataset untouched, a stale one is
-    never reused, and a swap a killed run left half-done is repaired first."""
-    import shutil
-
-    from lcasr_jax.data.tfds_builder import build, source_splits
-    from lcasr_jax.files import partial_dir, recover_swap, swap_in
+    from lcasr_jax.data.tfds_builder import build_dataset, source_splits
 
     splits = source_splits(args.src)
     print(f"{args.src}: " + ", ".join(f"{k}: {len(v)} recordings" for k, v in splits.items()))
-    out = (Path(args.out) / "lcasr_recordings").absolute()
-    recover_swap(out, _dataset_complete)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out}: dataset already exists (use --overwrite to rebuild)")
-    tmp = partial_dir(out)  # a TFDS data_dir: the build lands in tmp/lcasr_recordings/VERSION
-    ready = out.with_name(f"{tmp.name}-ready")  # the finished dataset, beside `out`
-    try:
-        built = build(args.src, tmp, workers=args.workers, resampler=args.resampler)
-        (tmp / "lcasr_recordings").rename(ready)
-        swap_in(ready, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(ready, ignore_errors=True)
-    print(f"dataset written to {out / built.relative_to(tmp / 'lcasr_recordings')}")
+    built = build_dataset(args.src, args.out, overwrite=args.overwrite, workers=args.workers,
+                          resampler=args.resampler)
+    print(f"dataset written to {built}")
     return 0
 
 
@@ -56,31 +32,9 @@ def _convert(args) -> int:
 
 
 def _inspect(args) -> int:
-    path = Path(args.path)
-    if path.suffix == ".json":
-        from lcasr_jax.data.alignments import read_recording
+    from lcasr_jax.data.describe import describe
 
-        rec = read_recording(path, check_audio=True)
-        w = rec.words
-        print(json.dumps({"id": rec.id, "audio": str(rec.audio), "duration_s": rec.duration,
-                          "words": len(w), "speakers": sorted({s for s in w.speaker or () if s}),
-                          "first": " ".join(w.text[:12])}, indent=1))
-        return 0
-    import tensorflow_datasets as tfds
-
-    from lcasr_jax.data.sources.tfds import open_split
-
-    info = tfds.builder_from_directory(str(path)).info
-    for split in info.splits:
-        src = open_split(path, split)
-        frames = [int(src[i]["num_frames"]) for i in range(min(len(src), args.limit))]
-        hours = sum(frames) / 360000
-        print(f"{split}: {len(src)} recordings; first {len(frames)}: {hours:.2f} h, "
-              f"longest {max(frames) / 6000:.1f} min")
-        ex = {k: v.decode() if isinstance(v, bytes) else v for k, v in src[0].items()}
-        text = ex["text"]
-        print(f"  e.g. {ex['id']}: features {ex['features'].shape} {ex['features'].dtype}, "
-              f"{len(ex['word_start'])} words, {len(ex['token_ids'])} tokens: {text[:80]!r}")
+    print(describe(Path(args.path), args.limit))
     return 0
 
 

@@ -1,8 +1,8 @@
 """Fixed-shape training batches from a random-access recording source, resumable, prefetched.
 
 Each of the `batch_size` rows of a batch is a slot that walks through one recording chunk by
-chunk (chunk k covers frames [f, f + seq_len), f advancing by seq_len - overlap, as in
-`chunking`); when a recording ends, the slot takes the next recording of this host's
+chunk (chunk k covers frames [f, f + chunk_frames), f advancing by chunk_frames - overlap, as
+in `chunking`); when a recording ends, the slot takes the next recording of this host's
 shuffled order, so every batch is full. Epochs roll over by themselves (num_epochs=None:
 forever), so every host yields batches at the same rate regardless of recording lengths.
 
@@ -12,15 +12,16 @@ from jax). The state (`Loader.state()`) is a small JSON-able dict: seed, epoch, 
 in the host's order, and per slot (epoch, position, frame offset), plus `pending` slots
 (recordings in progress left over when the batch size shrinks; they are resumed first).
 A loader built with that state yields exactly the batches that would have followed.
-`set_shape(seq_len, batch_size)` switches the sequence length (the schedule) at a batch
-boundary; slots keep their frame offsets. `seen_recordings(state)` lists the recordings
+`set_shape(chunk_frames, batch_size)` switches the chunk length (the sequence schedule) at a
+batch boundary; slots keep their frame offsets. `seen_recordings(state)` lists the recordings
 finished in the current epoch, `completed_epochs(state)` counts the epochs finished.
 
-Batch (numpy): spec (batch, 80, seq_len) float32 zero-padded; lengths (batch,) int32 frames;
-targets (batch, max_target_len) int32 padded with 0 (the original's pad id); target_lengths
-(batch,) int32; valid (batch,) bool (False only for empty slots when num_epochs is finite);
-recording (batch,) int32 index in the source; frame (batch,) int32 chunk start.
-max_target_len defaults to ceil(seq_len / 8) (the CTC limit of the 8x subsampled model);
+Batch (numpy): spec (batch, 80, chunk_frames) float32 zero-padded; lengths (batch,) int32
+frames; targets (batch, max_target_len) int32 padded with 0 (the original's pad id);
+target_lengths (batch,) int32; valid (batch,) bool (False only for empty slots when
+num_epochs is finite); recording (batch,) int32 index in the source; frame (batch,) int32
+chunk start.
+max_target_len defaults to ceil(chunk_frames / 8) (the CTC limit of the 8x subsampled model);
 longer targets are truncated and counted in `Loader.stats['truncated_targets']` (warned).
 The `lookahead` (default max(8, batch_size // 16)) recordings that slots will take next are
 read ahead by `readers` threads. Host memory: about (batch_size + lookahead) recordings of
@@ -53,19 +54,20 @@ N_MELS = 80
 
 @dataclasses.dataclass(frozen=True)
 class Shape:
-    seq_len: int
+    chunk_frames: int
     batch_size: int
     overlap: int = 0
     max_target_len: int | None = None
     spec_dtype: str = "float32"
 
     def __post_init__(self):
-        if self.seq_len <= 0 or self.batch_size <= 0 or not 0 <= self.overlap < self.seq_len:
+        if (self.chunk_frames <= 0 or self.batch_size <= 0
+                or not 0 <= self.overlap < self.chunk_frames):
             raise ValueError(f"bad loader shape {self}")
 
     @property
     def targets(self) -> int:
-        return self.max_target_len or -(-self.seq_len // 8)
+        return self.max_target_len or -(-self.chunk_frames // 8)
 
 
 def host_order(n: int, seed: int, epoch: int, index: int, count: int) -> np.ndarray:
@@ -177,7 +179,7 @@ class _Producer:
 
     def next_batch(self) -> dict[str, np.ndarray] | None:
         sh = self.shape
-        b, t, lt = sh.batch_size, sh.seq_len, sh.targets
+        b, t, lt = sh.batch_size, sh.chunk_frames, sh.targets
         for i, s in enumerate(self.slots):
             if s is None:
                 self.slots[i] = self._take_next()
@@ -235,7 +237,7 @@ def completed_epochs(state: dict[str, Any], num_recordings: int) -> int:
 class Loader:
     """Iterator of fixed-shape batches with a background prefetch thread (module docstring)."""
 
-    def __init__(self, source, seq_len: int, batch_size: int, *, overlap: int = 0,
+    def __init__(self, source, chunk_frames: int, batch_size: int, *, overlap: int = 0,
                  max_target_len: int | None = None, seed: int = 0, num_epochs: int | None = None,
                  process_index: int | None = None, process_count: int | None = None,
                  prefetch: int = 2, state: dict[str, Any] | None = None,
@@ -253,7 +255,7 @@ class Loader:
             raise ValueError("loader state was saved with another process_index/process_count")
         self.source, self.prefetch = source, max(1, prefetch)
         self.lookahead, self.readers = lookahead, readers  # None: max(8, batch_size // 16)
-        self._shape = Shape(seq_len, batch_size, overlap, max_target_len, spec_dtype)
+        self._shape = Shape(chunk_frames, batch_size, overlap, max_target_len, spec_dtype)
         self._state = dict(state)
         self._producer: _Producer | None = None
         self._thread: threading.Thread | None = None
@@ -331,9 +333,9 @@ class Loader:
     def shape(self) -> Shape:
         return self._shape
 
-    def set_shape(self, seq_len: int, batch_size: int | None = None,
+    def set_shape(self, chunk_frames: int, batch_size: int | None = None,
                   max_target_len: int | None = None):
-        """Switch to a new sequence length (and batch size) from the next batch on."""
+        """Switch to a new chunk length (and batch size) from the next batch on."""
         self.close()
-        self._shape = Shape(seq_len, batch_size or self._shape.batch_size, self._shape.overlap,
-                            max_target_len, self._shape.spec_dtype)
+        self._shape = Shape(chunk_frames, batch_size or self._shape.batch_size,
+                            self._shape.overlap, max_target_len, self._shape.spec_dtype)

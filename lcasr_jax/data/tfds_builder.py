@@ -26,6 +26,7 @@ import contextlib
 import functools
 import multiprocessing as mp
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ import tensorflow_datasets as tfds
 
 from lcasr_jax.data.alignments import find_recordings
 from lcasr_jax.data.examples import encode_recording
+from lcasr_jax.files import partial_dir, recover_swap, swap_in
 
 NAME = "lcasr_recordings"
 SPLIT_NAMES = ("train", "dev", "test", "validation", "valid", "eval")
@@ -146,3 +148,30 @@ def build(source_dir: str | Path, data_dir: str | Path, workers: int = 1,
         builder.download_and_prepare(download_config=config)
     return Path(builder.data_dir)
 
+
+def _dataset_complete(folder: Path) -> bool:
+    """Whether `folder` is a finished dataset (VERSION/dataset_info.json), not the TFDS
+    data_dir that `build_dataset` builds in (lcasr_recordings/VERSION/...)."""
+    return any(folder.glob("*/dataset_info.json"))
+
+
+def build_dataset(source_dir: str | Path, data_dir: str | Path, *, overwrite: bool = False,
+                  workers: int = 1, resampler: str = "soxr") -> Path:
+    """`build` into DATA_DIR/lcasr_recordings through a temporary folder beside it, then
+    swapped in (`files.swap_in`): a failed build leaves any previous dataset untouched, a
+    stale one is never reused, and a swap a killed run left half-done is repaired first.
+    Returns the versioned dataset folder."""
+    out = (Path(data_dir) / "lcasr_recordings").absolute()
+    recover_swap(out, _dataset_complete)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out}: dataset already exists (use --overwrite to rebuild)")
+    tmp = partial_dir(out)  # a TFDS data_dir: the build lands in tmp/lcasr_recordings/VERSION
+    ready = out.with_name(f"{tmp.name}-ready")  # the finished dataset, beside `out`
+    try:
+        built = build(source_dir, tmp, workers=workers, resampler=resampler)
+        (tmp / "lcasr_recordings").rename(ready)
+        swap_in(ready, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(ready, ignore_errors=True)
+    return out / built.relative_to(tmp / "lcasr_recordings")

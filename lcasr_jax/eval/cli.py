@@ -1,4 +1,5 @@
-"""`lcasr-jax eval`: long-form WER of a checkpoint on a test set.
+"""`lcasr-jax eval`: long-form WER of a checkpoint on a test set (and `lcasr-jax transcribe`:
+`TRANSCRIBE_HELP`); each `main` parses its flags and calls `eval.job` / `eval.transcribe`.
 
 Example:
   lcasr-jax eval --checkpoint model.pt --dataset tedlium --data-dir ~/TEDLIUM_release1 \
@@ -21,19 +22,16 @@ from pathlib import Path
 
 from lcasr_jax import validate
 from lcasr_jax.data.audio import DEFAULT_RESAMPLER, RESAMPLERS
-from lcasr_jax.decode import DECODERS, DecoderSettings, check_classes
+from lcasr_jax.decode import DECODERS, DecoderSettings
 from lcasr_jax.eval.windows import MAX_SEQ_LEN, MODES
 
+TRANSCRIBE_HELP = """`lcasr-jax transcribe AUDIO...`: transcripts with word times (txt, json, srt).
 
-def overlap_frames(seq_len: int, overlap: int | None, ratio: float | None, factor: int) -> int:
-    """Overlap in frames: given directly, or int(seq_len * ratio) (as the original's
-    eval_manager) rounded down to a multiple of the subsampling factor."""
-    if overlap is not None:
-        return overlap
-    if ratio is None:
-        return 0
-    validate.check("--overlap-ratio", ratio, validate.fraction())
-    return int(seq_len * ratio) // factor * factor
+Each file is decoded whole with the moving-window mode (default: 2048-frame context,
+87.5% overlap). Output goes to stdout, or to <out-dir>/<name>.<format>: the audio's stem,
+or, for inputs whose stems collide (a/take.wav b/take.wav, take.wav take.flac), their paths
+from the common folder joined with '__' (a__take.wav, b__take.wav).
+"""
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -59,42 +57,6 @@ def decoder_settings(args: argparse.Namespace) -> DecoderSettings:
     """DecoderSettings from --decoder/--beam-width/--kenlm/--lm-alpha/--lm-beta."""
     return DecoderSettings(args.decoder, args.beam_width, args.kenlm, args.lm_alpha,
                            args.lm_beta)
-
-
-def run_name(checkpoint: str) -> str:
-    """Default run name: the file's stem, or REPO_FOLDER for hub names."""
-    from lcasr_jax.checkpoints.hub import is_hub_name, parse_hub_name
-
-    if is_hub_name(checkpoint):
-        ref = parse_hub_name(checkpoint)
-        return "_".join([ref.repo_id.split("/")[1], *ref.path.split("/")]).strip("_")
-    return Path(checkpoint).stem
-
-
-def load(checkpoint: str | None, dtype: str):
-    """(model, variables, checkpoint path) ; None -> the shipped default model. Raises
-    (naming the checkpoint) if its output classes do not fit the shipped tokenizer."""
-    import jax.numpy as jnp
-
-    from lcasr_jax import load_pretrained
-
-    if checkpoint is None:
-        from lcasr_jax.checkpoints.shipped import resolve_default_model
-
-        checkpoint = str(resolve_default_model())
-    model, variables = load_pretrained(checkpoint, dtype=getattr(jnp, dtype))
-    check_classes(model.config.num_classes, source=str(checkpoint))
-    return model, variables, checkpoint
-
-
-def noise_tag(noise: str, seed: int) -> str:
-    """A file-name-safe tag of a noise spec and seed (folders shortened to their name)."""
-    from lcasr_jax.eval.noise import parse_noise
-
-    spec = parse_noise(noise)
-    snr = f"{spec.low_db:g}" if spec.low_db == spec.high_db else f"{spec.low_db:g}-{spec.high_db:g}"
-    where = f"-{spec.folder.name}" if spec.folder is not None else ""
-    return f"{spec.kind}{where}-{snr}dB-s{seed}"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -129,68 +91,27 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_stem(run_info: dict, tag: str = "") -> str:
-    """File stem of a run's outputs: unique per (data dir, split, name, mode, seq_len,
-    overlap, repeat, `tag` of the decoder and noise), so two data dirs evaluated into one
-    --out keep both."""
-    import hashlib
+def job(args: argparse.Namespace):
+    """The `eval.job.EvalJob` of parsed `lcasr-jax eval` flags."""
+    from lcasr_jax.eval.job import EvalJob
 
-    data = Path(run_info["data_dir"])
-    digest = hashlib.sha256(str(data).encode()).hexdigest()[:6]
-    repeat = f"_r{run_info['repeat']}" if run_info["repeat"] != 1 else ""
-    return (f"{run_info['dataset']}_{run_info['split']}_{run_info['name']}_"
-            f"{run_info['evaluation_mode']}_{run_info['seq_len']}_{run_info['overlap']}"
-            f"{repeat}{tag}_{data.stem}-{digest}")
-
-
-def run(args: argparse.Namespace):
-    """Evaluate; returns (result, csv path, results table), paths None except on process 0."""
-    from lcasr_jax.checkpoints.hub import resolve_checkpoint
-    from lcasr_jax.distributed import maybe_initialize_distributed
-    from lcasr_jax.eval import report
-    from lcasr_jax.eval.datasets import load_dataset
-    from lcasr_jax.eval.hosts import Hosts
-    from lcasr_jax.eval.runner import EvalSettings, evaluate
-
-    maybe_initialize_distributed()
-    decoding = decoder_settings(args)
-    noise_tag(args.noise, args.noise_seed)  # a bad spec fails before anything is loaded
-    resolved = None if args.checkpoint is None else resolve_checkpoint(args.checkpoint)
-    recordings = load_dataset(args.dataset, args.data_dir, args.split)[: args.limit]
-    model, variables, checkpoint = load(resolved and str(resolved), args.dtype)
-    checkpoint = args.checkpoint or checkpoint  # results name hub models by their hf:// name
-    factor = model.config.subsampling_factor
-    overlap = overlap_frames(args.seq_len, args.overlap, args.overlap_ratio, factor)
-    settings = EvalSettings(args.mode, args.seq_len, overlap, args.batch_size,
-                            args.max_seq_len, resampler=args.resampler, decoding=decoding,
-                            noise=args.noise, noise_seed=args.noise_seed, loss=args.loss)
-    result = evaluate(recordings, model, variables, settings, progress=not args.quiet)
-    name = args.name or run_name(checkpoint)
-    run_info = {"dataset": args.dataset, "split": args.split, "name": name,
-                "checkpoint": str(checkpoint), "repeat": args.repeat, "seq_len": args.seq_len,
-                "overlap_ratio": overlap / args.seq_len, "model_class": "SCConformerXL",
-                "evaluation_mode": args.mode, "overlap": overlap, "noise": args.noise,
-                "noise_seed": args.noise_seed}
-    run_info["data_dir"] = str(Path(args.data_dir).absolute())
-    tag = "" if decoding.kind != "beam" else (  # greedy and beam runs do not overwrite
-        f"_beam{decoding.beam_width}" + ("_lm" if decoding.kenlm else ""))
-    if settings.noise != "none":
-        tag += "_" + noise_tag(settings.noise, settings.noise_seed)
-    stem = run_stem(run_info, tag)
-    if not Hosts.current().main:
-        return result, None, None
-    table = args.results_table or args.out / "results.csv"
-    csv_path, _ = report.write_run(args.out, stem, result, run_info, table)
-    return result, csv_path, table
+    return EvalJob(args.dataset, args.data_dir, args.split, args.checkpoint, args.dtype,
+                   args.batch_size, args.resampler, decoder_settings(args), args.seq_len,
+                   args.overlap, args.overlap_ratio, args.mode, args.max_seq_len, args.noise,
+                   args.noise_seed, args.loss, args.limit, args.name, args.repeat, args.out,
+                   args.results_table, progress=not args.quiet)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from lcasr_jax.eval.job import run_job
+
     args = validate.parse_args(parser(), argv)
     try:
-        result, csv_path, table = run(args)
+        done = run_job(job(args))
     except (OSError, ValueError, ImportError, RuntimeError) as e:
         print(f"lcasr-jax eval: error: {e}", file=sys.stderr)
         return 1
+    result, csv_path, table = done.result, done.csv_path, done.table
     if csv_path is None:  # not process 0
         return 0
     o = result.overall
@@ -202,6 +123,45 @@ def main(argv: list[str] | None = None) -> int:
         print(f"CTC loss per token {row['loss']:.4f} over {row['loss_tokens']} reference tokens "
               f"(own greedy output: {row['self_loss']:.4f} over {row['self_loss_tokens']})")
     print(f"wrote {csv_path} and appended to {table}")
+    return 0
+
+
+def transcribe_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lcasr-jax transcribe", description=TRANSCRIBE_HELP)
+    p.add_argument("audio", nargs="+", help="audio files (wav, flac, mp3, ogg, sph)")
+    add_model_args(p)
+    p.add_argument("--format", choices=("txt", "json", "srt"), default="txt")
+    p.add_argument("--out-dir", type=Path, help="write <stem>.<format> files here")
+    p.add_argument("--seq-len", type=int, default=2048, help="context in frames (10 ms)")
+    p.add_argument("--overlap-ratio", type=float, default=0.875)
+    p.add_argument("--mode", choices=MODES, default="averaged_moving_window")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def transcribe_main(argv: list[str] | None = None) -> int:
+    from lcasr_jax.checkpoints.load import load_model
+    from lcasr_jax.eval import transcribe
+    from lcasr_jax.eval.windows import overlap_frames
+
+    args = validate.parse_args(transcribe_parser(), argv)
+    try:
+        decoding = decoder_settings(args)
+        transcribe.check_audio_paths(args.audio)
+        if args.out_dir is not None:
+            transcribe.check_out_dir(args.out_dir)
+        model, variables, _ = load_model(args.checkpoint, args.dtype)
+        overlap = overlap_frames(args.seq_len, None, args.overlap_ratio,
+                                 model.config.subsampling_factor)
+        transcribe.write_transcripts(args.audio, model, variables, args.format, args.out_dir,
+                                     args.seq_len, overlap, args.mode, args.batch_size,
+                                     progress=not args.quiet, resampler=args.resampler,
+                                     decoding=decoding)
+    except BrokenPipeError:
+        raise  # the reader went away: `lcasr_jax.cli` exits quietly
+    except (OSError, ValueError, ImportError, RuntimeError) as e:
+        print(f"lcasr-jax transcribe: error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

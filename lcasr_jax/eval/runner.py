@@ -25,6 +25,7 @@ from lcasr_jax.eval.loss import LossDetail
 from lcasr_jax.eval.noise import NoiseSpec, add_noise, parse_noise, valid_mask
 from lcasr_jax.eval.normalize import normalize_hypothesis
 from lcasr_jax.eval.wer import WERDetail, word_error_rate_detail
+from lcasr_jax.model.subsampling import output_lengths
 
 # Recordings are run together until their merged outputs reach this many output frames
 # (4096 float32 classes each: 40k frames = 650 MB of host memory).
@@ -34,7 +35,7 @@ GROUP_OUT_FRAMES = 40_000
 @dataclasses.dataclass(frozen=True)
 class EvalSettings:
     mode: str = "averaged_moving_window"
-    seq_len: int = 2048  # frames (10 ms each)
+    context: int = 2048  # frames (10 ms each)
     overlap: int = 0  # frames; a multiple of the subsampling factor
     batch_size: int = 8  # windows per model call
     max_seq_len: int = windows.MAX_SEQ_LEN
@@ -54,9 +55,9 @@ class EvalSettings:
 
         for name in ("batch_size", "max_seq_len"):
             v.check("--" + name.replace("_", "-"), getattr(self, name), v.CLI_OPTIONS[name])
-        v.check_seq_len(self.seq_len, factor)
-        if not v.is_int(self.overlap) or not 0 <= self.overlap < self.seq_len:
-            raise ValueError(f"--overlap must be in [0, seq_len={self.seq_len}) frames "
+        v.check_seq_len(self.context, factor)
+        if not v.is_int(self.overlap) or not 0 <= self.overlap < self.context:
+            raise ValueError(f"--overlap must be in [0, context={self.context}) frames "
                              f"(got {self.overlap!r})")
         return self
 
@@ -84,12 +85,10 @@ class EvalResult:
 
 def model_for_mode(model, settings: EvalSettings):
     """In windowed_attention mode, the same weights with attention limited to
-    (seq_len // factor) // 2 output frames each side (`ModelConfig.attention_window`)."""
+    (context // factor) // 2 output frames each side (`ModelConfig.attention_window`)."""
     if settings.mode != "windowed_attention":
         return model
-    cfg = model.config
-    window = windows.attention_window(settings.seq_len, cfg.subsampling_factor)
-    return model.clone(config=cfg.replace(attention_window=window))
+    return windows.windowed_model(model, settings.context)
 
 
 def recording_features(rec: EvalRecording, noise: NoiseSpec, seed: int = 0,
@@ -122,7 +121,7 @@ def _groups(recordings: Iterable[EvalRecording], factor: int, noise: NoiseSpec, 
         if bar is not None:
             bar.set_postfix_str(f"reading {rec.id}")
         spec, snr = recording_features(rec, noise, seed, resampler)
-        out = windows.frames_out(spec.shape[1], factor)
+        out = output_lengths(spec.shape[1], factor)
         if group and size + out > GROUP_OUT_FRAMES:
             yield group
             group, size = [], 0
@@ -162,7 +161,7 @@ def evaluate(recordings: Sequence[EvalRecording], model, variables, settings: Ev
             break
         if bar is not None:
             bar.set_postfix_str(f"model on {len(group)} recording(s)")
-        plans = [windows.make_plan(settings.mode, spec.shape[1], settings.seq_len,
+        plans = [windows.make_plan(settings.mode, spec.shape[1], settings.context,
                                    settings.overlap, factor, settings.max_seq_len)
                  for _, spec, _ in group]
         wants = "log_probs" if settings.loss else decoder.wants  # the loss needs log-probs

@@ -1,4 +1,4 @@
-"""`lcasr-jax transcribe AUDIO...`: transcripts with word timestamps (txt, json or srt).
+"""Transcripts with word timestamps (txt, json or srt): `lcasr-jax transcribe AUDIO...`.
 
 Each file is decoded whole with the moving-window mode (default: 2048-frame context,
 87.5% overlap). Output goes to stdout, or to <out-dir>/<name>.<format>: the audio's stem,
@@ -8,14 +8,13 @@ from the common folder joined with '__' (a__take.wav, b__take.wav).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from lcasr_jax.data.audio import DEFAULT_RESAMPLER
 from lcasr_jax.decode import DecoderSettings, Transcript, check_classes, make_decoder
-from lcasr_jax.eval.windows import MODES
+from lcasr_jax.files import atomic_write
 
 
 def srt_time(seconds: float) -> str:
@@ -51,21 +50,6 @@ def render(transcript: Transcript, fmt: str, audio: str) -> str:
     doc = {"audio": audio, "text": transcript.text.strip(),
            "words": [{"word": w.word, "start": w.start, "end": w.end} for w in transcript.words]}
     return json.dumps(doc, indent=1) + "\n"
-
-
-def parser() -> argparse.ArgumentParser:
-    from lcasr_jax.eval.cli import add_model_args
-
-    p = argparse.ArgumentParser(prog="lcasr-jax transcribe", description=__doc__)
-    p.add_argument("audio", nargs="+", help="audio files (wav, flac, mp3, ogg, sph)")
-    add_model_args(p)
-    p.add_argument("--format", choices=("txt", "json", "srt"), default="txt")
-    p.add_argument("--out-dir", type=Path, help="write <stem>.<format> files here")
-    p.add_argument("--seq-len", type=int, default=2048, help="context in frames (10 ms)")
-    p.add_argument("--overlap-ratio", type=float, default=0.875)
-    p.add_argument("--mode", choices=MODES, default="averaged_moving_window")
-    p.add_argument("--quiet", action="store_true")
-    return p
 
 
 def output_names(paths: list[str]) -> list[str]:
@@ -110,7 +94,7 @@ def check_out_dir(out_dir: Path) -> None:
         raise PermissionError(f"{out_dir}: --out-dir is not writable ({e.strerror})") from None
 
 
-def transcribe(paths, model, variables, seq_len: int, overlap: int, mode: str,
+def transcribe(paths, model, variables, context: int, overlap: int, mode: str,
                batch_size: int = 8, progress: bool = False,
                resampler: str = DEFAULT_RESAMPLER,
                decoding: DecoderSettings | None = None) -> list[Transcript]:
@@ -124,51 +108,31 @@ def transcribe(paths, model, variables, seq_len: int, overlap: int, mode: str,
     check_classes(model.config.num_classes)
     decoder = make_decoder(decoding or DecoderSettings())
     factor = model.config.subsampling_factor
-    settings = EvalSettings(mode, seq_len, overlap, batch_size).validate(factor)
+    settings = EvalSettings(mode, context, overlap, batch_size).validate(factor)
     forward, n_dev = engine.make_forward(model_for_mode(model, settings), variables)
     out = []
     for path in paths:
         spec = audio_to_features(path, resampler)
-        plan = windows.make_plan(mode, spec.shape[1], seq_len, overlap, factor)
+        plan = windows.make_plan(mode, spec.shape[1], context, overlap, factor)
         merged = engine.run_plans(forward, [spec], [plan], batch_size=batch_size,
                                   n_devices=n_dev, progress=progress, output=decoder.wants)[0]
         out.append(decoder(merged, factor))
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    from lcasr_jax import validate
-
-    args = validate.parse_args(parser(), argv)
-    from lcasr_jax.eval.cli import decoder_settings, load, overlap_frames
-    from lcasr_jax.files import atomic_write
-
-    try:
-        decoding = decoder_settings(args)
-        check_audio_paths(args.audio)
-        if args.out_dir is not None:
-            check_out_dir(args.out_dir)
-        model, variables, _ = load(args.checkpoint, args.dtype)
-        overlap = overlap_frames(args.seq_len, None, args.overlap_ratio,
-                                 model.config.subsampling_factor)
-        for path, name in zip(args.audio, output_names(args.audio), strict=True):
-            transcript = transcribe([path], model, variables, args.seq_len, overlap, args.mode,
-                                    args.batch_size, progress=not args.quiet,
-                                    resampler=args.resampler, decoding=decoding)[0]
-            text = render(transcript, args.format, str(path))
-            if args.out_dir is None:
-                sys.stdout.write(text)
-                sys.stdout.flush()
-            else:
-                dest = atomic_write(args.out_dir / f"{name}.{args.format}", text)
-                print(f"wrote {dest}", file=sys.stderr)
-    except BrokenPipeError:
-        raise  # the reader went away: `lcasr_jax.cli` exits quietly
-    except (OSError, ValueError, ImportError, RuntimeError) as e:
-        print(f"lcasr-jax transcribe: error: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def write_transcripts(paths: list[str], model, variables, fmt: str, out_dir: Path | None,
+                      context: int, overlap: int, mode: str, batch_size: int = 8,
+                      progress: bool = False, resampler: str = DEFAULT_RESAMPLER,
+                      decoding: DecoderSettings | None = None) -> None:
+    """Transcribe each file in turn and write it as `fmt` ('txt', 'json' or 'srt') to
+    stdout, or to <out_dir>/<name>.<fmt> (`output_names`), saying so on stderr."""
+    for path, name in zip(paths, output_names(paths), strict=True):
+        transcript = transcribe([path], model, variables, context, overlap, mode, batch_size,
+                                progress=progress, resampler=resampler, decoding=decoding)[0]
+        text = render(transcript, fmt, str(path))
+        if out_dir is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            dest = atomic_write(out_dir / f"{name}.{fmt}", text)
+            print(f"wrote {dest}", file=sys.stderr)

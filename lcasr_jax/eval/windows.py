@@ -2,17 +2,19 @@
 per-window CTC log-probs are merged back into one (frames_out, classes) matrix.
 
 Units: input frames (10 ms spectrogram frames) for window bounds, output frames (one per
-`factor` input frames, 80 ms) for merged positions.
+`factor` input frames, 80 ms) for merged positions. `context` is what the model sees, in
+input frames (the original's and the results table's `seq_len`): the window length, or in
+windowed_attention mode the attention span.
 
 Modes (same semantics as the original's `lcasr/eval/` and `eval/run.py`):
-  * averaged_moving_window: windows of `seq_len` frames every `seq_len - overlap` frames;
+  * averaged_moving_window: windows of `context` frames every `context - overlap` frames;
     where windows overlap, the *probabilities* (exp of log-probs) are averaged, then the log
     taken (`lcasr.eval.utils.fetch_logits`).
-  * buffered: each window ("buffer") of `seq_len` frames contributes only its central chunk
-    of `seq_len - overlap` frames; chunks are concatenated (`buffered_transcription.py`).
+  * buffered: each window ("buffer") of `context` frames contributes only its central chunk
+    of `context - overlap` frames; chunks are concatenated (`buffered_transcription.py`).
   * windowed_attention: the whole recording in one window (up to `max_seq_len`, 10 hours by
     default, moving-window merged beyond) with the model's attention restricted to
-    `(seq_len // factor) // 2` output frames each side (`eval/run.py`).
+    `(context // factor) // 2` output frames each side (`eval/run.py`).
 
 Repairs of the original's defects (results are unchanged):
   * The original allocated two (1, frames // 4 + seq_len, classes) float32 buffers (logits
@@ -30,10 +32,12 @@ window positions (`int(overlap / (frames / frames_out))`).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 
 import numpy as np
+
+from lcasr_jax import validate
+from lcasr_jax.model.subsampling import output_lengths
 
 MODES = ("averaged_moving_window", "buffered", "windowed_attention")
 MAX_SEQ_LEN = 3_600_000  # frames (10 hours): the original's windowed-attention chunk
@@ -63,45 +67,49 @@ class Plan:
     windows: tuple[Window, ...]
     out_frames: int
     average: bool  # True: average probabilities of overlapping windows; False: concatenate
-    factor: int = 8  # subsampling factor (input frames per output frame)
+    factor: int  # the model's subsampling factor (input frames per output frame)
 
 
-def frames_out(frames: int, factor: int = 8) -> int:
-    """Output frames of a window of `frames` input frames: ceil(frames / 2) per stage."""
-    for _ in range(int(math.log2(factor))):
-        frames = (frames + 1) // 2
-    return frames
+def overlap_frames(context: int, overlap: int | None, ratio: float | None, factor: int) -> int:
+    """Overlap in input frames: given directly, or int(context * ratio) (as the original's
+    eval_manager) rounded down to a multiple of the subsampling factor; 0 if neither."""
+    if overlap is not None:
+        return overlap
+    if ratio is None:
+        return 0
+    validate.check("--overlap-ratio", ratio, validate.fraction())
+    return int(context * ratio) // factor * factor
 
 
-def _clamp(n_frames: int, seq_len: int, overlap: int) -> tuple[int, int]:
+def _clamp(n_frames: int, context: int, overlap: int) -> tuple[int, int]:
     if n_frames <= 0:
         raise ValueError(f"recording has no frames ({n_frames})")
-    if seq_len <= 0:
-        raise ValueError(f"seq_len must be positive (got {seq_len})")
-    if seq_len > n_frames:
+    if context <= 0:
+        raise ValueError(f"context must be positive (got {context})")
+    if context > n_frames:
         return n_frames, 0
-    if not 0 <= overlap < seq_len:
-        raise ValueError(f"overlap must be in [0, seq_len) (got {overlap}, seq_len {seq_len})")
-    return seq_len, overlap
+    if not 0 <= overlap < context:
+        raise ValueError(f"overlap must be in [0, context) (got {overlap}, context {context})")
+    return context, overlap
 
 
-def moving_window_plan(n_frames: int, seq_len: int, overlap: int, factor: int = 8,
+def moving_window_plan(n_frames: int, context: int, overlap: int, factor: int,
                        mode: str = "averaged_moving_window") -> Plan:
     """The original's `fetch_logits` loop (lcasr/eval/utils.py) as a plan."""
-    seq_len, overlap = _clamp(n_frames, seq_len, overlap)
+    context, overlap = _clamp(n_frames, context, overlap)
     if overlap % factor:
         raise ValueError(f"overlap ({overlap}) must be a multiple of the subsampling factor "
                          f"({factor})")
     windows: list[Window] = []
     position, last_len, stop_next = 0, None, False
-    for start in range(0, n_frames, seq_len - overlap):
-        length = min(seq_len, n_frames - start)
+    for start in range(0, n_frames, context - overlap):
+        length = min(context, n_frames - start)
         if stop_next:
             break
         if last_len is not None and length < last_len:
             stop_next = True
         last_len = length
-        n_out = frames_out(length, factor)
+        n_out = output_lengths(length, factor)
         if start != 0:
             position -= int(overlap / (length / n_out))
         windows.append(Window(start, start + length, 0, n_out, position))
@@ -110,25 +118,25 @@ def moving_window_plan(n_frames: int, seq_len: int, overlap: int, factor: int = 
     return Plan(mode, tuple(windows), out, average=True, factor=factor)
 
 
-def buffered_plan(n_frames: int, seq_len: int, overlap: int, factor: int = 8) -> Plan:
+def buffered_plan(n_frames: int, context: int, overlap: int, factor: int) -> Plan:
     """The original's buffered transcription (lcasr/eval/buffered_transcription.py).
 
-    `overlap` is the total context around each chunk (half each side); chunk = seq_len -
-    overlap frames. Windows at the edges are shifted inwards to stay `seq_len` long.
+    `overlap` is the total overlap around each chunk (half each side); chunk = context -
+    overlap frames. Windows at the edges are shifted inwards to stay `context` long.
     """
-    seq_len, overlap = _clamp(n_frames, seq_len, overlap)
+    context, overlap = _clamp(n_frames, context, overlap)
     if overlap % factor:
         raise ValueError(f"overlap ({overlap}) must be a multiple of the subsampling factor "
                          f"({factor})")
-    chunk = seq_len - overlap
+    chunk = context - overlap
     chunk_start, chunk_end = 0, chunk
     bounds = []
     while True:
         buf_start, buf_end = chunk_start - overlap // 2, chunk_end + overlap // 2
         if buf_start < 0:
-            buf_start, buf_end = 0, seq_len
+            buf_start, buf_end = 0, context
         elif buf_end > n_frames:
-            buf_start, buf_end = n_frames - seq_len, n_frames
+            buf_start, buf_end = n_frames - context, n_frames
         bounds.append((buf_start, buf_end, chunk_start, chunk_end))
         chunk_start, chunk_end = chunk_start + chunk, chunk_end + chunk
         chunk_end = min(chunk_end, n_frames)
@@ -137,27 +145,35 @@ def buffered_plan(n_frames: int, seq_len: int, overlap: int, factor: int = 8) ->
     windows, position = [], 0
     for buf_start, buf_end, c_start, c_end in bounds:
         length = buf_end - buf_start
-        ratio = length / frames_out(length, factor)
+        ratio = length / output_lengths(length, factor)
         keep_start, keep_end = int((c_start - buf_start) / ratio), int((c_end - buf_start) / ratio)
         windows.append(Window(buf_start, buf_end, keep_start, keep_end, position))
         position += keep_end - keep_start
     return Plan("buffered", tuple(windows), position, average=False, factor=factor)
 
 
-def attention_window(seq_len: int, factor: int = 8) -> tuple[int, int]:
+def attention_window(context: int, factor: int) -> tuple[int, int]:
     """(left, right) attention window in output frames for windowed_attention mode."""
-    w = (seq_len // factor) // 2
+    w = (context // factor) // 2
     return (w, w)
 
 
-def make_plan(mode: str, n_frames: int, seq_len: int, overlap: int, factor: int = 8,
+def windowed_model(model, context: int):
+    """The same weights with attention limited as in windowed_attention mode: to
+    `attention_window(context, factor)` output frames each side."""
+    cfg = model.config
+    return model.clone(config=cfg.replace(
+        attention_window=attention_window(context, cfg.subsampling_factor)))
+
+
+def make_plan(mode: str, n_frames: int, context: int, overlap: int, factor: int,
               max_seq_len: int = MAX_SEQ_LEN) -> Plan:
-    """Plan for `mode`. In windowed_attention mode `seq_len` only sets the attention window
+    """Plan for `mode`. In windowed_attention mode `context` only sets the attention window
     (see `attention_window`); windows are `max_seq_len` long (the whole recording)."""
     if mode == "averaged_moving_window":
-        return moving_window_plan(n_frames, seq_len, overlap, factor)
+        return moving_window_plan(n_frames, context, overlap, factor)
     if mode == "buffered":
-        return buffered_plan(n_frames, seq_len, overlap, factor)
+        return buffered_plan(n_frames, context, overlap, factor)
     if mode == "windowed_attention":
         return moving_window_plan(n_frames, max_seq_len, overlap, factor, mode=mode)
     raise ValueError(f"unknown evaluation mode {mode!r} (choose from {', '.join(MODES)})")

@@ -145,6 +145,7 @@ class SCConformerXL(nn.Module):
         batch, _, frames = spec.shape
         if lengths is None:
             lengths = jnp.full((batch,), frames, jnp.int32)
+        lengths = jnp.asarray(lengths, jnp.int32)
         remat = remat_policy(self.remat)
         full = remat in ("full", "save_attention")  # subsampling and heads recomputed too
         chunk = self.subsampling_chunk_frames

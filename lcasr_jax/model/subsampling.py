@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -20,9 +21,9 @@ _ACTIVATIONS = {
 }
 
 
-def output_lengths(lengths: jax.Array, factor: int = 8) -> jax.Array:
-    """Frames after subsampling: each stride-2 stage maps L to ceil(L / 2)."""
-    lengths = jnp.asarray(lengths, jnp.int32)
+def output_lengths(lengths: Any, factor: int) -> Any:
+    """Frames after subsampling by `factor` (a power of 2): each stride-2 stage maps L to
+    ceil(L / 2). An int gives an int, an integer array an array of its kind."""
     for _ in range(int(math.log2(factor))):
         lengths = (lengths + 1) // 2
     return lengths

@@ -28,8 +28,8 @@ from lcasr_jax.interrupts import deferred_signals
 from lcasr_jax.sharding import make_mesh, put_batch
 from lcasr_jax.train import hosts
 from lcasr_jax.train import step as step_lib
-from lcasr_jax.train.checkpoint import Checkpointer, export_model
 from lcasr_jax.train.devset import DevSet, argmax_ids
+from lcasr_jax.train.resume import Checkpointer, export_model
 from lcasr_jax.train.schedules import LRSchedule, SequenceSchedule
 from lcasr_jax.train.state import TrainState, build_model
 

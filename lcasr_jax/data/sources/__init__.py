@@ -7,7 +7,7 @@
 - `dry`: a folder of dry recordings (`data synth --dry`), augmented and featurised on the
   accelerator afresh every epoch (`dry.py`, `cfg.augment`), chunked by the data loader.
 
-The loader-backed kinds share `corpus.CorpusSource`, the adapter from random-access
+The loader-backed kinds share `chunked.ChunkedSource`, the adapter from random-access
 recordings to the protocol.
 """
 
@@ -33,7 +33,7 @@ def make_source(cfg: Any) -> BatchSource:
         raise ValueError(f"data.kind={kind!r} is not supported ({', '.join(KINDS)})")
     if not cfg.data.path:
         raise ValueError("data.path is empty: pass --config.data.path=DIR")
-    from lcasr_jax.data.sources.corpus import CorpusSource
+    from lcasr_jax.data.sources.chunked import ChunkedSource
 
     if kind == "dry":
         from lcasr_jax.data.augment import AugmentConfig
@@ -45,11 +45,11 @@ def make_source(cfg: Any) -> BatchSource:
     if kind == "recordings":
         from lcasr_jax.data.sources.recordings import RecordingsSource
 
-        return CorpusSource(RecordingsSource.from_dir(cfg.data.path, cfg.data.split),
+        return ChunkedSource(RecordingsSource.from_dir(cfg.data.path, cfg.data.split),
                             seed=cfg.seed)
     from lcasr_jax.data.sources.tfds import open_split
 
-    return CorpusSource(open_split(cfg.data.path, cfg.data.split), seed=cfg.seed)
+    return ChunkedSource(open_split(cfg.data.path, cfg.data.split), seed=cfg.seed)
 
 
 __all__ = ["KINDS", "BatchSource", "make_source"]

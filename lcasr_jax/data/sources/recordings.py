@@ -13,7 +13,7 @@ from typing import Any
 
 from lcasr_jax.data.alignments import find_recordings
 from lcasr_jax.data.examples import encode_recording
-from lcasr_jax.data.sources import feature_cache
+from lcasr_jax.data.sources.feature_cache import cached
 
 
 class RecordingsSource:
@@ -44,7 +44,7 @@ class RecordingsSource:
         with self.lock:
             hit = self.cache.get(i)
         if hit is None:
-            hit = feature_cache.cached(self.paths[i], encode_recording)
+            hit = cached(self.paths[i], encode_recording)
             with self.lock:
                 self.cache[i] = hit
         return hit

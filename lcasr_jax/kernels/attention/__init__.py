@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from lcasr_jax.kernels.attention import cudnn, pallas_gpu, splash, xla
 from lcasr_jax.kernels.shard import per_batch_shard
 
-Window = tuple[int, int]
+Span = tuple[int, int]  # (left, right) attention span in tokens, -1 unbounded
 Backend = Callable[..., jax.Array]
 
 # Each backend: fn(q, k, v, lengths, *, window, scale), selectable as implementation=name.
@@ -43,7 +43,7 @@ def available_backends() -> tuple[str, ...]:
 
 
 def resolve_implementation(
-    implementation: str, window: Window = (-1, -1), dtype=jnp.bfloat16
+    implementation: str, window: Span = (-1, -1), dtype=jnp.bfloat16
 ) -> str:
     """Map 'auto' to the fastest correct backend for the default platform.
 
@@ -74,7 +74,7 @@ def dot_product_attention(
     v: jax.Array,
     lengths: jax.Array | None = None,
     *,
-    window: Window = (-1, -1),
+    window: Span = (-1, -1),
     scale: float | None = None,
     implementation: str = "auto",
 ) -> jax.Array:

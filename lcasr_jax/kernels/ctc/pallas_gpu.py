@@ -43,7 +43,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.experimental import pallas as pl
 
-from lcasr_jax.kernels.ctc import lanes, tiles
+import lcasr_jax.kernels.ctc.lanes as lanes
+import lcasr_jax.kernels.ctc.tiles as tiles
 from lcasr_jax.kernels.ctc.numerics import NEG, df_add
 
 CHUNK = 128  # lanes (label positions) per tile

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lcasr_jax.kernels.ctc import halves
+import lcasr_jax.kernels.ctc.halves as halves
 from lcasr_jax.kernels.ctc.numerics import NEG, df_add, extended_states
 
 

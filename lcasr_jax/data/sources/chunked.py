@@ -16,8 +16,10 @@ import numpy as np
 from lcasr_jax.data.sources.base import BATCH_KEYS
 
 
-class CorpusSource:
-    """`source`: random-access recordings (len, [i] -> dataset example dict)."""
+class ChunkedSource:
+    """Either loader-backed kind (`corpus`, `recordings`) as a `BatchSource`: `source` is
+    random-access recordings (len, [i] -> dataset example dict), cut into chunks by the
+    loader."""
 
     def __init__(self, source: Any, seed: int = 0):
         self.source, self.seed = source, int(seed)
@@ -31,7 +33,7 @@ class CorpusSource:
             self.loader = Loader(self.source, frames, batch_size, seed=self.seed,
                                  state=self.state, process_index=jax.process_index(),
                                  process_count=jax.process_count())
-        elif (self.loader.shape.seq_len, self.loader.shape.batch_size) != (frames, batch_size):
+        elif (self.loader.shape.chunk_frames, self.loader.shape.batch_size) != (frames, batch_size):
             self.loader.set_shape(frames, batch_size)
         batch = next(self.loader)
         started = int(np.sum(batch["valid"] & (batch["frame"] == 0)))

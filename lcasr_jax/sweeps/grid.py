@@ -2,7 +2,10 @@
 
 A cell's key is readable (dataset, split, model, repeat, mode, context, overlap) plus a hash
 of everything that can change its result, so a finished cell is found again after a restart
-and a changed setting is a new cell. The batch size is left out (execution only).
+and a changed setting is a new cell: its settings and, once the sweep has read them
+(`sweeps.resolve`), the contents of its checkpoint files and test set, so a model replaced
+at the same path or a changed manifest is a new cell too. The batch size is left out
+(execution only).
 """
 
 from __future__ import annotations
@@ -41,11 +44,12 @@ class Cell:
     max_seq_len: int
     settings: tuple[tuple[str, Any], ...] = ()  # `settings`: decoder, resampler, ...
     options: tuple[tuple[str, Any], ...] = ()
+    content: str = ""  # digest of the checkpoint's files and the test set (`sweeps.resolve`)
 
     def eval_settings(self, overlap: int, batch_size: int):
         """This cell's EvalSettings at `overlap` frames (see `build_settings`)."""
         return build_settings(dict(
-            mode=self.mode, seq_len=self.seq_len, overlap=overlap, batch_size=batch_size,
+            mode=self.mode, context=self.seq_len, overlap=overlap, batch_size=batch_size,
             max_seq_len=self.max_seq_len, **(dict(self.settings) | dict(self.options))))
 
     @property
@@ -113,7 +117,7 @@ def default_settings() -> dict[str, Any]:
             out.update(flat(value) if dataclasses.is_dataclass(value) else {f.name: value})
         return out
 
-    per_cell = {"mode", "seq_len", "overlap", "batch_size", "max_seq_len"}
+    per_cell = {"mode", "context", "overlap", "batch_size", "max_seq_len"}
     return {k: v for k, v in flat(EvalSettings()).items() if k not in per_cell}
 
 
@@ -195,7 +199,7 @@ def expand(cfg: Mapping) -> list[Cell]:
                   max_seq_len=int(cfg.get("max_seq_len", 3_600_000)), settings=settings)
     for options in _options(cfg):  # every combination valid before anything runs
         try:
-            build_settings(dict(mode=modes[0], seq_len=contexts[0],
+            build_settings(dict(mode=modes[0], context=contexts[0],
                                 **(dict(settings) | dict(options))))  # options win
         except (TypeError, ValueError) as e:
             raise GridError(f"settings/options: {e}") from None
