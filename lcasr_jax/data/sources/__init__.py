@@ -39,7 +39,7 @@ def make_source(cfg: Any) -> BatchSource:
         from lcasr_jax.data.augment import AugmentConfig
         from lcasr_jax.data.sources.dry import DryRecordingsSource
 
-        return CorpusSource(DryRecordingsSource.from_dir(
+        return ChunkedSource(DryRecordingsSource.from_dir(
             cfg.data.path, cfg.data.split, AugmentConfig.from_dict(dict(cfg.augment)), cfg.seed),
             seed=cfg.seed)
     if kind == "recordings":
