@@ -150,3 +150,24 @@ def test_recordings_differ_per_epoch_and_repeat_per_key():
     plain, s = A.augment_recording(x, 7, 0, 3, off)
     assert s == 1.0
     np.testing.assert_allclose(plain, compute_features(x).T, atol=3e-3, rtol=2e-3)
+
+
+def test_dry_source_scales_word_times_by_the_drawn_speed(tmp_path):
+    import soundfile as sf
+
+    from lcasr_jax.data.alignments import Recording, Words, write_recording
+    from lcasr_jax.data.sources.dry import DryRecordingsSource
+
+    x = _speechlike(3 * SR)
+    sf.write(tmp_path / "r.wav", x, SR, "PCM_16")
+    words = Words(("one", "two", "three"), np.array([0.2, 1.0, 2.0]), np.array([0.8, 1.6, 2.9]))
+    write_recording(tmp_path / "r.json", Recording("r", tmp_path / "r.wav", words, 3.0, {}))
+    src = DryRecordingsSource.from_dir(tmp_path, "train", A.AugmentConfig(), seed=5)
+    e0, e1 = src.example(0, 0), src.example(0, 1)
+    for e, epoch in ((e0, 0), (e1, 1)):
+        speed = float(A._speed(A.recording_key(5, epoch, 0), src.cfg))
+        np.testing.assert_allclose(e["word_start"], words.start / speed)
+        np.testing.assert_allclose(e["word_end"], words.end / speed)
+        assert e["num_frames"] == len(e["features"]) == num_frames(A.out_samples(3 * SR, speed))
+    assert e0["word_end"][-1] != e1["word_end"][-1]
+    assert list(e0["token_ids"]) == list(e1["token_ids"]) and len(e0["token_ids"]) >= 3
