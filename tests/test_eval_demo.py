@@ -33,7 +33,7 @@ def test_demo_prints_table_and_writes_plot(tmp_path, parity_dir, monkeypatch, ca
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["context", "WER"])
     rows = [line.split() for line in lines[header + 2:header + 4]]
     assert [r[0] for r in rows] == ["1s", "2.56s"]
-    assert all(r[5] == "4" for r in rows)  # reference words
+    assert all(r[6] == "4" for r in rows)  # reference words (after WER % and red. %)
     assert (tmp_path / "demo" / "wer_vs_context.png").stat().st_size > 1000
     table = (tmp_path / "demo" / "results.csv").read_text().splitlines()
     assert len(table) == 1 + 2 * 3  # two contexts x (2 recordings + all)
