@@ -132,7 +132,7 @@ TRAIN_CONFIG: dict[str, Rule] = {
     "log.every_steps": int_at_least(1),
     "log.sample_every_steps": int_at_least(0),
     "log.dev_every_steps": int_at_least(0),
-    "data.kind": one_of("synthetic", "corpus", "recordings", "original_pairs"),
+    "data.kind": one_of("synthetic", "corpus", "recordings", "original_pairs", "dry"),
     "data.synthetic_recordings": int_at_least(1),
     "data.resampler": one_of("soxr", "torchaudio"),
 }
