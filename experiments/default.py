@@ -25,16 +25,14 @@ continue at the length where the previous one stopped, with a fresh optimizer st
         --workdir=runs/leg1 --time-limit-s=420
 
 `get_config("original")` adds the original's training behaviour (issue 21's options, where
-this checkout has them: `RECIPE_FIELDS`), the paper's recipe; `scripts/device_train_default_leg.sh`
+`lcasr_jax.train.config.FIDELITY`), the paper's recipe; `scripts/device_train_default_leg.sh`
 takes the variant as RECIPE.
 """
 
-from lcasr_jax.train.config import base_config
+from lcasr_jax.train.config import FIDELITY, base_config
 
-# The original's recipe (issue 21): applied where base_config has the field, so that this
-# file works before and after those options land.
-RECIPE_FIELDS = {"original": {"train.batching": "original", "train.nonfinite": "skip",
-                              "train.init": "torch", "train.position_dtype": "bfloat16"}}
+# The original's recipe (issue 21): its training options, as the paper variants use them.
+RECIPE_FIELDS = {"original": FIDELITY}
 
 
 def get_config(recipe: str = ""):
@@ -54,6 +52,7 @@ def get_config(recipe: str = ""):
                          f"(choose from {', '.join(RECIPE_FIELDS)})")
     for path, value in RECIPE_FIELDS.get(recipe, {}).items():
         group, field = path.split(".")
-        if field in cfg[group]:
-            cfg[group][field] = value
+        if field not in cfg[group]:
+            raise KeyError(f"experiments/default.py: recipe field {path} is not a config field")
+        cfg[group][field] = value
     return cfg

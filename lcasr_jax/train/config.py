@@ -35,6 +35,17 @@ from lcasr_jax.data.augment import AugmentConfig
 from lcasr_jax.model.config import ModelConfig
 from lcasr_jax.model.conformer import SUBSAMPLING_CHUNK_FRAMES
 
+# The original's training behaviours (issue 21; README "Fidelity to the original"), selected
+# together by the paper variants: dotted field -> value.
+FIDELITY = {
+    "model.param_init": "torch",  # torch's default init per layer (model/init.py)
+    "model.batch_renorm_padding": True,  # batch statistics over padded frames too
+    "model.batch_renorm_dtype": "bfloat16",  # ... of the bf16 conv output (autocast)
+    "train.position_dtype": "bfloat16",  # rotary/Fourier tables as under CUDA autocast
+    "train.batching": "original",  # its batch order, lockstep chunk walk, batch-edge switches
+    "train.nonfinite": "skip",  # skip the optimizer step on a non-finite loss (GradScaler)
+    "data.resampler": "torchaudio",  # its resampler for non-16 kHz audio ('recordings' kind)
+}
 
 def base_config(**model: object) -> ml_collections.ConfigDict:
     """Paper defaults (exp/configs/paper_templates): MADGRAD 3e-3, 512 frames x 704 -> 1 h."""

@@ -44,6 +44,11 @@ class DryRecordingsSource:
     def __len__(self) -> int:
         return len(self.paths)
 
+    def durations(self) -> list[float]:
+        """Seconds of each dry recording (its JSON's duration; no audio read or augmented):
+        the original's batch order sorts by these."""
+        return [read_recording(p).duration for p in self.paths]
+
     def _text(self, i: int) -> dict[str, Any]:
         with self.lock:
             hit = self.words.get(i)
