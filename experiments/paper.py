@@ -16,7 +16,7 @@ Every variant also trains as the original trained (issue 21): the fields of `FID
 `experiments/paper.py:VARIANT,project` leaves them at this project's defaults.
 """
 
-from lcasr_jax.train.config import base_config
+from lcasr_jax.train.config import FIDELITY, base_config
 
 # positions: rotary base frequency, or "sine" (learnable Fourier), or "none".
 POSITIONS = {"rb": 1_500_000.0, "rotary10k": 10_000.0, "sine": "sine", "nopos": "none"}
@@ -40,16 +40,6 @@ VARIANTS = {
 }
 
 
-# The original's training behaviours, selected together: dotted field -> value.
-FIDELITY = {
-    "model.param_init": "torch",  # torch's default init per layer (model/init.py)
-    "model.batch_renorm_padding": True,  # batch statistics over padded frames too
-    "model.batch_renorm_dtype": "bfloat16",  # ... of the bf16 conv output (autocast)
-    "train.position_dtype": "bfloat16",  # rotary/Fourier tables as under CUDA autocast
-    "train.batching": "original",  # its batch order, lockstep chunk walk, batch-edge switches
-    "train.nonfinite": "skip",  # skip the optimizer step on a non-finite loss (GradScaler)
-    "data.resampler": "torchaudio",  # its resampler for non-16 kHz audio ('recordings' kind)
-}
 GROUPS = ("project",)  # VARIANT,GROUP: 'project' = without FIDELITY
 
 

@@ -85,20 +85,23 @@ def test_eval_uses_running_std_without_epsilon():
 @pytest.mark.parametrize("steps", [0.0, 40000.0])
 def test_original_statistics_count_padded_frames(steps):
     """include_padding: the padded frames' values (whatever they are) enter mean and std,
-    except in rows with no valid frame (the trainer's filler rows; the original has none)."""
+    within the original's batch tensor: not rows with no valid frame (the trainer's filler
+    rows) nor times past the longest row (padding to a fixed shape)."""
     rng = np.random.default_rng(1)
-    x = rng.normal(1.0, 2.0, (3, 13, 5))
-    valid = np.arange(13)[None, :] < np.array([13, 9, 4, 0])[:, None]  # + a filler row
-    x = np.concatenate([x, rng.normal(-9.0, 1.0, (1, 13, 5))])  # which must not count
+    x = rng.normal(1.0, 2.0, (3, 15, 5))
+    valid = np.arange(15)[None, :] < np.array([13, 9, 4, 0])[:, None]  # + a filler row
+    x = np.concatenate([x, rng.normal(-9.0, 1.0, (1, 15, 5))])  # which must not count
     x[~valid] = rng.normal(4.0, 0.1, x[~valid].shape)  # e.g. the depthwise conv's bias
+    x[:, 13:] = -20.0  # past the longest row: must not count either
     variables = _variables(rng, 5, steps)
     w = _numpy(variables)
     y, updates = BatchRenorm(include_padding=True).apply(
         variables, jnp.asarray(x, jnp.float32), jnp.asarray(valid), True, mutable=["batch_stats"])
-    rows = np.broadcast_to(valid.any(1, keepdims=True), valid.shape)
+    counted = np.zeros_like(valid)
+    counted[:3, :13] = True
     ref_y, ref_mean, ref_std, _ = _reference_step(
-        x, rows, w["scale"], w["bias"], w["mean"], w["std"], steps)
-    np.testing.assert_allclose(np.asarray(y)[:3], ref_y[:3], rtol=1e-4, atol=1e-4)
+        x, counted, w["scale"], w["bias"], w["mean"], w["std"], steps)
+    np.testing.assert_allclose(np.asarray(y)[counted], ref_y[counted], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(np.asarray(updates["batch_stats"]["mean"]), ref_mean, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(updates["batch_stats"]["std"]), ref_std, rtol=1e-5)
     valid_only = _reference_step(x, valid, w["scale"], w["bias"], w["mean"], w["std"], steps)
@@ -185,7 +188,8 @@ def test_original_options_reproduce_the_originals_module(case):
                                  "steps": jnp.float32(dump[f"{case}_start_steps"])}}
     x = jnp.swapaxes(jnp.asarray(dump["x"]), 1, 2).astype(dtype)  # (batch, time, channels)
     g = jnp.swapaxes(jnp.asarray(dump["g"]), 1, 2)
-    valid = jnp.zeros(x.shape[:2], bool).at[:, 0].set(True)  # include_padding counts all
+    lengths = jnp.array([x.shape[1], 10])  # the second row padded: include_padding counts
+    valid = jnp.arange(x.shape[1])[None, :] < lengths[:, None]  # its padding, as the original
 
     def run(x):
         return module.apply(variables, x, valid, True, mutable=["batch_stats"])
@@ -204,3 +208,62 @@ def test_original_options_reproduce_the_originals_module(case):
     np.testing.assert_allclose(np.asarray(stats["std"]), dump[f"{case}_running_std"],
                                rtol=1e-6, atol=1e-7)
     assert float(stats["steps"]) == int(dump[f"{case}_steps"])
+
+
+REPLAY = Path(__file__).resolve().parent / "fixtures" / "original_replay"
+
+
+def _replay_corpus() -> dict:
+    import json
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts" / "original_replay"))
+    import make_corpus
+
+    corpus = json.loads((REPLAY / "meta.json").read_text())["corpus"]
+    return {r.rec_id: r for r in make_corpus.recordings(**corpus)}
+
+
+@pytest.mark.parametrize("step", [26, 51])  # steps with rows shorter than the longest
+def test_padding_option_gives_the_originals_statistics_in_its_own_training(step):
+    """From the original's parameters and buffers after step - 1 (its replay snapshot),
+    our model's training forward on step's batch moves every BatchRenorm's running mean and
+    std to the norms the original's had after that step (norms.npz), with
+    batch_renorm_padding; this project's default (valid frames only) does not. The batch is
+    padded to the step's whole chunk (256 frames at step 51, where the original's tensor
+    stopped at its longest row, 207): padding past the longest row must not count."""
+    from lcasr_jax.checkpoints import convert, mapping
+    from lcasr_jax.model import SCConformerXL
+
+    rows, steps = np.load(REPLAY / "rows.npz"), np.load(REPLAY / "steps.npz")
+    snaps, norms = np.load(REPLAY / "snapshots.npz"), np.load(REPLAY / "norms.npz")
+    names = [str(n) for n in norms["names"]]
+    cfg = convert.read_released(REPLAY / "init.pt")[0]
+    corpus = _replay_corpus()
+    sel = np.flatnonzero(rows["step"] == step)
+    size, lengths = int(steps["seq_len"][step - 1]), rows["audio_length"][sel]
+    assert lengths.min() < lengths.max() <= size
+    spec = np.zeros((len(sel), 80, size), np.float32)
+    for j, k in enumerate(sel):
+        start = int(rows["chunk_start"][k])
+        feats = corpus[str(rows["rec_id"][k])].features[:, start:start + lengths[j]]
+        spec[j, :, :feats.shape[1]] = feats
+    state = {n: snaps[f"step{step - 1}/{n}"] for n in names}
+
+    def error(padding: bool) -> float:
+        c = cfg.replace(batch_renorm_padding=padding)
+        variables = mapping.state_dict_to_variables(state, c, convert.abstract_variables(c))
+        _, updates = SCConformerXL(c).apply(variables, spec, lengths.astype(np.int32),
+                                            train=True, mutable=["batch_stats"])
+        worst = 0.0
+        for i in range(cfg.n_layers):
+            stats = updates["batch_stats"][f"layer_{i}"]["conv"]["batch_renorm"]
+            for ours, theirs in (("mean", "running_mean"), ("std", "running_std")):
+                want = norms["norms"][step - 1][names.index(
+                    f"layers.{i}.conv.fn.batch_norm.{theirs}")]
+                got = np.linalg.norm(np.asarray(stats[ours], np.float64))
+                worst = max(worst, abs(got - want) / want)
+        return worst
+
+    assert error(True) < 1e-6
+    assert error(False) > 1e-4

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from waits import HANG_S
 
 from lcasr_jax.data.loader import Loader
 from lcasr_jax.train import hosts
@@ -16,7 +17,7 @@ class ThreadAllGather:
     """allgather for `n` threads: each passes its array, all get the stack (processes, ...)."""
 
     def __init__(self, n: int):
-        self.n, self.barrier, self.slots = n, threading.Barrier(n, timeout=30), {}
+        self.n, self.barrier, self.slots = n, threading.Barrier(n, timeout=HANG_S), {}
 
     def for_process(self, index: int):
         def allgather(x: np.ndarray) -> np.ndarray:

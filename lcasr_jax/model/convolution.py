@@ -29,13 +29,13 @@ class BatchRenorm(nn.Module):
     The original's training differs from this project's default in three ways, each an
     attribute: `include_padding` (its statistics count the padded frames too: zeros before
     the depthwise conv, so there its bias and the edges of valid frames; ours count valid
-    frames only; rows without valid frames, the trainer's filler rows, count under
-    neither); `stats_dtype=bfloat16` (under CUDA autocast the conv output is bf16 and its
-    mean, std, x - mean and (x - mean) / std are rounded to bf16, the rest in float32, and
-    the output stays float32); `updates=2` (with torch.utils.checkpoint around every
-    layer the forward runs again in the backward: running statistics and counter move twice
-    per step, and the gradient comes from the second run, whose r and d use the once-updated
-    statistics).
+    frames only; what counts is the original's batch tensor: rows with valid frames, up to
+    the longest row, not the trainer's filler rows or padding to a fixed shape);
+    `stats_dtype=bfloat16` (under CUDA autocast the conv output is bf16 and its mean, std,
+    x - mean and (x - mean) / std are rounded to bf16, the rest in float32, and the output
+    stays float32); `updates=2` (with torch.utils.checkpoint around every layer the forward
+    runs again in the backward: running statistics and counter move twice per step, and
+    the gradient comes from the second run, whose r and d use the once-updated statistics).
     """
 
     eps: float = 1e-3
@@ -56,8 +56,9 @@ class BatchRenorm(nn.Module):
         low = lambda v: v.astype(self.stats_dtype).astype(jnp.float32)  # noqa: E731
         xf = low(x) if autocast else x.astype(jnp.float32)
         if train:
-            if self.include_padding:  # every frame of every row that has any valid one
-                w = jnp.broadcast_to(valid.any(1, keepdims=True), valid.shape)
+            if self.include_padding:  # the original's batch tensor: rows that have valid
+                # frames, times up to the longest row (not this batch's padding past it)
+                w = valid.any(1, keepdims=True) & valid.any(0, keepdims=True)
             else:
                 w = valid
             w = w[..., None].astype(jnp.float32)

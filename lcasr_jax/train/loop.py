@@ -23,7 +23,7 @@ import numpy as np
 
 from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.data.sources import make_source
-from lcasr_jax.files import hold_lock
+from lcasr_jax.files import atomic_write, hold_lock
 from lcasr_jax.interrupts import deferred_signals
 from lcasr_jax.sharding import make_mesh, put_batch
 from lcasr_jax.train import hosts, schedules
@@ -51,11 +51,29 @@ def _optional(module: str, missing: str):
         return None
 
 
+def _drop_after(path: Path, step: int) -> None:
+    """Keep the records of metrics.jsonl up to `step` (the checkpoint a run resumes from):
+    steps a killed run logged after its last checkpoint are trained and logged again."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line + "\n")
+        except (ValueError, KeyError, TypeError):  # a line torn by the kill
+            continue
+    atomic_write(path, "".join(kept))
+
+
 class _Log:
-    """metrics.jsonl + TensorBoard + tqdm on process 0."""
+    """metrics.jsonl + TensorBoard + tqdm on process 0. Records after `start_step` (a killed
+    run's steps past its last checkpoint) are dropped, so each step is logged once."""
 
     def __init__(self, cfg: Any, workdir: Path, start_step: int):
         self.main = jax.process_index() == 0
+        if self.main:
+            _drop_after(workdir / "metrics.jsonl", start_step)
         self.jsonl = (workdir / "metrics.jsonl").open("a") if self.main else None
         self.tb = self.bar = None
         if (self.main and cfg.log.tensorboard
@@ -149,9 +167,17 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
     ckpt = Checkpointer(workdir, keep=cfg.checkpoint.keep, async_save=cfg.checkpoint.async_save)
     restored = ckpt.restore_latest(abstract, cfg.to_dict())
     source = make_source(cfg)
+    leg_prev = None  # the metadata of the model a leg started from (`legs`)
     if restored is None:
         state, meta = create(), None
         recordings_seen = 0
+        if cfg.train.init_from:
+            from lcasr_jax.train.legs import start_from
+
+            state, leg_prev = start_from(cfg.train.init_from, state, cfg, shardings)
+            print(f"leg: weights from {cfg.train.init_from} ({leg_prev.get('legs', 0)} legs, "
+                  f"{leg_prev.get('total_steps', leg_prev.get('step', 0))} steps before); "
+                  "fresh optimizer state", flush=True)
     else:
         _, state, meta = restored
         source.load_state_dict(hosts.own_state(meta["data"], jax.process_index(),
@@ -170,6 +196,13 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
         plan = OriginalPlan(examples, durations_of(examples), cfg,
                             state=meta["original"] if meta is not None else None,
                             padded=cfg.train.lockstep_shapes == "padded")
+    if meta is None and leg_prev and leg_prev.get("sequence"):
+        running = plan.seq if plan is not None else seq
+        for k in ("cur_sequence_length", "cur_batch_size", "cur_position",
+                  "steps_since_last_increase"):  # continue the lengths; settings from cfg
+            setattr(running, k, leg_prev["sequence"][k])
+    if meta is not None:
+        leg_prev = meta.get("leg_prev")
     total_recordings = source.total_recordings() * int(cfg.train.max_epochs)
     train_step = step_lib.jit_train_step(model, cfg, mesh, shardings)
     step = int(jax.device_get(state.step))
@@ -184,7 +217,7 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
                 "data": hosts.gather_states(source.state_dict(), jax.process_count()),
                 "original": plan.state_dict() if plan is not None else None,
                 "recordings_seen": recordings_seen, "epochs_done": epochs_done,
-                "config": cfg.to_dict()}
+                "config": cfg.to_dict(), "leg_prev": leg_prev}
 
     last_saved, t_log, frames_since = step, time.time(), 0
     reason, time_up, interrupted = "max_epochs", False, False
@@ -254,8 +287,12 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
         print("multi-host run: WORKDIR/model not written (orbax barriers); the checkpoints "
               "hold the weights", flush=True)
     elif cfg.checkpoint.export_dtype and reason != "interrupted":
+        from lcasr_jax.train.legs import leg_metadata
+
         export_model(state.variables(), cfg, workdir / "model", cfg.checkpoint.export_dtype,
-                     metadata={"step": step, "recordings_seen": recordings_seen})
+                     metadata=leg_metadata(step, recordings_seen,
+                                           (plan.seq if plan is not None else seq).state_dict(),
+                                           leg_prev))
     seq = plan.seq if plan is not None else seq
     return {"step": step, "recordings_seen": recordings_seen, "stopped": reason,
             "seq_len": seq.cur_sequence_length, "batch": seq.cur_batch_size}

@@ -67,6 +67,7 @@ class OriginalPlan:
     def __init__(self, source: Any, durations: Sequence[float], cfg: Any,
                  state: dict[str, Any] | None = None, padded: bool = True):
         self.source, self.padded = source, padded
+        self._batch_examples: dict[int, dict[str, Any]] = {}
         self.plan = schedules.LRPlan.from_config(cfg.optim)
         self.max_epochs = int(cfg.train.max_epochs)
         self.total = len(durations) * self.max_epochs
@@ -91,8 +92,17 @@ class OriginalPlan:
                 "lr": self.lr.state_dict(), "seen": self.seen, "batch": self.batch,
                 "done": self.done}
 
+    def _example(self, i: int) -> dict[str, Any]:
+        """Recording i as this epoch hears it (a source with `example(i, epoch)`, e.g. dry
+        recordings augmented afresh per epoch), read once per recording batch."""
+        if i not in self._batch_examples:
+            self._batch_examples[i] = (self.source.example(i, self.order.epoch)
+                                       if hasattr(self.source, "example") else self.source[i])
+        return self._batch_examples[i]
+
     def _plan(self, batch: list[int]) -> list[ChunkStep]:
-        examples = [self.source[i] for i in batch]
+        self._batch_examples = {}
+        examples = [self._example(i) for i in batch]
         return chunk_steps([int(ex["num_frames"]) for ex in examples],
                            [example_words(ex) for ex in examples], self.seq.cur_sequence_length)
 
@@ -126,7 +136,7 @@ class OriginalPlan:
                 return None
         chunk = self.steps[self.done]
         c, b = self.seq.cur_sequence_length, self.seq.cur_batch_size
-        features = {r: self.source[self.batch[r]]["features"] for r in chunk.rows}
+        features = {r: self._example(self.batch[r])["features"] for r in chunk.rows}
         feats = [features.get(r) for r in range(len(self.batch))]
         if self.padded:
             longest = max(len(t) for t in chunk.tokens)

@@ -6,6 +6,8 @@
   (`recordings.py`; no tfds needed), chunked by the data loader;
 - `original_pairs`: a corpus in the original's training format, `data.path` its
   audio_txt_pairs.json (`original_pairs.py`; spectrograms as .pt files, needs torch).
+- `dry`: a folder of dry recordings (`data synth --dry`), augmented and featurised on the
+  accelerator afresh every epoch (`dry.py`, `cfg.augment`), chunked by the data loader.
 
 The loader-backed kinds share `chunked.ChunkedSource`, the adapter from random-access
 recordings to the protocol.
@@ -17,7 +19,7 @@ from typing import Any
 
 from lcasr_jax.data.sources.base import BatchSource
 
-KINDS = ("synthetic", "corpus", "recordings", "original_pairs")
+KINDS = ("synthetic", "corpus", "recordings", "original_pairs", "dry")
 
 
 def make_source(cfg: Any) -> BatchSource:
@@ -39,6 +41,13 @@ def make_source(cfg: Any) -> BatchSource:
         from lcasr_jax.data.sources.original_pairs import OriginalPairs
 
         return ChunkedSource(OriginalPairs.from_json(cfg.data.path), seed=cfg.seed)
+    if kind == "dry":
+        from lcasr_jax.data.augment import AugmentConfig
+        from lcasr_jax.data.sources.dry import DryRecordingsSource
+
+        return ChunkedSource(DryRecordingsSource.from_dir(
+            cfg.data.path, cfg.data.split, AugmentConfig.from_dict(dict(cfg.augment)), cfg.seed),
+            seed=cfg.seed)
     if kind == "recordings":
         from lcasr_jax.data.sources.recordings import RecordingsSource
 
