@@ -26,14 +26,7 @@ import numpy as np
 
 from lcasr_jax.data.lockstep import ChunkStep, chunk_steps, example_words, step_batch
 from lcasr_jax.data.original_order import OriginalOrder
-from lcasr_jax.train.schedules import (
-    LRPlan,
-    LRState,
-    SequenceSchedule,
-    begin_batch,
-    end_batch,
-    learning_rate,
-)
+from lcasr_jax.train import schedules
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,21 +68,21 @@ class OriginalPlan:
                  state: dict[str, Any] | None = None, padded: bool = True):
         self.source, self.padded = source, padded
         self._batch_examples: dict[int, dict[str, Any]] = {}
-        self.plan = LRPlan.from_config(cfg.optim)
+        self.plan = schedules.LRPlan.from_config(cfg.optim)
         self.max_epochs = int(cfg.train.max_epochs)
         self.total = len(durations) * self.max_epochs
         if state is None:
-            self.seq = SequenceSchedule.from_config(cfg.sequence)
+            self.seq = schedules.SequenceSchedule.from_config(cfg.sequence)
             python_seed = int(cfg.train.get("original_python_seed", -1))
             self.order = OriginalOrder(list(durations), self.seq.cur_batch_size,
                                        first_seed=int(cfg.seed),
                                        python_seed=int(cfg.seed) if python_seed < 0
                                        else python_seed)
-            self.lr, self.seen, self.batch, self.done = LRState(), 0, None, 0
+            self.lr, self.seen, self.batch, self.done = schedules.LRState(), 0, None, 0
         else:
-            self.seq = SequenceSchedule.from_state(state["sequence"])
+            self.seq = schedules.SequenceSchedule.from_state(state["sequence"])
             self.order = OriginalOrder.from_state(durations, state["order"])
-            self.lr = LRState.from_state(state["lr"])
+            self.lr = schedules.LRState.from_state(state["lr"])
             self.seen, self.batch, self.done = state["seen"], state["batch"], state["done"]
         self.steps: list[ChunkStep] = self._plan(self.batch) if self.batch is not None else []
         self.finished = False
@@ -114,7 +107,7 @@ class OriginalPlan:
                            [example_words(ex) for ex in examples], self.seq.cur_sequence_length)
 
     def _finish_batch(self) -> None:
-        self.lr = end_batch(self.lr, len(self.steps), self.seen)
+        self.lr = schedules.end_batch(self.lr, len(self.steps), self.seen)
         if self.seq.step(len(self.batch)):
             self.order.restage(self.seq.cur_batch_size)
         self.batch, self.steps, self.done = None, [], 0
@@ -133,7 +126,7 @@ class OriginalPlan:
         self.batch, self.done = ids, 0
         self.seen += len(ids)
         self.steps = self._plan(ids)
-        self.lr = begin_batch(self.plan, self.lr, self.seen, self.total)
+        self.lr = schedules.begin_batch(self.plan, self.lr, self.seen, self.total)
         return True
 
     def next_step(self) -> PlannedStep | None:
@@ -152,9 +145,9 @@ class OriginalPlan:
                                 max_tokens=tokens)
         else:
             arrays = step_batch(chunk, feats)
-        step = PlannedStep(arrays, learning_rate(self.plan, self.lr, self.done), float(c * b), c,
-                           b, tuple(self.batch), chunk, self.done == 0, self.seen,
-                           self.order.epoch)
+        lr = schedules.learning_rate(self.plan, self.lr, self.done)
+        step = PlannedStep(arrays, lr, float(c * b), c, b, tuple(self.batch), chunk,
+                           self.done == 0, self.seen, self.order.epoch)
         self.done += 1
         return step
 
