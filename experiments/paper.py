@@ -33,8 +33,9 @@ VARIANTS = {
     "rb_3l_2048d_16h": (3, 2048, 16, 2e-3, 5000, "none", "exp_set_seq_rotary_base_3l_2048"),
     "rb_6l_256d_8h": (6, 256, 8, 3e-3, 1500, "none", "exp_set_rot_encodings_6l_256"),
     "rb_12l_256d_8h": (12, 256, 8, 3e-3, 1500, "none", "exp_set_rot_encodings_12l_256"),
-    # the 2023 preprint's model: the main model's template with rotary base 10k
-    "rotary10k_6l_768d_6h": (6, 768, 6, 3e-3, 5000, "none", "exp_set_seq_rotary_base"),
+    # the 2023 preprint's model: rotary base 10k (the model's default base), whose only
+    # template (original/exp_set_seq_sched) warms up over 1,500 steps
+    "rotary10k_6l_768d_6h": (6, 768, 6, 3e-3, 1500, "none", "original/exp_set_seq_sched"),
     "sine_6l_768d_6h": (6, 768, 6, 3e-3, 1500, "none", "exp_set_fourier_encodings"),
     "nopos_6l_768d_6h": (6, 768, 6, 3e-3, 1500, "none", "exp_set_no_rotary"),
 }
@@ -46,6 +47,9 @@ FIDELITY = {
     "model.batch_renorm_padding": True,  # batch statistics over padded frames too
     "model.batch_renorm_dtype": "bfloat16",  # ... of the bf16 conv output (autocast)
     "train.position_dtype": "bfloat16",  # rotary/Fourier tables as under CUDA autocast
+    "train.batching": "original",  # its batch order, lockstep chunk walk, batch-edge switches
+    "train.nonfinite": "skip",  # skip the optimizer step on a non-finite loss (GradScaler)
+    "data.resampler": "torchaudio",  # its resampler for non-16 kHz audio ('recordings' kind)
 }
 GROUPS = ("project",)  # VARIANT,GROUP: 'project' = without FIDELITY
 

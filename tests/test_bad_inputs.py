@@ -1,9 +1,8 @@
 """Bad-input catalogue (issue 16): each case runs the real command and checks the exit code,
 an error of at most three lines naming the file or field, and that nothing was half-written
-or lost. Models: the tiny random-weight parity fixture (converted once per module)."""
+or lost. Models: the tiny random-weight parity fixture (converted once per module). The
+training cases: test_bad_inputs_training.py; issue 24's: test_bad_inputs_*.py."""
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -14,75 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
-
-from lcasr_jax import cli
-
-REPO = Path(__file__).resolve().parents[1]
-SR = 16000
-
-
-def run(argv, capsys):
-    """(exit code, stdout, stderr lines) of `lcasr-jax ARGV` run in-process."""
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as e:  # argparse
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, [line for line in err.splitlines() if line.strip()]
-
-
-def fails(argv, capsys, *needles, code=None):
-    """Run a command that must fail with <= 3 error lines containing every needle."""
-    got, _, err = run(argv, capsys)
-    assert got != 0 and (code is None or got == code), (got, err)
-    assert 1 <= len(err) <= 3, err
-    text = "\n".join(err)
-    assert "Traceback" not in text
-    for needle in needles:
-        assert str(needle) in text, (needle, err)
-    return text
-
-
-def noise(path: Path, seconds: float = 2.0) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(len(str(path)))
-    sf.write(path, (0.1 * rng.normal(size=int(seconds * SR))).astype("f4"), SR)
-    return path
-
-
-@pytest.fixture(scope="module")
-def released(parity_dir):
-    return parity_dir / "rotary_ln" / "checkpoint.pt"
-
-
-@pytest.fixture(scope="module")
-def model_dir(released, tmp_path_factory):
-    from lcasr_jax.checkpoints import convert
-
-    return convert.torch_to_flax(released, tmp_path_factory.mktemp("m") / "model")
-
-
-@pytest.fixture
-def model_copy(model_dir, tmp_path):
-    dest = tmp_path / "model"
-    shutil.copytree(model_dir, dest)
-    return dest
-
-
-def manifest(root: Path, entries: list[dict], name: str = "test.jsonl") -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    for e in entries:
-        if not (root / e["audio"]).exists():
-            noise(root / e["audio"])
-    path = root / name
-    path.write_text("".join(json.dumps(e) + "\n" for e in entries))
-    return path
-
-
-def eval_argv(model, data, out, *extra):
-    return ["eval", "--checkpoint", model, "--dataset", "manifest", "--data-dir", data,
-            "--out", out, "--quiet", "--seq-len", "128", *extra]
+from catalogue import REPO, eval_argv, fails, manifest, noise, run
+from waits import HANG_S
 
 
 # ------------------------------------------------------------ 1. lost output
@@ -106,9 +38,10 @@ def test_01_eval_two_manifests_into_one_out_keeps_both(tmp_path, released, capsy
         assert code == 0, err
     refs = sorted(json.loads(p.read_text())["recordings"][0]["reference"]
                   for p in out.glob("*.json"))
-    assert refs == ["good evening", "good morning"] and len(list(out.glob("*.csv"))) == 3
+    assert refs == ["good evening", "good morning"] and len(list(out.glob("*.csv"))) == 6
     table = (out / "results.csv").read_text().splitlines()
-    assert len(table) == 1 + 2 * 2  # header + (recording + 'all') per run
+    assert len(table) == 1 + 2  # header + the 'all' row of each run
+    assert len((out / "results_recordings.csv").read_text().splitlines()) == 1 + 2
 
 
 # ------------------------------------------------------------ 2, 4, 12. option ranges
@@ -370,7 +303,7 @@ def test_11_closed_pipe_exits_quietly(tmp_path, released):
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()  # the reader is gone before the first line
     err = proc.stderr.read().decode()
-    assert proc.wait(timeout=300) == 141
+    assert proc.wait(timeout=HANG_S) == 141
     assert "Traceback" not in err and "Error" not in err, err
 
 
@@ -399,196 +332,3 @@ def test_12_synth_hours_below_one_recording_makes_about_that_much():
         plans = synth.make_plans(hours, minutes, "test", 0, sizes, ("espeak",))
         total = sum(p["target_s"] for p in plans) / 3600
         assert 0.8 * hours <= total <= 1.2 * hours, (hours, total)
-
-
-# ------------------------------------------------------------ training
-def _tiny_config(corpus: Path):
-    from ml_collections import config_flags  # noqa: F401 - the config file's loader needs it
-
-    spec = __import__("importlib.util").util.spec_from_file_location(
-        "tiny", REPO / "experiments" / "tiny.py")
-    module = __import__("importlib.util").util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cfg = module.get_config()
-    cfg.model.n_layers = 1
-    cfg.data.update(kind="recordings", path=str(corpus))
-    cfg.train.update(max_steps=-1, max_epochs=1)
-    cfg.sequence.update(batch_size=8, increase_every=10**6)
-    cfg.log.update(tensorboard=False, sample_every_steps=0, progress=False)
-    cfg.checkpoint.update(export_dtype="", every_steps=1000)
-    return cfg
-
-
-def _corpus(root: Path, seconds) -> Path:
-    from lcasr_jax.data.alignments import Recording, Words, write_recording
-
-    for i, sec in enumerate(seconds):
-        audio = noise(root / "train" / f"r{i}.flac", sec)
-        st = np.arange(0.2, sec - 0.5, 0.6)
-        words = Words(tuple(f"hello{j}" for j in range(len(st))), st, st + 0.3)
-        write_recording(root / "train" / f"r{i}.json", Recording(f"r{i}", audio, words))
-    return root
-
-
-def _steps_in_one_epoch(cfg) -> int:
-    """Independent count: batches a one-epoch loader yields (every chunk of every recording)."""
-    from lcasr_jax.data.loader import Loader
-    from lcasr_jax.data.sources.recordings import RecordingsSource
-
-    src = RecordingsSource.from_dir(cfg.data.path, "train")
-    loader = Loader(src, cfg.sequence.length, cfg.sequence.batch_size, seed=cfg.seed,
-                    num_epochs=1, process_index=0, process_count=1)
-    return sum(1 for _ in loader)
-
-
-class _InterruptAt:
-    """A batch source that, at batch `at`, runs a second trainer on the same workdir (it
-    must be refused) and then sends this process SIGINT (Ctrl-C)."""
-
-    def __init__(self, source, at: int, workdir: Path):
-        self.source, self.at, self.workdir, self.n = source, at, workdir, 0
-        self.second = None
-
-    def next_batch(self, frames, batch_size):
-        self.n += 1
-        if self.n == self.at:
-            self.second = subprocess.run(
-                [sys.executable, "-m", "lcasr_jax.cli", "train",
-                 f"--config={REPO / 'experiments' / 'tiny.py'}", f"--workdir={self.workdir}"],
-                cwd=REPO, capture_output=True, text=True, timeout=300,
-                env=dict(os.environ, JAX_PLATFORMS="cpu"))
-            os.kill(os.getpid(), signal.SIGINT)
-        return self.source.next_batch(frames, batch_size)
-
-    def __getattr__(self, name):
-        return getattr(self.source, name)
-
-
-@pytest.fixture(scope="module")
-def training(tmp_path_factory):
-    """One recordings corpus (6 recordings, 9 steps an epoch at batch 8): a run that is
-    Ctrl-C'd at step 3 (with a second trainer tried meanwhile), then resumed to the end."""
-    import jax
-
-    from lcasr_jax.train import loop
-
-    root = tmp_path_factory.mktemp("train")
-    cfg = _tiny_config(_corpus(root / "corpus", [14.0, 9.0, 22.0, 6.5, 17.0, 11.0]))
-    workdir = root / "workdir"
-    cache = jax.config.jax_compilation_cache_dir
-    jax.config.update("jax_compilation_cache_dir", str(root / "jax_cache"))
-    real = loop.make_source
-    box = {}
-    try:
-        loop.make_source = lambda c: box.setdefault("src", _InterruptAt(real(c), 3, workdir))
-        said = io.StringIO()
-        with pytest.raises(KeyboardInterrupt), contextlib.redirect_stdout(said), \
-                contextlib.redirect_stderr(said):
-            loop.train(cfg, workdir)
-        loop.make_source = real
-        interrupted = sorted(p.name for p in (workdir / "checkpoints").iterdir())
-        summary = loop.train(cfg, workdir)
-    finally:
-        loop.make_source = real
-        jax.config.update("jax_compilation_cache_dir", cache)
-    return {"cfg": cfg, "workdir": workdir, "second": box["src"].second, "summary": summary,
-            "said": said.getvalue(),
-            "interrupted": interrupted, "expected_steps": _steps_in_one_epoch(cfg)}
-
-
-def test_07_recordings_epoch_ends_when_every_chunk_was_trained(training):
-    assert training["expected_steps"] >= 6  # the corpus is several batches long
-    assert training["summary"]["step"] == training["expected_steps"]
-    assert training["summary"]["stopped"] == "max_epochs"
-
-
-def test_07_one_recording_corpus_epoch_is_all_its_chunks():
-    """The source counts an epoch done only after the recording's last chunk (1000 frames
-    in chunks of 256: 4 batches), not when the recording has started (the first batch)."""
-    from lcasr_jax.data.sources.chunked import ChunkedSource
-
-    rng = np.random.default_rng(0)
-    example = {"features": rng.standard_normal((1000, 80)).astype(np.float16),
-               "num_frames": 1000, "word_start": np.array([0.5, 5.0]),
-               "word_end": np.array([0.8, 5.5]), "token_offsets": np.array([0, 1, 2]),
-               "token_ids": np.array([5, 6], np.int32)}
-    for rows, epochs in ((1, 1), (8, 8)):  # 8 rows: every row walks its own epoch
-        source = ChunkedSource([example], seed=0)
-        done = [source.next_batch(256, rows)[1]["epochs_done"] for _ in range(4)]
-        assert done == [0, 0, 0, epochs]
-
-
-def test_06_second_trainer_on_a_busy_workdir_is_refused(training):
-    second = training["second"]
-    err = [line for line in second.stderr.splitlines() if line.strip()]
-    assert second.returncode != 0 and 1 <= len(err) <= 3, second.stderr
-    assert f"PID {os.getpid()}" in err[-1] and str(training["workdir"]) in err[-1]
-
-
-def test_11_sigint_checkpoints_and_says_how_to_resume(training, capsys):
-    assert training["interrupted"] == ["3"]  # the step that was running when Ctrl-C came
-    assert "SIGINT: stopping after this step" in training["said"]
-    assert (f"checkpoint of step 3 saved in {training['workdir'] / 'checkpoints'}; run the "
-            "same command again to resume") in training["said"]
-    lines = (training["workdir"] / "metrics.jsonl").read_text().splitlines()
-    steps = [json.loads(line)["step"] for line in lines]
-    assert steps == list(range(1, training["expected_steps"] + 1))  # nothing twice, no gap
-
-
-def test_09_resume_with_changed_config_names_the_fields(training, capsys):
-    from lcasr_jax.train import loop
-
-    cfg = training["cfg"].copy_and_resolve_references()
-    cfg.model.n_layers = 2
-    cfg.optim.lr = 1e-2
-    with pytest.raises(ValueError) as e:
-        loop.train(cfg, training["workdir"])
-    msg = str(e.value)
-    assert "\n" not in msg and "model.n_layers: 1 -> 2" in msg and "optim.lr: 0.003 -> 0.01" in msg
-    assert "another --workdir" in msg and "torn" not in capsys.readouterr().out
-
-
-def _train_cli(tmp_path, *args):
-    return subprocess.run([sys.executable, "-m", "lcasr_jax.cli", "train",
-                           f"--config={REPO / 'experiments' / 'tiny.py'}",
-                           f"--workdir={tmp_path / 'w'}", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
-
-
-@pytest.mark.parametrize("arg, needle", [
-    ("--config.sequence.batch_size=0", "config.sequence.batch_size must be an integer >= 1 "
-                                       "(got 0)"),
-    ("--config.optim.lr=-0.001", "config.optim.lr must be a finite number > 0 (got -0.001)"),
-    ("--config.model.n_heads=0", "config.model.n_heads must be an integer >= 1 (got 0)"),
-])
-def test_11_12_train_config_out_of_range(tmp_path, arg, needle):
-    done = _train_cli(tmp_path, arg)
-    err = [line for line in done.stderr.splitlines() if line.strip()]
-    assert done.returncode != 0 and 1 <= len(err) <= 3 and needle in err[-1], done.stderr
-    assert not (tmp_path / "w" / "checkpoints").exists()
-
-
-@pytest.mark.parametrize("arg, needle", [("--help", "--workdir"),
-                                         ("--config.train.bogus=1", "bogus")])
-def test_12_train_help_and_unknown_field(tmp_path, arg, needle):
-    done = _train_cli(tmp_path, arg)
-    if arg == "--help":
-        assert done.returncode == 0 and needle in done.stdout, done.stderr
-        return
-    err = [line for line in done.stderr.splitlines() if line.strip()]
-    assert done.returncode != 0 and 1 <= len(err) <= 3, done.stderr
-    assert needle in err[-1] and "unknown" in err[-1].lower(), err
-
-
-def test_12_released_config_missing_n_heads_names_the_field(released, tmp_path, capsys):
-    import torch
-    from omegaconf import OmegaConf
-
-    ckpt = torch.load(released, weights_only=False)
-    cfg = OmegaConf.to_container(ckpt["config"])
-    assert cfg["model"].pop("n_heads") != 6  # the original's default, which then applies
-    ckpt["config"] = OmegaConf.create(cfg)
-    torch.save(ckpt, tmp_path / "c.pt")
-    fails(["convert", tmp_path / "c.pt", tmp_path / "m"], capsys, tmp_path / "c.pt",
-          "qkv_proj.weight", "n_heads=6")
-    assert not (tmp_path / "m").exists()

@@ -8,20 +8,36 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from waits import HANG_S
 
 from lcasr_jax.configs import load_config
-from lcasr_jax.eval import grid, report, summary, sweep
-from lcasr_jax.eval.sweep_config import base_config, dataset, model
+from lcasr_jax.eval import report
+from lcasr_jax.figures import summary
+from lcasr_jax.sweeps import cli as sweep_cli
+from lcasr_jax.sweeps import grid
+from lcasr_jax.sweeps import run as sweep
+from lcasr_jax.sweeps.config import base_config, dataset, model
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = str(REPO / "experiments" / "sweeps" / "demo.py")
 # Two recordings (3.83 s, 2.55 s); contexts of 64, 128, 256 frames; 2 repeats: 6 cells.
 SECONDS = (383 * 0.01, 255 * 0.01)
+# `lcasr-jax sweep` that SIGKILLs itself right after writing its first cell's files.
+KILLED_AFTER_FIRST_CELL = """
+import os, signal, sys
+from lcasr_jax import cli
+from lcasr_jax.eval import report
+write = report.write_run
+def write_then_die(*args, **kwargs):
+    write(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+report.write_run = write_then_die
+sys.exit(cli.main(["sweep", *sys.argv[1:]]))
+"""
 
 
 def _argv(data: Path, checkpoint: Path, out: Path) -> list[str]:
@@ -37,30 +53,25 @@ def test_sweep_killed_and_resumed_equals_uninterrupted(tmp_path, parity_dir, syn
     data = synth_dir(tmp_path / "data", SECONDS)
     checkpoint = parity_dir / "rotary_ln" / "checkpoint.pt"
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
-    assert sweep.main(_argv(data, checkpoint, whole)) == 0
+    assert sweep_cli.main(_argv(data, checkpoint, whole)) == 0
     assert "6 cells evaluated, 0 finished earlier" in capsys.readouterr().out
 
-    # Killed with SIGKILL once the first cell's file has appeared (mid-sweep: the later
-    # contexts each need a compilation first).
+    # Killed with SIGKILL by itself once the first cell's files are written (mid-sweep, at
+    # the same point on any machine however loaded).
     cells = grid.expand(load_config(DEMO, [a[len("--config."):]
                                            for a in _argv(data, checkpoint, resumed)[4:]]))
-    first = sweep.cell_paths(resumed, cells[0])[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lcasr_jax.cli", "sweep", *_argv(data, checkpoint, resumed),
+    cells, _ = sweep.with_contents(cells, resumed, print)  # keys with the files' digests
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_FIRST_CELL, *_argv(data, checkpoint, resumed),
          "--quiet"], cwd=REPO, env={**os.environ, "JAX_PLATFORMS": "cpu"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 300
-    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    _, err = proc.communicate()
-    assert first.exists(), err.decode()[-2000:]
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=HANG_S)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
     done = {c.key: sweep.cell_paths(resumed, c)[1].stat().st_mtime_ns for c in cells
             if sweep.is_done(resumed, c)}
-    assert 1 <= len(done) < len(cells)
+    assert list(done) == [cells[0].key]
     assert not (resumed / "results.csv").exists()
 
-    assert sweep.main(_argv(data, checkpoint, resumed)) == 0
+    assert sweep_cli.main(_argv(data, checkpoint, resumed)) == 0
     assert (f"{len(cells) - len(done)} cells evaluated, {len(done)} finished earlier"
             in capsys.readouterr().out)
     for key, mtime in done.items():  # finished cells were not recomputed
@@ -69,17 +80,17 @@ def test_sweep_killed_and_resumed_equals_uninterrupted(tmp_path, parity_dir, syn
         assert (resumed / name).read_bytes() == (whole / name).read_bytes(), name
     assert (resumed / "wer_vs_context.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    table = report.read_table(whole / "results.csv")
-    assert len(table) == len(cells) * 3  # 2 recordings + 'all' per cell
-    assert [r["seq_len"] for r in table if r["recording"] == "all"] == \
-        ["64", "64", "128", "128", "256", "256"]
+    table = report.read_table(whole / "results.csv")  # the overall rows, as the original's
+    assert [r["recording"] for r in table] == ["all"] * len(cells)
+    assert len(report.read_table(whole / "results_recordings.csv")) == len(cells) * 2
+    assert [r["seq_len"] for r in table] == ["64", "64", "128", "128", "256", "256"]
     assert {r["repeat"] for r in table} == {"1", "2"}
     csv_rows = (whole / "summary.csv").read_text().splitlines()
     assert csv_rows[0] == "dataset,model,quantity,64,128,256"
     wer_at = {r["seq_len"]: float(r["wer"]) for r in table if r["recording"] == "all"}
     assert csv_rows[1].split(",")[3:] == [f"{100 * wer_at[c]:.4f}" for c in ("64", "128", "256")]
 
-    assert sweep.main(_argv(data, checkpoint, resumed)) == 0  # nothing left: no model run
+    assert sweep_cli.main(_argv(data, checkpoint, resumed)) == 0  # nothing left: no model run
     assert "0 cells evaluated, 6 finished earlier" in capsys.readouterr().out
 
 

@@ -1,4 +1,5 @@
-"""Parity with the original PyTorch model on the shared fixtures, through the converter."""
+"""Parity with the original PyTorch model on its fixtures (tests/fixtures/parity), through the
+converter."""
 
 from __future__ import annotations
 
