@@ -60,12 +60,20 @@ def features_once(recordings: list) -> list:
             for r in recordings]
 
 
+def relative_reduction(rows: list[dict], row: dict) -> float:
+    """Relative WER reduction (%) of `row` from the shortest context's WER (positive: better)."""
+    short = min(rows, key=lambda r: r["seconds"])
+    return 100 * (short["wer"] - row["wer"]) / max(short["wer"], 1e-12)
+
+
 def format_table(rows: list[dict]) -> str:
-    head = f"{'context':>9} {'WER %':>7} {'ins %':>6} {'del %':>6} {'sub %':>6} " \
+    """The WER table, with each context's relative reduction from the shortest ('red. %')."""
+    head = f"{'context':>9} {'WER %':>7} {'red. %':>7} {'ins %':>6} {'del %':>6} {'sub %':>6} " \
            f"{'words':>6} {'time s':>7}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['seconds']:>8g}s {100 * r['wer']:>7.2f} {100 * r['ins_rate']:>6.2f} "
+        lines.append(f"{r['seconds']:>8g}s {100 * r['wer']:>7.2f} "
+                     f"{relative_reduction(rows, r):>+7.1f} {100 * r['ins_rate']:>6.2f} "
                      f"{100 * r['del_rate']:>6.2f} {100 * r['sub_rate']:>6.2f} "
                      f"{r['words']:>6d} {r['wall']:>7.1f}")
     return "\n".join(lines)
@@ -180,6 +188,10 @@ def _run(args: argparse.Namespace) -> int:
     print(f"WER against context ({how}) on "
           f"{audio_s / 60:.1f} min of held-out synthetic speech, model: {name}")
     print(format_table(rows))
+    if len(rows) > 1:
+        short, long = (f(rows, key=lambda r: r["seconds"]) for f in (min, max))
+        print(f"relative WER reduction from {short['seconds']:g} s to {long['seconds']:g} s: "
+              f"{relative_reduction(rows, long):+.1f}% (the figure's lower panel)")
     if stand_in:
         print("NOTE: random-weight stand-in model; these WERs say nothing about accuracy.")
     elif len(rows) > 1:

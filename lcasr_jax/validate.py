@@ -67,7 +67,7 @@ def check(name: str, value: Any, rule: Rule) -> None:
 CLI_OPTIONS: dict[str, Rule] = {
     "batch_size": int_at_least(1),
     "limit": optional(int_at_least(1)),
-    "seq_len": int_at_least(1),
+    "seq_len": optional(int_at_least(1)),  # eval: None = the checkpoint's context
     "overlap": optional(int_at_least(0)),
     "overlap_ratio": optional(fraction()),
     "max_seq_len": int_at_least(1),
@@ -121,14 +121,20 @@ TRAIN_CONFIG: dict[str, Rule] = {
     "train.time_limit_s": either(-1, number_above(0)),
     "train.backprop_every": one_of(1),
     "train.compute_dtype": one_of("float32", "bfloat16"),
+    "train.position_dtype": one_of("float32", "bfloat16"),
+    "train.batching": one_of("slots", "original"),
+    "train.nonfinite": one_of("zero", "skip"),
+    "train.lockstep_shapes": one_of("padded", "exact"),
+    "train.original_python_seed": either(-1, int_at_least(0)),
     "checkpoint.every_steps": int_at_least(1),
     "checkpoint.keep": int_at_least(1),
     "checkpoint.export_dtype": one_of("", "float32", "bfloat16"),
     "log.every_steps": int_at_least(1),
     "log.sample_every_steps": int_at_least(0),
     "log.dev_every_steps": int_at_least(0),
-    "data.kind": one_of("synthetic", "corpus", "recordings"),
+    "data.kind": one_of("synthetic", "corpus", "recordings", "original_pairs", "dry"),
     "data.synthetic_recordings": int_at_least(1),
+    "data.resampler": one_of("soxr", "torchaudio"),
 }
 
 

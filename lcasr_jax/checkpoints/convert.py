@@ -14,7 +14,7 @@ import numpy as np
 
 from lcasr_jax.checkpoints import integrity, mapping, store, torch_format
 from lcasr_jax.checkpoints.hub import resolve_checkpoint
-from lcasr_jax.model.config import ModelConfig, from_original
+from lcasr_jax.model.config import TRAINING_FIELDS, ModelConfig, from_original
 from lcasr_jax.model.conformer import SCConformerXL
 
 
@@ -116,8 +116,8 @@ def _original_model_config(cfg: ModelConfig) -> dict[str, Any]:
     """config.model for a model that was not converted from a release (e.g. trained here)."""
     d = cfg.to_dict()
     left, right = d.pop("attention_window")
-    d.pop("rms_norm_style")
-    d.pop("vocab_size")
+    for key in ("rms_norm_style", "vocab_size", *TRAINING_FIELDS):
+        d.pop(key)
     if (left, right) != (-1, -1):
         d["attention_window_size_left"], d["attention_window_size_right"] = left, right
     return d

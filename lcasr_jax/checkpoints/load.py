@@ -23,7 +23,7 @@ def load_pretrained(path: str | os.PathLike, **model_kwargs: Any) -> tuple[SCCon
     Hugging Face name `hf://OWNER/REPO/FOLDER[@REVISION]` (see `hub.resolve_checkpoint`).
 
     Returns (model, variables) ready for `model.apply(variables, spec, lengths)`.
-    `model_kwargs` go to SCConformerXL (dtype, attention_impl, rotary_dtype, remat).
+    `model_kwargs` go to SCConformerXL (dtype, attention_impl, position_dtype, remat).
     """
     path = resolve_checkpoint(path)
     if path.is_dir():

@@ -1,9 +1,12 @@
 """`lcasr-jax eval`: long-form WER of a checkpoint on a test set (and `lcasr-jax transcribe`:
 `TRANSCRIBE_HELP`); each `main` parses its flags and calls `eval.job` / `eval.transcribe`.
 
-Example:
+Example (the paper's setting: overlap 0.875 of the context):
   lcasr-jax eval --checkpoint model.pt --dataset tedlium --data-dir ~/TEDLIUM_release1 \
       --split test --seq-len 360000 --overlap-ratio 0.875 --mode averaged_moving_window
+Defaults are those of the original's eval/run.py: the context the checkpoint was trained
+at (its config's audio_chunking.size; `-seq -1` there) and no overlap; the paper's runs
+(its eval_manager) used --overlap-ratio 0.875.
 Writes <out>/<stem>.csv (the original's eval/results columns) and <stem>.json
 (transcripts), and appends the rows to the results table (<out>/results.csv, locked while
 appending). The stem names the dataset, split, run name, mode, seq-len, overlap and a tag
@@ -23,6 +26,8 @@ from pathlib import Path
 from lcasr_jax import validate
 from lcasr_jax.data.audio import DEFAULT_RESAMPLER, RESAMPLERS
 from lcasr_jax.decode import DECODERS, DecoderSettings
+from lcasr_jax.eval.loss import LOSS_TARGETS
+from lcasr_jax.eval.noise import add_noise_args
 from lcasr_jax.eval.windows import MAX_SEQ_LEN, MODES
 
 TRANSCRIBE_HELP = """`lcasr-jax transcribe AUDIO...`: transcripts with word times (txt, json, srt).
@@ -68,20 +73,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, choices=sorted(READERS))
     p.add_argument("--data-dir", required=True, type=Path)
     p.add_argument("--split", default="test")
-    p.add_argument("--seq-len", type=int, default=2048, help="context in frames (10 ms)")
+    p.add_argument("--seq-len", type=int, help="context in frames (10 ms); default: the "
+                   "checkpoint's training context (audio_chunking.size), as the original's "
+                   "eval/run.py (-seq -1), else 2048")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--overlap", type=int, help="overlap in frames")
-    g.add_argument("--overlap-ratio", type=float, help="overlap as a fraction of seq-len")
+    g.add_argument("--overlap", type=int, help="overlap in frames (default 0, as the "
+                   "original's eval/run.py)")
+    g.add_argument("--overlap-ratio", type=float, help="overlap as a fraction of seq-len "
+                   "(the paper: 0.875, the original's eval_manager default)")
     p.add_argument("--mode", choices=MODES, default="averaged_moving_window")
     p.add_argument("--max-seq-len", type=int, default=MAX_SEQ_LEN,
                    help="window length in windowed_attention mode (frames)")
-    p.add_argument("--noise", default="none",
-                   help="corrupt the audio: none | gaussian:SNR | gaussian:LOW:HIGH | "
-                   "background:FOLDER:SNR[:HIGH] (dB; see lcasr_jax/eval/noise.py)")
-    p.add_argument("--noise-seed", type=int, default=0,
-                   help="with each recording id, seeds its noise (same audio for every model)")
+    add_noise_args(p)
     p.add_argument("--loss", action="store_true",
-                   help="add per-token CTC loss columns (vs reference and own greedy output)")
+                   help="add per-token CTC loss columns (vs reference and own output)")
+    p.add_argument("--loss-targets", choices=LOSS_TARGETS, default="original",
+                   help="original: reference = raw lower-cased text (spotify_loss), "
+                   "self = the tokenizer's encoding of the decoded text, unk removed "
+                   "(rev16_loss); normalised: the normalised reference and the greedy "
+                   "path's tokens")
     p.add_argument("--limit", type=int, help="evaluate only the first N recordings")
     p.add_argument("--name", help="run name in the results (default: checkpoint stem)")
     p.add_argument("--repeat", type=int, default=1, help="repeat id recorded in results")
@@ -99,7 +109,8 @@ def job(args: argparse.Namespace):
                    args.batch_size, args.resampler, decoder_settings(args), args.seq_len,
                    args.overlap, args.overlap_ratio, args.mode, args.max_seq_len, args.noise,
                    args.noise_seed, args.loss, args.limit, args.name, args.repeat, args.out,
-                   args.results_table, progress=not args.quiet)
+                   args.results_table, progress=not args.quiet, noise_mode=args.noise_mode,
+                   loss_targets=args.loss_targets)
 
 
 def main(argv: list[str] | None = None) -> int:
