@@ -28,12 +28,15 @@ class ConformerLayer(nn.Module):
 
     x += 0.5 FF1(norm x); x += MHSA(norm x); x += Conv(norm x); x += 0.5 FF2(norm x);
     x = norm_out(x). `transformer` drops FF1 and Conv; `sandwich_norm` adds output norms.
+    `renorm_updates`: BatchRenorm updates per training step (2: as a layer the original
+    wraps in torch.utils.checkpoint; `ModelConfig.batch_renorm_rerun_every`).
     """
 
     config: ModelConfig
     dtype: jnp.dtype = jnp.float32
     attention_impl: str = "auto"
     depthwise_impl: str = "auto"
+    renorm_updates: int = 1
 
     @nn.compact
     def __call__(self, x, lengths, valid, rotary, train: bool = False):
@@ -56,7 +59,8 @@ class ConformerLayer(nn.Module):
         self.sow("intermediates", "attn_out", h)
         x = x + h
         if not cfg.transformer:
-            h = ConvModule(cfg, self.dtype, self.depthwise_impl, name="conv")(
+            h = ConvModule(cfg, self.dtype, self.depthwise_impl, self.renorm_updates,
+                           name="conv")(
                 make_norm(cfg, "conv_norm")(x), valid, train)
             self.sow("intermediates", "conv_out", h)
             x = x + h
@@ -186,8 +190,9 @@ class SCConformerXL(nn.Module):
         intermediate_logits = []
         for i in range(cfg.n_layers):
             self.sow("intermediates", f"layer{i}_in", x)
+            every = cfg.batch_renorm_rerun_every
             x = layer_cls(cfg, self.dtype, self.attention_impl, self.depthwise_impl,
-                          name=f"layer_{i}")(
+                          2 if every and i % every == 0 else 1, name=f"layer_{i}")(
                 x, out_lengths, valid, rotary, train)
             self.sow("intermediates", f"layer{i}_out", x)
             if cfg.self_conditioning and i != cfg.n_layers - 1:
