@@ -25,8 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("lcasr_jax.train.cli", "train a model from an ml-collections config"),
     "eval": ("lcasr_jax.eval.cli", "long-form WER evaluation"),
     "transcribe": ("lcasr_jax.eval.cli:transcribe_main", "transcribe audio files with timestamps"),
-    "sweep": ("lcasr_jax.eval.sweep", "run an evaluation grid (resumable) with its figure"),
-    "plot": ("lcasr_jax.eval.plot", "figure and summary tables of results tables"),
+    "sweep": ("lcasr_jax.sweeps.cli", "run an evaluation grid (resumable) with its figure"),
+    "plot": ("lcasr_jax.figures.cli", "the paper's figures from results tables and arrays"),
     "analyze": ("lcasr_jax.analysis.cli", "context use: attention distance, attribution, figures"),
 }
 

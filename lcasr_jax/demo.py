@@ -126,9 +126,9 @@ def _run(args: argparse.Namespace) -> int:
     from lcasr_jax.data.features import FRAMES_PER_SECOND
     from lcasr_jax.eval import report
     from lcasr_jax.eval.datasets import load_dataset
-    from lcasr_jax.eval.plot import write_report
     from lcasr_jax.eval.runner import EvalSettings, evaluate
     from lcasr_jax.eval.windows import overlap_frames
+    from lcasr_jax.figures.context import write_report
     from lcasr_jax.files import atomic_write
 
     t0 = time.perf_counter()
@@ -157,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
             "model_class": "SCConformerXL", "evaluation_mode": args.mode, "overlap": overlap})
     table = args.out / "results.csv"
     atomic_write(table, report.to_csv(table_rows))
-    png, _, _ = write_report(
+    png, *_ = write_report(
         table_rows, args.out / "wer_vs_context.png",
         f"Held-out synthetic speech: {audio_s / 60:.0f} min, unseen voice families and book"
         + (" (random-weight stand-in)" if stand_in else ""))

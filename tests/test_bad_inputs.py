@@ -106,9 +106,10 @@ def test_01_eval_two_manifests_into_one_out_keeps_both(tmp_path, released, capsy
         assert code == 0, err
     refs = sorted(json.loads(p.read_text())["recordings"][0]["reference"]
                   for p in out.glob("*.json"))
-    assert refs == ["good evening", "good morning"] and len(list(out.glob("*.csv"))) == 3
+    assert refs == ["good evening", "good morning"] and len(list(out.glob("*.csv"))) == 6
     table = (out / "results.csv").read_text().splitlines()
-    assert len(table) == 1 + 2 * 2  # header + (recording + 'all') per run
+    assert len(table) == 1 + 2  # header + the 'all' row of each run
+    assert len((out / "results_recordings.csv").read_text().splitlines()) == 1 + 2
 
 
 # ------------------------------------------------------------ 2, 4, 12. option ranges

@@ -168,6 +168,12 @@ lcasr-6L-256D-8H-RB-1p5M | 256 | 6 | ~10 | 32 | 8.8/8.0/8.2 | 32.2/29.8/29.9
 """
 
 
+# Where the original README's table disagrees with the original's own results CSVs: the
+# 3L-768D Earnings-22 "20 min" value 30.2 is evals_rotary_pos_3l.csv's mean at 262,144
+# frames (30.23); at 131,072 frames it is 29.30 (summary.aggregate of that file).
+CORRECTED = {"lcasr-3L-768D-6H-RB-1p5M": {"earn": "32.3/29.6/29.3"}}
+
+
 def _wers(text):
     return tuple([None] * 3) if text == "..." else tuple(float(v) for v in text.split("/"))
 
@@ -177,6 +183,7 @@ def test_catalogue_lists_every_model_of_the_original_table(capsys):
     assert len(catalogue.MODELS) == len(rows)
     for row, model in zip(rows, catalogue.MODELS, strict=True):
         repo, d, layers, params, head_dim, ted, earn = row
+        earn = CORRECTED.get(repo, {}).get("earn", earn)
         assert model.repo == (None if repo == "2023-preprint" else f"rjflynn2/{repo}")
         assert (model.d_model, model.layers, model.head_dim) == (int(d), int(layers),
                                                                   int(head_dim))

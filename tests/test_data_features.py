@@ -113,8 +113,9 @@ def test_frame_rate_constants_have_one_home():
 
     from lcasr_jax import decode, demo
     from lcasr_jax.data.sources import synthetic
-    from lcasr_jax.eval import plot, runner
+    from lcasr_jax.eval import runner
     from lcasr_jax.eval.datasets import base
+    from lcasr_jax.figures import style as plot
     from lcasr_jax.train import loop
 
     assert F.FRAMES_PER_SECOND == 100 and F.FRAME_SECONDS == 0.01

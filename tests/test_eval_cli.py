@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lcasr_jax.eval import cli, plot, summary, transcribe
+from lcasr_jax.eval import cli, transcribe
+from lcasr_jax.figures import cli as plot
+from lcasr_jax.figures import summary
 
 SR = 16000
 # Two recordings of 384 and 256 frames: with 128-frame windows every 64 frames, one window
@@ -15,7 +17,7 @@ SR = 16000
 SECONDS = (383 * 0.01, 255 * 0.01)
 HEADER = ["", "dataset", "split", "wer", "recording", "words", "ins_rate", "del_rate",
           "sub_rate", "name", "checkpoint", "repeat", "seq_len", "overlap_ratio", "model_class",
-          "evaluation_mode", "overlap"]
+          "evaluation_mode", "overlap", "run"]
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +32,16 @@ def test_eval_writes_original_columns_and_appends(tmp_path, checkpoint, capsys, 
             "--name", "fixture", "--quiet"]
     assert cli.main(argv) == 0
     assert "WER " in capsys.readouterr().out
-    csvs = sorted((tmp_path / "out").glob("synth_test_fixture_*.csv"))
+    csvs = sorted((tmp_path / "out").glob("synth_test_fixture_*[0-9a-f].csv"))
     assert [p.name[:-11] for p in csvs] == ["synth_test_fixture_averaged_moving_window_128_64_data"]
+    per_recording = csvs[0].with_name(f"{csvs[0].stem}_recordings.csv")
     rows = list(csv.reader(csvs[0].read_text().splitlines()))
-    assert rows[0] == HEADER
-    assert [r[4] for r in rows[1:]] == ["test-s0-00000", "test-s0-00001", "all"]
+    assert rows[0] == HEADER and list(csv.reader(per_recording.read_text().splitlines()))[0] \
+        == HEADER
+    assert [r[4] for r in rows[1:]] == ["all"]  # the overall row only, as the original's
+    assert [r[4] for r in list(csv.reader(per_recording.read_text().splitlines()))[1:]] == \
+        ["test-s0-00000", "test-s0-00001"]
+    assert rows[1][-1] == csvs[0].stem  # the run's identity
     overall = rows[-1]
     assert overall[5] == "4" and overall[12] == "128" and float(overall[13]) == 0.5
     wer, ins, dele, sub = map(float, overall[3:4] + overall[6:9])
@@ -43,7 +50,10 @@ def test_eval_writes_original_columns_and_appends(tmp_path, checkpoint, capsys, 
     assert doc["recordings"][0]["reference"] == "good morning"
     assert cli.main(argv + ["--mode", "buffered"]) == 0
     table = list(csv.reader((tmp_path / "out" / "results.csv").read_text().splitlines()))
-    assert table[0] == HEADER and len(table) == 7
+    assert table[0] == HEADER and len(table) == 3  # one overall row per run
+    assert cli.main(argv + ["--mode", "buffered"]) == 0  # the same run again: no new row
+    assert list(csv.reader((tmp_path / "out" / "results.csv").read_text().splitlines())) \
+        == table
     assert {r[15] for r in table[1:]} == {"averaged_moving_window", "buffered"}
 
     png = tmp_path / "out" / "wer.png"
@@ -152,7 +162,8 @@ def test_beam_decoder_selectable(tmp_path, checkpoint, capsys, synth_dir):
             "--seq-len", "128", "--overlap-ratio", "0.5", "--out", str(tmp_path / "out"),
             "--name", "fx", "--quiet"]
     assert cli.main(argv + ["--decoder", "beam", "--beam-width", "1"]) == 0
-    csvs = [p.name for p in (tmp_path / "out").glob("*.csv") if p.name != "results.csv"]
+    csvs = [p.name for p in (tmp_path / "out").glob("*.csv")
+            if not p.name.startswith("results") and not p.stem.endswith("_recordings")]
     assert [c[:-11] for c in csvs] == ["synth_test_fx_averaged_moving_window_128_64_beam1_data"]
     for extra, message in ((["--decoder", "beam", "--lm-alpha", "0.3"], "give --kenlm too"),
                            (["--kenlm", "lm.arpa"], "need --decoder beam")):

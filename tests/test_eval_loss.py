@@ -66,8 +66,10 @@ def test_eval_loss_columns(tmp_path, parity_dir, synth_dir):
             "--seq-len", "128", "--overlap-ratio", "0.5", "--out", str(tmp_path / "out"),
             "--name", "fx", "--quiet", "--loss"]
     assert cli.main(argv) == 0
-    (path,) = (tmp_path / "out").glob("synth_test_fx_averaged_moving_window_128_64_data-*.csv")
-    rows = list(csv.DictReader(path.read_text().splitlines()))
+    (path,) = (tmp_path / "out").glob(
+        "synth_test_fx_averaged_moving_window_128_64_data-*[0-9a-f].csv")
+    rows = [*csv.DictReader(path.with_name(f"{path.stem}_recordings.csv").read_text()
+                            .splitlines()), *csv.DictReader(path.read_text().splitlines())]
     loss = [float(r["loss"]) for r in rows]
     tokens = [int(r["loss_tokens"]) for r in rows]
     from lcasr_jax.data.tokenizer import default_tokenizer

@@ -115,23 +115,29 @@ def test_eval_noise_columns_and_stem(tmp_path, parity_dir, synth_dir):
     assert cli.main(argv + ["--noise", "gaussian:0:10", "--noise-seed", "3"]) == 0
     assert cli.main(argv) == 0
     out = tmp_path / "out"
-    (noisy,) = out.glob("synth_test_fx_averaged_moving_window_128_64_gaussian-0-10dB-s3_*.csv")
-    rows = list(csv.DictReader(noisy.read_text().splitlines()))
+    (noisy,) = out.glob(
+        "synth_test_fx_averaged_moving_window_128_64_gaussian-0-10dB-s3_*[0-9a-f].csv")
+    rows = [*csv.DictReader(noisy.with_name(f"{noisy.stem}_recordings.csv").read_text()
+                            .splitlines()), *csv.DictReader(noisy.read_text().splitlines())]
     assert [r["noise"] for r in rows] == ["gaussian:0:10"] * 3
     snrs = [float(r["snr_db"]) for r in rows]
     assert all(0 <= s <= 10 for s in snrs) and snrs[0] != snrs[1]
     assert snrs[2] == pytest.approx(np.mean(snrs[:2]))
-    (clean,) = out.glob("synth_test_fx_averaged_moving_window_128_64_data-*.csv")
+    (clean,) = out.glob("synth_test_fx_averaged_moving_window_128_64_data-*[0-9a-f].csv")
     assert "noise" not in clean.read_text().splitlines()[0]  # the original's columns only
     table = list(csv.DictReader((tmp_path / "out" / "results.csv").read_text().splitlines()))
-    assert [r["noise"] for r in table] == ["gaussian:0:10"] * 3 + ["none"] * 3
+    assert [r["noise"] for r in table] == ["gaussian:0:10", "none"]  # overall rows only
+    per_recording = (tmp_path / "out" / "results_recordings.csv").read_text().splitlines()
+    assert [r["noise"] for r in csv.DictReader(per_recording)] == \
+        ["gaussian:0:10"] * 2 + ["none"] * 2
     assert cli.main(argv + ["--noise", "gaussian:x"]) == 1
 
 
 def test_sweep_noise_axis_reaches_the_results(tmp_path, parity_dir, synth_dir):
     from pathlib import Path
 
-    from lcasr_jax.eval import report, sweep
+    from lcasr_jax.eval import report
+    from lcasr_jax.sweeps import cli as sweep_cli
 
     data = synth_dir(tmp_path / "data", (2.55,))
     demo = Path(__file__).resolve().parents[1] / "experiments" / "sweeps" / "demo.py"
@@ -141,8 +147,8 @@ def test_sweep_noise_axis_reaches_the_results(tmp_path, parity_dir, synth_dir):
             "--config.datasets.synth.generate_hours=0", "--config.models.shipped.repeats=(1,)",
             f"--config.models.shipped.checkpoint={parity_dir / 'rotary_ln' / 'checkpoint.pt'}",
             "--config.options.noise=('none','gaussian:5')"]
-    assert sweep.main(argv) == 0
-    rows = [r for r in report.read_table(tmp_path / "sw" / "results.csv")
-            if r["recording"] == "all"]
+    assert sweep_cli.main(argv) == 0
+    rows = report.read_table(tmp_path / "sw" / "results.csv")
+    assert {r["recording"] for r in rows} == {"all"}  # per-recording rows in their own file
     assert [r["noise"] for r in rows] == ["none", "gaussian:5"]
     assert rows[0]["snr_db"] == "" and abs(float(rows[1]["snr_db"]) - 5) < 0.1

@@ -15,8 +15,12 @@ import numpy as np
 import pytest
 
 from lcasr_jax.configs import load_config
-from lcasr_jax.eval import grid, report, summary, sweep
-from lcasr_jax.eval.sweep_config import base_config, dataset, model
+from lcasr_jax.eval import report
+from lcasr_jax.figures import summary
+from lcasr_jax.sweeps import cli as sweep_cli
+from lcasr_jax.sweeps import grid
+from lcasr_jax.sweeps import run as sweep
+from lcasr_jax.sweeps.config import base_config, dataset, model
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = str(REPO / "experiments" / "sweeps" / "demo.py")
@@ -37,13 +41,14 @@ def test_sweep_killed_and_resumed_equals_uninterrupted(tmp_path, parity_dir, syn
     data = synth_dir(tmp_path / "data", SECONDS)
     checkpoint = parity_dir / "rotary_ln" / "checkpoint.pt"
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
-    assert sweep.main(_argv(data, checkpoint, whole)) == 0
+    assert sweep_cli.main(_argv(data, checkpoint, whole)) == 0
     assert "6 cells evaluated, 0 finished earlier" in capsys.readouterr().out
 
     # Killed with SIGKILL once the first cell's file has appeared (mid-sweep: the later
     # contexts each need a compilation first).
     cells = grid.expand(load_config(DEMO, [a[len("--config."):]
                                            for a in _argv(data, checkpoint, resumed)[4:]]))
+    cells, _ = sweep.with_contents(cells, resumed, print)  # keys with the files' digests
     first = sweep.cell_paths(resumed, cells[0])[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "lcasr_jax.cli", "sweep", *_argv(data, checkpoint, resumed),
@@ -60,7 +65,7 @@ def test_sweep_killed_and_resumed_equals_uninterrupted(tmp_path, parity_dir, syn
     assert 1 <= len(done) < len(cells)
     assert not (resumed / "results.csv").exists()
 
-    assert sweep.main(_argv(data, checkpoint, resumed)) == 0
+    assert sweep_cli.main(_argv(data, checkpoint, resumed)) == 0
     assert (f"{len(cells) - len(done)} cells evaluated, {len(done)} finished earlier"
             in capsys.readouterr().out)
     for key, mtime in done.items():  # finished cells were not recomputed
@@ -69,17 +74,17 @@ def test_sweep_killed_and_resumed_equals_uninterrupted(tmp_path, parity_dir, syn
         assert (resumed / name).read_bytes() == (whole / name).read_bytes(), name
     assert (resumed / "wer_vs_context.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    table = report.read_table(whole / "results.csv")
-    assert len(table) == len(cells) * 3  # 2 recordings + 'all' per cell
-    assert [r["seq_len"] for r in table if r["recording"] == "all"] == \
-        ["64", "64", "128", "128", "256", "256"]
+    table = report.read_table(whole / "results.csv")  # the overall rows, as the original's
+    assert [r["recording"] for r in table] == ["all"] * len(cells)
+    assert len(report.read_table(whole / "results_recordings.csv")) == len(cells) * 2
+    assert [r["seq_len"] for r in table] == ["64", "64", "128", "128", "256", "256"]
     assert {r["repeat"] for r in table} == {"1", "2"}
     csv_rows = (whole / "summary.csv").read_text().splitlines()
     assert csv_rows[0] == "dataset,model,quantity,64,128,256"
     wer_at = {r["seq_len"]: float(r["wer"]) for r in table if r["recording"] == "all"}
     assert csv_rows[1].split(",")[3:] == [f"{100 * wer_at[c]:.4f}" for c in ("64", "128", "256")]
 
-    assert sweep.main(_argv(data, checkpoint, resumed)) == 0  # nothing left: no model run
+    assert sweep_cli.main(_argv(data, checkpoint, resumed)) == 0  # nothing left: no model run
     assert "0 cells evaluated, 6 finished earlier" in capsys.readouterr().out
 
 

@@ -25,7 +25,8 @@ LAYERS = (
     ("lcasr_jax.model", "lcasr_jax.decode"),
     ("lcasr_jax.checkpoints",),
     ("lcasr_jax.train", "lcasr_jax.eval"),
-    ("lcasr_jax.analysis",),
+    ("lcasr_jax.figures",),
+    ("lcasr_jax.analysis", "lcasr_jax.sweeps"),
     ("lcasr_jax.demo", "lcasr_jax.cli"),
 )
 

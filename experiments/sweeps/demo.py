@@ -13,7 +13,7 @@ exercises the repeat, resume and summary machinery; the paper's configs load a s
 trained checkpoint per repeat.
 """
 
-from lcasr_jax.eval.sweep_config import base_config, dataset, model
+from lcasr_jax.sweeps.config import base_config, dataset, model
 
 
 def get_config():

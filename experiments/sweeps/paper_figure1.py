@@ -10,7 +10,7 @@ n_seq_sched_<frames>_rp_<repeat>): 30 checkpoints, each loaded once for its 3 te
 This American Life: --config.datasets.this_american_life.enabled=True.
 """
 
-from lcasr_jax.eval.sweep_config import PAPER_CONTEXTS, base_config, paper_datasets, released
+from lcasr_jax.sweeps.config import PAPER_CONTEXTS, base_config, paper_datasets, released
 
 
 def get_config():

@@ -1,15 +1,17 @@
-"""The paper's positional-encoding comparison (6L-768D-6H): rotary (theta 1.5M), sinusoidal
-(SinePos), none (NoPos); rotary theta 10k is off (its checkpoints are in the original's
-2023-preprint branch, not on the hub: pass a local path with --config.models.
-rotary10k_6l_768d_6h.checkpoint=DIR/n_seq_sched_{seq_len}_rp_{repeat} and enabled=True).
-The seed README's columns: 10 s, 2.7 min and 20 min of context, 3 repeats, TED-LIUM and
-Earnings-22 (Rev16 too, off by default here as in the README's table).
+"""The paper's positional-encoding figure (6L-768D-6H): rotary (theta 1.5M), sinusoidal
+(SinePos), none (NoPos), at the paper's ten contexts (10.24 s to 1 h), 3 repeats, on
+Earnings-22, TED-LIUM and Rev16 (the original notebook's wer_pos_earnings.pdf is
+Earnings-22). Rotary theta 10k is off: its checkpoints are in the original's 2023-preprint
+branch, not on the hub; pass a local path with --config.models.rotary10k_6l_768d_6h.
+checkpoint=DIR/n_seq_sched_{seq_len}_rp_{repeat} and enabled=True.
 
     lcasr-jax sweep --config experiments/sweeps/paper_positions.py --out runs/paper/positions
+    lcasr-jax plot runs/paper/positions/results.csv --figure positions \
+        --out runs/paper/positions/fig.png
 """
 
-from lcasr_jax.eval.sweep_config import (
-    TABLE_CONTEXTS,
+from lcasr_jax.sweeps.config import (
+    PAPER_CONTEXTS,
     base_config,
     model,
     paper_datasets,
@@ -23,6 +25,5 @@ def get_config():
         cfg.models[name] = released(name)
     cfg.models.rotary10k_6l_768d_6h = model("", enabled=False)
     paper_datasets(cfg)
-    cfg.datasets.rev16.enabled = False
-    cfg.contexts = TABLE_CONTEXTS
+    cfg.contexts = PAPER_CONTEXTS
     return cfg

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lcasr_jax.analysis import attention, attribution, figures
+from lcasr_jax.analysis import attention, attribution
 from lcasr_jax.checkpoints.load import load_model
 from lcasr_jax.data.features import FRAME_SECONDS, FRAMES_PER_SECOND
 from lcasr_jax.eval import engine
@@ -25,6 +25,7 @@ from lcasr_jax.eval.normalize import normalize_hypothesis
 from lcasr_jax.eval.report import atomic_write, read_table
 from lcasr_jax.eval.runner import recording_features
 from lcasr_jax.eval.windows import windowed_model
+from lcasr_jax.figures import analysis as figures
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +109,8 @@ def run_attention(inputs: Inputs, window: int, windows: int, full_max_tokens: in
             summary.add(cap)
             tokens = cap.q[0].shape[1]
             if probs is None and tokens <= full_max_tokens:
+                where = {"probs_recording": np.array(rid),
+                         "probs_start_s": np.array(start * FRAME_SECONDS)}
                 probs = np.stack([np.asarray(attention.probabilities(
                     q, k, cap.lengths, cap.window))[0] for q, k in zip(cap.q, cap.k,
                                                                      strict=True)])
@@ -117,7 +120,7 @@ def run_attention(inputs: Inputs, window: int, windows: int, full_max_tokens: in
         raise ValueError("no recordings to analyse")
     arrays = summary.arrays()
     if probs is not None:
-        arrays["probs"] = probs.astype(np.float16)
+        arrays |= {"probs": probs.astype(np.float16), **where}
     _savez(out / "attention.npz", arrays)
     rows = [{"layer": i, "head": h,
              "mean_distance_s": round(float(arrays["mean_distance_s"][i, h]), 4),
@@ -128,7 +131,9 @@ def run_attention(inputs: Inputs, window: int, windows: int, full_max_tokens: in
     written = [out / "attention.npz", out / "attention.csv",
                figures.attention_distance(arrays, out / "attention_distance.png")]
     if probs is not None:
-        written.append(figures.attention_heatmaps(probs, spt, out / "attention_heatmaps.png"))
+        written.append(figures.attention_heatmaps(
+            probs, spt, out / "attention_heatmaps.png", recording=str(where["probs_recording"]),
+            start_s=float(where["probs_start_s"])))
     return written
 
 
@@ -167,7 +172,7 @@ def run_attribution(inputs: Inputs, segment: int, context: int | None,
     _savez(out / "attribution.npz", arrays)
     atomic_write(out / "attribution.csv", _csv(rows))
     png = figures.attribution(first.logp, curve, segment / FRAMES_PER_SECOND,
-                              out / "attribution.png")
+                              out / "attribution.png", recording=first.id)
     return [out / "attribution.npz", out / "attribution.csv", png]
 
 

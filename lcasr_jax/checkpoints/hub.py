@@ -81,15 +81,35 @@ def _local(path: Path, shown: str) -> Path:
     return path
 
 
-def resolve_checkpoint(name: str | os.PathLike) -> Path:
+def resolve_checkpoint(name: str | os.PathLike, offline: bool = False) -> Path:
     """A checkpoint name -> a local released .pt or converted model dir (downloaded into the
-    Hugging Face cache for hub names). Errors are one line naming `name`."""
+    Hugging Face cache for hub names; `offline`: the cache only, as HF_HUB_OFFLINE=1, with
+    no network call). Errors are one line naming `name`."""
     if not is_hub_name(name):
         return _local(Path(name), str(name))
-    return _resolve_hub(parse_hub_name(str(name)))
+    return _resolve_hub(parse_hub_name(str(name)), offline)
 
 
-def _resolve_hub(ref: HubName) -> Path:
+def hub_offline(timeout_s: float = 5.0) -> bool:
+    """Whether the hub is to be treated as offline: HF_HUB_OFFLINE is set, or one request to
+    its endpoint fails within `timeout_s` (one probe, instead of each download's retries)."""
+    import urllib.request
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return True
+    try:
+        urllib.request.urlopen(urllib.request.Request(constants.ENDPOINT, method="HEAD"),
+                               timeout=timeout_s).close()
+    except OSError as e:  # URLError, timeouts; an HTTP error status still means reachable
+        import urllib.error
+
+        return not isinstance(e, urllib.error.HTTPError)
+    return False
+
+
+def _resolve_hub(ref: HubName, offline: bool = False) -> Path:
     try:
         import huggingface_hub as hf
         from huggingface_hub import constants, errors
@@ -99,7 +119,7 @@ def _resolve_hub(ref: HubName) -> Path:
                           "(pip install huggingface_hub)") from None
     shown = str(ref)
     try:
-        if constants.HF_HUB_OFFLINE:
+        if offline or constants.HF_HUB_OFFLINE:
             return _from_cache(hf, ref, shown)
         if ref.path.endswith(_FILE_SUFFIXES):  # huggingface_hub falls back to its cache
             return Path(hf.hf_hub_download(ref.repo_id, ref.path, revision=ref.revision))

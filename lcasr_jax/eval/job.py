@@ -2,7 +2,8 @@
 name the run and write its files (`report.write_run`) on process 0.
 
 The stem of a run's files names the dataset, split, run name, mode, seq-len, overlap and a
-tag of the data dir, so runs on other data never replace each other's files.
+tag of the data dir and checkpoint, so runs on other data or models never replace each
+other's files; it is also the rows' `run` identity in the results table.
 """
 
 from __future__ import annotations
@@ -60,11 +61,23 @@ class JobResult:
 
 
 def run_name(checkpoint: str) -> str:
-    """Default run name: the file's stem, or REPO_FOLDER for hub names."""
+    """Default run name: REPO_FOLDER for hub names; for a path, its stem and a tag of its
+    absolute real path (runA/model and runB/model are two models, never two repeats of
+    one)."""
     if is_hub_name(checkpoint):
         ref = parse_hub_name(checkpoint)
         return "_".join([ref.repo_id.split("/")[1], *ref.path.split("/")]).strip("_")
-    return Path(checkpoint).stem
+    where = str(Path(checkpoint).expanduser().resolve())
+    return f"{Path(checkpoint).stem}-{hashlib.sha256(where.encode()).hexdigest()[:6]}"
+
+
+def configured_ratio(context: int, overlap: int | None, ratio: float | None) -> float:
+    """The overlap ratio as configured (the original's `overlap_ratio` column): the ratio
+    itself, else overlap / context. The overlap used, after rounding to the subsampling
+    factor, is the `overlap` column (frames)."""
+    if ratio is not None:
+        return ratio
+    return (overlap or 0) / context
 
 
 def noise_tag(noise: str, seed: int) -> str:
@@ -77,10 +90,10 @@ def noise_tag(noise: str, seed: int) -> str:
 
 def run_stem(run_info: dict, tag: str = "") -> str:
     """File stem of a run's outputs: unique per (data dir, split, name, mode, seq_len,
-    overlap, repeat, `tag` of the decoder and noise), so two data dirs evaluated into one
-    --out keep both."""
+    overlap, repeat, `tag` of the decoder and noise, checkpoint), so two data dirs or two
+    checkpoints evaluated into one --out keep both. It is the rows' `run` identity."""
     data = Path(run_info["data_dir"])
-    digest = hashlib.sha256(str(data).encode()).hexdigest()[:6]
+    digest = hashlib.sha256(f"{data}\0{run_info['checkpoint']}".encode()).hexdigest()[:6]
     repeat = f"_r{run_info['repeat']}" if run_info["repeat"] != 1 else ""
     return (f"{run_info['dataset']}_{run_info['split']}_{run_info['name']}_"
             f"{run_info['evaluation_mode']}_{run_info['seq_len']}_{run_info['overlap']}"
@@ -104,7 +117,8 @@ def run_job(job: EvalJob) -> JobResult:
     name = job.name or run_name(checkpoint)
     run_info = {"dataset": job.dataset, "split": job.split, "name": name,
                 "checkpoint": str(checkpoint), "repeat": job.repeat, "seq_len": job.context,
-                "overlap_ratio": overlap / job.context, "model_class": "SCConformerXL",
+                "overlap_ratio": configured_ratio(job.context, job.overlap, job.overlap_ratio),
+                "model_class": "SCConformerXL",
                 "evaluation_mode": job.mode, "overlap": overlap, "noise": job.noise,
                 "noise_seed": job.noise_seed}
     run_info["data_dir"] = str(Path(job.data_dir).absolute())

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import ml_collections
 
-from lcasr_jax.eval.grid import default_settings
 from lcasr_jax.eval.windows import MAX_SEQ_LEN
+from lcasr_jax.sweeps.grid import default_settings
 
 # The paper's contexts in frames: 10.24 s doubling to 43.7 min, then one hour.
 PAPER_CONTEXTS = (1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 360000)

@@ -16,6 +16,7 @@ finished cells is the one all follow.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import sys
 import time
 from collections.abc import Sequence
@@ -24,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from lcasr_jax.eval import report
-from lcasr_jax.eval.grid import Cell, GridError, expand
 from lcasr_jax.eval.hosts import Hosts
+from lcasr_jax.sweeps.grid import Cell
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,10 +47,11 @@ def is_done(out: Path, cell: Cell) -> bool:
 
 
 def run_info(cell: Cell, checkpoint: str, overlap: int) -> dict:
-    """The eval columns of a cell's rows (as `lcasr-jax eval` writes them)."""
+    """The eval columns of a cell's rows (as `lcasr-jax eval` writes them): the overlap
+    ratio as configured and the overlap used (frames, rounded to the subsampling factor)."""
     return {"dataset": cell.dataset, "split": cell.split, "name": cell.name,
             "checkpoint": checkpoint, "repeat": cell.repeat, "seq_len": cell.seq_len,
-            "overlap_ratio": overlap / cell.seq_len, "model_class": "SCConformerXL",
+            "overlap_ratio": cell.overlap_ratio, "model_class": "SCConformerXL",
             "evaluation_mode": cell.mode, "overlap": overlap}
 
 
@@ -75,17 +77,45 @@ def finished(out: Path, cells: Sequence[Cell], hosts: Hosts) -> list[bool]:
 
 
 def assemble(out: Path, cells: Sequence[Cell]) -> Path:
-    """DIR/results.csv from the cell files, in grid order (raises naming a missing one)."""
-    rows = []
+    """DIR/results.csv (the overall rows, which the original's notebook reads) and
+    DIR/results_recordings.csv from the cell files, in grid order (raises naming a missing
+    cell)."""
+    overall, per_recording = [], []
     for cell in cells:
         csv_path, _ = cell_paths(out, cell)
         if not is_done(out, cell):
             raise FileNotFoundError(f"{csv_path}: cell not finished")
-        rows += [{c: r.get(c, "") for c in report.COLUMNS + report.EXTRA_COLUMNS}
-                 for r in report.read_table(csv_path)]
+        for target, path in ((overall, csv_path), (per_recording,
+                                                   report.recordings_table(csv_path))):
+            if path.is_file():
+                target += [{c: r.get(c, "") for c in report.COLUMNS + report.EXTRA_COLUMNS}
+                           for r in report.read_table(path)]
     table = Path(out) / "results.csv"
-    report.atomic_write(table, report.to_csv(rows))
+    report.atomic_write(report.recordings_table(table), report.to_csv(per_recording))
+    report.atomic_write(table, report.to_csv(overall))
     return table
+
+
+def with_contents(cells: Sequence[Cell], out: Path, say) -> tuple[list[Cell], dict]:
+    """The cells with their content digests (`sweeps.resolve`), and {checkpoint: local
+    path}. Every dataset and checkpoint is read before the first model runs; every missing
+    checkpoint is named in one error."""
+    from lcasr_jax.sweeps import resolve
+
+    cache: dict = {}
+    datasets = {}
+    for cell in cells:
+        ident = (cell.reader, cell.data_dir, cell.split)
+        if ident not in datasets:
+            recs = _recordings(dataclasses.replace(cell, limit=-1), cache)
+            datasets[ident] = resolve.dataset_digest(recs, Path(cell.data_dir))
+    local = resolve.resolve_checkpoints((c.checkpoint for c in cells), log=say)
+    sums = resolve.Checksums(Path(out) / resolve.CHECKSUMS)
+    digests = {c: sums.tree(Path(p)) for c, p in local.items()}
+    sums.save()
+    return [dataclasses.replace(cell, content=hashlib.sha256(
+        f"{digests[cell.checkpoint]}\0{datasets[(cell.reader, cell.data_dir, cell.split)]}"
+        .encode()).hexdigest()[:16]) for cell in cells], local
 
 
 def run_sweep(cells: Sequence[Cell], out: Path, *, batch_size: int = 8,
@@ -103,6 +133,7 @@ def run_sweep(cells: Sequence[Cell], out: Path, *, batch_size: int = 8,
     hosts = hosts if hosts is not None else Hosts.current()
     say = log if progress and hosts.main else (lambda *a, **k: None)
     out = Path(out)
+    cells, local = with_contents(cells, out, say)
     done = dict(zip((c.key for c in cells), finished(out, cells, hosts), strict=True))
     todo = [c for c in cells if not done[c.key]]
     position = {c.key: i + 1 for i, c in enumerate(cells)}
@@ -112,18 +143,12 @@ def run_sweep(cells: Sequence[Cell], out: Path, *, batch_size: int = 8,
         if done[cell.key]:
             say(f"[{position[cell.key]}/{len(cells)}] {cell.key}: finished earlier")
     cache: dict = {}
-    for cell in todo:  # every dataset and local checkpoint checked before the first model runs
-        _recordings(cell, cache)
-        if cell.checkpoint and "://" not in cell.checkpoint \
-                and not Path(cell.checkpoint).expanduser().exists():
-            raise FileNotFoundError(f"{cell.checkpoint}: checkpoint not found "
-                                    f"(models.{cell.model}.checkpoint)")
     groups: dict[tuple[str, str], list[Cell]] = {}
     for cell in todo:
         groups.setdefault((cell.checkpoint, cell.dtype), []).append(cell)
     computed = []
     for (checkpoint, dtype), group in groups.items():
-        model, variables, loaded = load_model(checkpoint or None, dtype)
+        model, variables, loaded = load_model(str(local[checkpoint]), dtype)
         factor = model.config.subsampling_factor
         for cell in group:
             t0 = time.perf_counter()
@@ -136,7 +161,8 @@ def run_sweep(cells: Sequence[Cell], out: Path, *, batch_size: int = 8,
                     out / "cells", cell.key, result,
                     run_info(cell, checkpoint or str(loaded), overlap))
                 if results_table is not None:
-                    report.append_table(results_table, report.read_table(csv_path))
+                    report.append_table(results_table, report.read_table(
+                        report.recordings_table(csv_path)) + report.read_table(csv_path))
             computed.append(cell.key)
             o = result.overall
             say(f"[{position[cell.key]}/{len(cells)}] {cell.key}: WER {100 * o.wer:.2f}% "
@@ -165,63 +191,3 @@ def prepare_synthetic(cfg, hosts: Hosts) -> None:
                      minutes=float(ds.get("generate_minutes", 3.0)),
                      workers=min(2, os.cpu_count() or 1), progress=False)
     hosts.allgather(np.zeros(1))  # the others wait for process 0
-
-
-PROG = "lcasr-jax sweep"
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from lcasr_jax.configs import ConfigError, load_config, split_overrides
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    p = argparse.ArgumentParser(
-        prog=PROG, description="Run an evaluation grid from an ml-collections config "
-        "(resumable: rerun the same command to finish a killed sweep).",
-        epilog="Any config field can be overridden with --config.FIELD.PATH=VALUE, e.g. "
-               "--config.contexts='(1024,2048)' --config.datasets.tedlium.data_dir=DIR.")
-    p.add_argument("--config", required=True, metavar="FILE.py[:ARG]",
-                   help="sweep config file (experiments/sweeps/)")
-    p.add_argument("--out", required=True, type=Path, help="sweep directory (cells/, "
-                   "results.csv, summary.md, summary.csv, wer_vs_context.png)")
-    p.add_argument("--results-table", type=Path, help="also append new rows to this table")
-    p.add_argument("--title", default="", help="figure title")
-    p.add_argument("--progress", action="store_true", help="per-recording progress bars")
-    p.add_argument("--quiet", action="store_true", help="no line per cell")
-    try:
-        rest, overrides = split_overrides(argv)
-        args = p.parse_args(rest)
-        cfg = load_config(args.config, overrides)
-        cells = expand(cfg)
-    except (ConfigError, GridError) as e:
-        print(f"{PROG}: bad arguments: {e}", file=sys.stderr)
-        return 2
-    except SystemExit as e:  # --help (0) or argparse's usage + error (2)
-        return int(e.code or 0)
-    try:
-        from lcasr_jax.distributed import maybe_initialize_distributed
-        from lcasr_jax.eval.plot import write_report
-
-        maybe_initialize_distributed()
-        hosts = Hosts.current()
-        prepare_synthetic(cfg, hosts)
-        result = run_sweep(cells, args.out, batch_size=int(cfg.get("batch_size", 8)),
-                           results_table=args.results_table, progress=not args.quiet,
-                           inner_progress=args.progress, hosts=hosts,
-                           log=lambda line: print(line, flush=True))
-        if result.table is None:  # not process 0
-            return 0
-        report.atomic_write(args.out / "config.json", cfg.to_json(indent=1) + "\n")
-        written = write_report(report.read_table(result.table),
-                               args.out / "wer_vs_context.png", args.title)
-    except (ValueError, FileNotFoundError, ImportError, RuntimeError, OSError) as e:
-        print(f"{PROG}: error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 1
-    print(f"sweep: {len(result.computed)} cells evaluated, {len(result.skipped)} finished "
-          f"earlier; wrote {result.table}, " + ", ".join(str(w) for w in written), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,8 +15,10 @@ and stds equal the notebook's stored `get_data` outputs (earnings22_full, tedliu
 1 h).
 
 A series (one line of the figure, one row of the tables) is a model name, with its
-evaluation mode and overlap ratio added to the label where a table has several of them for
-one model and context.
+evaluation mode, overlap ratio and noise added to the label where a table has several of
+them for one model and context. A run's row found twice (one run appended twice to a
+table, or two tables read together) counts once (`eval.report.row_key`); two different
+checkpoints under one name and repeat id are refused, not averaged as repeats.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 
 from lcasr_jax.data.features import FRAME_SECONDS
+from lcasr_jax.eval.report import row_key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +64,8 @@ def _label(row: Mapping[str, str], mixed: Mapping[str, bool]) -> str:
         label += f" ({row.get('evaluation_mode') or 'averaged_moving_window'})"
     if mixed["overlap_ratio"]:
         label += f" ov {float(row['overlap_ratio']):g}"
+    if mixed.get("noise"):
+        label += f" [{row.get('noise') or 'none'}]"
     return label
 
 
@@ -75,23 +80,38 @@ def _varies(rows: Sequence[Mapping[str, str]], column: str, *within: str) -> boo
     return any(len(values) > 1 for values in seen.values())
 
 
+def _one_model(models: dict[tuple, str], key: tuple, row: Mapping[str, str]) -> None:
+    """Refuse a second checkpoint for one (dataset, series, context, repeat)."""
+    where = (*key, str(row.get("repeat", "")))
+    checkpoint = str(row.get("checkpoint", ""))
+    if models.setdefault(where, checkpoint) != checkpoint:
+        raise ValueError(f"{key[1]!r} at {key[2]} frames on {key[0]}, repeat {where[-1]}: two "
+                         f"checkpoints ({models[where]}, {checkpoint}); name the runs apart "
+                         "(eval --name) or give them repeat ids")
+
+
 def aggregate(rows: Sequence[Mapping[str, str]]) -> list[Point]:
     """Points of every series of a results table (ours or the original's), sorted by
     dataset, series, context. Raises KeyError/ValueError on missing or bad columns."""
-    overall = [r for r in rows if r.get("recording", "all") == "all"]
+    overall = list({row_key(r): r for r in rows
+                    if (r.get("recording") or "all") == "all"}.values())
     mixed = {"evaluation_mode": _varies(overall, "evaluation_mode"),
-             "overlap_ratio": _varies(overall, "overlap_ratio", "evaluation_mode")}
+             "overlap_ratio": _varies(overall, "overlap_ratio", "evaluation_mode"),
+             "noise": _varies(overall, "noise", "evaluation_mode", "overlap_ratio")}
     splits = collections.defaultdict(set)
     for r in overall:
         splits[r["dataset"]].add(r["split"])
     acc: dict[tuple[str, str, int], list[float]] = collections.defaultdict(list)
+    models: dict[tuple, str] = {}
     for r in overall:
         dataset = r["dataset"] + (f"/{r['split']}" if len(splits[r["dataset"]]) > 1 else "")
         wer, seq_len = float(r["wer"]), float(r["seq_len"])
         if not (math.isfinite(wer) and math.isfinite(seq_len) and seq_len > 0):
             raise ValueError(f"row {r.get('name', '')!r} seq_len {r['seq_len']}: wer "
                              f"{r['wer']} is not a finite WER of a positive context")
-        acc[(dataset, _label(r, mixed), int(seq_len))].append(wer)
+        key = (dataset, _label(r, mixed), int(seq_len))
+        _one_model(models, key, r)
+        acc[key].append(wer)
     return [Point(d, s, n, tuple(w)) for (d, s, n), w in sorted(acc.items())]
 
 

@@ -2,7 +2,10 @@
 
 A cell's key is readable (dataset, split, model, repeat, mode, context, overlap) plus a hash
 of everything that can change its result, so a finished cell is found again after a restart
-and a changed setting is a new cell. The batch size is left out (execution only).
+and a changed setting is a new cell: its settings and, once the sweep has read them
+(`sweeps.resolve`), the contents of its checkpoint files and test set, so a model replaced
+at the same path or a changed manifest is a new cell too. The batch size is left out
+(execution only).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class Cell:
     max_seq_len: int
     settings: tuple[tuple[str, Any], ...] = ()  # `settings`: decoder, resampler, ...
     options: tuple[tuple[str, Any], ...] = ()
+    content: str = ""  # digest of the checkpoint's files and the test set (`sweeps.resolve`)
 
     def eval_settings(self, overlap: int, batch_size: int):
         """This cell's EvalSettings at `overlap` frames (see `build_settings`)."""

@@ -1,0 +1,1 @@
+"""Figures and summary tables of the paper, drawn from results tables and analysis arrays."""

@@ -1,0 +1,1 @@
+"""Evaluation sweeps: a config expanded into cells (`grid`, `config`), run resumably (`run`)."""

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Issue 21 item 4 on a GPU: the original's trainer against this project's, same batches.
+# Each call below runs in < 9 minutes on one H100/H200 and writes under $OUT.
+#
+# Here, once (needs PyPI and the original's checkout at $ORIGINAL, default /work/original):
+#   bash scripts/device_train_parity.sh --fetch
+#     -> .whl/replay/*.whl (einops at the replay's version; the GPU image has torch,
+#        torchaudio, jax, pandas and sentencepiece: 64 MiB travel per call), .original/ (the original's lcasr/ and exp/ folders,
+#        unmodified, ~2.5 MB; git-ignored, never committed)
+#   bash scripts/device_synth.sh --fetch     (only for `data`: debs, wheels, text cache)
+# There (run tool, carry [".whl", ".original", ".debs", ".cache/synth"], one stage a call;
+# `data` and `seed` need the machine to stay warm in between: $WORK lives on its disk):
+#   bash scripts/device_train_parity.sh replay     (a) ~3 min: bf16 replay, both curves
+#   bash scripts/device_train_parity.sh data       (b) ~6 min: synthetic corpus, both formats
+#   bash scripts/device_train_parity.sh seed 1     (b) ~8 min: both trainers, seed 1, + WER
+#   bash scripts/device_train_parity.sh seed 2     (b) same, seed 2
+#   (`seed N original` / `seed N ours`: one trainer a call, if both do not fit in 9 min)
+# then here: python scripts/original_replay/parity_report.py OUT_SEED1 OUT_SEED2 --out docs/
+#
+# (a) run_original.py under CUDA autocast bf16 (6L-256D model section, the replay corpus of
+#     40 recordings, 3 epochs: >= 200 optimizer steps) and run_ours.py on the same batches
+#     from the same initial weights with the paper options; compare_curves.py writes
+#     deviation.json and loss_curves.png.
+# (b) a 6L-256D model, 512 frames x 16 recordings doubling every 64 recordings to 16,384
+#     frames, 3 epochs over a 12-h synthetic corpus (144 5-min recordings, 432 seen; 16,384
+#     frames from the 320th on; ~1,600 optimizer steps), warm-up 300 steps,
+#     lr 3e-3, the same for both trainers (same recordings seen); held-out WER on the test
+#     split at 10 s, 160 s and the whole recording (averaged moving window, overlap 0.875).
+# Knobs (env): WORK (/tmp/parity), HOURS (12), MINUTES (5), EPOCHS (3), INCREASE (64:
+# recordings per sequence-length stage), LIMIT_S (200: each trainer's training-time limit
+# in `seed`; a run cut by it is evaluated as it stands and
+# the log says so: then lower HOURS or EPOCHS, the budget must be the same recordings),
+# OURS_SET (more run_ours.py --set KEY=VALUE options) and OURS_EXTRA (more `lcasr-jax train`
+# overrides in `seed`). Our side's fidelity options (issue 21 item 1: torch init, BatchRenorm
+# statistics, bf16 position tables, original batching, skip-step) come from
+# `config_from_original` in `replay` and from experiments/paper.py's FIDELITY group in
+# `seed`. The original seeds only its data order (training.random_seed): its init is
+# always torch seed 12345, so its two "seeds" differ in batch order alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STAGE=${1:?stage: --fetch | replay | data | seed N}
+OUT=${OUT:-/tmp/out}
+WORK=${WORK:-/tmp/parity}
+HOURS=${HOURS:-12}
+INCREASE=${INCREASE:-64}
+MINUTES=${MINUTES:-5}
+EPOCHS=${EPOCHS:-3}
+LIMIT_S=${LIMIT_S:-200}
+OURS_SET=${OURS_SET:-}
+OURS_EXTRA=${OURS_EXTRA:-}
+TEMPLATE=exp/configs/paper_templates/exp_set_rot_encodings_6l_256.yaml
+R=scripts/original_replay
+
+if [ "$STAGE" = "--fetch" ]; then
+  plats=()
+  for p in manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64; do
+    plats+=(--platform "$p"); done
+  ${PIP:-.venv/bin/python -m pip} download -q --no-deps --only-binary=:all: \
+    --python-version 3.12 --implementation cp "${plats[@]}" -d .whl/replay \
+    einops==0.8.2
+  mkdir -p .original
+  cp -r "${ORIGINAL:-/work/original}/lcasr" "${ORIGINAL:-/work/original}/exp" .original/
+  rm -rf .original/exp/configs/bin .original/exp/configs/old
+  du -sh .original .whl/replay
+  exit 0
+fi
+
+mkdir -p "$OUT" "$WORK"
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
+  .whl/*.whl .whl/replay/*.whl 2>&1 | tail -2
+export PYTHONPATH=.:/tmp/site PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+exec > >(tee -a "$OUT/log.txt") 2>&1
+{ date -u; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+  python3 -c 'import jax, torch; print("jax", jax.__version__, "torch", torch.__version__)'
+} | tee "$OUT/versions.txt"
+
+case "$STAGE" in
+replay)
+  rep=$WORK/replay_bf16
+  rm -rf "$rep"
+  timeout 240 python3 $R/run_original.py --original .original --out "$rep" --device cuda \
+    --dtype bfloat16 --model-template $TEMPLATE --corpus-n 40 --max-epochs 3 \
+    --snapshots '' --no-init-stats | grep -v -E '^(chunk|loss:)' | tail -5
+  timeout 280 python3 $R/run_ours.py --replay "$rep" --dtype bfloat16 \
+    --out "$OUT/ours_steps.jsonl" $OURS_SET
+  python3 $R/compare_curves.py --replay "$rep" --ours "$OUT/ours_steps.jsonl" --out "$OUT"
+  cp "$rep/steps.npz" "$OUT/original_steps.npz"
+  cp "$rep/meta.json" "$OUT/original_meta.json"
+  ;;
+data)
+  for split in train:$HOURS:0 test:1:2; do
+    IFS=: read -r name hours seed <<<"$split"
+    [ -f "$WORK/synth/$name/.done" ] && continue
+    bash scripts/device_synth.sh --out "$WORK/synth/$name" --hours "$hours" --split "$name" \
+      --seed "$seed" --minutes "$MINUTES" --no-progress
+    touch "$WORK/synth/$name/.done"
+  done
+  # the paper configs read features made with torchaudio resampling where the cache knows
+  # resamplers (16-kHz synthetic audio is not resampled: the features are the same)
+  rs=$(python3 -m lcasr_jax.cli data cache --help | grep -q -- --resampler \
+    && echo "--resampler torchaudio" || true)
+  python3 -m lcasr_jax.cli data cache "$WORK/synth" $rs
+  python3 $R/export_original.py --kind recordings --src "$WORK/synth" --split train \
+    --out "$WORK/original_format" | tail -1
+  du -sh "$WORK"/* | tee "$OUT/data.txt"
+  ;;
+seed)
+  S=${2:?seed number}
+  D=$WORK/seed$S
+  mkdir -p "$D" "$OUT/seed$S"
+  cat >"$D/original.yaml" <<EOF
+model_class: SCConformerXL
+optimizer: {name: madgrad, args: {lr: 3.0e-3}}
+scheduler: {warmup_steps: 300}
+audio_chunking: {size: 512, overlap: 0}
+sequence_scheduler: {increase_every: $INCREASE, stop_after: 1000000000, start_after: 0,
+  max_sequence_length: 16384, increase_by_multiplier: 2, batch_size_multiplier: 0.5,
+  interpolate_rotary: false}
+wandb: {use: false, project_name: parity, id: ''}
+checkpointing: {dir: '', save_every_n_steps: 1000000000}
+data: {path: ''}
+training: {batch_size: 16, backprop_every: 1, backwards_every: 1, max_seq_len: 0,
+  clip_value: 0.8, intermediate_loss_weighting: 0.0, random_seed: $S, max_epochs: $EPOCHS,
+  dtype: bfloat16}
+model: {}
+EOF
+  WHO=${3:-both}
+  if [ "$WHO" != ours ]; then  # the original: its own main()/train(), steps recorded
+    rm -rf "$D/original"
+    python3 $R/run_original.py --original .original --out "$D/original" --device cuda \
+      --dtype bfloat16 --config "$D/original.yaml" --model-template $TEMPLATE \
+      --corpus "$WORK/original_format/audio_txt_pairs.json" --max-epochs "$EPOCHS" \
+      --time-limit-s "$LIMIT_S" --snapshots '' --no-init-stats 2>&1 \
+      | grep -v -E '^(chunk|loss:)' | tr '\r' '\n' | grep -v '^\s*$' | tail -3 || true
+    ck=$(ls -t "$D/original/work/checkpoints"/step_*.pt 2>/dev/null | head -1)
+    [ -n "$ck" ] && python3 -m lcasr_jax.cli convert "$ck" "$D/original_model" --overwrite
+  fi
+  # ours: the paper config with the same schedule and the original's batching
+  [ "$WHO" != original ] && python3 -m lcasr_jax.cli train --time-limit-s "$LIMIT_S" \
+    --config experiments/paper.py:rb_6l_256d_8h --workdir "$D/ours" \
+    --config.data.kind=recordings --config.data.path="$WORK/synth" --config.seed="$S" \
+    --config.sequence.length=512 --config.sequence.batch_size=16 \
+    --config.sequence.increase_every="$INCREASE" --config.sequence.stop_after=1000000000 \
+    --config.sequence.max_sequence_length=16384 --config.optim.warmup_steps=300 \
+    --config.train.max_epochs="$EPOCHS" --config.train.batching=original \
+    --config.train.nonfinite=skip --config.log.every_steps=1 $OURS_EXTRA 2>&1 | grep -v -i warn | tail -3 || true
+  for who in original ours; do
+    m=$D/${who}_model; [ "$who" = ours ] && m=$D/ours/model
+    [ -e "$m" ] || { echo "$who: no model"; continue; }
+    for ctx in 1000 16000 360000; do
+      python3 -m lcasr_jax.cli eval --checkpoint "$m" --dataset synth --data-dir "$WORK/synth" \
+        --split test --seq-len $ctx --overlap-ratio 0.875 --mode averaged_moving_window \
+        --out "$OUT/seed$S/eval_${who}_$ctx" --quiet 2>&1 | tail -2
+    done
+  done
+  cp "$D/original/steps.npz" "$OUT/seed$S/original_steps.npz" 2>/dev/null || true
+  cp "$D/ours/metrics.jsonl" "$OUT/seed$S/ours_metrics.jsonl" 2>/dev/null || true
+  ;;
+*) echo "unknown stage $STAGE"; exit 2 ;;
+esac
+echo "stage $STAGE done: $(date -u)"
