@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     from lcasr_jax.model.decoder import CTCDecoder
     from lcasr_jax.model.depthwise import DepthwiseConv
     from lcasr_jax.model.feedforward import FeedForward
+    from lcasr_jax.model.lengths import output_lengths
     from lcasr_jax.model.positions import rotary_table
-    from lcasr_jax.model.subsampling import DepthwiseStridingSubsampling, output_lengths
+    from lcasr_jax.model.subsampling import DepthwiseStridingSubsampling
 
     cfg = bench_config(args.small)
     dtype = jnp.bfloat16

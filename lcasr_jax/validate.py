@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import numbers
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -94,6 +95,21 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpa
     except ValueError as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     return args
+
+
+def report(prog: str, action: Callable[[], Any],
+           errors: tuple[type[BaseException], ...] = (OSError, ValueError)) -> int:
+    """A command's ending: run `action`; 'wrote PATH[, PATH...]' (what it returns: a path or
+    a list of them) and 0, or for one of `errors` a single line 'PROG: error: MESSAGE' on
+    stderr and 1."""
+    try:
+        written = action()
+    except errors as e:
+        print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
+    written = written if isinstance(written, list | tuple) else [written]
+    print("wrote " + ", ".join(str(w) for w in written))
+    return 0
 
 
 def check_seq_len(seq_len: int, factor: int) -> None:

@@ -25,7 +25,7 @@ from lcasr_jax.eval.loss import LossDetail
 from lcasr_jax.eval.noise import NoiseSpec, add_noise, parse_noise, valid_mask
 from lcasr_jax.eval.normalize import normalize_hypothesis
 from lcasr_jax.eval.wer import WERDetail, word_error_rate_detail
-from lcasr_jax.model.subsampling import output_lengths
+from lcasr_jax.model.lengths import output_lengths
 
 # Recordings are run together until their merged outputs reach this many output frames
 # (4096 float32 classes each: 40k frames = 650 MB of host memory).

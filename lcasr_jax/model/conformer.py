@@ -11,13 +11,10 @@ from lcasr_jax.model.config import ModelConfig
 from lcasr_jax.model.convolution import ConvModule
 from lcasr_jax.model.decoder import CTCDecoder
 from lcasr_jax.model.feedforward import FeedForward
+from lcasr_jax.model.lengths import output_lengths
 from lcasr_jax.model.norms import make_norm
 from lcasr_jax.model.positions import FourierPositions, RotaryFrequencies, rotary_table
-from lcasr_jax.model.subsampling import (
-    DepthwiseStridingSubsampling,
-    chunked_subsampling,
-    output_lengths,
-)
+from lcasr_jax.model.subsampling import DepthwiseStridingSubsampling, chunked_subsampling
 from lcasr_jax.sharding import bound_mesh
 
 ACTIVATION_AXES = ("batch", "length", "embed")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import flax.linen as nn
 import jax
@@ -11,6 +10,7 @@ import jax.numpy as jnp
 
 from lcasr_jax.model.config import ModelConfig
 from lcasr_jax.model.depthwise import DepthwiseConv, strided_taps
+from lcasr_jax.model.lengths import output_lengths
 from lcasr_jax.model.norms import LayerNorm
 
 _ACTIVATIONS = {
@@ -19,14 +19,6 @@ _ACTIVATIONS = {
     "gelu": lambda x: nn.gelu(x, approximate=False),  # torch nn.GELU() is the exact erf form
     "none": lambda x: x,
 }
-
-
-def output_lengths(lengths: Any, factor: int) -> Any:
-    """Frames after subsampling by `factor` (a power of 2): each stride-2 stage maps L to
-    ceil(L / 2). An int gives an int, an integer array an array of its kind."""
-    for _ in range(int(math.log2(factor))):
-        lengths = (lengths + 1) // 2
-    return lengths
 
 
 class PatchConv(nn.Module):

@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from lcasr_jax.files import atomic_write
+from lcasr_jax.files import atomic_write, sha256_file
 
 CHECKSUMS = "checksums.json"  # in the sweep directory: {path: [size, mtime_ns, sha256]}
 
@@ -54,14 +54,6 @@ def _files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file())
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class Checksums:
     """sha256 of files, remembered in a JSON file by (real path, size, mtime_ns)."""
 
@@ -81,7 +73,7 @@ class Checksums:
         memo = self.known.get(str(real))
         if memo and memo[:2] == [st.st_size, st.st_mtime_ns]:
             return memo[2]
-        digest = _sha256(real)
+        digest = sha256_file(real)
         self.known[str(real)] = [st.st_size, st.st_mtime_ns, digest]
         self.changed = True
         return digest
