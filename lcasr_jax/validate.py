@@ -58,10 +58,24 @@ def either(value: Any, rule: Rule) -> Rule:
     return (lambda v: v == value or ok(v)), f"{value!r} or {allowed}"
 
 
+class SettingError(ValueError):
+    """A value out of range: the setting's `field` and the `problem` ("must be ... (got
+    ...)"); str() is 'FIELD PROBLEM'. Library code names its own fields; a command rewords
+    them as its flags (`named`)."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field} {problem}")
+        self.field, self.problem = field, problem
+
+    def named(self, names: Mapping[str, str]) -> str:
+        """The message with `field` renamed by `names` (e.g. {'context': '--seq-len'})."""
+        return f"{names.get(self.field, self.field)} {self.problem}"
+
+
 def check(name: str, value: Any, rule: Rule) -> None:
     ok, allowed = rule
     if not ok(value):
-        raise ValueError(f"{name} must be {allowed} (got {value!r})")
+        raise SettingError(name, f"must be {allowed} (got {value!r})")
 
 
 # Options shared by the commands, by argparse dest (absent ones are skipped).
@@ -110,13 +124,6 @@ def report(prog: str, action: Callable[[], Any],
     written = written if isinstance(written, list | tuple) else [written]
     print("wrote " + ", ".join(str(w) for w in written))
     return 0
-
-
-def check_seq_len(seq_len: int, factor: int) -> None:
-    """A context window must hold at least one output frame (`factor` input frames)."""
-    if not is_int(seq_len) or seq_len < factor:
-        raise ValueError(f"--seq-len must be >= {factor} frames, one output frame of this "
-                         f"model (got {seq_len!r})")
 
 
 # Training config fields (dotted paths); `model.*` is checked by ModelConfig.validate.

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from lcasr_jax import validate as v
 from lcasr_jax.data.audio import DEFAULT_RESAMPLER
 from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.data.tokenizer import ctc_collapse, default_tokenizer
@@ -49,16 +50,14 @@ class EvalSettings:
         parse_noise(self.noise)  # a bad noise spec is a ValueError naming it, before any run
 
     def validate(self, factor: int) -> EvalSettings:
-        """Raise ValueError naming the first setting out of range for a model whose
-        subsampling factor is `factor` (a window must hold one output frame)."""
-        from lcasr_jax import validate as v
-
-        for name in ("batch_size", "max_seq_len"):
-            v.check("--" + name.replace("_", "-"), getattr(self, name), v.CLI_OPTIONS[name])
-        v.check_seq_len(self.context, factor)
-        if not v.is_int(self.overlap) or not 0 <= self.overlap < self.context:
-            raise ValueError(f"--overlap must be in [0, context={self.context}) frames "
-                             f"(got {self.overlap!r})")
+        """Raise `validate.SettingError` naming the first field out of range for a model
+        whose subsampling factor is `factor` (a window must hold one output frame)."""
+        v.check("batch_size", self.batch_size, v.int_at_least(1))
+        v.check("max_seq_len", self.max_seq_len, v.int_at_least(1))
+        v.check("context", self.context, (lambda c: v.is_int(c) and c >= factor,
+                                          f">= {factor} frames, one output frame of this model"))
+        v.check("overlap", self.overlap, (lambda o: v.is_int(o) and 0 <= o < self.context,
+                                          f"in [0, context={self.context}) frames"))
         return self
 
 

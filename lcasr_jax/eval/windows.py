@@ -77,7 +77,7 @@ def overlap_frames(context: int, overlap: int | None, ratio: float | None, facto
         return overlap
     if ratio is None:
         return 0
-    validate.check("--overlap-ratio", ratio, validate.fraction())
+    validate.check("overlap_ratio", ratio, validate.fraction())
     return int(context * ratio) // factor * factor
 
 
