@@ -3,8 +3,8 @@
 A rule is (predicate, allowed-range text). `check(name, value, rule)` raises ValueError
 "NAME must be ALLOWED (got VALUE)". `CLI_OPTIONS` holds the rule of every numeric option the
 commands share (by argparse `dest`); `parse_args` applies them after argparse, so a bad value
-ends with one error line (exit 2). `TRAIN_CONFIG` holds the rules
-of the training config's fields (dotted paths), applied by `check_config` before any work.
+ends with one error line (exit 2). `check_config` applies a config's rules (dotted paths),
+which live beside the defaults they check (`train/config.py:RULES`).
 """
 
 from __future__ import annotations
@@ -126,34 +126,6 @@ def report(prog: str, action: Callable[[], Any],
     return 0
 
 
-# Training config fields (dotted paths); `model.*` is checked by ModelConfig.validate.
-TRAIN_CONFIG: dict[str, Rule] = {
-    "seed": int_at_least(0),
-    "optim.name": one_of("madgrad", "adam", "adamw"),
-    "optim.lr": number_above(0),
-    "optim.final_lr": number_at_least(0),
-    "optim.warmup_steps": int_at_least(0),
-    "sequence.length": int_at_least(1),
-    "sequence.batch_size": int_at_least(1),
-    "sequence.increase_every": int_at_least(1),
-    "sequence.max_sequence_length": int_at_least(1),
-    "sequence.increase_by_multiplier": number_at_least(1),
-    "sequence.batch_size_multiplier": number_above(0),
-    "train.max_epochs": int_at_least(1),
-    "train.max_steps": either(-1, int_at_least(1)),
-    "train.backprop_every": one_of(1),
-    "train.compute_dtype": one_of("float32", "bfloat16"),
-    "checkpoint.every_steps": int_at_least(1),
-    "checkpoint.keep": int_at_least(1),
-    "checkpoint.export_dtype": one_of("", "float32", "bfloat16"),
-    "log.every_steps": int_at_least(1),
-    "log.sample_every_steps": int_at_least(0),
-    "log.dev_every_steps": int_at_least(0),
-    "data.kind": one_of("synthetic", "corpus", "recordings"),
-    "data.synthetic_recordings": int_at_least(1),
-}
-
-
 def _get(cfg: Mapping[str, Any], path: str) -> Any:
     node: Any = cfg
     for part in path.split("."):
@@ -166,7 +138,7 @@ def _get(cfg: Mapping[str, Any], path: str) -> Any:
 _MISSING = object()
 
 
-def check_config(cfg: Mapping[str, Any], rules: Mapping[str, Rule] = TRAIN_CONFIG,
+def check_config(cfg: Mapping[str, Any], rules: Mapping[str, Rule],
                  prefix: str = "config.") -> None:
     """Raise ValueError naming the first field of `cfg` (a dict or ConfigDict) outside its
     range; fields absent from `cfg` are skipped (their defaults live in the config)."""

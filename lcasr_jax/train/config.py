@@ -17,8 +17,14 @@ from typing import Any
 
 import ml_collections
 
+from lcasr_jax import validate
+from lcasr_jax.data.sources import KINDS
+from lcasr_jax.kernels import attention, ctc
+from lcasr_jax.model import depthwise
 from lcasr_jax.model.config import ModelConfig
 from lcasr_jax.model.conformer import SUBSAMPLING_CHUNK_FRAMES
+from lcasr_jax.train.optim import OPTIMIZERS
+from lcasr_jax.train.state import DTYPES
 
 
 def base_config(**model: object) -> ml_collections.ConfigDict:
@@ -59,6 +65,43 @@ def base_config(**model: object) -> ml_collections.ConfigDict:
         every_steps=10, sample_every_steps=500, tensorboard=True, progress=True,
         dev_every_steps=0, dev_batches=4, dev_frames=4096, dev_batch_size=8))
     return cfg
+
+
+# The ranges of the fields above (dotted paths; choices read from the tables that use them);
+# `model.*` is checked by ModelConfig.validate.
+RULES: dict[str, validate.Rule] = {
+    "seed": validate.int_at_least(0),
+    "optim.name": validate.one_of(*OPTIMIZERS),
+    "optim.lr": validate.number_above(0),
+    "optim.final_lr": validate.number_at_least(0),
+    "optim.warmup_steps": validate.int_at_least(0),
+    "sequence.length": validate.int_at_least(1),
+    "sequence.batch_size": validate.int_at_least(1),
+    "sequence.increase_every": validate.int_at_least(1),
+    "sequence.max_sequence_length": validate.int_at_least(1),
+    "sequence.increase_by_multiplier": validate.number_at_least(1),
+    "sequence.batch_size_multiplier": validate.number_above(0),
+    "train.max_epochs": validate.int_at_least(1),
+    "train.max_steps": validate.either(-1, validate.int_at_least(1)),
+    "train.backprop_every": validate.one_of(1),
+    "train.compute_dtype": validate.one_of(*DTYPES),
+    "train.attention_impl": validate.one_of(*attention.IMPLS),
+    "train.depthwise_impl": validate.one_of(*depthwise.IMPLS),
+    "train.ctc_impl": validate.one_of(*ctc.IMPLS),
+    "checkpoint.every_steps": validate.int_at_least(1),
+    "checkpoint.keep": validate.int_at_least(1),
+    "checkpoint.export_dtype": validate.one_of("", *DTYPES),
+    "log.every_steps": validate.int_at_least(1),
+    "log.sample_every_steps": validate.int_at_least(0),
+    "log.dev_every_steps": validate.int_at_least(0),
+    "data.kind": validate.one_of(*KINDS),
+    "data.synthetic_recordings": validate.int_at_least(1),
+}
+
+
+def check(cfg: Mapping[str, Any]) -> None:
+    """Raise ValueError naming the first field of a training config outside `RULES`."""
+    validate.check_config(cfg, RULES)
 
 
 # Fields a resumed run may change: when and how long to run, logging, checkpointing, the

@@ -28,6 +28,7 @@ from lcasr_jax.interrupts import deferred_signals
 from lcasr_jax.sharding import make_mesh, put_batch
 from lcasr_jax.train import hosts
 from lcasr_jax.train import step as step_lib
+from lcasr_jax.train.config import check as check_config
 from lcasr_jax.train.devset import DevSet, argmax_ids
 from lcasr_jax.train.resume import Checkpointer, export_model
 from lcasr_jax.train.schedules import LRSchedule, SequenceSchedule
@@ -117,12 +118,10 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
 
     At the end the model is also written to WORKDIR/model (load_pretrained-able) in
     `checkpoint.export_dtype` ('' = no export). The config is validated first
-    (`validate.check_config`); the workdir is locked for the run (a second trainer is
+    (`train.config.check`); the workdir is locked for the run (a second trainer is
     refused, naming the holder's PID). SIGINT/SIGTERM stop the run after the current step:
     it is checkpointed, and KeyboardInterrupt is raised after saying how to resume.
     """
-    from lcasr_jax.validate import check_config
-
     check_config(cfg)
     try:
         build_model(cfg)
