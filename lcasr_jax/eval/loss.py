@@ -16,7 +16,10 @@ import dataclasses
 import functools
 from collections.abc import Sequence
 
+import jax
 import numpy as np
+
+from lcasr_jax.kernels.ctc import ctc_loss
 
 FRAME_BUCKET = 1024  # frames and labels are padded to multiples of these (fewer compiles)
 LABEL_BUCKET = 128
@@ -47,10 +50,6 @@ def total(details: Sequence[LossDetail]) -> LossDetail:
 
 @functools.cache
 def _nll_fn():
-    import jax
-
-    from lcasr_jax.kernels.ctc import ctc_loss
-
     return jax.jit(ctc_loss, static_argnames=("blank_id",))
 
 

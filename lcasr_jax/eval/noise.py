@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lcasr_jax.data.audio import load_audio
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".sph")
 
 
@@ -112,8 +114,6 @@ def background_files(folder: Path) -> tuple[Path, ...]:
 
 @functools.lru_cache(maxsize=4)
 def _load_background(path: Path) -> np.ndarray:
-    from lcasr_jax.data.audio import load_audio
-
     audio = load_audio(path)
     if power(audio) == 0.0:
         raise ValueError(f"{path}: background noise file is silent")

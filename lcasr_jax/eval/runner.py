@@ -15,12 +15,12 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from lcasr_jax import validate as v
-from lcasr_jax.data.audio import DEFAULT_RESAMPLER
-from lcasr_jax.data.features import FRAMES_PER_SECOND
+from lcasr_jax.data.audio import DEFAULT_RESAMPLER, SAMPLE_RATE, load_audio
+from lcasr_jax.data.features import FRAMES_PER_SECOND, MIN_SAMPLES, compute_features
 from lcasr_jax.data.tokenizer import ctc_collapse, default_tokenizer
 from lcasr_jax.decode import DecoderSettings, Transcript, check_classes, make_decoder
 from lcasr_jax.eval import engine, loss, windows
-from lcasr_jax.eval.datasets.base import EvalRecording
+from lcasr_jax.eval.datasets.base import EvalRecording, zero_regions
 from lcasr_jax.eval.hosts import Hosts, owned, reassemble
 from lcasr_jax.eval.loss import LossDetail
 from lcasr_jax.eval.noise import NoiseSpec, add_noise, parse_noise, valid_mask
@@ -96,9 +96,6 @@ def recording_features(rec: EvalRecording, noise: NoiseSpec, seed: int = 0,
     its audio corrupted by `noise` (seeded by (seed, rec.id)) when noise is active."""
     if not noise.active:
         return rec.features(resampler), None
-    from lcasr_jax.data.audio import SAMPLE_RATE, load_audio
-    from lcasr_jax.data.features import MIN_SAMPLES, compute_features
-    from lcasr_jax.eval.datasets.base import zero_regions
 
     audio = load_audio(rec.audio, SAMPLE_RATE, resampler)
     if audio.shape[0] < MIN_SAMPLES:

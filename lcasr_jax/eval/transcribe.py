@@ -9,11 +9,16 @@ from the common folder joined with '__' (a__take.wav, b__take.wav).
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from lcasr_jax.data.audio import DEFAULT_RESAMPLER
+from lcasr_jax.data.features import audio_to_features
 from lcasr_jax.decode import DecoderSettings, Transcript, check_classes, make_decoder
+from lcasr_jax.eval import engine, windows
+from lcasr_jax.eval.runner import EvalSettings, model_for_mode
 from lcasr_jax.files import atomic_write
 
 
@@ -54,7 +59,6 @@ def render(transcript: Transcript, fmt: str, audio: str) -> str:
 
 def output_names(paths: list[str]) -> list[str]:
     """A distinct file name (no format suffix) per input path (module docstring)."""
-    import os
 
     full = [os.path.abspath(p) for p in paths]
     stems = [Path(p).stem for p in full]
@@ -68,7 +72,6 @@ def output_names(paths: list[str]) -> list[str]:
 
 def check_audio_paths(paths: list[str]) -> None:
     """Raise naming the first input that is missing, a folder, or given twice."""
-    import os
 
     seen: set[str] = set()
     for path in paths:
@@ -83,7 +86,6 @@ def check_audio_paths(paths: list[str]) -> None:
 
 def check_out_dir(out_dir: Path) -> None:
     """Create `out_dir` and make sure files can be written there (before any model work)."""
-    import tempfile
 
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"{out_dir}: --out-dir exists and is not a directory")
@@ -101,9 +103,6 @@ def transcribe(paths, model, variables, context: int, overlap: int, mode: str,
     """Transcripts (raw decoder text + word times) of audio files; `resampler` for audio
     not at 16 kHz ('torchaudio': the original's, or 'soxr'); `decoding`: greedy (None) or
     beam."""
-    from lcasr_jax.data.features import audio_to_features
-    from lcasr_jax.eval import engine, windows
-    from lcasr_jax.eval.runner import EvalSettings, model_for_mode
 
     check_classes(model.config.num_classes)
     decoder = make_decoder(decoding or DecoderSettings())

@@ -17,6 +17,8 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from lcasr_jax.checkpoints.hub import hub_offline, is_hub_name, resolve_checkpoint
+from lcasr_jax.checkpoints.shipped import resolve_default_model
 from lcasr_jax.files import atomic_write, sha256_file
 
 CHECKSUMS = "checksums.json"  # in the sweep directory: {path: [size, mtime_ns, sha256]}
@@ -27,8 +29,6 @@ def resolve_checkpoints(names: Iterable[str], log: Callable[[str], None] = print
     """{name: local path} of every checkpoint name ('' = the shipped model). Raises one
     FileNotFoundError listing every name that cannot be found (not just the first). The hub
     is probed once (`hub.hub_offline`): offline, every hub name comes from the cache."""
-    from lcasr_jax.checkpoints.hub import hub_offline, is_hub_name, resolve_checkpoint
-    from lcasr_jax.checkpoints.shipped import resolve_default_model
 
     names = list(dict.fromkeys(names))
     offline = any(is_hub_name(n) for n in names) and hub_offline()

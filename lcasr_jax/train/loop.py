@@ -23,6 +23,8 @@ import numpy as np
 
 from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.data.sources import make_source
+from lcasr_jax.data.tokenizer import default_tokenizer
+from lcasr_jax.decode import greedy_texts
 from lcasr_jax.files import hold_lock
 from lcasr_jax.interrupts import deferred_signals
 from lcasr_jax.sharding import make_mesh, put_batch
@@ -103,8 +105,6 @@ class _Log:
 
 def _sample_transcript(model, state: TrainState, batch: dict[str, np.ndarray]) -> tuple[str, str]:
     """Greedy transcript of row 0 of `batch` (eval mode) and its reference."""
-    from lcasr_jax.data.tokenizer import default_tokenizer
-    from lcasr_jax.decode import greedy_texts
 
     ids, n = jax.device_get(argmax_ids(model, state.variables(), jnp.asarray(batch["spec"][:1]),
                                        jnp.asarray(batch["lengths"][:1])))

@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from lcasr_jax.model import ModelConfig, SCConformerXL
+
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
@@ -38,7 +40,6 @@ class TrainState:
 
 def build_model(cfg: Any) -> nn.Module:
     """SCConformerXL from `cfg.model` (ModelConfig fields) and `cfg.train` (dtype, remat)."""
-    from lcasr_jax.model import ModelConfig, SCConformerXL
 
     model_cfg = ModelConfig.from_dict(dict(cfg.model))
     return SCConformerXL(model_cfg, dtype=DTYPES[cfg.train.compute_dtype],

@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from lcasr_jax.data.alignments import find_recordings
+from lcasr_jax.data.examples import encode_recording
+
 SUFFIX = ".feats.npz"
 
 
@@ -65,8 +68,6 @@ def cached(path: Path, encode: Callable[[Path], dict[str, Any]]) -> dict[str, An
 
 
 def _one(path: Path) -> int:
-    from lcasr_jax.data.examples import encode_recording
-
     if load(path) is None:
         store(path, encode_recording(path))
         return 1
@@ -75,7 +76,6 @@ def _one(path: Path) -> int:
 
 def precompute(directory: str | Path, workers: int) -> int:
     """Encode every recording JSON under `directory` that has no fresh cache; returns count."""
-    from lcasr_jax.data.alignments import find_recordings
 
     paths = find_recordings(directory)
     with mp.get_context("spawn").Pool(max(1, workers)) as pool:

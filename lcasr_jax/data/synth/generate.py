@@ -15,6 +15,11 @@ import os
 import sys
 import time
 
+from lcasr_jax.data.alignments import read_recording
+from lcasr_jax.data.synth.recording import Engines, make, plan
+from lcasr_jax.data.synth.text import load_corpus
+from lcasr_jax.validate import check, number_above
+
 from .text import CACHE_VERSION
 from .voices import DEFAULT_ENGINES
 
@@ -47,16 +52,11 @@ def one_blas_thread():
 
 
 def _init(text: str) -> None:
-    from .recording import Engines
-    from .text import load_corpus
-
     _STATE["corpus"] = load_corpus(text)
     _STATE["engines"] = Engines()
 
 
 def _work(job: tuple[dict, str]) -> dict:
-    from .recording import make
-
     p, out = job
     return make(p, _STATE["corpus"], _STATE["engines"], out)
 
@@ -66,8 +66,6 @@ def _finished(out: str, rid: str) -> bool:
 
 
 def _entry_from_disk(p: dict, out: str) -> dict:
-    from lcasr_jax.data.alignments import read_recording
-
     rec = read_recording(os.path.join(out, f"{p['id']}.json"))
     return {"id": p["id"], "audio": rec.audio.name, "words": f"{p['id']}.json",
             "duration": rec.duration, "n_words": len(rec.words), "book": p["book"],
@@ -108,7 +106,6 @@ def recording_minutes(hours: float, minutes: float) -> float:
 def make_plans(hours: float, minutes: float, split: str, seed: int,
                book_sizes: dict[str, int], engines: tuple[str, ...]) -> list[dict]:
     """Plans of the recordings that make about `hours` of `minutes`-long recordings."""
-    from .recording import plan
 
     n = max(1, math.ceil(hours * 60 / minutes - 1e-9))
     return [plan(split, seed, i, minutes, book_sizes, engines) for i in range(n)]
@@ -122,9 +119,6 @@ def generate(out: str, hours: float, *, split: str = "train", seed: int = 0,
     `split` under `out`; returns the manifest. workers: processes (default: usable cores);
     text: the gzip JSON text cache (default `default_text()`; built from the janeaustenr
     package if missing)."""
-    from lcasr_jax.validate import check, number_above
-
-    from .text import load_corpus
 
     check("--hours", hours, number_above(0))
     check("--minutes", minutes, number_above(0))
