@@ -9,9 +9,14 @@ columns of `VARIANTS` set: layers, width, heads (head_dim = d_model / heads), po
 encoding, lr, warm-up steps and remat; `subsampling_conv_channels` is 512 for the 2048-wide
 model, the default 256 otherwise. The `template` column names the original's
 exp/configs/paper_templates file each variant reproduces.
+
+Every variant also trains as the original trained (issue 21): the fields of `FIDELITY`
+(README, "Fidelity to the original": what each does and this project's default), and
+`model.batch_renorm_updates=2` where the template checkpoints every layer (remat 'full').
+`experiments/paper.py:VARIANT,project` leaves them at this project's defaults.
 """
 
-from lcasr_jax.train.config import base_config
+from lcasr_jax.train.config import FIDELITY, base_config
 
 # positions: rotary base frequency, or "sine" (learnable Fourier), or "none".
 POSITIONS = {"rb": 1_500_000.0, "rotary10k": 10_000.0, "sine": "sine", "nopos": "none"}
@@ -27,11 +32,15 @@ VARIANTS = {
     "rb_3l_2048d_16h": (3, 2048, 16, 2e-3, 5000, "none", "exp_set_seq_rotary_base_3l_2048"),
     "rb_6l_256d_8h": (6, 256, 8, 3e-3, 1500, "none", "exp_set_rot_encodings_6l_256"),
     "rb_12l_256d_8h": (12, 256, 8, 3e-3, 1500, "none", "exp_set_rot_encodings_12l_256"),
-    # the 2023 preprint's model: the main model's template with rotary base 10k
-    "rotary10k_6l_768d_6h": (6, 768, 6, 3e-3, 5000, "none", "exp_set_seq_rotary_base"),
+    # the 2023 preprint's model: rotary base 10k (the model's default base), whose only
+    # template (original/exp_set_seq_sched) warms up over 1,500 steps
+    "rotary10k_6l_768d_6h": (6, 768, 6, 3e-3, 1500, "none", "original/exp_set_seq_sched"),
     "sine_6l_768d_6h": (6, 768, 6, 3e-3, 1500, "none", "exp_set_fourier_encodings"),
     "nopos_6l_768d_6h": (6, 768, 6, 3e-3, 1500, "none", "exp_set_no_rotary"),
 }
+
+
+GROUPS = ("project",)  # VARIANT,GROUP: 'project' = without FIDELITY
 
 
 def _positions(kind: str) -> dict:
@@ -43,10 +52,22 @@ def _positions(kind: str) -> dict:
     return {"rotary_base_freq": pos}
 
 
-def get_config(variant: str = ""):
+def _set(cfg, dotted: str, value) -> None:
+    *parents, name = dotted.split(".")
+    node = cfg
+    for part in parents:
+        node = node[part]
+    node[name] = value
+
+
+def get_config(spec: str = ""):
+    variant, _, group = spec.partition(",")
     if variant not in VARIANTS:
         raise ValueError(f"paper.py needs a variant, experiments/paper.py:NAME with NAME one "
                          f"of {', '.join(VARIANTS)} (got {variant!r})")
+    if group and group not in GROUPS:
+        raise ValueError(f"experiments/paper.py:{spec}: after the comma, one of "
+                         f"{', '.join(GROUPS)} (got {group!r})")
     n_layers, d_model, n_heads, lr, warmup_steps, remat, _ = VARIANTS[variant]
     model = dict(n_layers=n_layers, d_model=d_model, n_heads=n_heads,
                  head_dim=d_model // n_heads, **_positions(variant.split("_")[0]))
@@ -55,4 +76,9 @@ def get_config(variant: str = ""):
     cfg = base_config(**model)
     cfg.optim.update(lr=lr, warmup_steps=warmup_steps)
     cfg.train.remat = remat
+    if group != "project":
+        for dotted, value in FIDELITY.items():
+            _set(cfg, dotted, value)
+        # checkpoint_every_n_layers: 1 reruns each layer's forward in the backward
+        cfg.model.batch_renorm_updates = 2 if remat != "none" else 1
     return cfg

@@ -22,6 +22,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from lcasr_jax.eval.windows import MODES
+
 
 def held_out_data(out: Path, hours: float, minutes: float, seed: int) -> Path:
     """Held-out synthetic test recordings under `out` (generated once, then reused)."""
@@ -58,12 +60,20 @@ def features_once(recordings: list) -> list:
             for r in recordings]
 
 
+def relative_reduction(rows: list[dict], row: dict) -> float:
+    """Relative WER reduction (%) of `row` from the shortest context's WER (positive: better)."""
+    short = min(rows, key=lambda r: r["seconds"])
+    return 100 * (short["wer"] - row["wer"]) / max(short["wer"], 1e-12)
+
+
 def format_table(rows: list[dict]) -> str:
-    head = f"{'context':>9} {'WER %':>7} {'ins %':>6} {'del %':>6} {'sub %':>6} " \
+    """The WER table, with each context's relative reduction from the shortest ('red. %')."""
+    head = f"{'context':>9} {'WER %':>7} {'red. %':>7} {'ins %':>6} {'del %':>6} {'sub %':>6} " \
            f"{'words':>6} {'time s':>7}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['seconds']:>8g}s {100 * r['wer']:>7.2f} {100 * r['ins_rate']:>6.2f} "
+        lines.append(f"{r['seconds']:>8g}s {100 * r['wer']:>7.2f} "
+                     f"{relative_reduction(rows, r):>+7.1f} {100 * r['ins_rate']:>6.2f} "
                      f"{100 * r['del_rate']:>6.2f} {100 * r['sub_rate']:>6.2f} "
                      f"{r['words']:>6d} {r['wall']:>7.1f}")
     return "\n".join(lines)
@@ -98,7 +108,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--contexts", type=float, nargs="+", default=[10, 40, 160, 320],
                    help="context lengths in seconds")
     p.add_argument("--overlap-ratio", type=float, default=0.875)
-    p.add_argument("--mode", default="averaged_moving_window")
+    p.add_argument("--mode", choices=MODES, default="averaged_moving_window")
     p.add_argument("--hours", type=float, default=0.2, help="test audio to generate")
     p.add_argument("--minutes", type=float, default=7.0,
                    help="mean recording length (each is 0.8-1.2 times it)")
@@ -112,7 +122,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from lcasr_jax import validate
 
-    args = validate.parse_args(parser(), argv)
+    p = parser()
+    args = validate.parse_args(p, argv)
+    for seconds in args.contexts:  # before generating data and loading the model
+        try:
+            validate.check("--contexts", seconds, validate.number_above(0))
+        except ValueError as e:
+            p.exit(2, f"{p.prog}: error: {e}\n")
     try:
         return _run(args)
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
@@ -137,6 +153,11 @@ def _run(args: argparse.Namespace) -> int:
     recordings = features_once(load_dataset("synth", data, "test"))
     audio_s = sum(r.words[-1]["end"] for r in recordings if r.words)
     model, variables, checkpoint = load_model(args.checkpoint, "float32")
+    factor = model.config.subsampling_factor
+    for seconds in args.contexts:
+        if round(seconds * FRAMES_PER_SECOND) < factor:
+            raise ValueError(f"--contexts: {seconds:g} s is shorter than one output frame of "
+                             f"this model ({factor / FRAMES_PER_SECOND:g} s)")
     stand_in = args.checkpoint is None and Path(checkpoint) != shipped.DEFAULT_MODEL
     name = "stand-in (random weights)" if stand_in else Path(checkpoint).stem
     print(f"demo: {len(recordings)} recordings, {audio_s / 60:.1f} min of speech; model "
@@ -167,6 +188,10 @@ def _run(args: argparse.Namespace) -> int:
     print(f"WER against context ({how}) on "
           f"{audio_s / 60:.1f} min of held-out synthetic speech, model: {name}")
     print(format_table(rows))
+    if len(rows) > 1:
+        short, long = (f(rows, key=lambda r: r["seconds"]) for f in (min, max))
+        print(f"relative WER reduction from {short['seconds']:g} s to {long['seconds']:g} s: "
+              f"{relative_reduction(rows, long):+.1f}% (the figure's lower panel)")
     if stand_in:
         print("NOTE: random-weight stand-in model; these WERs say nothing about accuracy.")
     elif len(rows) > 1:

@@ -17,6 +17,7 @@ Locks are released by the kernel when the process dies, so a crash never leaves 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
@@ -33,18 +34,53 @@ class BusyError(OSError):
     """Another process holds the lock; the message names the path and the holder's PID."""
 
 
+MIN_FREE_BYTES = 1 << 20  # what a command's small outputs (tables, transcripts) may need
+
+
 def atomic_write(path: str | os.PathLike, text: str) -> Path:
-    """Write `text` (utf-8) to `path` atomically; creates the parent folder."""
+    """Write `text` (utf-8) to `path` atomically; creates the parent folder. A failure
+    (disk full, read-only) is an OSError whose message names `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, BrokenPipeError) or str(path) in str(e):
+            raise
+        raise type(e)(f"{path}: cannot write ({e.strerror or e})") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def check_writable_dir(folder: str | os.PathLike, option: str,
+                       need: int = MIN_FREE_BYTES) -> Path:
+    """Make sure files can be written in `folder` now, before any long work (it is not
+    created: a command that fails later leaves nothing): raises OSError naming `option` and
+    the folder if it, or the nearest existing folder above it, is not a folder, not
+    writable, or has less than `need` bytes free (a full disk)."""
+    folder = Path(folder).absolute()
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder}: {option} exists and is not a directory")
+    there = folder
+    while not there.exists():
+        there = there.parent
+    if not there.is_dir():
+        raise NotADirectoryError(f"{folder}: {option} is inside {there}, which is not a "
+                                 "directory")
+    try:
+        tempfile.TemporaryFile(dir=there).close()
+    except OSError as e:
+        raise PermissionError(f"{folder}: {option} is not writable ({e.strerror})") from None
+    free = shutil.disk_usage(there).free
+    if free < need:
+        raise OSError(f"{folder}: {option} has {free:,} bytes free, {need:,} needed "
+                      "(disk full)")
+    return folder
 
 
 def lock_path(path: str | os.PathLike) -> Path:
@@ -125,15 +161,27 @@ def swap_leftovers(dest: Path) -> list[tuple[Path, str, int]]:
 def partial_dir(dest: Path) -> Path:
     """A new empty folder `.NAME.partial-PID-*` beside `dest` to build its replacement in."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-{os.getpid()}-", dir=dest.parent))
+    new = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-{os.getpid()}-", dir=dest.parent))
+    mask = os.umask(0)  # mkdtemp makes 0700; the folder becomes `dest`: as mkdir would
+    os.umask(mask)
+    new.chmod(0o777 & ~mask)
+    return new
 
 
-def swap_in(new: Path, dest: Path) -> None:
+def swap_in(new: Path, dest: Path, overwrite: bool = True) -> None:
     """Rename the finished folder `new` to `dest`; an existing `dest` is first renamed to
-    `.NAME.old-PID` (put back if the second rename fails) and removed afterwards."""
+    `.NAME.old-PID` (put back if the second rename fails) and removed afterwards. Without
+    `overwrite`, `dest` must be missing or empty at this moment (one rename, which fails
+    when another process has filled `dest` meanwhile: FileExistsError)."""
     old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-    if not dest.exists():
-        new.rename(dest)
+    if not overwrite or not dest.exists():
+        try:
+            new.rename(dest)  # replaces an empty folder, never a full one
+        except OSError as e:
+            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise
+            raise FileExistsError(f"{dest}: written by another process meanwhile; not "
+                                  "replaced (use --overwrite to replace it)") from None
         return
     dest.rename(old)
     try:

@@ -175,7 +175,8 @@ def local_batch_multiple(mesh: Mesh) -> int:
 def pad_batch(batch: dict[str, np.ndarray], multiple: int) -> dict[str, np.ndarray]:
     """Host batch padded with zero rows to a multiple of `multiple` rows, plus its 'weight'.
 
-    weight: (batch,) float32, 1 for real rows and 0 for padding. Padded rows have length 0,
+    weight: (batch,) float32, 1 for real rows and 0 for padding (a batch's own 'weight' is
+    kept for its rows). Padded rows have length 0,
     so they add nothing to the loss or to batch renorm statistics; the loss is normalised
     by the real rows. Every device then computes its own share of the rows (an indivisible
     batch would otherwise be replicated: every device computing every row).
@@ -184,7 +185,8 @@ def pad_batch(batch: dict[str, np.ndarray], multiple: int) -> dict[str, np.ndarr
     pad = -rows % multiple
     out = {k: np.concatenate([v, np.zeros((pad, *v.shape[1:]), v.dtype)]) if pad else v
            for k, v in batch.items() if k in BATCH_FIELDS}
-    out["weight"] = (np.arange(rows + pad) < rows).astype(np.float32)
+    real = batch.get("weight", np.ones(rows, np.float32))  # a batch may bring its own
+    out["weight"] = np.concatenate([np.asarray(real, np.float32), np.zeros(pad, np.float32)])
     return out
 
 

@@ -82,7 +82,7 @@ def check(name: str, value: Any, rule: Rule) -> None:
 CLI_OPTIONS: dict[str, Rule] = {
     "batch_size": int_at_least(1),
     "limit": optional(int_at_least(1)),
-    "seq_len": int_at_least(1),
+    "seq_len": optional(int_at_least(1)),  # eval: None = the checkpoint's context
     "overlap": optional(int_at_least(0)),
     "overlap_ratio": optional(fraction()),
     "max_seq_len": int_at_least(1),

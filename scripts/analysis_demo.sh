@@ -32,14 +32,14 @@ done
 lcasr analyze figures "$R/eval/results.csv" --out "$R/figures"
 
 # 3. Attended distance per layer (160-s windows) and a heat map of a 40-s window.
-lcasr analyze attention --dataset synth --data-dir "$R/data" --seq-len 16000 --windows 1 \
-    --out "$R/attention" --quiet
-lcasr analyze attention --dataset synth --data-dir "$R/data" --seq-len 4000 --limit 1 \
-    --out "$R/attention_40s" --quiet
+lcasr analyze attention --dataset synth --data-dir "$R/data" --capture chunked \
+    --seq-len 16000 --out "$R/attention" --quiet
+lcasr analyze attention --dataset synth --data-dir "$R/data" --capture chunked \
+    --seq-len 4000 --limit 1 --out "$R/attention_40s" --quiet
 
 # 4. Context attribution: 10-s windows of the first 2 minutes of two recordings.
 lcasr analyze attribution --dataset synth --data-dir "$R/data" --limit 2 --max-seconds 120 \
-    --segment 1000 --batch-size 4 --out "$R/attribution" --quiet
+    --segment 1000 --measure logp --batch-size 4 --out "$R/attribution" --quiet
 
 cp "$R/figures/wer_vs_snr.png" "$R/figures/loss_vs_context.png" \
    "$R/attention/attention_distance.png" "$R/attention_40s/attention_heatmaps.png" \

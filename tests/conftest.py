@@ -1,23 +1,45 @@
-"""Test set-up: 8 fake CPU devices for sharding tests; paths to the shared fixtures."""
+"""Test set-up: 8 fake CPU devices for sharding tests; the parity fixtures (tests/fixtures)."""
 
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import pytest  # noqa: E402
+from waits import HANG_S  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("LCASR_SHARED", REPO.parent / "shared"))
-PARITY = SHARED / "fixtures" / "parity"
+PARITY = REPO / "tests" / "fixtures" / "parity"  # in the repository: README.md there
 
 
 @pytest.fixture(scope="session")
 def parity_dir() -> Path:
-    if not PARITY.is_dir():
-        pytest.fail(f"{PARITY}: parity fixtures not found (set LCASR_SHARED)")
+    """The original's parity fixtures (rotary_ln, nopos_ln), committed with the tests."""
     return PARITY
+
+
+@pytest.fixture(scope="module")
+def released(parity_dir):
+    """The tiny random-weight parity model (rotary_ln) as a released checkpoint."""
+    return parity_dir / "rotary_ln" / "checkpoint.pt"
+
+
+@pytest.fixture(scope="module")
+def model_dir(released, tmp_path_factory):
+    """`released` converted into a model dir (once per module)."""
+    from lcasr_jax.checkpoints import convert
+
+    return convert.torch_to_flax(released, tmp_path_factory.mktemp("m") / "model")
+
+
+@pytest.fixture
+def model_copy(model_dir, tmp_path):
+    """A copy of `model_dir` that a test may damage."""
+    dest = tmp_path / "model"
+    shutil.copytree(model_dir, dest)
+    return dest
 
 
 @pytest.fixture
@@ -51,7 +73,7 @@ class _Exchange:
     def __init__(self, count: int):
         import threading
 
-        self.barrier = threading.Barrier(count, timeout=300)
+        self.barrier = threading.Barrier(count, timeout=HANG_S)
         self.slots: list = [None] * count
 
     def allgather(self, index: int, values):

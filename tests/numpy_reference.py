@@ -37,6 +37,14 @@ ORIGINAL_DEFAULTS: dict[str, Any] = {
 }
 
 
+def bf16(x) -> np.ndarray:
+    """x rounded to the nearest bfloat16 (ties to even) via float32, returned as float64:
+    what a torch op on bf16 tensors stores (it computes in float32, then rounds)."""
+    bits = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    bits = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16
+    return bits.astype(np.uint32).view(np.float32).astype(F64)
+
+
 def window_from_config(cfg: Mapping[str, Any]) -> tuple[int, int]:
     """(left, right) as the original's get_window_size: a side key that is not None wins
     (0 included), else attention_window_size, else -1 (unbounded)."""
@@ -175,9 +183,11 @@ def _rotate(x, cos, sin):
     return x * cos[None, :, None] + rot * sin[None, :, None]
 
 
-def attention(W: _Weights, p: str, cfg, x, valid, masked: bool, rotary, probs_out=None):
+def attention(W: _Weights, p: str, cfg, x, valid, masked: bool, rotary, probs_out=None,
+              scores_out=None):
     """MHSA; x (B, N, d) already normed. q/k/v rows are laid out (head, dim, q|k|v).
-    probs_out: a list that receives the probabilities (B, H, N, N)."""
+    probs_out / scores_out: lists that receive the probabilities and the pre-softmax scaled
+    scores q.k / sqrt(head_dim) (B, H, N, N; scores unmasked)."""
     h, dh = cfg["n_heads"], cfg["head_dim"]
     b, n, _ = x.shape
     if masked:
@@ -190,6 +200,8 @@ def attention(W: _Weights, p: str, cfg, x, valid, masked: bool, rotary, probs_ou
     if rotary is not None:
         q, k = _rotate(q, *rotary), _rotate(k, *rotary)
     scores = np.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(dh)
+    if scores_out is not None:
+        scores_out.append(scores)
     allowed = np.ones((b, 1, n, n), bool)
     if masked:
         allowed &= valid[:, None, :, None] & valid[:, None, None, :]
@@ -265,9 +277,11 @@ def conformer_layer(W: _Weights, i: int, cfg, x, valid, masked: bool, rotary, st
     if not cfg["transformer"]:
         x = ff(x, "ff1")
     probs: list = []
+    scores: list = []
     h = attention(W, f"{p}.attend.fn", cfg, _norm(W, f"{p}.attend.norm", dn, x), valid,
-                  masked, rotary, probs)
+                  masked, rotary, probs, scores)
     stages[f"layer{i}_attn_probs"] = probs[0]
+    stages[f"layer{i}_attn_scores"] = scores[0]
     if sandwich:
         h = _norm(W, f"{p}.attn_norm_out", dn, h)
     stages[f"layer{i}_attn_out"] = h

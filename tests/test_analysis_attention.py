@@ -62,6 +62,31 @@ def test_probabilities_match_float64_softmax(fixture, window):
                                            ].all()
 
 
+def test_scores_before_softmax_match_float64(fixture):
+    """The original's saved weights (ReturnAttention's a_weight): q.k / sqrt(head_dim) of
+    every layer and head, one pass over the whole input; padded pairs at -finfo.max."""
+    model, variables, state, cfg, io = fixture
+    spec, lengths = io["spec"], io["lengths"].astype(np.int32)
+    want = ref.forward(state, cfg, spec, lengths)
+    got = attention.capture(model, variables, spec, lengths)
+    valid = want["valid"]
+    pairs = valid[:, None, :, None] & valid[:, None, None, :]
+    layers = list(attention.layer_weights(got, "scores"))
+    assert len(layers) == model.config.n_layers
+    for i, scores in enumerate(layers):
+        expect = want[f"layer{i}_attn_scores"]
+        assert scores.shape == expect.shape and scores.dtype == np.float32
+        keep = np.broadcast_to(pairs, scores.shape)
+        scale = np.abs(expect[keep]).max()
+        err = np.abs(scores[keep] - expect[keep]).max()
+        assert err < 1e-4 * max(scale, 1), f"layer {i}: max abs error {err:.2e}"
+        assert (scores[~keep] == -np.finfo(np.float32).max).all()
+        probs = next(p for j, p in enumerate(attention.layer_weights(got, "probs")) if j == i)
+        rows = np.broadcast_to(valid[:, None, :, None], probs.shape)
+        np.testing.assert_allclose(np.where(rows, probs, 0),
+                                   np.where(rows, want[f"layer{i}_attn_probs"], 0), atol=1e-4)
+
+
 def test_capture_off_leaves_the_forward_unchanged(fixture, monkeypatch):
     model, variables, _, _, io = fixture
     spec, lengths = io["spec"], io["lengths"].astype(np.int32)

@@ -64,6 +64,63 @@ def test_batched_matrix_equals_one_variant_at_a_time(fixture):
             want_changed[i, j] = np.mean(out[rows].argmax(-1) != path[rows])
     np.testing.assert_allclose(got.logp, want_logp, atol=2e-5)
     np.testing.assert_array_equal(got.changed, want_changed)
-    assert got.wer.shape == (5, 5) and got.wer_base >= 0
+    assert got.wer.shape == (5, 6) and (got.wer[:, 5] == got.wer_base).all()
     curve = attribution.by_distance(got.logp)
     assert curve.shape == (5,) and curve[0] == pytest.approx(np.trace(got.logp) / 5)
+
+
+def _original_greedy_text(logits: np.ndarray) -> str:
+    """The original's GreedyCTCDecoder: argmax, unique_consecutive, blanks (4095) dropped,
+    sentencepiece decode (the shipped model file, loaded here directly)."""
+    import sentencepiece
+
+    from lcasr_jax.data.tokenizer import default_tokenizer_path
+
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(default_tokenizer_path()))
+    ids = logits.argmax(-1)
+    ids = ids[np.r_[True, ids[1:] != ids[:-1]]]
+    return sp.decode([int(i) for i in ids if i != 4095])
+
+
+def _wer_percent(hyp: str, ref: str) -> float:
+    """100 x word-level Levenshtein distance / reference words."""
+    h, r = hyp.split(), ref.split()
+    d = np.arange(len(h) + 1)
+    for i, rw in enumerate(r, 1):
+        prev, d = d, np.empty_like(d)
+        d[0] = i
+        for j, hw in enumerate(h, 1):
+            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (rw != hw))
+    return 100.0 * d[-1] / len(r)
+
+
+def test_wer_matrix_is_the_originals(fixture):
+    """run_context_attribution.py rebuilt here: the whole recording run once per masked
+    window j (features set to the window's mean), output window i's logits taken from that
+    run, greedy-decoded, normalised, scored; column n: the unmasked run."""
+    from lcasr_jax.eval.normalize import whisper_normalize
+
+    model, variables, spec = fixture
+    apply = lambda x: np.asarray(model.apply(variables, x[None])["final_posteriors"])[0]  # noqa: E731
+    base = apply(spec)
+    words = whisper_normalize(_original_greedy_text(base)).split()
+    reference = " ".join(words[::2] + ["good", "morning"])  # base WER neither 0 nor 100
+    frames, n = spec.shape[1], 5
+    ratio = frames / base.shape[0]
+    windows = [(i, min(i + WINDOW, frames)) for i in range(0, frames, WINDOW)]
+    want = np.zeros((n, n + 1))
+    want[:, -1] = _wer_percent(whisper_normalize(_original_greedy_text(base)), reference)
+    for j, (a, b) in enumerate(windows):
+        masked = spec.copy()
+        masked[:, a:b] = spec[:, a:b].mean()
+        out = apply(masked)
+        for i, (c, e) in enumerate(windows):
+            cur = base.copy()
+            cur[int(c / ratio):int(e / ratio)] = out[int(c / ratio):int(e / ratio)]
+            want[i, j] = _wer_percent(whisper_normalize(_original_greedy_text(cur)), reference)
+    forward, devices = engine.make_forward(model, variables)
+    got = attribution.attribute(forward, devices, spec, WINDOW, factor=8, batch_size=4,
+                                reference=reference)
+    assert got.wer.shape == (n, n + 1)
+    np.testing.assert_allclose(got.wer, want, atol=1e-9)
+    assert len(np.unique(want[:, :n])) > 1 and 0 < want[0, -1] < 100

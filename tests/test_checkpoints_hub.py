@@ -113,14 +113,24 @@ def test_ambiguous_and_not_cached_are_one_line_errors(cache, tmp_path, capsys):
     for name, message in ((f"hf://{REPO}/two", "2 checkpoints, name one"),
                           ("hf://rjflynn2/not-cached/x", "not in the Hugging Face cache"),
                           (f"hf://{REPO}/missing-folder", "not in the Hugging Face cache"),
-                          (f"hf://{REPO}/{FOLDER}@v2", "not in the Hugging Face cache"),
+                          (f"hf://{REPO}/{FOLDER}@v2", "revision 'v2' of rjflynn2/lcasr-test "
+                           "is not in the Hugging Face cache"),
+                          (f"hf:/{REPO}/{FOLDER}", "with two slashes"),
                           ("hf://rjflynn2", "expected hf://OWNER/REPO")):
         assert cli.main([name, str(tmp_path / "out")]) == 1
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and message in err and name in err, err
     assert not (tmp_path / "out").exists()
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    with pytest.raises(FileNotFoundError, match=f"name one of its folders: both, {FOLDER}, "
+                       "repeats, two$"):
         hub.resolve_checkpoint(f"hf://{REPO}")  # the root holds README.md and folders
+    assert "cached: 0123456789ab, fedcba987654, main, v1)" in _error(f"hf://{REPO}@v2")
+
+
+def _error(name: str) -> str:
+    with pytest.raises(FileNotFoundError) as e:
+        hub.resolve_checkpoint(name)
+    return str(e.value)
 
 
 def test_local_folders(tmp_path, parity_dir):
@@ -132,8 +142,13 @@ def test_local_folders(tmp_path, parity_dir):
     shutil.copyfile(parity_dir / "nopos_ln" / "checkpoint.pt", folder / "other.pt")
     with pytest.raises(ValueError, match="2 checkpoints, name one: other.pt, step_7_repeat_1.pt"):
         hub.resolve_checkpoint(folder)
-    with pytest.raises(FileNotFoundError, match="nowhere: checkpoint not found"):
+    with pytest.raises(FileNotFoundError, match="nowhere: checkpoint not found$"):
         hub.resolve_checkpoint(tmp_path / "nowhere")
+    (tmp_path / "root" / "n_seq_sched_2048_rp_1").mkdir(parents=True)
+    (tmp_path / "root" / "n_seq_sched_1024_rp_1").mkdir()
+    with pytest.raises(FileNotFoundError, match="name one of its folders: n_seq_sched_1024_rp_1, "
+                       "n_seq_sched_2048_rp_1$"):
+        hub.resolve_checkpoint(tmp_path / "root")
 
 
 @pytest.mark.parametrize("name, want", [
@@ -288,3 +303,21 @@ def test_online_errors_are_one_line(cache, monkeypatch):
     assert str(hub.resolve_checkpoint("hf://o/r/model.safetensors")) == \
         "/cache/model.safetensors"  # not a folder: fetched as a file
     assert fetched == ["model.safetensors"]
+
+
+def test_online_repository_root_lists_its_folders(cache, monkeypatch):
+    import huggingface_hub as hf
+    from huggingface_hub import constants
+    from huggingface_hub.hf_api import RepoFile, RepoFolder
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+    def list_repo_tree(self, repo_id, path_in_repo=None, **kwargs):
+        yield RepoFile(path="README.md", size=1, oid="a")
+        yield RepoFolder(path="n_seq_sched_2048_rp_1", oid="b")
+        yield RepoFolder(path="n_seq_sched_1024_rp_1", oid="c")
+
+    monkeypatch.setattr(hf.HfApi, "list_repo_tree", list_repo_tree)
+    with pytest.raises(FileNotFoundError, match=r"^hf://o/r: no checkpoint \(.pt\) here; name "
+                       "one of its folders: n_seq_sched_1024_rp_1, n_seq_sched_2048_rp_1$"):
+        hub.resolve_checkpoint("hf://o/r")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from waits import HANG_S
+
 from lcasr_jax.eval import report
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +32,7 @@ def test_two_processes_appending_keep_all_rows(tmp_path):
         p.start()
     start.set()
     for p in procs:
-        p.join(timeout=120)
+        p.join(timeout=HANG_S)
         assert p.exitcode == 0
     rows = report.read_table(table)
     got = sorted((r["dataset"], int(r["recording"])) for r in rows)
@@ -40,19 +42,23 @@ def test_two_processes_appending_keep_all_rows(tmp_path):
 
 def test_trainer_on_a_busy_workdir_is_refused_and_touches_nothing(tmp_path):
     workdir = tmp_path / "w"
-    holder = subprocess.Popen(  # another process holding the workdir as a trainer does
-        [sys.executable, "-c", "import sys, time; from lcasr_jax.files import hold_lock; "
+    # Another process holds the workdir as a trainer does, until its stdin is closed (not
+    # for some seconds, which a slow machine could outlast).
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from lcasr_jax.files import hold_lock; "
          f"f = hold_lock({str(workdir / 'train.lock')!r}, 'w'); print('held', flush=True); "
-         "time.sleep(300)"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+         "sys.stdin.read()"], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         done = subprocess.run([sys.executable, "-m", "lcasr_jax.cli", "train",
                                f"--config={REPO / 'experiments' / 'tiny.py'}",
                                f"--workdir={workdir}"], cwd=REPO, capture_output=True,
-                              text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+                              text=True, timeout=HANG_S,
+                              env=dict(os.environ, JAX_PLATFORMS="cpu"))
     finally:
-        holder.kill()
-        holder.wait()
+        holder.stdin.close()
+        holder.wait(timeout=HANG_S)
     err = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 1 and len(err) == 1, done.stderr
     assert f"PID {holder.pid}" in err[0] and str(workdir) in err[0]

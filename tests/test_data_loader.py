@@ -175,7 +175,10 @@ def test_float16_spec_is_lossless():
 
 def test_close_does_not_hang_when_the_source_fails_with_a_full_queue():
     import threading
-    import time
+
+    from waits import HANG_S
+
+    failed = threading.Event()
 
     class FailsAfterTwoReads(list):
         reads = 0
@@ -183,6 +186,7 @@ def test_close_does_not_hang_when_the_source_fails_with_a_full_queue():
         def __getitem__(self, i):
             FailsAfterTwoReads.reads += 1
             if FailsAfterTwoReads.reads > 2:
+                failed.set()
                 raise OSError("disk gone")
             return list.__getitem__(self, i)
 
@@ -190,9 +194,10 @@ def test_close_does_not_hang_when_the_source_fails_with_a_full_queue():
     loader = Loader(src, 100, 1, seed=0, process_index=0, process_count=1, prefetch=1,
                     lookahead=0)
     next(loader)
-    time.sleep(1.0)  # batch 2 fills the queue; reading batch 3 fails while it is full
+    # batch 2 fills the queue; reading batch 3 fails while it is full
+    assert failed.wait(HANG_S)
     assert FailsAfterTwoReads.reads == 3
     closer = threading.Thread(target=loader.close, daemon=True)
     closer.start()
-    closer.join(timeout=10)
+    closer.join(timeout=HANG_S)
     assert not closer.is_alive(), "Loader.close() hung"

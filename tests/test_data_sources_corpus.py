@@ -128,6 +128,10 @@ def test_feature_cache_is_read_and_goes_stale_with_its_recording(tmp_path, capsy
     marked = dict(want, features=want["features"] + np.float16(1))
     feature_cache.store(path, marked)
     np.testing.assert_array_equal(RecordingsSource([path])[0]["features"], marked["features"])
+    # ... made with soxr: a source that asks for torchaudio's resampling encodes it again.
+    np.testing.assert_array_equal(RecordingsSource([path], "torchaudio")[0]["features"],
+                                  want["features"])
+    assert feature_cache.load(path, "torchaudio") is None
     # A rewritten recording makes its cache stale; the source encodes it again.
     st_ = os.stat(path)
     os.utime(path, ns=(st_.st_atime_ns, st_.st_mtime_ns + 10**9))

@@ -239,3 +239,22 @@ def test_synth_workers_get_one_blas_thread_unless_set(monkeypatch):
         assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
         assert os.environ["OMP_NUM_THREADS"] == "3"
     assert "OPENBLAS_NUM_THREADS" not in os.environ and os.environ["OMP_NUM_THREADS"] == "3"
+
+
+def test_every_installed_english_voice_is_in_the_catalogue_or_reserved():
+    """A voice Debian installs that the catalogue lacks (e.g. a new festvox package) fails
+    here; so does a catalogue voice that names an accent espeak-ng does not have."""
+    inst = voices.installed_english_voices()
+    if not any(inst.values()):
+        pytest.skip("no synthesiser installed (scripts/install_synth_deps.sh)")
+    cat = voices.catalogue()
+    accents = {k.split(":", 1)[1].split("+")[0].lower() for k in cat if k.startswith("espeak:")}
+    missing = (inst["espeak"] - accents) | {
+        f"{e}:{n}" for e in ("flite", "festival") for n in inst[e] if f"{e}:{n}" not in cat}
+    assert not missing, f"installed voices missing from the catalogue: {sorted(missing)}"
+    if inst["espeak"]:
+        assert accents <= inst["espeak"], accents - inst["espeak"]
+    # Every voice of the catalogue sits on exactly one side or is reserved.
+    sides = [{v.key for vs in voices.voices(s).values() for v in vs} for s in ("train", "test")]
+    assert cat == sides[0] | sides[1] | voices.RESERVED_VOICES
+    assert not sides[0] & sides[1] and not (sides[0] | sides[1]) & voices.RESERVED_VOICES

@@ -118,3 +118,31 @@ def test_resume_skips_finished_and_is_deterministic(tmp_path, corpus_file, capsy
     assert cli.main(other) == 1
     assert "made with other settings: minutes 0.1 (now 0.2)" in capsys.readouterr().err
     assert json.loads((out / "manifest.json").read_text())["recordings"] == man["recordings"]
+
+
+def test_dry_corpus_is_the_same_speech_without_room_noise_or_warps(tmp_path, corpus_file, capsys):
+    import soundfile as sf
+
+    base = ["--hours", str(0.1 / 60), "--minutes", "0.1", "--split", "train", "--seed", "5",
+            "--workers", "1", "--text", corpus_file, "--no-progress"]
+    assert cli.main(["synth", "--out", str(tmp_path / "dry"), "--dry", *base]) == 0
+    assert cli.main(["synth", "--out", str(tmp_path / "wet"), *base]) == 0
+    rid = "train-s5-00000"
+    man = json.loads((tmp_path / "dry" / "manifest.json").read_text())
+    assert man["dry"] is True and man["recordings"][0]["audio"] == f"{rid}.wav"
+    assert not (tmp_path / "dry" / f"{rid}.flac").exists()
+    wet_man = json.loads((tmp_path / "wet" / "manifest.json").read_text())
+    # Same voices and book as the wet plan of the same seed: only the acoustics differ.
+    for k in ("speakers", "book"):
+        assert man["recordings"][0][k] == wet_man["recordings"][0][k]
+    x, sr = sf.read(tmp_path / "dry" / f"{rid}.wav", dtype="float32")
+    y, _ = sf.read(tmp_path / "wet" / f"{rid}.flac", dtype="float32")
+    rec = json.loads((tmp_path / "dry" / f"{rid}.json").read_text())
+    assert sr == 16000 and abs(rec["duration"] - len(x) / sr) < 1e-3
+    lead = int(0.2 * sr)  # the leading pause (>= 0.2 s): digital silence when dry
+    assert rec["words"][0]["start"] > 0.2 and not np.any(x[:lead])
+    assert np.sqrt(np.mean(y[:lead] ** 2)) > 1e-3  # noise in the wet one
+    # Dry recordings are not wet ones: resuming a wet folder with --dry is refused.
+    capsys.readouterr()
+    assert cli.main(["synth", "--out", str(tmp_path / "wet"), "--dry", *base]) == 1
+    assert "dry False (now True)" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from lcasr_jax.checkpoints import shipped
 from lcasr_jax.data.synth.lib import available
 
 
-def test_demo_prints_table_and_writes_plot(tmp_path, parity_dir, monkeypatch, capsys):
+def test_demo_prints_table_and_writes_plot(tmp_path, monkeypatch, capsys):
     data = tmp_path / "data"
     data.mkdir()
     rng = np.random.default_rng(0)
@@ -23,7 +23,6 @@ def test_demo_prints_table_and_writes_plot(tmp_path, parity_dir, monkeypatch, ca
         (data / f"{rid}.json").write_text(json.dumps({"audio": f"{rid}.flac", "words": words}))
     monkeypatch.setattr(demo, "held_out_data", lambda out, *a: data)
     monkeypatch.setattr(shipped, "DEFAULT_MODEL", tmp_path / "no_model")
-    monkeypatch.setenv("LCASR_SHARED", str(parity_dir.parents[1]))
     code = demo.main(["--out", str(tmp_path / "demo"), "--contexts", "1", "2.56",
                       "--overlap-ratio", "0.5", "--quiet"])
     out = capsys.readouterr()
@@ -33,7 +32,7 @@ def test_demo_prints_table_and_writes_plot(tmp_path, parity_dir, monkeypatch, ca
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["context", "WER"])
     rows = [line.split() for line in lines[header + 2:header + 4]]
     assert [r[0] for r in rows] == ["1s", "2.56s"]
-    assert all(r[5] == "4" for r in rows)  # reference words
+    assert all(r[6] == "4" for r in rows)  # reference words (after WER % and red. %)
     assert (tmp_path / "demo" / "wer_vs_context.png").stat().st_size > 1000
     table = (tmp_path / "demo" / "results.csv").read_text().splitlines()
     assert len(table) == 1 + 2 * 3  # two contexts x (2 recordings + all)
@@ -100,3 +99,15 @@ def test_demo_table_is_the_shipped_models_wer(tmp_path, capsys):
     expected = 100 * jiwer.wer(whisper_normalize(ref), whisper_normalize(hyp))
     assert table["90s"] == pytest.approx(expected, abs=0.006)
     assert expected < 95  # a trained model: the random-weight stand-in scores ~100%
+
+
+def test_table_prints_the_relative_reduction_from_the_shortest_context():
+    def row(s, wer):
+        return {"seconds": s, "wer": wer, "ins_rate": 0.0, "del_rate": 0.0, "sub_rate": wer,
+                "words": 100, "wall": 1.0}
+
+    rows = [row(10, 0.50), row(40, 0.45), row(320, 0.40)]
+    lines = demo.format_table(rows).splitlines()
+    assert lines[0].split()[:4] == ["context", "WER", "%", "red."]
+    assert [ln.split()[2] for ln in lines[2:]] == ["+0.0", "+10.0", "+20.0"]
+    assert demo.relative_reduction(rows, rows[-1]) == pytest.approx(20.0)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from waits import HANG_S
 
 from lcasr_jax.eval import cli
 
@@ -15,9 +16,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = """
 import sys
 import jax
-jax.distributed.initialize(sys.argv[1], 2, int(sys.argv[2]))
+patience = int(sys.argv[3])  # tests/waits.py: peers may start and stop far apart under load
+jax.distributed.initialize(sys.argv[1], 2, int(sys.argv[2]), initialization_timeout=patience,
+                           shutdown_timeout_seconds=patience)
 from lcasr_jax.eval import cli
-sys.exit(cli.main(sys.argv[3:]))
+sys.exit(cli.main(sys.argv[4:]))
 """
 
 
@@ -41,9 +44,10 @@ def test_two_processes_match_one_and_only_process_0_writes(tmp_path, parity_dir,
     env.pop("JAX_COORDINATOR_ADDRESS", None)
     address = f"localhost:{_free_port()}"
     procs = [subprocess.Popen(
-        [sys.executable, "-c", WORKER, address, str(p), *argv, "--out", str(tmp_path / f"p{p}")],
+        [sys.executable, "-c", WORKER, address, str(p), str(HANG_S), *argv, "--out",
+         str(tmp_path / f"p{p}")],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in (0, 1)]
-    outs = [p.communicate(timeout=500) for p in procs]
+    outs = [p.communicate(timeout=HANG_S) for p in procs]
     for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-3000:]
     assert "WER " in outs[0][0] and "WER " not in outs[1][0]  # (gloo logs to stdout)

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from lcasr_jax.eval import cli
-from lcasr_jax.eval.noise import add_noise, parse_noise, valid_mask
+from lcasr_jax.eval.noise import add_noise, corrupt, parse_noise, valid_mask
 
 SR = 16000
 
@@ -99,7 +99,9 @@ def test_background_is_a_looped_crop_of_one_file_at_the_snr(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("pink:10", "kind must be"), ("gaussian", "expected gaussian:SNR"),
     ("gaussian:loud", "expected gaussian:SNR"), ("gaussian:20:10", "is above HIGH"),
-    ("background:/no/such/dir:5", "noise folder not found"),
+    ("background:/no/such/dir:5", "noise file or folder not found"),
+    ("gaussian:1e9", "outside"), ("gaussian:-300", "outside"), ("gaussian:-5:300", "outside"),
+    ("background:/some/music", "needs an SNR"), ("background:music.wav", "needs an SNR"),
 ])
 def test_bad_specs_are_one_line_errors(text, message):
     with pytest.raises(ValueError, match=message):
@@ -112,11 +114,12 @@ def test_eval_noise_columns_and_stem(tmp_path, parity_dir, synth_dir):
     argv = ["--checkpoint", ckpt, "--dataset", "synth", "--data-dir", str(data),
             "--seq-len", "128", "--overlap-ratio", "0.5", "--out", str(tmp_path / "out"),
             "--name", "fx", "--quiet"]
-    assert cli.main(argv + ["--noise", "gaussian:0:10", "--noise-seed", "3"]) == 0
+    assert cli.main(argv + ["--noise", "gaussian:0:10", "--noise-seed", "3",
+                            "--noise-mode", "exact"]) == 0
     assert cli.main(argv) == 0
     out = tmp_path / "out"
     (noisy,) = out.glob(
-        "synth_test_fx_averaged_moving_window_128_64_gaussian-0-10dB-s3_*[0-9a-f].csv")
+        "synth_test_fx_averaged_moving_window_128_64_gaussian-0-10dB-s3-exact_*[0-9a-f].csv")
     rows = [*csv.DictReader(noisy.with_name(f"{noisy.stem}_recordings.csv").read_text()
                             .splitlines()), *csv.DictReader(noisy.read_text().splitlines())]
     assert [r["noise"] for r in rows] == ["gaussian:0:10"] * 3
@@ -152,3 +155,95 @@ def test_sweep_noise_axis_reaches_the_results(tmp_path, parity_dir, synth_dir):
     assert {r["recording"] for r in rows} == {"all"}  # per-recording rows in their own file
     assert [r["noise"] for r in rows] == ["none", "gaussian:5"]
     assert rows[0]["snr_db"] == "" and abs(float(rows[1]["snr_db"]) - 5) < 0.1
+
+
+# The original's noise (rev16_gaussian_noise / rev16_background_noise run.py), rebuilt here
+# with audiomentations itself: reseed numpy and random with 17925, then the transform, p=1.
+am = pytest.importorskip("audiomentations")
+
+
+def _original_gaussian(x, low, high):
+    import random
+
+    np.random.seed(17925)
+    random.seed(17925)
+    t = am.AddGaussianSNR(min_snr_db=low, max_snr_db=high, p=1.0)
+    return t(x[None], sample_rate=16000)[0]  # (1, samples), as the original passes it
+
+
+def _original_background(x, path, low, high):
+    import random
+
+    np.random.seed(17925)
+    random.seed(17925)
+    t = am.AddBackgroundNoise(sounds_path=str(path), min_snr_db=low, max_snr_db=high, p=1.0)
+    return t(x, sample_rate=16000)
+
+
+def test_original_gaussian_is_audiomentations_reseeded_per_recording():
+    import random
+
+    spec = parse_noise("gaussian:-5:30")
+    recs = {"a": _speechlike(1.0, seed=1), "b": 3 * _speechlike(2.5, seed=2)}
+    added = {}
+    for rid, x in recs.items():
+        state = np.random.get_state()[1].copy(), random.getstate()
+        got, snr = corrupt(x, spec, "original", None, rid)
+        assert (np.random.get_state()[1] == state[0]).all() and random.getstate() == state[1]
+        want = _original_gaussian(x, -5.0, 30.0)
+        assert got.dtype == np.float32 and got.tobytes() == want.tobytes()
+        added[rid] = got.astype(np.float64) - x
+        assert snr == pytest.approx(_measured(x, got), abs=1e-9)  # on all samples
+    # one SNR draw shared by all recordings, and the same noise sequence scaled
+    a, b = added["a"], added["b"][:added["a"].size]
+    assert np.corrcoef(a, b)[0, 1] > 0.9999  # float32 rounding of the sums aside
+    random.seed(17925)
+    random.random()  # should_apply
+    snr = random.uniform(-5.0, 30.0)
+    for rid, x in recs.items():
+        assert abs(_measured(x, x + added[rid]) - snr) < 0.1
+
+
+def test_original_background_is_audiomentations_with_a_file_or_folder(tmp_path):
+    folder = tmp_path / "music"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for i, n in enumerate((5 * SR, 3 * SR)):
+        sf.write(folder / f"m{i}.wav", rng.uniform(-0.3, 0.3, n).astype("f4"), SR,
+                 subtype="FLOAT")
+    x = _speechlike(2.0)
+    for path in (folder, folder / "m0.wav"):
+        got, _ = corrupt(x, parse_noise(f"background:{path}:0:10"), "original", None, "r")
+        want = _original_background(x, path, 0.0, 10.0)
+        np.testing.assert_array_equal(got, want)
+        assert not np.array_equal(got, x)
+
+
+def test_original_mode_other_seed_differs():
+    x = _speechlike(1.0)
+    spec = parse_noise("gaussian:5")
+    a, _ = corrupt(x, spec, "original", None, "r")
+    b, _ = corrupt(x, spec, "original", 17925, "other-id")
+    c, _ = corrupt(x, spec, "original", 1, "r")
+    assert a.tobytes() == b.tobytes() and a.tobytes() != c.tobytes()
+
+
+def test_eval_noise_original_mode_shares_one_draw(tmp_path, parity_dir, synth_dir):
+    import random
+
+    data = synth_dir(tmp_path / "data", (3.83, 2.55))
+    ckpt = str(parity_dir / "rotary_ln" / "checkpoint.pt")
+    argv = ["--checkpoint", ckpt, "--dataset", "synth", "--data-dir", str(data),
+            "--seq-len", "128", "--out", str(tmp_path / "out"), "--name", "fx", "--quiet",
+            "--noise", "gaussian:0:10"]
+    assert cli.main(argv) == 0
+    (path,) = (tmp_path / "out").glob("synth_test_fx_*_gaussian-0-10dB-s17925_*[0-9a-f].csv")
+    rows = [*csv.DictReader(path.with_name(f"{path.stem}_recordings.csv").read_text()
+                            .splitlines()), *csv.DictReader(path.read_text().splitlines())]
+    assert len(rows) == 3
+    random.seed(17925)
+    random.random()
+    snr = random.uniform(0.0, 10.0)
+    assert all(abs(float(r["snr_db"]) - snr) < 0.1 for r in rows)
+    assert {r["noise_mode"] for r in rows} == {"original"}
+    assert {r["noise_seed"] for r in rows} == {"17925"}

@@ -1,4 +1,5 @@
-"""Parity with the original PyTorch model on the shared fixtures, through the converter."""
+"""Parity with the original PyTorch model on its fixtures (tests/fixtures/parity), through the
+converter."""
 
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ def test_bf16_compute_stays_close(converted):
     io = np.load(fixture / "io.npz")
     lengths = io["lengths"].astype(np.int32)
     ref = np.asarray(model.apply(variables, io["spec"], lengths)["final_posteriors"])
-    bf16 = model.clone(dtype=jnp.bfloat16, rotary_dtype=jnp.bfloat16)
+    bf16 = model.clone(dtype=jnp.bfloat16, position_dtype=jnp.bfloat16)
     out = np.asarray(bf16.apply(variables, io["spec"], lengths)["final_posteriors"])
     assert out.dtype == np.float32
     valid = io["valid_frame_mask"]

@@ -165,3 +165,19 @@ def test_hub_offline_reads_hf_hub_offline_without_a_request(monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: pytest.fail("no request"))
     assert hub.hub_offline()
+
+
+def test_overlap_recorded_as_configured_and_as_used(tmp_path):
+    from lcasr_jax.eval.job import configured_ratio
+    from lcasr_jax.eval.windows import overlap_frames
+
+    used = overlap_frames(1000, None, 0.875, 8)  # int(875) rounded down to the factor
+    assert used == 872 and configured_ratio(1000, None, 0.875) == 0.875
+    assert configured_ratio(1000, 200, None) == 0.2
+    cfg = base_config()
+    cfg.models.m = model(str(tmp_path / "m.pt"), repeats=(1,))
+    cfg.datasets.synth = dataset(str(tmp_path))
+    cfg.contexts = (1000,)
+    (cell,) = grid.expand(cfg)
+    info = sweep.run_info(cell, "m.pt", used)
+    assert (info["overlap_ratio"], info["overlap"]) == (0.875, 872)

@@ -6,17 +6,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from waits import HANG_S
 
 from lcasr_jax.data.loader import Loader
 from lcasr_jax.train import hosts
-from lcasr_jax.train.schedules import LRSchedule, SequenceSchedule
+from lcasr_jax.train.schedules import LRPlan, LRState, SequenceSchedule, begin_batch, end_batch
 
 
 class ThreadAllGather:
     """allgather for `n` threads: each passes its array, all get the stack (processes, ...)."""
 
     def __init__(self, n: int):
-        self.n, self.barrier, self.slots = n, threading.Barrier(n, timeout=30), {}
+        self.n, self.barrier, self.slots = n, threading.Barrier(n, timeout=HANG_S), {}
 
     def for_process(self, index: int):
         def allgather(x: np.ndarray) -> np.ndarray:
@@ -97,7 +98,7 @@ def test_schedules_advance_identically_on_every_process():
         seq = SequenceSchedule(increase_every=6, stop_after=10**9, start_after=0,
                                max_sequence_length=4096, cur_sequence_length=256,
                                cur_batch_size=8)
-        lr, seen, out = LRSchedule(warmup_steps=1, peak=1e-3), 0, []
+        plan, lr, seen, out = LRPlan(warmup_steps=1, peak=1e-3), LRState(), 0, []
         for step, counts in enumerate(per_step):
             recordings, frames, epoch, time_up, done = hosts.exchange_progress(
                 counts[index], 100 * (index + 1), epoch=index + step, time_up=index == 2
@@ -105,9 +106,7 @@ def test_schedules_advance_identically_on_every_process():
                 epochs_done=step + 2 - index)
             assert done == step  # the smallest: a run ends when every process finished
             seen += recordings
-            lr.start_batch(seen, total)
-            lr.after_optimizer_step()
-            lr.end_batch(seen)
+            lr = end_batch(begin_batch(plan, lr, seen, total), 1, seen)
             seq.step(recordings)
             out.append((seen, frames, epoch, time_up, seq.state_dict(), lr.state_dict()))
         return out

@@ -1,18 +1,18 @@
-"""End-to-end loop on CPU: loss falls, SIGKILL + resume is bit-identical, torn checkpoints
-are skipped with a message."""
+"""End-to-end loop on CPU: loss falls, SIGKILL + resume is bit-identical and logs each step
+once, torn checkpoints are skipped with a message."""
 
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from waits import HANG_S
 
 from lcasr_jax.train.resume import Checkpointer
 
@@ -32,9 +32,32 @@ def _env(cache: Path) -> dict[str, str]:
                 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 
 
-def _cmd(workdir: Path) -> list[str]:
-    return [sys.executable, "-m", "lcasr_jax.cli", "train",
-            f"--config={REPO / 'experiments' / 'tiny.py'}", f"--workdir={workdir}", *ARGS]
+KILL_STEP = 5  # between the checkpoints of steps 4 and 6
+# `lcasr-jax train` that SIGKILLs itself once step KILL_STEP is logged and the checkpoint
+# of step 4 is complete: killed at the same point on any machine, however loaded.
+KILLED_AT_STEP = f"""
+import os, signal, sys
+from lcasr_jax import cli
+from lcasr_jax.train import loop
+from lcasr_jax.train.resume import Checkpointer
+made, init, scalars = [], Checkpointer.__init__, loop._Log.scalars
+def remember(self, *args, **kwargs):
+    init(self, *args, **kwargs)
+    made.append(self)
+def scalars_then_die(self, step, values, bar=True):
+    scalars(self, step, values, bar)
+    if step == {KILL_STEP}:
+        made[-1].wait()
+        os.kill(os.getpid(), signal.SIGKILL)
+Checkpointer.__init__, loop._Log.scalars = remember, scalars_then_die
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def _cmd(workdir: Path, killed: bool = False) -> list[str]:
+    start = ["-c", KILLED_AT_STEP] if killed else ["-m", "lcasr_jax.cli"]
+    return [sys.executable, *start, "train", f"--config={REPO / 'experiments' / 'tiny.py'}",
+            f"--workdir={workdir}", *ARGS]
 
 
 def _losses(workdir: Path) -> dict[int, list[float]]:
@@ -57,31 +80,27 @@ def test_kill_and_resume_is_bit_identical_and_loss_falls(tmp_path):
     cache = tmp_path / "jax_cache"
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "run"
     done = subprocess.run(_cmd(ref_dir), env=_env(cache), cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=HANG_S)
     assert done.returncode == 0, done.stderr[-3000:]
     ref = _losses(ref_dir)
     assert sorted(ref) == list(range(1, STEPS + 1))
     first, last = ref[1][0], np.mean([ref[s][0] for s in range(STEPS - 2, STEPS + 1)])
     assert last < 0.8 * first, (first, last)  # loss falls on the tiny synthetic task
 
-    proc = subprocess.Popen(_cmd(run_dir), env=_env(cache), cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while time.time() < deadline and not _finalized(run_dir):  # kill after a complete save
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    killed_at = max(_losses(run_dir), default=0)
-    assert 2 <= killed_at < STEPS, f"kill landed at step {killed_at}"
+    killed = subprocess.run(_cmd(run_dir, killed=True), env=_env(cache), cwd=REPO,
+                            capture_output=True, text=True, timeout=HANG_S)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert max(_losses(run_dir)) == KILL_STEP and sorted(_finalized(run_dir)) == ["2", "4"]
 
     resumed = subprocess.run(_cmd(run_dir), env=_env(cache), cwd=REPO, capture_output=True,
-                             text=True, timeout=300)
+                             text=True, timeout=HANG_S)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resumed from" in resumed.stdout
-    got = _losses(run_dir)
-    assert sorted(got) == list(range(1, STEPS + 1))
-    for step, values in got.items():  # every (re)computation of a step agrees bit for bit
-        assert all(v == ref[step][0] for v in values), (step, values, ref[step])
+    assert f"resumed from {run_dir / 'checkpoints' / '4'}" in resumed.stdout
+    got = _losses(run_dir)  # step 5, logged before the kill, is logged once (issue 24 case 11)
+    assert {step: len(values) for step, values in got.items()} == dict.fromkeys(
+        range(1, STEPS + 1), 1)
+    for step, values in got.items():  # the resumed run's steps equal the reference bit for bit
+        assert values == ref[step], (step, values, ref[step])
 
     # the exported model dir holds the final weights of the resumed run (as the reference)
     from lcasr_jax.checkpoints.store import load_model_dir

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from waits import HANG_S
 
 from lcasr_jax.data.alignments import Recording, Words, write_recording
 
@@ -24,8 +25,10 @@ REPO = Path(__file__).resolve().parents[1]
 WORKER = """
 import json, sys
 import jax
-port, index, workdir, data, steps = sys.argv[1:]
-jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=int(index))
+port, index, workdir, data, steps, patience = sys.argv[1:]
+jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=int(index),
+                           initialization_timeout=int(patience),  # tests/waits.py
+                           shutdown_timeout_seconds=int(patience))
 import importlib.util
 spec = importlib.util.spec_from_file_location("tiny", "experiments/tiny.py")
 mod = importlib.util.module_from_spec(spec)
@@ -67,12 +70,12 @@ def _run(workdir: Path, data: Path, steps: int, cache: Path) -> list[dict]:
                JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
     logs = [workdir.parent / f"{workdir.name}.{steps}.{i}.log" for i in range(2)]
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(port), str(i), str(workdir),
-                               str(data), str(steps)], cwd=REPO, env=env,
+                               str(data), str(steps), str(HANG_S)], cwd=REPO, env=env,
                               stdout=log.open("w"), stderr=subprocess.STDOUT)
              for i, log in enumerate(logs)]
-    deadline = time.time() + 400
+    deadline = time.monotonic() + HANG_S  # hung, not slow (tests/waits.py)
     while any(p.poll() is None for p in procs):  # one failed: the other would wait for it
-        if time.time() > deadline or any(p.poll() not in (None, 0) for p in procs):
+        if time.monotonic() > deadline or any(p.poll() not in (None, 0) for p in procs):
             for p in procs:
                 p.kill()
         time.sleep(0.2)

@@ -5,7 +5,14 @@ import math
 
 import pytest
 
-from lcasr_jax.train.schedules import LRSchedule, SequenceSchedule
+from lcasr_jax.train.schedules import (
+    LRPlan,
+    LRState,
+    SequenceSchedule,
+    begin_batch,
+    end_batch,
+    learning_rate,
+)
 
 
 def _run(sched, steps, n):
@@ -68,17 +75,23 @@ def test_paper_schedule_stages_and_json_roundtrip():
 
 
 def test_lr_schedule_warmup_then_cosine_over_recordings():
-    lr = LRSchedule(warmup_steps=4, peak=1.0, final=0.0)
+    plan, state = LRPlan(warmup_steps=4, peak=1.0, final=0.0), LRState()
     used, ends = [], []
     for b in range(1, 6):  # 5 batches of 2 recordings, 2 optimizer steps each, 10 in total
-        lr.start_batch(recordings_seen=2 * b, total_recordings=10)
-        for _ in range(2):
-            used.append(lr.lr)
-            lr.after_optimizer_step()
-        lr.end_batch(recordings_seen=2 * b)
-        ends.append(lr.lr)
-        lr = LRSchedule.from_state(json.loads(json.dumps(lr.state_dict())))
+        state = begin_batch(plan, state, recordings_seen=2 * b, total_recordings=10)
+        used += [learning_rate(plan, state, i) for i in range(2)]
+        state = end_batch(state, 2, recordings_seen=2 * b)
+        ends.append(learning_rate(plan, state))
+        state = LRState.from_state(json.loads(json.dumps(state.state_dict())))
     c = lambda f: 0.5 * (1 + math.cos(f * math.pi))
     assert used == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0, c(0.4), c(0.4)])
     assert ends == pytest.approx([0.5, 1.0, 1.0, c(0.4), c(0.8)])
-    assert (lr.offset, lr.cosine_steps, lr.is_warmup) == (6, 5, False)
+    assert (state.cosine_start, state.cosine_steps) == (6, 5)
+
+
+def test_lr_state_reads_a_checkpoint_of_the_former_lr_schedule():
+    old = {"warmup_steps": 4, "peak": 1.0, "final": 0.0, "is_warmup": False,
+           "warmup_count": 4, "offset": 6, "cosine_steps": 5, "lr": 0.9}
+    state = LRState.from_state(old, recordings_seen=8)
+    expected = 0.5 * (1 + math.cos(0.4 * math.pi))
+    assert learning_rate(LRPlan(4, 1.0), state) == pytest.approx(expected)

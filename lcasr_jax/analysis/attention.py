@@ -1,4 +1,4 @@
-"""Attention probabilities and attended distance, captured only when asked.
+"""Attention scores, probabilities and attended distance, captured only when asked.
 
 The model sows each layer's q and k (after rotary) into the 'attention' collection when
 `apply` is given `mutable=['attention']` (`capture`); otherwise nothing changes and the
@@ -6,6 +6,11 @@ fused kernels run as usual. From q and k the probabilities are recomputed here i
 block by block over queries (never a whole (tokens, tokens) matrix unless asked for one),
 with the masks of the attention backends (key padding, the model's `attention_window`;
 padded query rows are zero).
+
+The original's `get_attention_weights` runs each whole recording in one pass and saves, per
+layer, the pre-softmax scaled scores q.k / sqrt(head_dim) of every head (its
+ReturnAttention output, disallowed pairs at -finfo.max) in bfloat16: `scores` gives those,
+`probabilities` their softmax, `layer_weights` either for every layer of a capture.
 
 For long windows only the attended-distance summary is kept: per layer and head, the mass
 of attention at distance |key - query| beyond each of a set of distances (`far`), summed
@@ -70,6 +75,33 @@ def _block_probs(q_blk, k, q_pos, lengths, window, scale):
                         k.astype(jnp.float32)) * scale
     probs = jax.nn.softmax(jnp.where(mask, logits, NEG_INF), axis=-1)
     return jnp.where(mask, probs, 0.0)
+
+
+@functools.partial(jax.jit, static_argnames=("window",))
+def scores(q, k, lengths, window=(-1, -1), scale=None):
+    """Pre-softmax scaled scores (batch, heads, tokens, tokens) float32 of q, k (batch,
+    tokens, heads, head_dim): q.k * scale (default head_dim ** -0.5); pairs the masks
+    disallow (padding, `window`) at -finfo(float32).max, as the original's ReturnAttention."""
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    tokens = q.shape[1]
+    mask = attention_mask(jnp.arange(tokens), jnp.arange(k.shape[1]), lengths, window)
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q.astype(jnp.float32),
+                        k.astype(jnp.float32)) * scale
+    return jnp.where(mask[:, None], logits, -jnp.finfo(jnp.float32).max)
+
+
+WEIGHT_VALUES = ("scores", "probs")
+
+
+def layer_weights(captured: Captured, values: str = "scores"):
+    """Per layer (in order) its (batch, heads, tokens, tokens) float32 numpy array of
+    `values`: 'scores' (pre-softmax, the original's saved weights) or 'probs'."""
+    if values not in WEIGHT_VALUES:
+        raise ValueError(f"attention values must be one of {', '.join(WEIGHT_VALUES)} "
+                         f"(got {values!r})")
+    fn = scores if values == "scores" else probabilities
+    for q, k in zip(captured.q, captured.k, strict=True):
+        yield np.asarray(fn(q, k, captured.lengths, captured.window))
 
 
 def _blocks(q, block_q):

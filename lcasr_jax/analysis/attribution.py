@@ -2,16 +2,20 @@
 
 As the original's `eval/bin/run_context_attribution.py` (its "windows"; segments here, so
 as not to be taken for eval windows or attention spans): a recording's features are cut
-into n segments of `segment` frames; for each j, segment j's features are replaced by their
-mean (one number) and the whole recording is run again; segment i's outputs (output frames
-int(start * out / frames) .. int(end * out / frames), the original's rounding) of each
-masked run are compared with the unmasked run's:
+into n segments of `segment` frames (the original's 2,048); for each j, segment j's
+features are replaced by their mean (one number) and the whole recording is run again in
+one pass; segment i's outputs (output frames int(start / (frames / out)) ..
+int(end / (frames / out)), the original's rounding) of each masked run are compared with
+the unmasked run's:
 
-  logp[i, j]     mean over segment i's output frames of log p(path) unmasked - masked, the
-                 path being the unmasked run's greedy (argmax) path: its loss of confidence
+  wer[i, j]      the original's result, an n x (n + 1) matrix: WER (%) of the greedy
+                 transcript whose segment i comes from the run with segment j masked and
+                 the rest from the unmasked run; wer[:, n] is the unmasked run's WER. Needs
+                 a (normalised) reference.
+  logp[i, j]     (this project's) mean over segment i's output frames of log p(path)
+                 unmasked - masked, the path being the unmasked run's greedy (argmax) path:
+                 its loss of confidence; needs no reference
   changed[i, j]  share of segment i's output frames whose argmax changes
-  wer[i, j]      WER (%) of the transcript whose segment i comes from the masked run and
-                 the rest from the unmasked one (the original's measure), with a reference
 
 The n + 1 runs (unmasked first) are independent forwards of the same shape, batched and
 sharded over the devices of one process (`eval.engine.make_forward`); only per-frame
@@ -31,6 +35,9 @@ from lcasr_jax.decode import greedy_ids
 from lcasr_jax.eval.normalize import normalize_hypothesis
 from lcasr_jax.eval.wer import word_error_rate_detail
 
+SEGMENT = 2048  # frames per attribution segment: the original's --window_size default
+MEASURES = ("wer", "logp")  # the original's WER matrix; this project's log-prob drop
+
 
 @dataclasses.dataclass(frozen=True)
 class Attribution:
@@ -40,8 +47,9 @@ class Attribution:
     out_bounds: np.ndarray  # (n, 2) output frames of each segment
     logp: np.ndarray  # (n, n) [i, j]: segment i's path log-prob drop when j is masked
     changed: np.ndarray  # (n, n) share of segment i's frames whose argmax changes
-    wer: np.ndarray | None  # (n, n) WER % with segment i from masked run j; None: no reference
-    wer_base: float | None  # WER % of the unmasked run
+    wer: np.ndarray | None  # (n, n + 1) WER %: [i, j<n] segment i from masked run j, [i, n]
+    #                         the unmasked run (the original's matrix); None: no reference
+    wer_base: float | None  # WER % of the unmasked run (= wer[:, n])
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {"bounds": self.bounds, "out_bounds": self.out_bounds, "logp": self.logp,
@@ -117,20 +125,22 @@ def matrices(logp: np.ndarray, ids: np.ndarray, out_bounds: np.ndarray
 
 def wer_matrix(ids: np.ndarray, out_bounds: np.ndarray, reference: str, tokenizer,
                factor: int) -> tuple[np.ndarray, float]:
-    """(n, n) WER % of the unmasked path with segment i taken from masked run j; base WER %."""
+    """The original's (n, n + 1) WER % matrix: [i, j] of the unmasked path with segment i
+    taken from masked run j, [i, n] of the unmasked path; and the unmasked WER %."""
 
     def wer(path):
         text = greedy_ids(path, tokenizer, factor=factor, timestamps=False).text
         return 100 * word_error_rate_detail([normalize_hypothesis(text)], [reference]).wer
 
     n = len(out_bounds)
-    out = np.zeros((n, n))
+    out = np.zeros((n, n + 1))
+    out[:, n] = base = wer(ids[0])
     for i, (a, b) in enumerate(out_bounds):
         for j in range(n):
             path = ids[0].copy()
             path[a:b] = ids[j + 1, a:b]
             out[i, j] = wer(path)
-    return out, wer(ids[0])
+    return out, base
 
 
 def attribute(forward, n_devices: int, spec: np.ndarray, segment: int, *, factor: int,
@@ -140,8 +150,8 @@ def attribute(forward, n_devices: int, spec: np.ndarray, segment: int, *, factor
     (`eval.engine.make_forward`) over segments of `segment` frames."""
     bounds = segment_bounds(spec.shape[1], segment)
     logp, ids = run_variants(forward, n_devices, masked_variants(spec, bounds), batch_size)
-    scale = ids.shape[1] / spec.shape[1]
-    out_bounds = (bounds * scale).astype(int)  # int(start / (frames / frames_out))
+    ratio = spec.shape[1] / ids.shape[1]  # the original's downsampled_by
+    out_bounds = np.array([[int(a / ratio), int(b / ratio)] for a, b in bounds], int)
     drop, changed = matrices(logp, ids, out_bounds)
     wer = base = None
     if reference is not None:
@@ -153,7 +163,9 @@ def attribute(forward, n_devices: int, spec: np.ndarray, segment: int, *, factor
 
 
 def by_distance(matrix: np.ndarray) -> np.ndarray:
-    """(n,) mean of matrix[i, j] over pairs with |i - j| = d, for d = 0 .. n - 1."""
+    """(n,) mean of matrix[i, j] over pairs with |i - j| = d, for d = 0 .. n - 1 (of the
+    first n columns: the unmasked column of a WER matrix is left out)."""
     n = matrix.shape[0]
+    matrix = matrix[:, :n]
     d = np.abs(np.arange(n)[:, None] - np.arange(n)[None])
     return np.array([matrix[d == k].mean() for k in range(n)])

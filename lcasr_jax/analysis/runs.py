@@ -1,6 +1,8 @@
-"""The context-use analyses of `lcasr-jax analyze` as functions: attended distance
-(`run_attention`), attribution matrices (`run_attribution`) and figures from results tables
-(`run_figures`), each writing its files into `out` and returning their paths.
+"""The context-use analyses of `lcasr-jax analyze` as functions: attention weights and
+attended distance (`run_attention`), attribution matrices (`run_attribution`) and figures
+from results tables (`run_figures`), each writing its files into `out` and returning their
+paths. By default each runs as the original's script did (get_attention_weights.py,
+run_context_attribution.py); this project's variants are arguments.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ class Inputs:
     limit: int | None = None  # only the first N recordings
     max_seconds: float | None = None  # crop each recording to this length
     noise: str = "none"  # eval.noise spec, applied before the features
-    noise_seed: int = 0
+    noise_seed: int | None = None  # None: the noise mode's default
     progress: bool = True  # a line per recording on stderr
+    noise_mode: str = "original"  # eval.noise: the original's (audiomentations) or 'exact'
 
     def __post_init__(self):
         if not self.audio and not (self.dataset and self.data_dir):
@@ -53,7 +56,7 @@ class Inputs:
 
 def read_inputs(inputs: Inputs) -> Iterator[tuple[str, np.ndarray, str | None]]:
     """(id, features (80, frames), reference or None), from the audio corrupted by `noise`
-    (seeded by (noise_seed, id), as `eval --noise`), cropped to `max_seconds` (the
+    (in `noise_mode` with `noise_seed`, as `eval --noise`), cropped to `max_seconds` (the
     reference then keeps only the words that end inside; None without word times)."""
     noise = parse_noise(inputs.noise)
     if inputs.audio:
@@ -61,7 +64,7 @@ def read_inputs(inputs: Inputs) -> Iterator[tuple[str, np.ndarray, str | None]]:
     else:
         recs = load_dataset(inputs.dataset, inputs.data_dir, inputs.split)[: inputs.limit]
     for rec in recs:
-        spec, _ = recording_features(rec, noise, inputs.noise_seed)
+        spec, _ = recording_features(rec, noise, inputs.noise_seed, mode=inputs.noise_mode)
         reference = None if inputs.audio else rec.reference
         if inputs.max_seconds and spec.shape[1] > inputs.max_seconds * FRAMES_PER_SECOND:
             spec = spec[:, : int(inputs.max_seconds * FRAMES_PER_SECOND)]
@@ -87,36 +90,83 @@ def _csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+CAPTURES = ("recording", "chunked")  # the original's whole-recording pass; ours
+WEIGHT_FORMATS = ("pt", "npy")  # bfloat16 torch tensors (the original's); float32 numpy
+
+
+def save_weights(path: Path, weights: np.ndarray, fmt: str) -> Path:
+    """One layer's (1, heads, tokens, tokens) weights at `path` + '.pt' (a bfloat16 torch
+    tensor, as the original's `{id}_{layer}.pt`) or '.npy' (float32); written then renamed."""
+    if fmt not in WEIGHT_FORMATS:
+        raise ValueError(f"weights format must be one of {', '.join(WEIGHT_FORMATS)}")
+    path = path.with_name(f"{path.name}.{fmt}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if fmt == "pt":
+        import torch
+
+        torch.save(torch.from_numpy(weights).to(torch.bfloat16), tmp)
+    else:
+        with open(tmp, "wb") as f:
+            np.save(f, weights.astype(np.float32))
+    tmp.replace(path)
+    return path
+
+
+def _pieces(spec: np.ndarray, capture: str, window: int, windows: int) -> Iterator[np.ndarray]:
+    """The inputs (1, feat, frames) captured for one recording: the whole recording
+    ('recording', the original's) or up to `windows` windows of `window` frames."""
+    if capture == "recording":
+        yield spec[None]
+        return
+    for w, start in enumerate(list(range(0, spec.shape[1], window))[:windows]):
+        chunk = spec[None, :, start:start + window]
+        if w and chunk.shape[-1] < window // 2:
+            return  # a short tail window says little about long distances
+        yield chunk
+
+
 def run_attention(inputs: Inputs, window: int, windows: int, full_max_tokens: int,
-                  out: Path) -> list[Path]:
-    """Attended distance per layer and head over up to `windows` windows of `window` input
-    frames per recording; the full probabilities of the first window of at most
-    `full_max_tokens` tokens. Writes attention.npz, attention.csv and figures into `out`."""
+                  out: Path, capture: str = "recording", weights: str = "scores",
+                  weights_format: str = "pt") -> list[Path]:
+    """Attention of every layer and head. capture 'recording' (the original's
+    get_attention_weights): each whole recording in one pass, writing per layer
+    out/weights/<id>_<layer>.<weights_format> of `weights` ('scores': pre-softmax scaled,
+    as the original saves; 'probs'; 'none': nothing); 'chunked': up to `windows` windows of
+    `window` input frames per recording. Both: attended distance per layer and head
+    (attention.npz, attention.csv, figures) and the full probabilities of the first input of
+    at most `full_max_tokens` tokens."""
+    if capture not in CAPTURES:
+        raise ValueError(f"attention capture must be one of {', '.join(CAPTURES)}")
     model, variables, _ = load_model(inputs.checkpoint, inputs.dtype)
     cfg = model.config
     spt = cfg.subsampling_factor * FRAME_SECONDS
-    summary = attention.DistanceSummary.empty(
-        cfg.n_layers, cfg.n_heads, attention.default_edges(window // cfg.subsampling_factor),
-        spt)
-    probs = None
+    summary, probs, written = None, None, []
     for rid, spec, _ in read_inputs(inputs):
-        starts = range(0, spec.shape[1], window)
-        for w, start in enumerate(list(starts)[: windows]):
-            chunk = spec[None, :, start:start + window]
-            if w and chunk.shape[-1] < window // 2:
-                break  # a short tail window says little about long distances
+        for w, chunk in enumerate(_pieces(spec, capture, window, windows)):
             cap = attention.capture(model, variables, chunk)
-            summary.add(cap)
             tokens = cap.q[0].shape[1]
+            if summary is None:  # distance edges up to the longest input's tokens
+                span = (window if capture == "chunked" else spec.shape[1])
+                summary = attention.DistanceSummary.empty(
+                    cfg.n_layers, cfg.n_heads,
+                    attention.default_edges(span // cfg.subsampling_factor), spt)
+            summary.add(cap)
+            if capture == "recording" and weights != "none":
+                for i, layer in enumerate(attention.layer_weights(cap, weights)):
+                    written.append(save_weights(out / "weights" / f"{rid}_{i}", layer,
+                                                weights_format))
             if probs is None and tokens <= full_max_tokens:
+                start = 0 if capture == "recording" else w * window
                 where = {"probs_recording": np.array(rid),
                          "probs_start_s": np.array(start * FRAME_SECONDS)}
                 probs = np.stack([np.asarray(attention.probabilities(
                     q, k, cap.lengths, cap.window))[0] for q, k in zip(cap.q, cap.k,
                                                                      strict=True)])
             if inputs.progress:
-                print(f"{rid} window {w}: {tokens} tokens", file=sys.stderr)
-    if not summary.queries:
+                label = "recording" if capture == "recording" else f"window {w}"
+                print(f"{rid} {label}: {tokens} tokens", file=sys.stderr)
+    if summary is None or not summary.queries:
         raise ValueError("no recordings to analyse")
     arrays = summary.arrays()
     if probs is not None:
@@ -128,8 +178,8 @@ def run_attention(inputs: Inputs, window: int, windows: int, full_max_tokens: in
                 for s in attention.THRESHOLDS_S}}
             for i in range(cfg.n_layers) for h in range(cfg.n_heads)]
     atomic_write(out / "attention.csv", _csv(rows))
-    written = [out / "attention.npz", out / "attention.csv",
-               figures.attention_distance(arrays, out / "attention_distance.png")]
+    written += [out / "attention.npz", out / "attention.csv",
+                figures.attention_distance(arrays, out / "attention_distance.png")]
     if probs is not None:
         written.append(figures.attention_heatmaps(
             probs, spt, out / "attention_heatmaps.png", recording=str(where["probs_recording"]),
@@ -138,10 +188,17 @@ def run_attention(inputs: Inputs, window: int, windows: int, full_max_tokens: in
 
 
 def run_attribution(inputs: Inputs, segment: int, context: int | None,
-                    out: Path) -> list[Path]:
+                    out: Path, measure: str = "wer") -> list[Path]:
     """Attribution matrices over segments of `segment` input frames, attention limited as
-    in windowed_attention evaluation at `context` frames (None: full attention). Writes
-    attribution.npz, attribution.csv and attribution.png into `out`."""
+    in windowed_attention evaluation at `context` frames (None: full attention). `measure`
+    'wer' (the original's n x (n + 1) WER matrix, needs references) or 'logp' heads the
+    curve and figure; both are written. Writes attribution.npz, attribution.csv and
+    attribution.png into `out`."""
+    if measure not in attribution.MEASURES:
+        raise ValueError(f"attribution measure must be one of {', '.join(attribution.MEASURES)}")
+    if measure == "wer" and inputs.audio:
+        raise ValueError("--measure wer (the original's WER matrix) needs references: give "
+                         "--dataset and --data-dir, or use --measure logp with --audio")
     model, variables, _ = load_model(inputs.checkpoint, inputs.dtype)
     factor = model.config.subsampling_factor
     forward, n_devices = engine.make_forward(
@@ -149,30 +206,38 @@ def run_attribution(inputs: Inputs, segment: int, context: int | None,
     arrays, rows, curves = {}, [], []
     first = None
     for rid, spec, reference in read_inputs(inputs):
+        if measure == "wer" and reference is None:
+            raise ValueError(f"{rid}: no reference for --measure wer (cropped by --max-seconds "
+                             "without word times?); use --measure logp")
         res = attribution.attribute(forward, n_devices, spec, segment, factor=factor,
                                     batch_size=inputs.batch_size, reference=reference,
                                     recording_id=rid)
         first = first or res
         arrays |= {f"{rid}/{k}": v for k, v in res.arrays().items()}
-        curves.append(attribution.by_distance(res.logp))
+        curves.append(attribution.by_distance(  # WER: change from the unmasked run
+            res.wer - res.wer_base if measure == "wer" else res.logp))
         n = res.logp.shape[0]
         for i in range(n):
             for j in range(n):
                 rows.append({"recording": rid, "i": i, "j": j,
                              "distance_s": abs(i - j) * segment / FRAMES_PER_SECOND,
-                             "logp": f"{res.logp[i, j]:.6g}", "changed": f"{res.changed[i, j]:.6g}",
-                             "wer": "" if res.wer is None else f"{res.wer[i, j]:.4f}"})
+                             "wer": "" if res.wer is None else f"{res.wer[i, j]:.4f}",
+                             "wer_unmasked": "" if res.wer is None else f"{res.wer_base:.4f}",
+                             "logp": f"{res.logp[i, j]:.6g}",
+                             "changed": f"{res.changed[i, j]:.6g}"})
         if inputs.progress:
             print(f"{rid}: {n} segments", file=sys.stderr)
     if first is None:
         raise ValueError("no recordings to analyse")
     longest = max(len(c) for c in curves)
     curve = np.array([np.mean([c[d] for c in curves if d < len(c)]) for d in range(longest)])
-    arrays["curve_logp"] = curve
+    arrays[f"curve_{measure}"] = curve
     _savez(out / "attribution.npz", arrays)
     atomic_write(out / "attribution.csv", _csv(rows))
-    png = figures.attribution(first.logp, curve, segment / FRAMES_PER_SECOND,
-                              out / "attribution.png", recording=first.id)
+    matrix = first.wer[:, :-1] - first.wer_base if measure == "wer" else first.logp
+    png = figures.attribution(matrix, curve, segment / FRAMES_PER_SECOND,
+                              out / "attribution.png", figures.ATTRIBUTION_UNITS[measure],
+                              recording=first.id)
     return [out / "attribution.npz", out / "attribution.csv", png]
 
 

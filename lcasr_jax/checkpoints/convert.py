@@ -12,9 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lcasr_jax.checkpoints import mapping, store, torch_format
+from lcasr_jax.checkpoints import integrity, mapping, store, torch_format
 from lcasr_jax.checkpoints.hub import resolve_checkpoint
-from lcasr_jax.model.config import ModelConfig, from_original
+from lcasr_jax.model.config import TRAINING_FIELDS, ModelConfig, from_original
 from lcasr_jax.model.conformer import SCConformerXL
 
 
@@ -59,6 +59,13 @@ def check_shapes(cfg: ModelConfig, variables: dict[str, Any], source: str) -> No
     raise ValueError(f"{source}: array {path} is {where}")
 
 
+def check_model_dir(path: Path, cfg: ModelConfig, variables: dict[str, Any]) -> None:
+    """A model dir's config.json against its arrays: their shapes (`check_shapes`), then
+    the fields they were saved with (`integrity.check_recorded_model`)."""
+    check_shapes(cfg, variables, str(path / store.CONFIG_FILE))
+    integrity.check_recorded_model(path, cfg.to_dict(), editable=store.EDITABLE_FIELDS)
+
+
 def _rms_style(state_dict: dict) -> str:
     return "lcasr" if any(k.endswith("norm_out.scale") for k in state_dict) else "apex"
 
@@ -66,6 +73,7 @@ def _rms_style(state_dict: dict) -> str:
 def read_released(src: str | os.PathLike) -> tuple[ModelConfig, dict, dict, dict]:
     """(ModelConfig, variables, original config, metadata) from a released .pt file."""
     state_dict, config, metadata = torch_format.load_released(src)
+    integrity.check_finite(state_dict.items(), str(src))
     try:
         cfg = from_original(config["model"], rms_norm_style=_rms_style(state_dict))
     except (ValueError, TypeError) as e:
@@ -96,7 +104,7 @@ def torch_to_flax(src: str | os.PathLike, dest: str | os.PathLike,
 def flax_to_torch(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
     """Write a model dir back as a checkpoint in the released format."""
     cfg, variables = store.load_model_dir(src)
-    check_shapes(cfg, variables, str(Path(src) / store.CONFIG_FILE))
+    check_model_dir(Path(src), cfg, variables)
     doc = store.load_config(src).to_dict()
     original = doc.get("original_config") or {"model": _original_model_config(cfg)}
     state_dict = mapping.variables_to_state_dict(variables, cfg)
@@ -108,8 +116,8 @@ def _original_model_config(cfg: ModelConfig) -> dict[str, Any]:
     """config.model for a model that was not converted from a release (e.g. trained here)."""
     d = cfg.to_dict()
     left, right = d.pop("attention_window")
-    d.pop("rms_norm_style")
-    d.pop("vocab_size")
+    for key in ("rms_norm_style", "vocab_size", *TRAINING_FIELDS):
+        d.pop(key)
     if (left, right) != (-1, -1):
         d["attention_window_size_left"], d["attention_window_size_right"] = left, right
     return d

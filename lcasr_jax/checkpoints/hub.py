@@ -55,12 +55,18 @@ def parse_hub_name(name: str) -> HubName:
     return HubName(f"{parts[0]}/{parts[1]}", "/".join(parts[2:]), revision or None)
 
 
-def choose_checkpoint(folder: str | os.PathLike, names: Iterable[str]) -> str:
-    """The checkpoint file the original's loader takes among a folder's file `names`."""
+def choose_checkpoint(folder: str | os.PathLike, names: Iterable[str],
+                      folders: Iterable[str] = ()) -> str:
+    """The checkpoint file the original's loader takes among a folder's file `names`;
+    with none, the error lists its sub`folders` (a repository root's n_seq_sched_* ...)."""
     pts = sorted(n for n in names if n.endswith(".pt"))
     if len(pts) == 1:
         return pts[0]
     if not pts:
+        subs = sorted(f for f in folders if not f.startswith("."))
+        if subs:
+            raise FileNotFoundError(f"{folder}: no checkpoint (.pt) here; name one of its "
+                                    f"folders: {', '.join(subs)}")
         raise FileNotFoundError(f"{folder}: no checkpoint (.pt) in this folder")
     steps = {m.group(1) for m in map(_STEP.fullmatch, pts) if m}
     if len(steps) == 1 and all(_STEP.fullmatch(n) for n in pts):
@@ -76,10 +82,21 @@ def _local(path: Path, shown: str) -> Path:
     (an interrupted `--overwrite` of it is repaired first: `integrity.recover`)."""
     integrity.recover(path)
     if not path.exists():
-        raise FileNotFoundError(f"{shown}: checkpoint not found")
+        hint = ""
+        if shown.startswith("hf:") and not is_hub_name(shown):  # hf:/x, hf:x
+            hint = " (a hub name is hf://OWNER/REPO[/PATH][@REVISION], with two slashes)"
+        raise FileNotFoundError(f"{shown}: checkpoint not found{hint}")
     if path.is_dir() and not store.is_model_dir(path):
         names = [p.name for p in path.iterdir() if p.is_file()]
-        return path / choose_checkpoint(shown, names)
+        half = [n for n in (store.CONFIG_FILE, store.VARIABLES_DIR) if (path / n).exists()]
+        if half and not any(n.endswith(".pt") for n in names):  # a damaged model dir
+            missing = store.VARIABLES_DIR + "/" if half == [store.CONFIG_FILE] else \
+                store.CONFIG_FILE
+            raise FileNotFoundError(f"{shown}: not a complete converted model dir: {missing} "
+                                    f"is missing (a model dir holds {store.CONFIG_FILE} and "
+                                    f"{store.VARIABLES_DIR}/)")
+        folders = [p.name for p in path.iterdir() if p.is_dir()]
+        return path / choose_checkpoint(shown, names, folders)
     return path
 
 
@@ -139,7 +156,7 @@ def _resolve_hub(ref: HubName, offline: bool = False) -> Path:
                                         allow_patterns=[f"{ref.path}/**" if ref.path else "**"])
             return Path(root) / ref.path
         files = [n for n, e in names.items() if isinstance(e, RepoFile)]
-        chosen = choose_checkpoint(shown, files)
+        chosen = choose_checkpoint(shown, files, [n for n in names if n not in files])
         return Path(hf.hf_hub_download(ref.repo_id, f"{ref.path}/{chosen}".lstrip("/"),
                                        revision=ref.revision))
     except errors.RepositoryNotFoundError:
@@ -167,9 +184,16 @@ def _from_cache(hf, ref: HubName, shown: str) -> Path:
     except hf.CacheNotFound:
         raise FileNotFoundError(offline) from None
     wanted = ref.revision or "main"
-    snapshots = [rev.snapshot_path for repo in repos
-                 if repo.repo_id == ref.repo_id and repo.repo_type == "model"
-                 for rev in repo.revisions if wanted in rev.refs or rev.commit_hash == wanted]
+    cached = [rev for repo in repos if repo.repo_id == ref.repo_id and repo.repo_type == "model"
+              for rev in repo.revisions]
+    snapshots = [rev.snapshot_path for rev in cached
+                 if wanted in rev.refs or rev.commit_hash == wanted]
+    if cached and not snapshots:
+        known = sorted({r for rev in cached for r in rev.refs} | {rev.commit_hash[:12]
+                                                                  for rev in cached})
+        raise FileNotFoundError(f"{shown}: revision {wanted!r} of {ref.repo_id} is not in the "
+                                f"Hugging Face cache ({cache}; cached: {', '.join(known)}) "
+                                "and the hub is offline (HF_HUB_OFFLINE or no connection)")
     path = snapshots[0] / ref.path if snapshots else None
     if path is None or not path.exists():
         raise FileNotFoundError(offline)

@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from lcasr_jax.files import atomic_write, recover_swap, sha256_file
 
@@ -27,13 +31,57 @@ class IntegrityError(ValueError):
     """A model dir file is missing, truncated or corrupted; the message names the file."""
 
 
-def write_checksums(root: str | os.PathLike, subdir: str = "variables") -> Path:
-    """Write ROOT/checksums.json for every file under ROOT/subdir (atomically)."""
+def check_finite(arrays: Iterable[tuple[str, Any]], source: str) -> None:
+    """Raise IntegrityError naming the first floating-point array (name, array) holding a
+    NaN or an infinity: such weights give empty transcripts and WER 1.0 without a word."""
+    for name, array in arrays:
+        array = np.asarray(array)
+        if array.dtype.kind not in "fcV":  # V: bfloat16 and the other ml_dtypes floats
+            continue
+        try:
+            bad = ~np.isfinite(array)
+        except TypeError:  # not a number type
+            continue
+        if bad.any():
+            kinds = ", ".join(k for k, m in (("nan", np.isnan(array)), ("inf", np.isinf(array)))
+                              if m.any())
+            raise IntegrityError(f"{source}: tensor {name} has {int(bad.sum())} non-finite "
+                                 f"value(s) ({kinds}) of {array.size}: the weights are broken")
+
+
+def write_checksums(root: str | os.PathLike, subdir: str = "variables",
+                    model: Mapping[str, Any] | None = None) -> Path:
+    """Write ROOT/checksums.json for every file under ROOT/subdir (atomically), with the
+    `model` config fields the arrays were saved with (`check_recorded_model`)."""
     root = Path(root)
     files = {p.relative_to(root).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
              for p in sorted((root / subdir).rglob("*")) if p.is_file()}
-    return atomic_write(root / CHECKSUMS, json.dumps({"format": FORMAT, "files": files},
-                                                     indent=1) + "\n")
+    doc: dict[str, Any] = {"format": FORMAT, "files": files}
+    if model is not None:
+        doc["model"] = dict(model)
+    return atomic_write(root / CHECKSUMS, json.dumps(doc, indent=1) + "\n")
+
+
+def check_recorded_model(root: str | os.PathLike, model: Mapping[str, Any],
+                         editable: Iterable[str] = ()) -> None:
+    """Raise IntegrityError if config.json's `model` fields differ from those the arrays
+    were saved with (recorded in checksums.json), except the `editable` ones: fields the
+    arrays' shapes cannot show (self_conditioning, rotary frequencies, ...) would otherwise
+    change what the weights compute without a word. Dirs without a record are not checked."""
+    listing = Path(root) / CHECKSUMS
+    try:
+        recorded = json.loads(listing.read_text()).get("model")
+    except (OSError, ValueError):
+        return  # no list: verify_checksums said so already
+    if not isinstance(recorded, Mapping):
+        return
+    for field, value in model.items():
+        if field in editable or field not in recorded or recorded[field] == value:
+            continue
+        raise IntegrityError(
+            f"{Path(root) / 'config.json'}: model.{field} is {json.dumps(value)} but the "
+            f"arrays were saved with {json.dumps(recorded[field])} ({CHECKSUMS}); the weights "
+            "were made for that value: restore it")
 
 
 def verify_checksums(root: str | os.PathLike) -> bool:
@@ -50,6 +98,9 @@ def verify_checksums(root: str | os.PathLike) -> bool:
         files = doc["files"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise IntegrityError(f"{listing}: unreadable checksum list ({e})") from None
+    if not isinstance(files, Mapping) or not files:
+        raise IntegrityError(f"{listing}: the checksum list names no file (it always lists "
+                             "the array files): the model dir was tampered with or damaged")
     for rel, want in files.items():
         path = root / rel
         if not path.is_file():

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from lcasr_jax.checkpoints import store
-from lcasr_jax.checkpoints.convert import check_shapes, read_released
+from lcasr_jax.checkpoints.convert import check_model_dir, read_released
 from lcasr_jax.checkpoints.hub import resolve_checkpoint
 from lcasr_jax.checkpoints.shipped import resolve_default_model
 from lcasr_jax.decode import check_classes
@@ -23,7 +23,7 @@ def load_pretrained(path: str | os.PathLike, **model_kwargs: Any) -> tuple[SCCon
     Hugging Face name `hf://OWNER/REPO/FOLDER[@REVISION]` (see `hub.resolve_checkpoint`).
 
     Returns (model, variables) ready for `model.apply(variables, spec, lengths)`.
-    `model_kwargs` go to SCConformerXL (dtype, attention_impl, rotary_dtype, remat).
+    `model_kwargs` go to SCConformerXL (dtype, attention_impl, position_dtype, remat).
     """
     path = resolve_checkpoint(path)
     if path.is_dir():
@@ -31,7 +31,7 @@ def load_pretrained(path: str | os.PathLike, **model_kwargs: Any) -> tuple[SCCon
             raise ValueError(f"{path}: not a converted model dir (no {store.CONFIG_FILE} "
                              f"and {store.VARIABLES_DIR}/)")
         cfg, variables = store.load_model_dir(path)
-        check_shapes(cfg, variables, str(path / store.CONFIG_FILE))
+        check_model_dir(path, cfg, variables)
     else:
         cfg, variables, _, _ = read_released(path)
     variables = jax.tree.map(jnp.asarray, variables)

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 FORMAT = "lcasr-jax/1"
 CONFIG_FILE = "config.json"
 VARIABLES_DIR = "variables"
+# config.json's model fields that may be edited after saving (a run-time choice); the others
+# must stay as the arrays were saved with (`integrity.check_recorded_model`).
+EDITABLE_FIELDS = ("attention_window",)
 
 
 def is_model_dir(path: str | os.PathLike) -> bool:
@@ -70,10 +73,10 @@ def save_model_dir(dest: str | os.PathLike, cfg: ModelConfig, variables: Mapping
             checkpointer = ocp.StandardCheckpointer()
             checkpointer.save(tmp / VARIABLES_DIR, jax.tree.map(np.asarray, dict(variables)))
             checkpointer.wait_until_finished()  # orbax's writer threads must not be cut short
-            integrity.write_checksums(tmp, VARIABLES_DIR)
+            integrity.write_checksums(tmp, VARIABLES_DIR, model=cfg.to_dict())
             if stop.is_set():
                 raise KeyboardInterrupt
-            swap_in(tmp, dest)
+            swap_in(tmp, dest, overwrite)
     except BaseException:  # leave dest as it was and no temp dir
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -127,4 +130,8 @@ def load_model_dir(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise integrity.IntegrityError(f"{path / VARIABLES_DIR}: cannot read arrays ({first})"
                                        ) from None
-    return cfg, jax.tree.map(np.asarray, variables)
+    variables = jax.tree.map(np.asarray, variables)
+    integrity.check_finite((("/".join(str(getattr(k, "key", k)) for k in keys), a) for keys, a
+                            in jax.tree_util.tree_flatten_with_path(variables)[0]),
+                           str(path / VARIABLES_DIR))
+    return cfg, variables

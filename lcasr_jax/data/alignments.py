@@ -34,6 +34,7 @@ import dataclasses
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -227,15 +228,23 @@ def write_recording(path: str | Path, rec: Recording) -> None:
 
 
 def find_recordings(directory: str | Path) -> list[Path]:
-    """Recording JSONs under `directory` (recursive, sorted): JSONs with a 'words' list."""
+    """Recording JSONs under `directory` (recursive, sorted): JSONs with a 'words' list.
+    Other JSON documents are not recordings; a file that is not valid JSON, or whose
+    'words' is not a list, is a damaged recording: skipped, with a warning naming it."""
     out = []
     for p in sorted(Path(directory).rglob("*.json")):
         try:
-            head = p.read_text(encoding="utf-8")
-            if '"words"' in head and isinstance(json.loads(head).get("words"), list):
-                out.append(p)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            doc = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            print(f"warning: {p}: skipped, not a readable JSON recording "
+                  f"({str(e).splitlines()[0][:120]})", file=sys.stderr)
             continue
+        if not isinstance(doc, dict) or "words" not in doc:
+            continue  # another kind of JSON document (a manifest, dataset_info.json, ...)
+        if isinstance(doc["words"], list):
+            out.append(p)
+        else:
+            print(f"warning: {p}: skipped, its 'words' is not a list", file=sys.stderr)
     return out
 
 

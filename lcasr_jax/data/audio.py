@@ -12,7 +12,10 @@ non-16 kHz audio; `resampler="soxr"` (VHQ) is the alternative. The two differ ma
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +117,42 @@ def read_sphere(path: str | Path) -> tuple[np.ndarray, int]:
     return data.reshape(-1, channels), rate
 
 
+def wav_data_bytes(path: Path) -> tuple[int, int] | None:
+    """(bytes of audio data the header of a RIFF/WAVE file declares, bytes that follow the
+    header in the file), or None for other files or a header without a data chunk."""
+    import struct
+
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if name == b"data":
+                return size, path.stat().st_size - f.tell()
+            f.seek(size + (size & 1), 1)
+
+
+def _check_wav_length(path: Path, frames: int) -> None:
+    """Say when a WAV file holds less audio than its header declares (cut off while it was
+    copied or recorded): only the part present is used; 0 bytes declared is an error."""
+    sizes = wav_data_bytes(path)
+    if sizes is None:
+        return
+    declared, present = sizes
+    if declared == 0:
+        raise AudioError(f"{path}: the WAV header declares 0 bytes of audio data"
+                         + (f" ({present:,} bytes follow it: a recording whose writer never "
+                            "finished the header)" if present else " (an empty recording)"))
+    if present < declared < 0xFFFFFFFF and frames:  # 0xFFFFFFFF: a streamed, unsized WAV
+        print(f"warning: {path}: truncated: its header declares {declared:,} bytes of audio "
+              f"data, the file holds {present:,}; using the {present / declared:.0%} present",
+              file=sys.stderr)
+
+
 def _read_any(path: Path) -> tuple[np.ndarray, int]:
     with open(path, "rb") as f:
         magic = f.read(7)
@@ -181,6 +220,25 @@ def resample(audio: np.ndarray, orig_sr: int, new_sr: int = SAMPLE_RATE,
                          quality="VHQ").astype(np.float32, copy=False)
 
 
+def check_audio_path(path: Path) -> None:
+    """Raise AudioError naming `path` if it is a folder, missing, a broken symbolic link or
+    a loop of them."""
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, expected an audio file")
+    if path.is_file():
+        return
+    if path.is_symlink():
+        try:
+            os.stat(path)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise AudioError(f"{path}: a loop of symbolic links (it never reaches a "
+                                 "file)") from None
+        raise AudioError(f"{path}: broken symbolic link (to {os.readlink(path)}, which does "
+                         "not exist)")
+    raise AudioError(f"{path}: audio file not found")
+
+
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE,
                resampler: str = DEFAULT_RESAMPLER) -> np.ndarray:
     """Load an audio file as (samples,) float32 in [-1, 1]: left channel, at `sample_rate` Hz.
@@ -190,13 +248,11 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE,
     Raises AudioError (naming the file) for missing, unreadable, empty or non-finite audio.
     """
     path = Path(path)
-    if path.is_dir():
-        raise AudioError(f"{path}: is a directory, expected an audio file")
-    if not path.is_file():
-        raise AudioError(f"{path}: audio file not found")
+    check_audio_path(path)
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file")
     data, rate = _read_any(path)
+    _check_wav_length(path, data.shape[0])
     if data.size == 0 or data.shape[0] == 0:
         raise AudioError(f"{path}: audio has no samples")
     if rate <= 0:

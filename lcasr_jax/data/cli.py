@@ -43,7 +43,7 @@ def _cache(args) -> int:
 
     if not Path(args.dir).is_dir():
         raise FileNotFoundError(f"{args.dir}: no such folder")
-    n = precompute(args.dir, args.workers)
+    n = precompute(args.dir, args.workers, args.resampler)
     print(f"encoded {n} recordings under {args.dir}", file=sys.stderr)
     return 0
 
@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--workers", type=int, default=1)
     b.add_argument("--overwrite", action="store_true")
     b.add_argument("--resampler", choices=["soxr", "torchaudio"], default="soxr",
-                   help="torchaudio: the original's resampler (identical features)")
+                   help="torchaudio: the original's resampler (identical features; use it "
+                        "for the paper configs' data)")
     synth = sub.add_parser("synth", help="generate the synthetic long-form corpus",
                            description=synth_cli.DESCRIPTION)
     synth_cli.add_arguments(synth)
@@ -75,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
                        "(what the recordings source reads), skipping fresh ones")
     k.add_argument("dir", help="folder of recording JSONs + audio (searched recursively)")
     k.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    k.add_argument("--resampler", choices=["soxr", "torchaudio"], default="soxr",
+                   help="torchaudio: the original's resampler (data.resampler of the paper "
+                        "configs)")
     from lcasr_jax import validate
 
     args = validate.parse_args(p, argv)

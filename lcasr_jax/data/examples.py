@@ -37,3 +37,20 @@ def encode_recording(json_path: str | Path, resampler: str = "soxr") -> dict[str
         "token_ids": ids.astype(np.int32),
         "text": " ".join(words.text),
     }
+
+
+def example_from_words(rec_id: str, features: np.ndarray, words: Any,
+                       tokenizer: Any = None) -> dict[str, Any]:
+    """A dataset example from features (frames, 80) and `alignments.Words` (taken as they
+    are: no repairs, as the original reads its transcripts; starts must be sorted)."""
+    offsets, ids = word_tokens(list(words.text), tokenizer)
+    return {
+        "id": rec_id,
+        "features": np.ascontiguousarray(features),
+        "num_frames": np.int32(features.shape[0]),
+        "word_start": np.asarray(words.start, np.float64),
+        "word_end": np.asarray(words.end, np.float64),
+        "token_offsets": offsets.astype(np.int64),
+        "token_ids": ids.astype(np.int32),
+        "text": " ".join(words.text),
+    }

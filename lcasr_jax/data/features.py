@@ -163,42 +163,48 @@ def audio_to_features(path: str | Path, resampler: str = DEFAULT_RESAMPLER) -> n
     return compute_features(audio)
 
 
-@functools.cache
-def _jax_features_fn():
+def features_jax(x: jax.Array, n: jax.Array | int) -> jax.Array:
+    """`compute_features` of x[:n] in JAX (traceable; n may be traced): x (L,) float32 16 kHz
+    -> (num_frames(L), 80); rows at or past num_frames(n) are zero. Reflect padding is taken
+    at 0 and at n, so padding x to a static length changes nothing."""
     import jax
     import jax.numpy as jnp
 
-    fb = mel_filterbank().astype(np.float32)
-    window = _window()
+    length = x.shape[0]
+    n_frames = num_frames(length)
+    half = N_FFT // 2
+    i = jnp.abs(jnp.arange(n_frames * HOP_LENGTH + N_FFT) - half)
+    i = jnp.where(i >= n, 2 * (n - 1) - i, i)
+    padded = jnp.take(x, jnp.clip(i, 0, length - 1))
+    off = (N_FFT - WIN_LENGTH) // 2
+    # frame t = blocks t, t+1, t+2 of the hop (480 >= 400 samples)
+    base = padded[off:off + (n_frames + 2) * HOP_LENGTH].reshape(n_frames + 2, HOP_LENGTH)
+    frames = jnp.concatenate([base[:-2], base[1:-1], base[2:]], axis=1)[:, :WIN_LENGTH]
+    spec = jnp.fft.rfft(frames * jnp.asarray(_window()), n=N_FFT, axis=-1)
+    power = jnp.real(spec) ** 2 + jnp.imag(spec) ** 2
+    mel = jnp.matmul(power, jnp.asarray(mel_filterbank(), jnp.float32),
+                     precision=jax.lax.Precision.HIGHEST)
+    nf = 1 + n // HOP_LENGTH
+    ok = (jnp.arange(n_frames) < nf)[:, None]
+    mean = jnp.sum(jnp.where(ok, mel, 0.0), 0, keepdims=True) / nf
+    var = jnp.sum(jnp.where(ok, (mel - mean) ** 2, 0.0), 0, keepdims=True) / jnp.maximum(nf - 1, 1)
+    std = jnp.sqrt(var)
+    out = (mel - mean) / jnp.where(std > 0, std, 1.0)
+    return jnp.where(ok & (std > 0), out, 0.0)
 
-    @jax.jit
-    def fn(audio):
-        n = audio.shape[0]
-        n_frames = num_frames(n)
-        padded = jnp.pad(audio, N_FFT // 2, mode="reflect")
-        base = padded[(N_FFT - WIN_LENGTH) // 2:]
-        n_blocks = n_frames + 2  # frame t = blocks t, t+1, t+2 (480 >= 400 samples)
-        need = n_blocks * HOP_LENGTH
-        base = jnp.pad(base, (0, max(0, need - base.shape[0])))[:need]
-        blocks = base.reshape(n_blocks, HOP_LENGTH)
-        frames = jnp.concatenate([blocks[:-2], blocks[1:-1], blocks[2:]], axis=1)
-        frames = frames[:, :WIN_LENGTH] * window
-        spec = jnp.fft.rfft(frames, n=N_FFT, axis=-1)
-        power = jnp.real(spec) ** 2 + jnp.imag(spec) ** 2
-        mel = jnp.matmul(power, fb, precision=jax.lax.Precision.HIGHEST)  # (frames, 80)
-        mean = mel.mean(0, keepdims=True)
-        var = jnp.sum((mel - mean) ** 2, 0, keepdims=True) / max(n_frames - 1, 1)
-        std = jnp.sqrt(var)
-        std = jnp.where(std > 0, std, 1.0)
-        return ((mel - mean) / std).T
 
-    return fn
+@functools.cache
+def _jax_features_fn():
+    import jax
+
+    return jax.jit(lambda audio: features_jax(audio, audio.shape[0]).T)
 
 
 def compute_features_jax(audio) -> jax.Array:
     """JAX/accelerator version of `compute_features`: (samples,) 16 kHz -> (80, frames) float32.
 
-    Jitted per audio length (recompiles for each new length).
+    Jitted per audio length (recompiles for each new length); `features_jax` takes a valid
+    length inside a padded buffer instead.
     """
     import jax.numpy as jnp
 

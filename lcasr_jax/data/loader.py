@@ -125,7 +125,7 @@ class _Producer:
         for key in self._upcoming():
             if key not in self.cache and key not in self.ahead:
                 rec = int(self.order(key[0])[key[1]])
-                self.ahead[key] = self.pool.submit(self._read, rec)
+                self.ahead[key] = self.pool.submit(self._read, rec, key[0])
 
     def order(self, epoch: int) -> np.ndarray:
         if epoch not in self.orders:
@@ -150,8 +150,10 @@ class _Producer:
         self.next += 1
         return slot
 
-    def _read(self, rec: int) -> dict[str, Any]:
-        ex = self.source[rec]
+    def _read(self, rec: int, epoch: int) -> dict[str, Any]:
+        # a source with `example(rec, epoch)` gives each epoch its own version (data.augment)
+        ex = (self.source.example(rec, epoch) if hasattr(self.source, "example")
+              else self.source[rec])
         return {"features": ex["features"], "frames": int(ex["num_frames"]),
                 "ws": ex["word_start"], "we": ex["word_end"],
                 "sorted": ends_sorted(ex["word_start"], ex["word_end"]),
@@ -162,7 +164,7 @@ class _Producer:
         key = (slot[0], slot[1])
         if key not in self.cache:
             fut = self.ahead.pop(key, None)
-            self.cache[key] = fut.result() if fut is not None else self._read(rec)
+            self.cache[key] = fut.result() if fut is not None else self._read(rec, slot[0])
         return rec, self.cache[key]
 
     @staticmethod

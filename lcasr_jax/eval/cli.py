@@ -1,9 +1,12 @@
 """`lcasr-jax eval`: long-form WER of a checkpoint on a test set (and `lcasr-jax transcribe`:
 `TRANSCRIBE_HELP`); each `main` parses its flags and calls `eval.job` / `eval.transcribe`.
 
-Example:
+Example (the paper's setting: overlap 0.875 of the context):
   lcasr-jax eval --checkpoint model.pt --dataset tedlium --data-dir ~/TEDLIUM_release1 \
       --split test --seq-len 360000 --overlap-ratio 0.875 --mode averaged_moving_window
+Defaults are those of the original's eval/run.py: the context the checkpoint was trained
+at (its config's audio_chunking.size; `-seq -1` there) and no overlap; the paper's runs
+(its eval_manager) used --overlap-ratio 0.875.
 Writes <out>/<stem>.csv (the original's eval/results columns) and <stem>.json
 (transcripts), and appends the rows to the results table (<out>/results.csv, locked while
 appending). The stem names the dataset, split, run name, mode, seq-len, overlap and a tag
@@ -23,6 +26,8 @@ from pathlib import Path
 from lcasr_jax import validate
 from lcasr_jax.data.audio import DEFAULT_RESAMPLER, RESAMPLERS
 from lcasr_jax.decode import DECODERS, DecoderSettings
+from lcasr_jax.eval.loss import LOSS_TARGETS
+from lcasr_jax.eval.noise import add_noise_args
 from lcasr_jax.eval.windows import MAX_SEQ_LEN, MODES
 
 TRANSCRIBE_HELP = """`lcasr-jax transcribe AUDIO...`: transcripts with word times (txt, json, srt).
@@ -68,20 +73,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, choices=sorted(READERS))
     p.add_argument("--data-dir", required=True, type=Path)
     p.add_argument("--split", default="test")
-    p.add_argument("--seq-len", type=int, default=2048, help="context in frames (10 ms)")
+    p.add_argument("--seq-len", type=int, help="context in frames (10 ms); default: the "
+                   "checkpoint's training context (audio_chunking.size), as the original's "
+                   "eval/run.py (-seq -1), else 2048")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--overlap", type=int, help="overlap in frames")
-    g.add_argument("--overlap-ratio", type=float, help="overlap as a fraction of seq-len")
+    g.add_argument("--overlap", type=int, help="overlap in frames (default 0, as the "
+                   "original's eval/run.py)")
+    g.add_argument("--overlap-ratio", type=float, help="overlap as a fraction of seq-len "
+                   "(the paper: 0.875, the original's eval_manager default)")
     p.add_argument("--mode", choices=MODES, default="averaged_moving_window")
     p.add_argument("--max-seq-len", type=int, default=MAX_SEQ_LEN,
                    help="window length in windowed_attention mode (frames)")
-    p.add_argument("--noise", default="none",
-                   help="corrupt the audio: none | gaussian:SNR | gaussian:LOW:HIGH | "
-                   "background:FOLDER:SNR[:HIGH] (dB; see lcasr_jax/eval/noise.py)")
-    p.add_argument("--noise-seed", type=int, default=0,
-                   help="with each recording id, seeds its noise (same audio for every model)")
+    add_noise_args(p)
     p.add_argument("--loss", action="store_true",
-                   help="add per-token CTC loss columns (vs reference and own greedy output)")
+                   help="add per-token CTC loss columns (vs reference and own output)")
+    p.add_argument("--loss-targets", choices=LOSS_TARGETS, default="original",
+                   help="original: reference = raw lower-cased text (spotify_loss), "
+                   "self = the tokenizer's encoding of the decoded text, unk removed "
+                   "(rev16_loss); normalised: the normalised reference and the greedy "
+                   "path's tokens")
     p.add_argument("--limit", type=int, help="evaluate only the first N recordings")
     p.add_argument("--name", help="run name in the results (default: checkpoint stem)")
     p.add_argument("--repeat", type=int, default=1, help="repeat id recorded in results")
@@ -109,7 +119,8 @@ def job(args: argparse.Namespace):
                    args.batch_size, args.resampler, decoder_settings(args), args.seq_len,
                    args.overlap, args.overlap_ratio, args.mode, args.max_seq_len, args.noise,
                    args.noise_seed, args.loss, args.limit, args.name, args.repeat, args.out,
-                   args.results_table, progress=not args.quiet)
+                   args.results_table, progress=not args.quiet, noise_mode=args.noise_mode,
+                   loss_targets=args.loss_targets)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,23 +128,28 @@ def main(argv: list[str] | None = None) -> int:
 
     args = validate.parse_args(parser(), argv)
     try:
-        done = run_job(job(args))
+        done = run_job(job(args), before_write=print_summary)
     except (OSError, ValueError, ImportError, RuntimeError) as e:
         print(f"lcasr-jax eval: error: {flagged(e)}", file=sys.stderr)
         return 1
-    result, csv_path, table = done.result, done.csv_path, done.table
-    if csv_path is None:  # not process 0
+    if done.csv_path is None:  # not process 0
         return 0
+    print(f"wrote {done.csv_path} and appended to {done.table}")
+    return 0
+
+
+def print_summary(result) -> None:
+    """The overall WER (and loss) of an evaluation, on stdout (before its files are
+    written: a write that fails does not lose the numbers)."""
     o = result.overall
     print(f"WER {o.wer:.4f} (ins {o.ins_rate:.4f} del {o.del_rate:.4f} sub {o.sub_rate:.4f}) "
           f"over {o.words} words, {len(result.recordings)} recordings, "
-          f"{result.wall_seconds:.1f} s")
+          f"{result.wall_seconds:.1f} s", flush=True)
     if result.loss is not None:
         row = result.loss.as_row()
         print(f"CTC loss per token {row['loss']:.4f} over {row['loss_tokens']} reference tokens "
-              f"(own greedy output: {row['self_loss']:.4f} over {row['self_loss_tokens']})")
-    print(f"wrote {csv_path} and appended to {table}")
-    return 0
+              f"(own greedy output: {row['self_loss']:.4f} over {row['self_loss_tokens']})",
+              flush=True)
 
 
 def transcribe_parser() -> argparse.ArgumentParser:
@@ -163,14 +179,17 @@ def transcribe_main(argv: list[str] | None = None) -> int:
         model, variables, _ = load_model(args.checkpoint, args.dtype)
         overlap = overlap_frames(args.seq_len, None, args.overlap_ratio,
                                  model.config.subsampling_factor)
-        transcribe.write_transcripts(args.audio, model, variables, args.format, args.out_dir,
-                                     args.seq_len, overlap, args.mode, args.batch_size,
-                                     progress=not args.quiet, resampler=args.resampler,
-                                     decoding=decoding)
-    except BrokenPipeError:
-        raise  # the reader went away: `lcasr_jax.cli` exits quietly
+        transcribe.output_names(args.audio)  # distinct, or refused before any work
     except (OSError, ValueError, ImportError, RuntimeError) as e:
         print(f"lcasr-jax transcribe: error: {flagged(e)}", file=sys.stderr)
+        return 1
+    failed = transcribe.write_transcripts(
+        args.audio, model, variables, args.format, args.out_dir, args.seq_len, overlap,
+        args.mode, args.batch_size, progress=not args.quiet, resampler=args.resampler,
+        decoding=decoding)
+    if failed:
+        print(f"lcasr-jax transcribe: {len(failed)} of {len(args.audio)} files not "
+              f"transcribed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 

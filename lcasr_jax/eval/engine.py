@@ -126,15 +126,19 @@ def _accumulate_fn(average: bool):
 def _finish_fn(average: bool, ids: bool):
     @jax.jit
     def finish(total, count):
+        """(merged log-probs or their argmax, whether each frame's are finite: no NaN and a
+        finite best class)."""
         out = jnp.log(total / count[:, None]) if average else total
-        return out.argmax(-1).astype(jnp.int32) if ids else out
+        finite = jnp.isfinite(out.max(-1)) & ~jnp.isnan(out).any(-1)
+        return (out.argmax(-1).astype(jnp.int32) if ids else out), finite
 
     return finish
 
 
 def run_plans(forward: Forward, specs: Sequence[np.ndarray], plans: Sequence[Plan], *,
               batch_size: int = 8, n_devices: int = 1, progress: bool = False,
-              output: str = "log_probs", hosts: Hosts | None = None) -> list[np.ndarray]:
+              output: str = "log_probs", hosts: Hosts | None = None,
+              names: Sequence[str] | None = None) -> list[np.ndarray]:
     """Run every window of every recording and merge per recording, on the device.
 
     specs: per recording (80, frames) float32; plans: matching window plans (all averaged
@@ -145,6 +149,8 @@ def run_plans(forward: Forward, specs: Sequence[np.ndarray], plans: Sequence[Pla
     (probabilities for averaged plans, log-probs for concatenated ones).
     Returns per recording the merged log-probs (plan.out_frames, classes) float32, or with
     output='ids' the greedy argmax (plan.out_frames,) int32 (only ids leave the device).
+    Raises ValueError naming the recording (`names`, else its index) whose posteriors hold
+    a NaN or a frame without a finite class.
     """
 
     if len(specs) != len(plans):
@@ -196,7 +202,15 @@ def run_plans(forward: Forward, specs: Sequence[np.ndarray], plans: Sequence[Pla
         bar.close()
     if total is None:
         return []
-    merged = np.asarray(_finish_fn(average, output == "ids")(total, count))
+    merged, finite = _finish_fn(average, output == "ids")(total, count)
+    merged, finite = np.asarray(merged), np.asarray(finite)
+    for r in range(len(plans)):
+        bad = np.flatnonzero(~finite[offsets[r]:offsets[r + 1]])
+        if bad.size:
+            name = names[r] if names is not None else f"recording {r}"
+            raise ValueError(f"{name}: the model's posteriors are not finite (NaN or inf) "
+                             f"at {bad.size} of {plans[r].out_frames} output frames, from "
+                             f"frame {bad[0]}: check the model's weights and the audio")
     return [merged[offsets[r]:offsets[r + 1]] for r in range(len(plans))]
 
 

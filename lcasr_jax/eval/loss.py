@@ -1,13 +1,21 @@
 """CTC loss of merged long-form posteriors (the original's `rev16_loss` / `spotify_loss`).
 
 Per recording: the CTC negative log-likelihood (nats, summed like torch's CTCLoss with
-reduction='sum') of the merged moving-window log-probs (frames_out, classes) against the
-reference's tokens (unknown pieces removed, as the original does), and against the model's
-own greedy transcript (the token sequence of its best path; the original re-encoded the
-decoded text, which gives these tokens back up to sentencepiece's segmentation). Reported
-per token: a recording's sum over its tokens; overall, the sums over all recordings divided
-by all their tokens. An alignment that cannot exist (more tokens than frames allow) gives
-inf, as torch's CTCLoss does.
+reduction='sum') of the merged moving-window log-probs (frames_out, classes) against two
+token sequences, by `targets`:
+
+original (default), as the original's scripts build them:
+  loss       the tokenizer's encoding of the raw reference text lower-cased and stripped
+             (spotify_loss: `' '.join(words).lower().strip()`, every token kept)
+  self_loss  the tokenizer's encoding of the decoded text (the decoder's raw output, not
+             normalised), unknown pieces (id 1) removed (rev16_loss, whose loss is this one)
+normalised (this project's earlier measure):
+  loss       the normalised scoring reference, unknown pieces removed
+  self_loss  the tokens of the model's own greedy path (collapsed, blanks removed)
+
+Reported per token: a recording's sum over its tokens; overall, the sums over all
+recordings divided by all their tokens. An alignment that cannot exist (more tokens than
+frames allow) gives inf, as torch's CTCLoss does.
 """
 
 from __future__ import annotations
@@ -16,11 +24,9 @@ import dataclasses
 import functools
 from collections.abc import Sequence
 
-import jax
 import numpy as np
 
-from lcasr_jax.kernels.ctc import ctc_loss
-
+LOSS_TARGETS = ("original", "normalised")
 FRAME_BUCKET = 1024  # frames and labels are padded to multiples of these (fewer compiles)
 LABEL_BUCKET = 128
 
@@ -50,6 +56,10 @@ def total(details: Sequence[LossDetail]) -> LossDetail:
 
 @functools.cache
 def _nll_fn():
+    import jax  # lazily: `lcasr-jax eval --help` reads LOSS_TARGETS from here
+
+    from lcasr_jax.kernels.ctc import ctc_loss
+
     return jax.jit(ctc_loss, static_argnames=("blank_id",))
 
 
@@ -70,12 +80,21 @@ def ctc_nll(log_probs: np.ndarray, targets: Sequence[int], blank_id: int) -> flo
     return float(np.asarray(nll)[0])
 
 
-def recording_loss(log_probs: np.ndarray, reference: str, greedy_tokens: Sequence[int],
-                   tokenizer) -> LossDetail:
-    """LossDetail of merged log_probs (frames_out, classes) against the reference text and
-    the greedy path's tokens."""
+def loss_targets(kind: str, raw_reference: str, reference: str, decoded_text: str,
+                 greedy_tokens: Sequence[int], tokenizer) -> tuple[list[int], list[int]]:
+    """(reference tokens, self tokens) of one recording for targets `kind` (module doc)."""
     unk = tokenizer.sp.unk_id()
-    ref = [t for t in tokenizer.encode(reference) if t != unk]
-    blank = tokenizer.blank_id
-    return LossDetail(ctc_nll(log_probs, ref, blank), len(ref),
-                      ctc_nll(log_probs, greedy_tokens, blank), len(greedy_tokens))
+    if kind == "original":
+        ref = list(tokenizer.encode((raw_reference or reference).lower().strip()))
+        own = [t for t in tokenizer.encode(decoded_text) if t != unk]
+        return ref, own
+    if kind == "normalised":
+        return [t for t in tokenizer.encode(reference) if t != unk], list(greedy_tokens)
+    raise ValueError(f"loss targets must be one of {', '.join(LOSS_TARGETS)} (got {kind!r})")
+
+
+def recording_loss(log_probs: np.ndarray, ref_tokens: Sequence[int],
+                   self_tokens: Sequence[int], blank_id: int) -> LossDetail:
+    """LossDetail of merged log_probs (frames_out, classes) against the two token lists."""
+    return LossDetail(ctc_nll(log_probs, ref_tokens, blank_id), len(ref_tokens),
+                      ctc_nll(log_probs, self_tokens, blank_id), len(self_tokens))

@@ -28,11 +28,12 @@ ORIGINAL_COLUMNS = ["dataset", "split", "wer", "recording", "words", "ins_rate",
                     "sub_rate", "name", "checkpoint", "repeat", "seq_len", "overlap_ratio",
                     "model_class"]
 COLUMNS = ORIGINAL_COLUMNS + ["evaluation_mode", "overlap"]
-# Columns present only in tables where some row uses them: the noise spec and measured SNR
-# (eval.noise), the per-token CTC losses and their token counts (eval.loss).
+# Columns present only in tables where some row uses them: the noise spec, measured SNR,
+# noise mode and seed (eval.noise), the per-token CTC losses, their token counts and
+# which targets they used (eval.loss).
 # `run`: the run's identity (its file stem or sweep cell key), which `row_key` reads.
 EXTRA_COLUMNS = ["noise", "snr_db", "loss", "loss_tokens", "self_loss", "self_loss_tokens",
-                 "run"]
+                 "noise_mode", "noise_seed", "loss_targets", "run"]
 # Identity of a row where the table has no `run` column (the original's tables).
 IDENTITY = ("dataset", "split", "name", "checkpoint", "repeat", "seq_len", "overlap_ratio",
             "overlap", "evaluation_mode", "noise", "recording")

@@ -23,7 +23,7 @@ from lcasr_jax.eval import engine, loss, windows
 from lcasr_jax.eval.datasets.base import EvalRecording, zero_regions
 from lcasr_jax.eval.hosts import Hosts, owned, reassemble
 from lcasr_jax.eval.loss import LossDetail
-from lcasr_jax.eval.noise import NoiseSpec, add_noise, parse_noise, valid_mask
+from lcasr_jax.eval.noise import NOISE_MODES, NoiseSpec, corrupt, parse_noise, valid_mask
 from lcasr_jax.eval.normalize import normalize_hypothesis
 from lcasr_jax.eval.wer import WERDetail, word_error_rate_detail
 from lcasr_jax.model.lengths import output_lengths
@@ -43,11 +43,19 @@ class EvalSettings:
     resampler: str = DEFAULT_RESAMPLER  # non-16 kHz audio: 'torchaudio' (original) or 'soxr'
     decoding: DecoderSettings = DecoderSettings()  # greedy (eval/run.py) or pyctcdecode beam
     noise: str = "none"  # eval.noise spec: none | gaussian:SNR[:HIGH] | background:DIR:SNR[:HIGH]
-    noise_seed: int = 0  # with the recording id, seeds each recording's noise
+    noise_seed: int | None = None  # None: the mode's default (17925 original, 0 exact)
+    noise_mode: str = "original"  # eval.noise: 'original' (audiomentations) or 'exact'
     loss: bool = False  # also the CTC loss of the merged posteriors (eval.loss)
+    loss_targets: str = "original"  # eval.loss.LOSS_TARGETS: the original's or normalised
 
     def __post_init__(self):
         parse_noise(self.noise)  # a bad noise spec is a ValueError naming it, before any run
+        if self.loss_targets not in loss.LOSS_TARGETS:
+            raise ValueError(f"--loss-targets must be one of {', '.join(loss.LOSS_TARGETS)} "
+                             f"(got {self.loss_targets!r})")
+        if self.noise_mode not in NOISE_MODES:
+            raise ValueError(f"--noise-mode must be one of {', '.join(NOISE_MODES)} "
+                             f"(got {self.noise_mode!r})")
 
     def validate(self, factor: int) -> EvalSettings:
         """Raise `validate.SettingError` naming the first field out of range for a model
@@ -90,10 +98,11 @@ def model_for_mode(model, settings: EvalSettings):
     return windows.windowed_model(model, settings.context)
 
 
-def recording_features(rec: EvalRecording, noise: NoiseSpec, seed: int = 0,
-                       resampler: str = DEFAULT_RESAMPLER) -> tuple[np.ndarray, float | None]:
+def recording_features(rec: EvalRecording, noise: NoiseSpec, seed: int | None = None,
+                       resampler: str = DEFAULT_RESAMPLER, mode: str = "original"
+                       ) -> tuple[np.ndarray, float | None]:
     """(features (80, frames), measured SNR in dB or None): the recording's features, from
-    its audio corrupted by `noise` (seeded by (seed, rec.id)) when noise is active."""
+    its audio corrupted by `noise` in `mode` (eval.noise.corrupt) when noise is active."""
     if not noise.active:
         return rec.features(resampler), None
 
@@ -101,12 +110,13 @@ def recording_features(rec: EvalRecording, noise: NoiseSpec, seed: int = 0,
     if audio.shape[0] < MIN_SAMPLES:
         raise ValueError(f"{rec.audio}: audio too short ({audio.shape[0]} samples at 16 kHz)")
     valid = valid_mask(audio.shape[0], rec.ignore, SAMPLE_RATE)
-    audio, snr = add_noise(audio, noise, seed, rec.id, valid)
+    audio, snr = corrupt(audio, noise, mode, seed, rec.id, valid)
     return zero_regions(compute_features(audio), rec.ignore), snr
 
 
-def _groups(recordings: Iterable[EvalRecording], factor: int, noise: NoiseSpec, seed: int,
-            bar=None, resampler: str = DEFAULT_RESAMPLER
+def _groups(recordings: Iterable[EvalRecording], factor: int, noise: NoiseSpec,
+            seed: int | None, bar=None, resampler: str = DEFAULT_RESAMPLER,
+            mode: str = "original"
             ) -> Iterator[list[tuple[EvalRecording, np.ndarray, float | None]]]:
     """(recording, features (80, frames), SNR) read one by one and grouped until the merged
     outputs of a group would pass GROUP_OUT_FRAMES (a longer recording goes alone). `bar`
@@ -116,7 +126,7 @@ def _groups(recordings: Iterable[EvalRecording], factor: int, noise: NoiseSpec, 
     for rec in recordings:
         if bar is not None:
             bar.set_postfix_str(f"reading {rec.id}")
-        spec, snr = recording_features(rec, noise, seed, resampler)
+        spec, snr = recording_features(rec, noise, seed, resampler, mode)
         out = output_lengths(spec.shape[1], factor)
         if group and size + out > GROUP_OUT_FRAMES:
             yield group
@@ -150,7 +160,8 @@ def evaluate(recordings: Sequence[EvalRecording], model, variables, settings: Ev
 
         bar = tqdm(total=len(mine), unit="rec", desc="recordings")
     results: list[RecordingResult] = []
-    groups = _groups(mine, factor, noise, settings.noise_seed, bar, settings.resampler)
+    groups = _groups(mine, factor, noise, settings.noise_seed, bar, settings.resampler,
+                     settings.noise_mode)
     while True:  # every process runs the model until all have run out of recordings
         group = next(groups, [])
         if not hosts.allgather(np.array([len(group)])).any():
@@ -163,15 +174,18 @@ def evaluate(recordings: Sequence[EvalRecording], model, variables, settings: Ev
         wants = "log_probs" if settings.loss else decoder.wants  # the loss needs log-probs
         merged = engine.run_plans(forward, [spec for _, spec, _ in group], plans,
                                   batch_size=settings.batch_size, n_devices=n_devices,
-                                  progress=progress, hosts=hosts, output=wants)
+                                  progress=progress, hosts=hosts, output=wants,
+                                  names=[rec.id for rec, _, _ in group])
         for (rec, spec, snr), out in zip(group, merged, strict=True):
             ids = out if wants == "ids" else out.argmax(-1)
             transcript = decoder(ids if decoder.wants == "ids" else out, factor)
             hyp = normalize_hypothesis(transcript.text)
             detail = None
             if settings.loss:
-                detail = loss.recording_loss(out, rec.reference,
-                                             ctc_collapse(ids, tokenizer.blank_id), tokenizer)
+                targets = loss.loss_targets(
+                    settings.loss_targets, rec.raw_reference, rec.reference, transcript.text,
+                    ctc_collapse(ids, tokenizer.blank_id), tokenizer)
+                detail = loss.recording_loss(out, *targets, tokenizer.blank_id)
             results.append(RecordingResult(
                 rec.id, hyp, rec.reference, transcript,
                 word_error_rate_detail([hyp], [rec.reference]), spec.shape[1] / FRAMES_PER_SECOND,

@@ -3,7 +3,9 @@
 Each file is decoded whole with the moving-window mode (default: 2048-frame context,
 87.5% overlap). Output goes to stdout, or to <out-dir>/<name>.<format>: the audio's stem,
 or, for inputs whose stems collide (a/take.wav b/take.wav, take.wav take.flac), their paths
-from the common folder joined with '__' (a__take.wav, b__take.wav).
+from the common folder joined with '__' (a__take.wav, b__take.wav); names that still
+collide get -1, -2, ... (every input gets its own file). A file that fails is reported and
+the others are still transcribed; the command then lists the files not done and exits 1.
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
+from collections import Counter
 from pathlib import Path
 
-from lcasr_jax.data.audio import DEFAULT_RESAMPLER
+from lcasr_jax.data.audio import DEFAULT_RESAMPLER, check_audio_path
 from lcasr_jax.data.features import audio_to_features
 from lcasr_jax.decode import DecoderSettings, Transcript, check_classes, make_decoder
 from lcasr_jax.eval import engine, windows
 from lcasr_jax.eval.runner import EvalSettings, model_for_mode
-from lcasr_jax.files import atomic_write
+from lcasr_jax.files import atomic_write, check_writable_dir
 
 
 def srt_time(seconds: float) -> str:
@@ -61,39 +63,35 @@ def output_names(paths: list[str]) -> list[str]:
     """A distinct file name (no format suffix) per input path (module docstring)."""
 
     full = [os.path.abspath(p) for p in paths]
-    stems = [Path(p).stem for p in full]
     common = os.path.commonpath([os.path.dirname(p) for p in full])
-    out = []
-    for p, stem in zip(full, stems, strict=True):
-        out.append(stem if stems.count(stem) == 1
-                   else "__".join(Path(os.path.relpath(p, common)).parts))
-    return out
+    by_path = ["__".join(Path(os.path.relpath(p, common)).parts) for p in full]
+    names = [Path(p).stem for p in full]
+    for rename in (by_path.__getitem__, by_path.__getitem__, None):  # a stem may collide
+        count = Counter(names)  # with a path-based name (a/take.wav, a__take.wav.wav)
+        names = [(rename(i) if rename else f"{n}-{i + 1}") if count[n] > 1 else n
+                 for i, n in enumerate(names)]
+    if len(set(names)) != len(names):  # cannot happen with distinct inputs; never overwrite
+        raise ValueError("inputs whose output names collide: " + ", ".join(paths))
+    return names
 
 
 def check_audio_paths(paths: list[str]) -> None:
     """Raise naming the first input that is missing, a folder, or given twice."""
 
+
     seen: set[str] = set()
     for path in paths:
-        if Path(path).is_dir():
-            raise IsADirectoryError(f"{path}: is a directory, expected an audio file")
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path}: audio file not found")
+        check_audio_path(Path(path))
         if os.path.realpath(path) in seen:
             raise ValueError(f"{path}: given twice")
         seen.add(os.path.realpath(path))
 
 
 def check_out_dir(out_dir: Path) -> None:
-    """Create `out_dir` and make sure files can be written there (before any model work)."""
+    """Make sure files can be written in `out_dir`: writable, with room (before any model
+    work; it is created when the first transcript is written)."""
 
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NotADirectoryError(f"{out_dir}: --out-dir exists and is not a directory")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        tempfile.TemporaryFile(dir=out_dir).close()
-    except OSError as e:
-        raise PermissionError(f"{out_dir}: --out-dir is not writable ({e.strerror})") from None
+    check_writable_dir(out_dir, "--out-dir")
 
 
 def transcribe(paths, model, variables, context: int, overlap: int, mode: str,
@@ -114,7 +112,8 @@ def transcribe(paths, model, variables, context: int, overlap: int, mode: str,
         spec = audio_to_features(path, resampler)
         plan = windows.make_plan(mode, spec.shape[1], context, overlap, factor)
         merged = engine.run_plans(forward, [spec], [plan], batch_size=batch_size,
-                                  n_devices=n_dev, progress=progress, output=decoder.wants)[0]
+                                  n_devices=n_dev, progress=progress, output=decoder.wants,
+                                  names=[str(path)])[0]
         out.append(decoder(merged, factor))
     return out
 
@@ -122,16 +121,27 @@ def transcribe(paths, model, variables, context: int, overlap: int, mode: str,
 def write_transcripts(paths: list[str], model, variables, fmt: str, out_dir: Path | None,
                       context: int, overlap: int, mode: str, batch_size: int = 8,
                       progress: bool = False, resampler: str = DEFAULT_RESAMPLER,
-                      decoding: DecoderSettings | None = None) -> None:
+                      decoding: DecoderSettings | None = None) -> list[str]:
     """Transcribe each file in turn and write it as `fmt` ('txt', 'json' or 'srt') to
-    stdout, or to <out_dir>/<name>.<fmt> (`output_names`), saying so on stderr."""
+    stdout, or to <out_dir>/<name>.<fmt> (`output_names`), saying so on stderr. A file that
+    fails is reported on stderr (one line naming it) and the others are still done; returns
+    the paths that were not transcribed."""
+    failed = []
     for path, name in zip(paths, output_names(paths), strict=True):
-        transcript = transcribe([path], model, variables, context, overlap, mode, batch_size,
-                                progress=progress, resampler=resampler, decoding=decoding)[0]
-        text = render(transcript, fmt, str(path))
-        if out_dir is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        else:
-            dest = atomic_write(out_dir / f"{name}.{fmt}", text)
-            print(f"wrote {dest}", file=sys.stderr)
+        try:
+            transcript = transcribe([path], model, variables, context, overlap, mode,
+                                    batch_size, progress=progress, resampler=resampler,
+                                    decoding=decoding)[0]
+            text = render(transcript, fmt, str(path))
+            if out_dir is None:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            else:
+                dest = atomic_write(out_dir / f"{name}.{fmt}", text)
+                print(f"wrote {dest}", file=sys.stderr)
+        except BrokenPipeError:
+            raise  # the reader went away: `lcasr_jax.cli` exits quietly
+        except (OSError, ValueError, RuntimeError) as e:  # this file only: go on
+            print(f"lcasr-jax transcribe: error: {e}", file=sys.stderr)
+            failed.append(str(path))
+    return failed

@@ -265,5 +265,6 @@ def attribution_figure(arrays: Mapping[str, np.ndarray], out: Path, recording: s
     square = matrix[:, :n]
     d = np.abs(np.arange(n)[:, None] - np.arange(n)[None])
     curve = np.array([square[d == k].mean() for k in range(n)])
-    window_s = float(arrays[f"{rid}/window_frames"]) * FRAME_SECONDS
+    frames = arrays.get(f"{rid}/segment_frames", arrays.get(f"{rid}/window_frames"))
+    window_s = float(frames) * FRAME_SECONDS
     return attribution(matrix, curve, window_s, out, ATTRIBUTION_UNITS[key], rid, title)

@@ -6,8 +6,7 @@ evaluation windows use) loads without flax or jax.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lcasr_jax import lazy_getattr
 
 _EXPORTS = {
     "BLANK_ID": "lcasr_jax.data.vocab",
@@ -19,8 +18,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'lcasr_jax.model' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

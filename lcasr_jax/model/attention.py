@@ -9,6 +9,7 @@ from jax.ad_checkpoint import checkpoint_name
 
 from lcasr_jax.kernels.attention import dot_product_attention
 from lcasr_jax.model.config import ModelConfig
+from lcasr_jax.model.init import bias_init, kernel_init
 from lcasr_jax.model.positions import apply_rotary
 from lcasr_jax.sharding import bound_mesh
 
@@ -35,10 +36,9 @@ class SelfAttention(nn.Module):
         x = jnp.where(valid[..., None], x, 0).astype(self.dtype)
         qkv = nn.DenseGeneral(
             (3, cfg.n_heads, cfg.head_dim), use_bias=cfg.qkv_bias, dtype=self.dtype, name="qkv",
-            kernel_init=nn.with_logical_partitioning(
-                nn.initializers.lecun_normal(), ("embed", "qkv", "heads", "kv")),
-            bias_init=nn.with_logical_partitioning(
-                nn.initializers.zeros, ("qkv", "heads", "kv")),
+            kernel_init=kernel_init(cfg.param_init, cfg.d_model,
+                                    ("embed", "qkv", "heads", "kv")),
+            bias_init=bias_init(cfg.param_init, cfg.d_model, ("qkv", "heads", "kv")),
         )(x)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (batch, time, heads, head_dim)
         q = nn.with_logical_constraint(q, ("batch", "length", "heads", "kv"),
@@ -57,6 +57,6 @@ class SelfAttention(nn.Module):
         out = jnp.where(valid[:, :, None, None], out, 0)
         return nn.DenseGeneral(
             cfg.d_model, axis=(-2, -1), use_bias=False, dtype=self.dtype, name="out",
-            kernel_init=nn.with_logical_partitioning(
-                nn.initializers.lecun_normal(), ("heads", "kv", "embed")),
+            kernel_init=kernel_init(cfg.param_init, cfg.n_heads * cfg.head_dim,
+                                    ("heads", "kv", "embed")),
         )(out)

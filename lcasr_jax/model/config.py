@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lcasr_jax.data.vocab import VOCAB_SIZE
-from lcasr_jax.validate import check, either, int_at_least, is_int, is_number, number_above
+from lcasr_jax.validate import check, either, int_at_least, is_int, is_number, number_above, one_of
 
 # Keys the original accepts and ignores (swallowed by **kwargs or training-only).
 IGNORED_KEYS = frozenset({
@@ -21,6 +21,10 @@ IGNORED_KEYS = frozenset({
     "ff_checkpoint_lvl", "encoder_mode", "flash_attn", "checkpoint_subsampling",
     "expansion_factor", "return_attention_weights", "vocab_size", "feat_out",
 })
+# ModelConfig fields about training a fresh model, absent from the original's config.model:
+# a released checkpoint gets their defaults, and an export leaves them out.
+TRAINING_FIELDS = ("param_init", "batch_renorm_padding", "batch_renorm_dtype",
+                   "batch_renorm_updates")
 # Leftovers of other model classes in released configs: harmless when off, but some change
 # what the original computes when on, so only false/absent is accepted.
 OFF_ONLY_KEYS = frozenset({
@@ -38,6 +42,9 @@ _TYPE_RULES = {
 _FIELD_RULES = {
     **{name: int_at_least(1) for name in ("feat_in", "n_layers", "d_model", "n_heads",
                                           "head_dim", "vocab_size", "conv_kernel_size")},
+    "param_init": one_of("lecun", "torch"),
+    "batch_renorm_dtype": one_of("float32", "bfloat16"),
+    "batch_renorm_updates": one_of(1, 2),
     "subsampling_conv_channels": either(-1, int_at_least(1)),
     **{name: number_above(0) for name in ("conv_expansion_factor", "rotary_base_freq",
                                           "rotary_interpolation_factor")},
@@ -81,6 +88,13 @@ class ModelConfig:
     qkv_bias: bool = False
     transformer: bool = False
     attention_window: tuple[int, int] = (-1, -1)
+    # How a fresh model is trained, not what a checkpoint computes (TRAINING_FIELDS): the
+    # original's behaviour where set as in experiments/paper.py's FIDELITY, else this
+    # project's (README, "Fidelity to the original").
+    param_init: str = "lecun"  # "lecun" or "torch" (model/init.py)
+    batch_renorm_padding: bool = False  # batch statistics also over padded frames
+    batch_renorm_dtype: str = "float32"  # "bfloat16": statistics as under CUDA autocast
+    batch_renorm_updates: int = 1  # 2: per-layer torch checkpointing's second forward
 
     @property
     def num_classes(self) -> int:
@@ -174,7 +188,7 @@ def from_original(model_cfg: Mapping[str, Any], rms_norm_style: str = "lcasr") -
     Raises ValueError naming the first key it does not understand.
     """
     direct = {f.name for f in dataclasses.fields(ModelConfig)} - {
-        "attention_window", "rms_norm_style", "vocab_size"}
+        "attention_window", "rms_norm_style", "vocab_size", *TRAINING_FIELDS}
     window_keys = {"attention_window_size", "attention_window_size_left",
                    "attention_window_size_right"}
     kwargs: dict[str, Any] = dict(ORIGINAL_DEFAULTS)

@@ -105,8 +105,9 @@ class SCConformerXL(nn.Module):
       config: model hyper-parameters.
       dtype: compute dtype (float32, or bfloat16 with float32 params).
       attention_impl: attention backend name ('auto', 'xla', ...).
-      rotary_dtype: precision of the rotary cos/sin table (bfloat16 reproduces the
-        original's training under autocast; float32 its evaluation).
+      position_dtype: precision of the position tables, rotary cos/sin and learnable
+        Fourier (bfloat16 computes them as the original's training did under CUDA autocast,
+        model/positions.py; float32 as its evaluation).
       remat: activation checkpointing, one of REMAT_POLICIES: 'none'; 'layers'
         (rematerialise each conformer layer in the backward pass); 'full' (also the
         subsampling and each self-conditioning head: only the spectrogram, the layer inputs
@@ -129,7 +130,7 @@ class SCConformerXL(nn.Module):
     config: ModelConfig
     dtype: jnp.dtype = jnp.float32
     attention_impl: str = "auto"
-    rotary_dtype: jnp.dtype = jnp.float32
+    position_dtype: jnp.dtype = jnp.float32
     remat: bool | str = "none"
     mask_subsampling: bool = False
     depthwise_impl: str = "auto"
@@ -166,9 +167,9 @@ class SCConformerXL(nn.Module):
         rotary = None
         if cfg.use_rotary:
             inv_freq, factor = RotaryFrequencies(cfg, name="rotary")()
-            rotary = rotary_table(tokens, inv_freq, factor, self.rotary_dtype)
+            rotary = rotary_table(tokens, inv_freq, factor, self.position_dtype)
         if cfg.fourier_pos_enc:
-            x = FourierPositions(cfg.d_model, name="fourier_pos")(x)
+            x = FourierPositions(cfg.d_model, self.position_dtype, name="fourier_pos")(x)
             self.sow("intermediates", "pos_enc_out", x)
 
         decoder = CTCDecoder(cfg, self.dtype, name="decoder")

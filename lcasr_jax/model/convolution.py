@@ -21,14 +21,28 @@ class BatchRenorm(nn.Module):
 
     Eval: y = (x - running_mean) / running_std * scale + bias (no epsilon; the stored
     statistic is a standard deviation, not a variance).
-    Train: batch statistics over valid frames only (the original also counts padded frames;
-    we exclude them), corrected by r = clip(std_b / running_std, 1/rmax, rmax) and
+    Train: batch statistics (biased std + eps), corrected by
+    r = clip(std_b / running_std, 1/rmax, rmax) and
     d = clip((mean_b - running_mean) / running_std, -dmax, dmax) with the original's rmax/dmax
-    warm-up; running stats move with momentum 0.01.
+    warm-up over its update counter; running stats move with momentum 0.01.
+
+    The original's training differs from this project's default in three ways, each an
+    attribute: `include_padding` (its statistics count the padded frames too: zeros before
+    the depthwise conv, so there its bias and the edges of valid frames; ours count valid
+    frames only; what counts is the original's batch tensor: rows with valid frames, up to
+    the longest row, not the trainer's filler rows or padding to a fixed shape);
+    `stats_dtype=bfloat16` (under CUDA autocast the conv output is bf16 and its mean, std,
+    x - mean and (x - mean) / std are rounded to bf16, the rest in float32, and the output
+    stays float32); `updates=2` (with torch.utils.checkpoint around every layer the forward
+    runs again in the backward: running statistics and counter move twice per step, and
+    the gradient comes from the second run, whose r and d use the once-updated statistics).
     """
 
     eps: float = 1e-3
     momentum: float = 0.01
+    include_padding: bool = False
+    stats_dtype: jnp.dtype = jnp.float32
+    updates: int = 1
 
     @nn.compact
     def __call__(self, x: jax.Array, valid: jax.Array, train: bool) -> jax.Array:
@@ -38,25 +52,51 @@ class BatchRenorm(nn.Module):
         ra_mean = self.variable("batch_stats", "mean", jnp.zeros, (dim,), jnp.float32)
         ra_std = self.variable("batch_stats", "std", jnp.ones, (dim,), jnp.float32)
         steps = self.variable("batch_stats", "steps", lambda: jnp.zeros((), jnp.float32))
-        xf = x.astype(jnp.float32)
+        autocast = self.stats_dtype != jnp.float32
+        low = lambda v: v.astype(self.stats_dtype).astype(jnp.float32)  # noqa: E731
+        xf = low(x) if autocast else x.astype(jnp.float32)
         if train:
-            w = valid[..., None].astype(jnp.float32)
+            if self.include_padding:  # the original's batch tensor: rows that have valid
+                # frames, times up to the longest row (not this batch's padding past it)
+                w = valid.any(1, keepdims=True) & valid.any(0, keepdims=True)
+            else:
+                w = valid
+            w = w[..., None].astype(jnp.float32)
             count = jnp.maximum(w.sum((0, 1)), 1.0)
             mean = (xf * w).sum((0, 1)) / count
-            std = jnp.sqrt((jnp.square(xf - mean) * w).sum((0, 1)) / count) + self.eps
-            rmax = jnp.clip(2 / 35000 * steps.value + 25 / 35, 1.0, 3.0)
-            dmax = jnp.clip(5 / 20000 * steps.value - 25 / 20, 0.0, 5.0)
-            r = jax.lax.stop_gradient(jnp.clip(std / ra_std.value, 1 / rmax, rmax))
-            d = jax.lax.stop_gradient(
-                jnp.clip((mean - ra_mean.value) / ra_std.value, -dmax, dmax))
-            y = (xf - mean) / std * r + d
+            std = jnp.sqrt((jnp.square(xf - mean) * w).sum((0, 1)) / count)
+            if autocast:
+                mean, std = low(mean), low(low(std) + self.eps)
+                normed = low(low(xf - mean) / std)
+            else:
+                std = std + self.eps
+                normed = (xf - mean) / std
+            stats = (ra_mean.value, ra_std.value, steps.value)
+            y = self._renorm(normed, mean, std, *stats)
+            stats = self._update(mean, std, *stats)
+            if self.updates == 2:  # value of the first run, gradient of the second
+                again = self._renorm(normed, mean, std, *stats)
+                y = jax.lax.stop_gradient(y) + (again - jax.lax.stop_gradient(again))
+                stats = self._update(mean, std, *stats)
             if not self.is_initializing():
-                ra_mean.value += self.momentum * (jax.lax.stop_gradient(mean) - ra_mean.value)
-                ra_std.value += self.momentum * (jax.lax.stop_gradient(std) - ra_std.value)
-                steps.value += 1
+                ra_mean.value, ra_std.value, steps.value = stats
         else:
             y = (xf - ra_mean.value) / ra_std.value
-        return (y * scale + bias).astype(x.dtype)
+        y = y * scale + bias
+        return y if autocast else y.astype(x.dtype)
+
+    @staticmethod
+    def _renorm(normed, mean, std, ra_mean, ra_std, steps) -> jax.Array:
+        rmax = jnp.clip(2 / 35000 * steps + 25 / 35, 1.0, 3.0)
+        dmax = jnp.clip(5 / 20000 * steps - 25 / 20, 0.0, 5.0)
+        r = jax.lax.stop_gradient(jnp.clip(std / ra_std, 1 / rmax, rmax))
+        d = jax.lax.stop_gradient(jnp.clip((mean - ra_mean) / ra_std, -dmax, dmax))
+        return normed * r + d
+
+    def _update(self, mean, std, ra_mean, ra_std, steps):
+        mean, std = jax.lax.stop_gradient(mean), jax.lax.stop_gradient(std)
+        return (ra_mean + self.momentum * (mean - ra_mean),
+                ra_std + self.momentum * (std - ra_std), steps + 1)
 
 
 class ConvModule(nn.Module):
@@ -74,15 +114,20 @@ class ConvModule(nn.Module):
     def __call__(self, x: jax.Array, valid: jax.Array, train: bool) -> jax.Array:
         cfg = self.config
         inner = cfg.conv_inner
-        h = dense(2 * inner, True, self.dtype, ("embed", "conv_inner"), "pointwise_conv1")(x)
+        h = dense(2 * inner, True, self.dtype, ("embed", "conv_inner"), "pointwise_conv1",
+                  cfg.d_model, cfg.param_init)(x)
         h = h[..., :inner] * nn.sigmoid(h[..., inner:])
         h = jnp.where(valid[..., None], h, 0)
         pad = (cfg.conv_kernel_size - 1) // 2
         h = DepthwiseConv(inner, (cfg.conv_kernel_size,), (1,), ((pad, pad),), self.dtype,
-                          self.depthwise_impl, name="depthwise_conv")(h)
+                          self.depthwise_impl, cfg.param_init, name="depthwise_conv")(h)
         if cfg.conv_norm == "batch_renorm":
-            h = BatchRenorm(name="batch_renorm")(h, valid, train)
+            h = BatchRenorm(include_padding=cfg.batch_renorm_padding,
+                            stats_dtype=jnp.dtype(cfg.batch_renorm_dtype),
+                            updates=cfg.batch_renorm_updates, name="batch_renorm")(
+                h, valid, train)
         elif cfg.conv_norm == "layer_norm":
             h = LayerNorm(axis_name="conv_inner", name="layer_norm")(h)
         h = nn.silu(h)
-        return dense(cfg.d_model, True, self.dtype, ("conv_inner", "embed"), "pointwise_conv2")(h)
+        return dense(cfg.d_model, True, self.dtype, ("conv_inner", "embed"), "pointwise_conv2",
+                     inner, cfg.param_init)(h)

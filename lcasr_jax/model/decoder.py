@@ -22,9 +22,10 @@ class CTCDecoder(nn.Module):
     def setup(self) -> None:
         cfg = self.config
         self.norm = make_norm(cfg, "norm") if cfg.decoder_norm else (lambda x: x)
-        self.ff = dense(cfg.num_classes, True, self.dtype, ("embed", "vocab"), "ff")
+        self.ff = dense(cfg.num_classes, True, self.dtype, ("embed", "vocab"), "ff",
+                        cfg.d_model, cfg.param_init)
         self.reprojection = dense(cfg.d_model, True, self.dtype, ("vocab", "embed"),
-                                  "reprojection")
+                                  "reprojection", cfg.num_classes, cfg.param_init)
 
     def apply_norm(self, x: jax.Array) -> jax.Array:
         return self.norm(x)

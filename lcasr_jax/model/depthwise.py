@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from lcasr_jax.model.init import bias_init, kernel_init
 
 
 def strided_taps(x: jax.Array, window: tuple[int, ...],
@@ -93,15 +96,17 @@ class DepthwiseConv(nn.Module):
     padding: tuple[tuple[int, int], ...]
     dtype: jnp.dtype = jnp.float32
     impl: str = "auto"
+    param_init: str = "lecun"  # model/init.py; torch's fan_in is the window's taps
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         blank = (None,) * len(self.window)
-        kernel = self.param("kernel", nn.with_logical_partitioning(
-            nn.initializers.lecun_normal(), (*blank, None, "depthwise")),
-            (*self.window, 1, self.features), jnp.float32)
-        bias = self.param("bias", nn.with_logical_partitioning(
-            nn.initializers.zeros, ("depthwise",)), (self.features,), jnp.float32)
+        taps = math.prod(self.window)
+        kernel = self.param("kernel", kernel_init(self.param_init, taps, (*blank, None,
+                                                                          "depthwise")),
+                            (*self.window, 1, self.features), jnp.float32)
+        bias = self.param("bias", bias_init(self.param_init, taps, ("depthwise",)),
+                          (self.features,), jnp.float32)
         x, kernel, bias = x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype)
         backend = BACKENDS[resolve_impl(self.impl, None, self.strides)]
         return backend(x, kernel, bias, self.strides, self.padding)

@@ -10,6 +10,8 @@ import jax.numpy as jnp
 
 from lcasr_jax.model.config import ModelConfig
 from lcasr_jax.model.depthwise import DepthwiseConv, strided_taps
+from lcasr_jax.model.feedforward import dense
+from lcasr_jax.model.init import bias_init, kernel_init
 from lcasr_jax.model.lengths import output_lengths
 from lcasr_jax.model.norms import LayerNorm
 
@@ -35,15 +37,17 @@ class PatchConv(nn.Module):
     window: tuple[int, int]
     stride: int
     dtype: jnp.dtype = jnp.float32
+    param_init: str = "lecun"  # model/init.py
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         channels_in = x.shape[-1]
-        kernel = self.param("kernel", nn.with_logical_partitioning(
-            nn.initializers.lecun_normal(), (None, None, None, "conv_out")),
+        fan_in = math.prod(self.window) * channels_in
+        kernel = self.param(
+            "kernel", kernel_init(self.param_init, fan_in, (None, None, None, "conv_out")),
             (*self.window, channels_in, self.features), jnp.float32)
-        bias = self.param("bias", nn.with_logical_partitioning(
-            nn.initializers.zeros, ("conv_out",)), (self.features,), jnp.float32)
+        bias = self.param("bias", bias_init(self.param_init, fan_in, ("conv_out",)),
+                          (self.features,), jnp.float32)
         pad = [((k - 1) // 2,) * 2 for k in self.window]
         x = jnp.pad(x.astype(self.dtype), ((0, 0), *pad, (0, 0)))
         taps = strided_taps(x, self.window, (self.stride,) * 2)
@@ -94,20 +98,19 @@ class DepthwiseStridingSubsampling(nn.Module):
             return jnp.where(valid[:, :, None, None], x, 0)
 
         x = mask(spec[..., None].astype(self.dtype), 0)  # (batch, time, freq, 1)
-        x = act(PatchConv(channels, (3, 3), 2, self.dtype, name="conv_in")(x))
+        init = cfg.param_init
+        x = act(PatchConv(channels, (3, 3), 2, self.dtype, init, name="conv_in")(x))
         for stage in range(1, int(math.log2(cfg.subsampling_factor))):
             x = DepthwiseConv(channels, (3, 3), (2, 2), ((1, 1), (1, 1)), self.dtype,
-                              self.depthwise_impl, name=f"depthwise_{stage}")(mask(x, stage))
-            x = act(PatchConv(channels, (1, 1), 1, self.dtype, name=f"pointwise_{stage}")(x))
+                              self.depthwise_impl, init, name=f"depthwise_{stage}")(
+                mask(x, stage))
+            x = act(PatchConv(channels, (1, 1), 1, self.dtype, init,
+                              name=f"pointwise_{stage}")(x))
         batch, time, freq, _ = x.shape
         # Flatten channel-major (index c * freq + f), as the original does.
         x = x.transpose(0, 1, 3, 2).reshape(batch, time, channels * freq)
-        x = nn.Dense(
-            cfg.d_model, use_bias=cfg.subsampling_norm_out, dtype=self.dtype, name="out",
-            kernel_init=nn.with_logical_partitioning(
-                nn.initializers.lecun_normal(), ("conv_flat", "embed")),
-            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("embed",)),
-        )(x)
+        x = dense(cfg.d_model, cfg.subsampling_norm_out, self.dtype, ("conv_flat", "embed"),
+                  "out", channels * freq, init)(x)
         if cfg.subsampling_norm_out:  # always a LayerNorm, whatever default_norm says
             x = LayerNorm(name="norm_out")(x)
         return x

@@ -28,8 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True, metavar="FILE.py[:ARG]",
                    help="sweep config file (experiments/sweeps/)")
     p.add_argument("--out", required=True, type=Path, help="sweep directory (cells/, "
-                   "results.csv, summary.md, summary.csv, wer_vs_context.png)")
-    p.add_argument("--results-table", type=Path, help="also append new rows to this table")
+                   "results.csv: overall rows, results_recordings.csv, checksums.json, "
+                   "summary.md, summary.csv, wer_vs_context.png/.pdf/.svg)")
+    p.add_argument("--results-table", type=Path, help="also add new rows to this table (a "
+                   "cell already there replaces its rows)")
     p.add_argument("--title", default="", help="figure title")
     p.add_argument("--progress", action="store_true", help="per-recording progress bars")
     p.add_argument("--quiet", action="store_true", help="no line per cell")

@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", required=True,
                    help="checkpoints, metrics.jsonl, tensorboard/, the exported model")
     p.add_argument("--time-limit-s", "--time_limit_s", dest="time_limit_s", type=float,
-                   default=-1.0, help="stop (and checkpoint) after this many seconds")
+                   help="stop (and checkpoint) after this many seconds (> 0; default: the "
+                   "config's train.time_limit_s, -1 = none)")
     return p
 
 
@@ -53,7 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"{PROG}: bad arguments: {e}", file=sys.stderr)
         return 2
-    if args.time_limit_s > 0:
+    if args.time_limit_s is not None:
+        from lcasr_jax.validate import check, number_above
+
+        try:
+            check("--time-limit-s", args.time_limit_s, number_above(0))
+        except ValueError as e:
+            print(f"{PROG}: bad arguments: {e}", file=sys.stderr)
+            return 2
         cfg.train.time_limit_s = args.time_limit_s
     import jax
 

@@ -1,7 +1,8 @@
 """Periodic dev WER during training: greedy CTC transcripts of fixed held-out chunks.
 
 The dev batches (`log.dev_batches` batches of `log.dev_frames` frames x `log.dev_batch_size`
-rows from `data.dev_split`) are read once, so every evaluation scores the same audio. WER is
+rows from `data.dev_split`) are read once, so every evaluation scores the same audio (a `dry`
+run's dev split is read as plain `recordings`: held-out speech as it was generated). WER is
 over chunks (references = the chunks' target tokens, detokenised), words summed over chunks.
 """
 
@@ -25,6 +26,8 @@ class DevSet:
         dev_cfg = cfg.copy_and_resolve_references()
         with dev_cfg.unlocked():
             dev_cfg.data.split = cfg.data.dev_split
+            if dev_cfg.data.kind == "dry":
+                dev_cfg.data.kind = "recordings"
         source = make_source(dev_cfg)
         self.batches = []
         for _ in range(int(cfg.log.dev_batches)):

@@ -25,30 +25,31 @@ from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.data.sources import make_source
 from lcasr_jax.data.tokenizer import default_tokenizer
 from lcasr_jax.decode import greedy_texts
-from lcasr_jax.files import hold_lock
+from lcasr_jax.files import atomic_write, hold_lock
 from lcasr_jax.interrupts import deferred_signals
 from lcasr_jax.sharding import make_mesh, put_batch
 from lcasr_jax.train import hosts
 from lcasr_jax.train import step as step_lib
 from lcasr_jax.train.config import check as check_config
 from lcasr_jax.train.devset import DevSet, argmax_ids
+from lcasr_jax.train.original import OriginalPlan, durations_of
 from lcasr_jax.train.resume import Checkpointer, export_model
-from lcasr_jax.train.schedules import LRSchedule, SequenceSchedule
+from lcasr_jax.train.schedules import (
+    LRPlan,
+    LRState,
+    SequenceSchedule,
+    begin_batch,
+    end_batch,
+    learning_rate,
+)
 from lcasr_jax.train.state import TrainState, build_model
 
 
-def _schedules(cfg: Any, meta: dict[str, Any] | None) -> tuple[SequenceSchedule, LRSchedule]:
+def _schedules(cfg: Any, meta: dict[str, Any] | None) -> tuple[SequenceSchedule, LRState]:
     if meta is not None:
         return (SequenceSchedule.from_state(meta["sequence"]),
-                LRSchedule.from_state(meta["lr"]))
-    s = cfg.sequence
-    seq = SequenceSchedule(
-        increase_every=s.increase_every, stop_after=s.stop_after, start_after=s.start_after,
-        max_sequence_length=s.max_sequence_length, cur_sequence_length=s.length,
-        cur_batch_size=s.batch_size, increase_by_multiplier=s.increase_by_multiplier,
-        batch_size_multiplier=s.batch_size_multiplier)
-    return seq, LRSchedule(warmup_steps=cfg.optim.warmup_steps, peak=cfg.optim.lr,
-                           final=cfg.optim.final_lr)
+                LRState.from_state(meta["lr"], int(meta["recordings_seen"])))
+    return SequenceSchedule.from_config(cfg.sequence), LRState()
 
 
 def _optional(module: str, missing: str):
@@ -60,11 +61,29 @@ def _optional(module: str, missing: str):
         return None
 
 
+def _drop_after(path: Path, step: int) -> None:
+    """Keep the records of metrics.jsonl up to `step` (the checkpoint a run resumes from):
+    steps a killed run logged after its last checkpoint are trained and logged again."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line + "\n")
+        except (ValueError, KeyError, TypeError):  # a line torn by the kill
+            continue
+    atomic_write(path, "".join(kept))
+
+
 class _Log:
-    """metrics.jsonl + TensorBoard + tqdm on process 0."""
+    """metrics.jsonl + TensorBoard + tqdm on process 0. Records after `start_step` (a killed
+    run's steps past its last checkpoint) are dropped, so each step is logged once."""
 
     def __init__(self, cfg: Any, workdir: Path, start_step: int):
         self.main = jax.process_index() == 0
+        if self.main:
+            _drop_after(workdir / "metrics.jsonl", start_step)
         self.jsonl = (workdir / "metrics.jsonl").open("a") if self.main else None
         self.tb = self.bar = None
         if (self.main and cfg.log.tensorboard
@@ -154,9 +173,17 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
     ckpt = Checkpointer(workdir, keep=cfg.checkpoint.keep, async_save=cfg.checkpoint.async_save)
     restored = ckpt.restore_latest(abstract, cfg.to_dict())
     source = make_source(cfg)
+    leg_prev = None  # the metadata of the model a leg started from (`legs`)
     if restored is None:
         state, meta = create(), None
         recordings_seen = 0
+        if cfg.train.init_from:
+            from lcasr_jax.train.legs import start_from
+
+            state, leg_prev = start_from(cfg.train.init_from, state, cfg, shardings)
+            print(f"leg: weights from {cfg.train.init_from} ({leg_prev.get('legs', 0)} legs, "
+                  f"{leg_prev.get('total_steps', leg_prev.get('step', 0))} steps before); "
+                  "fresh optimizer state", flush=True)
     else:
         _, state, meta = restored
         source.load_state_dict(hosts.own_state(meta["data"], jax.process_index(),
@@ -164,7 +191,24 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
         recordings_seen = int(meta["recordings_seen"])
     epochs_done = int(meta.get("epochs_done", recordings_seen // source.total_recordings())
                       if meta is not None else 0)
-    seq, lr_sched = _schedules(cfg, meta)
+    seq, lr_state = _schedules(cfg, meta)
+    lr_plan = LRPlan.from_config(cfg.optim)
+    plan = None
+    if cfg.train.batching == "original":  # the original's batches and lockstep chunk walk
+        if not hasattr(source, "source") or jax.process_count() > 1:
+            raise ValueError("config.train.batching='original' needs one process and "
+                             "data.kind corpus, recordings or original_pairs")
+        examples = source.source
+        plan = OriginalPlan(examples, durations_of(examples), cfg,
+                            state=meta["original"] if meta is not None else None,
+                            padded=cfg.train.lockstep_shapes == "padded")
+    if meta is None and leg_prev and leg_prev.get("sequence"):
+        running = plan.seq if plan is not None else seq
+        for k in ("cur_sequence_length", "cur_batch_size", "cur_position",
+                  "steps_since_last_increase"):  # continue the lengths; settings from cfg
+            setattr(running, k, leg_prev["sequence"][k])
+    if meta is not None:
+        leg_prev = meta.get("leg_prev")
     total_recordings = source.total_recordings() * int(cfg.train.max_epochs)
     train_step = step_lib.jit_train_step(model, cfg, mesh, shardings)
     step = int(jax.device_get(state.step))
@@ -175,10 +219,11 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
     dev = DevSet(cfg) if cfg.log.dev_every_steps > 0 and cfg.data.kind != "synthetic" else None
 
     def meta_now() -> dict[str, Any]:  # "data": every process's loader state
-        return {"sequence": seq.state_dict(), "lr": lr_sched.state_dict(),
+        return {"sequence": seq.state_dict(), "lr": lr_state.state_dict(),
                 "data": hosts.gather_states(source.state_dict(), jax.process_count()),
+                "original": plan.state_dict() if plan is not None else None,
                 "recordings_seen": recordings_seen, "epochs_done": epochs_done,
-                "config": cfg.to_dict()}
+                "config": cfg.to_dict(), "leg_prev": leg_prev}
 
     last_saved, t_log, frames_since = step, time.time(), 0
     reason, time_up, interrupted = "max_epochs", False, False
@@ -190,22 +235,33 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
         if time_up:
             reason = "interrupted" if interrupted else "time_limit"
             break
-        frames, batch_size = seq.cur_sequence_length, seq.cur_batch_size
-        batch, info = source.next_batch(frames, batch_size)
         interrupted = stop.is_set()
-        recordings, frames_valid, epoch, time_up, epochs_done = hosts.exchange_progress(
-            info["recordings"], int(batch["lengths"].sum()), info["epoch"],
-            interrupted or 0 < time_limit <= time.time() - t_start, jax.process_count(),
-            epochs_done=info["epochs_done"])
-        recordings_seen += recordings
-        lr_sched.start_batch(recordings_seen, total_recordings)
-        lr = np.float32(lr_sched.lr)
-        augment = np.bool_(0 <= cfg.train.spec_augment_after_n_epochs <= epoch
-                           and not lr_sched.is_warmup)
-        state, metrics = train_step(state, put_batch(batch, mesh), lr, augment)
-        lr_sched.after_optimizer_step()
-        lr_sched.end_batch(recordings_seen)
-        seq.step(recordings)
+        loss_norm = None
+        if plan is not None:
+            planned = plan.next_step()
+            if planned is None:
+                epochs_done = plan.epochs_done()
+                break
+            batch, frames, batch_size = planned.batch, planned.seq_len, planned.batch_size
+            lr, loss_norm = np.float32(planned.lr), np.float32(planned.loss_norm)
+            recordings_seen, epoch = planned.recordings_seen, planned.epoch
+            epochs_done, frames_valid = plan.epochs_done(), int(batch["lengths"].sum())
+            time_up = interrupted or 0 < time_limit <= time.time() - t_start
+            warming = plan.lr.cosine_start < 0
+        else:
+            frames, batch_size = seq.cur_sequence_length, seq.cur_batch_size
+            batch, info = source.next_batch(frames, batch_size)
+            recordings, frames_valid, epoch, time_up, epochs_done = hosts.exchange_progress(
+                info["recordings"], int(batch["lengths"].sum()), info["epoch"],
+                interrupted or 0 < time_limit <= time.time() - t_start, jax.process_count(),
+                epochs_done=info["epochs_done"])
+            recordings_seen += recordings
+            lr_state = begin_batch(lr_plan, lr_state, recordings_seen, total_recordings)
+            lr, warming = np.float32(learning_rate(lr_plan, lr_state)), lr_state.cosine_start < 0
+            lr_state = end_batch(lr_state, 1, recordings_seen)
+            seq.step(recordings)
+        augment = np.bool_(0 <= cfg.train.spec_augment_after_n_epochs <= epoch and not warming)
+        state, metrics = train_step(state, put_batch(batch, mesh), lr, augment, loss_norm)
         step += 1
         frames_since += frames_valid
         if log.bar is not None:
@@ -236,7 +292,12 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
         print("multi-host run: WORKDIR/model not written (orbax barriers); the checkpoints "
               "hold the weights", flush=True)
     elif cfg.checkpoint.export_dtype and reason != "interrupted":
+        from lcasr_jax.train.legs import leg_metadata
+
         export_model(state.variables(), cfg, workdir / "model", cfg.checkpoint.export_dtype,
-                     metadata={"step": step, "recordings_seen": recordings_seen})
+                     metadata=leg_metadata(step, recordings_seen,
+                                           (plan.seq if plan is not None else seq).state_dict(),
+                                           leg_prev))
+    seq = plan.seq if plan is not None else seq
     return {"step": step, "recordings_seen": recordings_seen, "stopped": reason,
             "seq_len": seq.cur_sequence_length, "batch": seq.cur_batch_size}

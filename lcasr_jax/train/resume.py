@@ -10,6 +10,7 @@ fails to restore (torn copy, missing files) is reported and the previous one is 
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,15 @@ class Checkpointer:
                                              item_names=("state", "meta"))
 
     def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
+        """Save asynchronously. Raises OSError (one line naming the folder) when the disk
+        has no room for it, before orbax's writer threads would fail on a full disk."""
+        need = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state)) + (1 << 20)
+        free = shutil.disk_usage(self.directory).free
+        if free < need:
+            last = self.manager.latest_step()
+            raise OSError(f"{self.directory}: {free:,} bytes free, the checkpoint of step "
+                          f"{step} needs about {need:,}: make room, then run the same command "
+                          "to resume" + (f" (from step {last})" if last is not None else ""))
         self.manager.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
 

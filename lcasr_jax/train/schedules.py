@@ -1,8 +1,9 @@
 """Host-side schedules with the original lcasr training semantics; state is JSON-able.
 
 `SequenceSchedule`: the sequence-length warm-up (lengths in spectrogram frames, positions in
-recordings seen). `LRSchedule`: linear warm-up over optimizer steps to `peak`, then a cosine
-decay to `final` over the recordings that remain in training.
+recordings seen). The learning rate: `learning_rate(plan, state, i)`, a pure function of
+the schedule state at a recording batch's start (`LRState`), moved on by `begin_batch` and
+`end_batch` (with refilled slots every step is a batch of one optimizer step).
 """
 
 from __future__ import annotations
@@ -70,56 +71,82 @@ class SequenceSchedule:
     def from_state(cls, state: Mapping[str, Any]) -> SequenceSchedule:
         return cls(**state)
 
+    @classmethod
+    def from_config(cls, sequence: Any) -> SequenceSchedule:
+        """From `cfg.sequence`, whose `length` and `batch_size` are the starting values."""
+        s = dict(sequence)
+        return cls(cur_sequence_length=s.pop("length"), cur_batch_size=s.pop("batch_size"), **s)
 
-@dataclasses.dataclass
-class LRSchedule:
-    """Learning rate of the original's `CosineLRScheduler`, driven like exp/train.py.
 
-    Warm-up: optimizer step n (0-based) uses `peak * min(1, n / warmup_steps)` (so the very
-    first step uses 0). The switch to cosine is checked at the start of each recording
-    batch; afterwards, at the end of each batch, lr = final + (peak - final) / 2 *
-    (1 + cos(pi * (seen - offset) / steps)), with `steps` the recordings left at the switch.
-    """
+@dataclasses.dataclass(frozen=True)
+class LRPlan:
+    """The original's `CosineLRScheduler` settings: linear warm-up over `warmup_steps`
+    optimizer steps to `peak`, then a cosine to `final` over the recordings left."""
 
     warmup_steps: int
     peak: float
     final: float = 0.0
-    is_warmup: bool = True
-    warmup_count: int = 0
-    offset: int = 0
+
+    @classmethod
+    def from_config(cls, optim: Any) -> LRPlan:
+        return cls(int(optim.warmup_steps), float(optim.lr), float(optim.final_lr))
+
+
+@dataclasses.dataclass(frozen=True)
+class LRState:
+    """Where the schedule stands at the start of a recording batch (JSON-able).
+
+    warmup_taken: optimizer steps taken while warming up; cosine_start: recordings seen
+    (including its batch) when the cosine began, -1 while warming up; cosine_steps: the
+    recordings left then, plus one; cosine_at: recordings seen at the end of the last batch
+    since the switch, -1 before the first such batch ends.
+    """
+
+    warmup_taken: int = 0
+    cosine_start: int = -1
     cosine_steps: int = 1
-    lr: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.is_warmup and self.warmup_count == 0:
-            self.lr = self._warmup_lr()
-
-    def _warmup_lr(self) -> float:
-        if self.warmup_steps <= 0:
-            return self.peak
-        return self.peak * min(1.0, self.warmup_count / self.warmup_steps)
-
-    def start_batch(self, recordings_seen: int, total_recordings: int) -> None:
-        """Call before a batch; `recordings_seen` already counts the batch's recordings."""
-        if self.is_warmup and self.warmup_count >= self.warmup_steps:
-            self.is_warmup = False
-            self.cosine_steps = total_recordings - recordings_seen + 1
-            self.offset = recordings_seen
-
-    def after_optimizer_step(self) -> None:
-        if self.is_warmup:
-            self.warmup_count += 1
-            self.lr = self._warmup_lr()
-
-    def end_batch(self, recordings_seen: int) -> None:
-        if not self.is_warmup:
-            # capped: the last recordings' remaining chunks run past the count (stay at final)
-            frac = min((recordings_seen - self.offset) / max(self.cosine_steps, 1), 1.0)
-            self.lr = self.final + 0.5 * (self.peak - self.final) * (1 + math.cos(frac * math.pi))
+    cosine_at: int = -1
 
     def state_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> LRSchedule:
+    def from_state(cls, state: Mapping[str, Any], recordings_seen: int = 0) -> LRState:
+        if "warmup_count" in state:  # an LRSchedule state (checkpoints before LRState)
+            warm = bool(state["is_warmup"])
+            return cls(int(state["warmup_count"]), -1 if warm else int(state["offset"]),
+                       int(state["cosine_steps"]), -1 if warm else int(recordings_seen))
         return cls(**state)
+
+
+def learning_rate(plan: LRPlan, state: LRState, step_in_batch: int = 0) -> float:
+    """lr of optimizer step `step_in_batch` (0-based) of the batch that `state` starts.
+
+    Warming up: peak * min(1, n / warmup_steps) with n the warm-up steps taken before it
+    (the first step of a run uses 0). The batch at which the switch happens keeps the last
+    warm-up value; afterwards final + (peak - final) / 2 * (1 + cos(pi * f)), f = recordings
+    seen since the switch / cosine_steps (capped at 1), updated at batch ends only.
+    """
+    if state.cosine_start < 0 or state.cosine_at < 0:
+        n = state.warmup_taken + (step_in_batch if state.cosine_start < 0 else 0)
+        return plan.peak if plan.warmup_steps <= 0 else plan.peak * min(
+            1.0, n / plan.warmup_steps)
+    frac = min((state.cosine_at - state.cosine_start) / max(state.cosine_steps, 1), 1.0)
+    return plan.final + 0.5 * (plan.peak - plan.final) * (1 + math.cos(frac * math.pi))
+
+
+def begin_batch(plan: LRPlan, state: LRState, recordings_seen: int,
+                total_recordings: int) -> LRState:
+    """At a batch start (`recordings_seen` counts the batch): switch to the cosine once the
+    warm-up steps are done (the cosine then spans total - seen + 1 recordings)."""
+    if state.cosine_start < 0 and state.warmup_taken >= plan.warmup_steps:
+        return dataclasses.replace(state, cosine_start=recordings_seen,
+                                   cosine_steps=total_recordings - recordings_seen + 1)
+    return state
+
+
+def end_batch(state: LRState, steps: int, recordings_seen: int) -> LRState:
+    """After a batch of `steps` optimizer steps (skipped ones included, as GradScaler's)."""
+    if state.cosine_start < 0:
+        return dataclasses.replace(state, warmup_taken=state.warmup_taken + steps)
+    return dataclasses.replace(state, cosine_at=recordings_seen)

@@ -45,7 +45,7 @@ def build_model(cfg: Any) -> nn.Module:
     return SCConformerXL(model_cfg, dtype=DTYPES[cfg.train.compute_dtype],
                          attention_impl=cfg.train.attention_impl,
                          depthwise_impl=cfg.train.depthwise_impl,
-                         rotary_dtype=DTYPES[cfg.train.rotary_dtype],
+                         position_dtype=DTYPES[cfg.train.position_dtype],
                          remat=cfg.train.remat,
                          subsampling_chunk_frames=cfg.train.subsampling_chunk_frames)
 

@@ -6,6 +6,14 @@ processes; metric 'rows') and x100 for the gradient. The logged loss is the CTC
 sum / valid spectrogram frames x 100. With `intermediate_loss_weighting` w > 0 the
 gradient loss is (1 - w) CTC(final) + w mean_l CTC(intermediate_l) (self-conditioned CTC,
 Nozaki & Komatsu 2021; the original keeps w = 0 and never reads it).
+
+`loss_norm` (the train step's optional argument) replaces the denominator chunk frames x real
+rows: the original's lockstep walk divides by chunk length x *scheduled* batch size, so its
+tail steps with fewer rows weigh less. With `train.nonfinite='skip'` a step whose loss or
+gradient norm is not finite, or where a real row's targets cannot be aligned (the original's
+CTC is then infinite), changes no parameter and no optimizer state (GradScaler skips
+`optimizer.step`); the BatchRenorm statistics still move (its forward ran); metric 'skipped'
+is 1 and 'loss' infinite. With 'zero' (default) such rows count 0 with zero gradient.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from lcasr_jax import sharding as shd
 from lcasr_jax.data.vocab import BLANK_ID
 from lcasr_jax.kernels.ctc import ctc_loss
+from lcasr_jax.kernels.ctc.numerics import required_frames
 from lcasr_jax.kernels.shard import per_batch_shard
 from lcasr_jax.train.optim import clip_grad_norm, make_optimizer
 from lcasr_jax.train.state import TrainState, create_state, init_variables
@@ -49,7 +58,10 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
 
         augment_cfg = SpecAugmentConfig.from_original(dict(cfg.spec_augment))
 
-    def loss_terms(params, state: TrainState, batch: Batch, augment: jax.Array | bool):
+    skip = cfg.train.get("nonfinite", "zero") == "skip"
+
+    def loss_terms(params, state: TrainState, batch: Batch, augment: jax.Array | bool,
+                   loss_norm: jax.Array | None):
         spec = batch["spec"].astype(jnp.float32)
         if augment_cfg is not None:
             from lcasr_jax.data.specaugment import spec_augment
@@ -70,6 +82,10 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
             return jnp.where(real, nll, 0).sum()
 
         final = ctc(logits)
+        if skip:  # the original's CTC is infinite where no alignment exists
+            lengths = jnp.clip(batch["target_lengths"], 0, batch["targets"].shape[1])
+            infeasible = real & (required_frames(batch["targets"], lengths) > out["length"])
+            final = jnp.where(infeasible.any(), jnp.inf, final)
         total = final
         if weight > 0 and out.get("intermediate_logits"):
             inter = sum(ctc(lg) for lg in out["intermediate_logits"])
@@ -78,30 +94,40 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
         frames_valid = batch["lengths"].sum()
         metrics = {"loss": final / jnp.maximum(frames_valid, 1) * 100, "ctc_sum": final,
                    "frames": frames_valid, "rows": batch["weight"].sum()}
-        return total / (frames * batch["weight"].sum()) * 100, (mutated.get("batch_stats", {}),
-                                                                metrics)
+        norm = frames * batch["weight"].sum() if loss_norm is None else loss_norm
+        return total / norm * 100, (mutated.get("batch_stats", {}), metrics)
 
-    def loss_fn(params, state: TrainState, batch: Batch, augment: jax.Array | bool = False):
+    def loss_fn(params, state: TrainState, batch: Batch, augment: jax.Array | bool = False,
+                loss_norm: jax.Array | None = None):
         with shd.bind(mesh):
-            return loss_terms(params, state, batch, augment)
+            return loss_terms(params, state, batch, augment, loss_norm)
 
     return loss_fn
 
 
 def make_train_step(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callable:
-    """train_step(state, batch, lr, augment) -> (state, metrics); batch as `put_batch` makes it;
-    lr: () float32 from the host schedule; augment: () bool, apply SpecAugment this step."""
+    """train_step(state, batch, lr, augment, loss_norm) -> (state, metrics); batch as
+    `put_batch` makes it; lr: () float32 from the host schedule; augment: () bool, apply
+    SpecAugment this step; loss_norm: () float32 denominator or None (module docstring)."""
     clip_value = float(cfg.optim.clip_value)
     loss_fn = make_loss_fn(model, cfg, mesh)
+    skip = cfg.train.get("nonfinite", "zero") == "skip"
 
     def train_step(state: TrainState, batch: Batch, lr: jax.Array,
-                   augment: jax.Array | bool = False):
+                   augment: jax.Array | bool = False, loss_norm: jax.Array | None = None):
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-        (_, (batch_stats, metrics)), grads = grad_fn(state.params, state, batch, augment)
+        (total, (batch_stats, metrics)), grads = grad_fn(state.params, state, batch, augment,
+                                                         loss_norm)
         grads, gnorm = clip_grad_norm(grads, clip_value)
         tx = make_optimizer(cfg.optim, lr)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
+        if skip:
+            ok = jnp.isfinite(total) & jnp.isfinite(gnorm)
+            keep = lambda new, old: jax.tree.map(  # noqa: E731
+                lambda a, b: jnp.where(ok, a, b), new, old)
+            params, opt_state = keep(params, state.params), keep(opt_state, state.opt_state)
+            metrics = {**metrics, "skipped": (~ok).astype(jnp.float32)}
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                                   batch_stats=batch_stats or state.batch_stats)
         return new_state, {**metrics, "grad_norm": gnorm, "lr": lr}

@@ -3,7 +3,11 @@
 - `synthetic`: deterministic token-pattern spectrograms, no audio (`synthetic.py`);
 - `corpus`: a built TFDS ArrayRecord dataset (`tfds.py`), chunked by the data loader;
 - `recordings`: a folder of recording JSONs + audio, features computed on first use
-  (`recordings.py`; no tfds needed), chunked by the data loader.
+  (`recordings.py`; no tfds needed), chunked by the data loader;
+- `original_pairs`: a corpus in the original's training format, `data.path` its
+  audio_txt_pairs.json (`original_pairs.py`; spectrograms as .pt files, needs torch).
+- `dry`: a folder of dry recordings (`data synth --dry`), augmented and featurised on the
+  accelerator afresh every epoch (`dry.py`, `cfg.augment`), chunked by the data loader.
 
 The loader-backed kinds share `chunked.ChunkedSource`, the adapter from random-access
 recordings to the protocol.
@@ -17,7 +21,7 @@ from lcasr_jax.data.sources.base import BatchSource
 from lcasr_jax.data.sources.chunked import ChunkedSource
 from lcasr_jax.data.sources.tfds import open_split
 
-KINDS = ("synthetic", "corpus", "recordings")
+KINDS = ("synthetic", "corpus", "recordings", "original_pairs", "dry")
 
 
 def make_source(cfg: Any) -> BatchSource:
@@ -34,11 +38,22 @@ def make_source(cfg: Any) -> BatchSource:
     if not cfg.data.path:
         raise ValueError("data.path is empty: pass --config.data.path=DIR")
 
+    if kind == "original_pairs":
+        from lcasr_jax.data.sources.original_pairs import OriginalPairs
+
+        return ChunkedSource(OriginalPairs.from_json(cfg.data.path), seed=cfg.seed)
+    if kind == "dry":
+        from lcasr_jax.data.augment import AugmentConfig
+        from lcasr_jax.data.sources.dry import DryRecordingsSource
+
+        return ChunkedSource(DryRecordingsSource.from_dir(
+            cfg.data.path, cfg.data.split, AugmentConfig.from_dict(dict(cfg.augment)), cfg.seed),
+            seed=cfg.seed)
     if kind == "recordings":
         from lcasr_jax.data.sources.recordings import RecordingsSource
 
-        return ChunkedSource(RecordingsSource.from_dir(cfg.data.path, cfg.data.split),
-                            seed=cfg.seed)
+        return ChunkedSource(RecordingsSource.from_dir(
+            cfg.data.path, cfg.data.split, cfg.data.get("resampler", "soxr")), seed=cfg.seed)
 
     return ChunkedSource(open_split(cfg.data.path, cfg.data.split), seed=cfg.seed)
 

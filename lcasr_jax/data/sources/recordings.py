@@ -19,15 +19,16 @@ from lcasr_jax.data.sources.feature_cache import cached
 class RecordingsSource:
     """Random access over recording JSONs: len(src), src[i] -> `encode_recording` (cached)."""
 
-    def __init__(self, paths: list[Path]):
+    def __init__(self, paths: list[Path], resampler: str = "soxr"):
         if not paths:
             raise ValueError("no recording JSONs given")
-        self.paths = list(paths)
+        self.paths, self.resampler = list(paths), resampler
         self.cache: dict[int, dict[str, Any]] = {}
         self.lock = threading.Lock()
 
     @classmethod
-    def from_dir(cls, directory: str | Path, split: str = "train") -> RecordingsSource:
+    def from_dir(cls, directory: str | Path, split: str = "train",
+                 resampler: str = "soxr") -> RecordingsSource:
         """Recordings of DIR/<split>; for 'train' all of DIR when it has no such folder."""
         root = Path(directory)
         if not (root / split).is_dir() and split != "train":
@@ -35,7 +36,7 @@ class RecordingsSource:
         paths = find_recordings(root / split if (root / split).is_dir() else root)
         if not paths:
             raise ValueError(f"{root}: no recording JSONs found")
-        return cls(paths)
+        return cls(paths, resampler)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -44,7 +45,7 @@ class RecordingsSource:
         with self.lock:
             hit = self.cache.get(i)
         if hit is None:
-            hit = cached(self.paths[i], encode_recording)
+            hit = cached(self.paths[i], encode_recording, self.resampler)
             with self.lock:
                 self.cache[i] = hit
         return hit

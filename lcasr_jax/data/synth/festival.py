@@ -82,5 +82,9 @@ class Festival:
     def close(self) -> None:
         if self._proc.poll() is None:
             self._proc.stdin.close()
-            self._proc.wait(timeout=10)
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # slow to exit (a loaded machine): not an error
+                self._proc.kill()
+                self._proc.wait()
         shutil.rmtree(self._dir, ignore_errors=True)

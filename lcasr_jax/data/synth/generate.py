@@ -1,8 +1,12 @@
 """Generate a synthetic long-form multi-speaker English corpus (`generate`).
 
-Resumable: a recording is finished when both <id>.flac and <id>.json exist; finished
-recordings are skipped, partial ones (temp files) are redone. Writes DIR/manifest.json.
-The command line is `synth/cli.py` (`lcasr-jax data synth`).
+Resumable: a recording is finished when both its audio (<id>.flac, or <id>.wav when dry)
+and <id>.json exist; finished recordings are skipped, partial ones (temp files) are redone.
+Writes DIR/manifest.json. The command line is `synth/cli.py` (`lcasr-jax data synth`).
+
+Each recording is made in a fresh process (espeak-ng keeps synthesis state across calls), forked
+from a forkserver that has already imported the modules and loaded the text (`preload`), so a
+recording costs a fork, not an interpreter start and a text load.
 """
 
 from __future__ import annotations
@@ -15,11 +19,7 @@ import os
 import sys
 import time
 
-from lcasr_jax.data.alignments import read_recording
-from lcasr_jax.data.synth.recording import Engines, make, plan
-from lcasr_jax.data.synth.text import load_corpus
-from lcasr_jax.validate import check, number_above
-
+from . import preload
 from .text import CACHE_VERSION
 from .voices import DEFAULT_ENGINES
 
@@ -52,20 +52,30 @@ def one_blas_thread():
 
 
 def _init(text: str) -> None:
-    _STATE["corpus"] = load_corpus(text)
+    from . import preload
+    from .recording import Engines
+    from .text import load_corpus
+
+    _STATE["corpus"] = preload.corpus(text) or load_corpus(text)
     _STATE["engines"] = Engines()
 
 
 def _work(job: tuple[dict, str]) -> dict:
+    from .recording import make
+
     p, out = job
     return make(p, _STATE["corpus"], _STATE["engines"], out)
 
 
-def _finished(out: str, rid: str) -> bool:
-    return all(os.path.exists(os.path.join(out, f"{rid}{ext}")) for ext in (".flac", ".json"))
+def _finished(out: str, p: dict) -> bool:
+    from .recording import audio_name
+
+    return all(os.path.exists(os.path.join(out, f)) for f in (audio_name(p), f"{p['id']}.json"))
 
 
 def _entry_from_disk(p: dict, out: str) -> dict:
+    from lcasr_jax.data.alignments import read_recording
+
     rec = read_recording(os.path.join(out, f"{p['id']}.json"))
     return {"id": p["id"], "audio": rec.audio.name, "words": f"{p['id']}.json",
             "duration": rec.duration, "n_words": len(rec.words), "book": p["book"],
@@ -82,7 +92,7 @@ def _progress(total: int, disable: bool):
 
 
 def _check_same_settings(out: str, split: str, seed: int, minutes: float,
-                         engines: tuple[str, ...]) -> None:
+                         engines: tuple[str, ...], dry: bool) -> None:
     """Recording ids depend on split, seed and index only: refuse to resume a folder that a
     finished run made with other settings, rather than mixing two corpora."""
     path = os.path.join(out, "manifest.json")
@@ -90,8 +100,9 @@ def _check_same_settings(out: str, split: str, seed: int, minutes: float,
         return
     with open(path) as f:
         old = json.load(f)
-    want = {"split": split, "seed": seed, "minutes": minutes, "engines": list(engines)}
-    have = {k: old.get(k) for k in want}
+    want = {"split": split, "seed": seed, "minutes": minutes, "engines": list(engines),
+            "dry": dry}
+    have = {k: old.get(k, False if k == "dry" else None) for k in want}
     if have != want:
         diff = ", ".join(f"{k} {have[k]!r} (now {want[k]!r})" for k in want if have[k] != want[k])
         raise ValueError(f"{out}: made with other settings: {diff}; use another --out")
@@ -104,21 +115,26 @@ def recording_minutes(hours: float, minutes: float) -> float:
 
 
 def make_plans(hours: float, minutes: float, split: str, seed: int,
-               book_sizes: dict[str, int], engines: tuple[str, ...]) -> list[dict]:
+               book_sizes: dict[str, int], engines: tuple[str, ...],
+               dry: bool = False) -> list[dict]:
     """Plans of the recordings that make about `hours` of `minutes`-long recordings."""
+    from .recording import plan
 
     n = max(1, math.ceil(hours * 60 / minutes - 1e-9))
-    return [plan(split, seed, i, minutes, book_sizes, engines) for i in range(n)]
+    return [plan(split, seed, i, minutes, book_sizes, engines, dry) for i in range(n)]
 
 
 def generate(out: str, hours: float, *, split: str = "train", seed: int = 0,
              minutes: float = 10.0, engines: tuple[str, ...] = DEFAULT_ENGINES,
              workers: int | None = None, text: str | None = None,
-             progress: bool = True) -> dict:
+             progress: bool = True, dry: bool = False) -> dict:
     """Generate the missing recordings of about `hours` of `minutes`-long recordings of
     `split` under `out`; returns the manifest. workers: processes (default: usable cores);
     text: the gzip JSON text cache (default `default_text()`; built from the janeaustenr
-    package if missing)."""
+    package if missing); dry: speech only, as WAV (`recording.plan`)."""
+    from lcasr_jax.validate import check, number_above
+
+    from .text import load_corpus
 
     check("--hours", hours, number_above(0))
     check("--minutes", minutes, number_above(0))
@@ -131,10 +147,10 @@ def generate(out: str, hours: float, *, split: str = "train", seed: int = 0,
     del corpus
     engines = tuple(engines)
     minutes = recording_minutes(hours, minutes)
-    plans = make_plans(hours, minutes, split, seed, sizes, engines)
+    plans = make_plans(hours, minutes, split, seed, sizes, engines, dry)
     os.makedirs(out, exist_ok=True)
-    _check_same_settings(out, split, seed, minutes, engines)
-    todo = [p for p in plans if not _finished(out, p["id"])]
+    _check_same_settings(out, split, seed, minutes, engines, dry)
+    todo = [p for p in plans if not _finished(out, p)]
     entries = {p["id"]: _entry_from_disk(p, out) for p in plans if p not in todo}
     print(f"synth: {len(plans)} recordings ({split}, seed {seed}), "
           f"{len(entries)} already done, {len(todo)} to make", file=sys.stderr)
@@ -143,10 +159,11 @@ def generate(out: str, hours: float, *, split: str = "train", seed: int = 0,
     jobs = [(p, out) for p in todo]
     # One fresh process per recording: espeak-ng keeps synthesis state (e.g. its flutter
     # phase) across calls, so only a fresh library gives the same audio for the same seed
-    # whatever the order. forkserver forks each from a process with the modules imported.
+    # whatever the order. forkserver forks each from a process with the modules imported
+    # and the text loaded (`preload`).
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["lcasr_jax.data.synth.recording", "soxr", "soundfile"])
-    with one_blas_thread():
+    ctx.set_forkserver_preload(["lcasr_jax.data.synth.preload", "soxr", "soundfile"])
+    with one_blas_thread(), preload.text_for_forkserver(text):
         pool = ctx.Pool(max(1, min(workers, len(jobs))), _init, (text,), maxtasksperchild=1)
     results = pool.imap_unordered(_work, jobs)
     try:
@@ -165,7 +182,7 @@ def generate(out: str, hours: float, *, split: str = "train", seed: int = 0,
             bar.close()
     wall = time.time() - t0
     manifest = {"split": split, "seed": seed, "minutes": minutes,
-                "engines": list(engines),
+                "engines": list(engines), "dry": dry,
                 "hours": round(sum(e["duration"] for e in entries.values()) / 3600, 4),
                 "recordings": [entries[p["id"]] for p in plans]}
     tmp = os.path.join(out, ".manifest.json.tmp")

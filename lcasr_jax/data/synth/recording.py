@@ -1,10 +1,12 @@
-"""One synthetic long-form recording: plan (from a seed), render (speech), write (flac+json).
+"""One synthetic long-form recording: plan (from a seed), render (speech), write (audio+json).
 
 A plan is a JSON-able dict drawn from `default_rng([seed, split code, index])`, so a
-recording depends only on (seed, split, index, minutes) and the engines' own determinism.
-Output: `<id>.flac` (16 kHz, 16 bit) and `<id>.json`, a recording JSON
-(`lcasr_jax.data.alignments`, written through its codec) with `sample_rate` kept as an
-extra field and every word's speaker.
+recording depends only on (seed, split, index, minutes, dry) and the engines' own
+determinism. Output: `<id>.flac` (16 kHz, 16 bit; speed, formant warp, gain, room echo and
+noise applied) or, for a dry plan, `<id>.wav` (16 kHz PCM 16, the synthesisers' output
+resampled and nothing else: the variety is drawn per epoch on the accelerator,
+`lcasr_jax.data.augment`), and `<id>.json`, a recording JSON (`lcasr_jax.data.alignments`,
+written through its codec) with `sample_rate` kept as an extra field and every word's speaker.
 """
 
 from __future__ import annotations
@@ -36,8 +38,11 @@ MAX_GROUP_WORDS = 80  # paragraphs are synthesised in sentence groups of at most
 
 
 def plan(split: str, seed: int, index: int, minutes: float, book_sizes: dict[str, int],
-         engines: tuple[str, ...] = DEFAULT_ENGINES) -> dict:
-    """Draw everything random about recording `index` except the noise samples."""
+         engines: tuple[str, ...] = DEFAULT_ENGINES, dry: bool = False) -> dict:
+    """Draw everything random about recording `index` except the noise samples.
+
+    dry: the same draws (same voices, text and turns as the wet plan), with the speed,
+    formant warp, gain, echo and noise set to none; the engines' own rate and pitch stay."""
     rng = np.random.default_rng([seed, SPLIT_CODE[split], index])
     pool = voices(split)
     unknown = set(engines) - set(ENGINE_WEIGHTS)
@@ -72,7 +77,7 @@ def plan(split: str, seed: int, index: int, minutes: float, book_sizes: dict[str
     book = names[int(rng.choice(len(names), p=sizes / sizes.sum()))]
     assert_allowed_book(book)
     echo = bool(rng.random() < 0.8)
-    return {
+    out = {
         "id": f"{split}-s{seed}-{index:05d}", "split": split, "seed": seed, "index": index,
         "target_s": float(minutes * 60 * rng.uniform(0.8, 1.2)), "speakers": speakers,
         "book": book, "start_paragraph": int(rng.integers(book_sizes[book])),
@@ -81,6 +86,16 @@ def plan(split: str, seed: int, index: int, minutes: float, book_sizes: dict[str
         "noise": str(rng.choice(["white", "pink", "brown"])), "snr_db": float(rng.uniform(10, 35)),
         "level_db": float(rng.uniform(-28, -18)), "render_seed": int(rng.integers(2**31)),
     }
+    if dry:
+        for s in speakers:
+            s.update(speed=1.0, gain_db=0.0, warp=1.0)
+        out.update(dry=True, rt60=0.0, wet=0.0, noise="none", snr_db=None, level_db=0.0)
+    return out
+
+
+def audio_name(p: dict) -> str:
+    """The audio file name of plan p: <id>.wav when dry, else <id>.flac."""
+    return f"{p['id']}.{'wav' if p.get('dry') else 'flac'}"
 
 
 def sentence_groups(par: str, limit: int = MAX_GROUP_WORDS) -> list[str]:
@@ -167,7 +182,9 @@ class Engines:
         out = soxr.resample(audio, in_rate, SR, quality="MQ").astype(np.float32)
         out = formant_warp(out, spk.get("warp", 1.0))
         t = np.round(times.reshape(-1, 2) * (SR / in_rate)).astype(np.int64)
-        return out * np.float32(10 ** (spk["gain_db"] / 20)), tokens, np.clip(t, 0, len(out))
+        if spk["gain_db"]:
+            out *= np.float32(10 ** (spk["gain_db"] / 20))
+        return out, tokens, np.clip(t, 0, len(out))
 
 
 def render(p: dict, corpus: dict[str, list[str]], engines: Engines):
@@ -248,10 +265,27 @@ def write(p: dict, dry: np.ndarray, words, out_dir: str) -> dict:
             y *= gain
             f.write(np.clip(y, -1.0, 1.0, out=y))
     os.replace(tmp, os.path.join(out_dir, f"{rid}.flac"))
+    return _write_json(p, words, len(dry), out_dir)
+
+
+def write_dry(p: dict, dry: np.ndarray, words, out_dir: str) -> Recording:
+    """Write <id>.wav (16 kHz PCM 16, the dry speech clipped to [-1, 1]: a memory copy, no
+    encoder) then <id>.json."""
+    import soundfile as sf
+
+    tmp = os.path.join(out_dir, f".{p['id']}.wav.tmp")
+    sf.write(tmp, np.clip(dry, -1.0, 1.0), SR, "PCM_16", format="WAV")
+    os.replace(tmp, os.path.join(out_dir, audio_name(p)))
+    return _write_json(p, words, len(dry), out_dir)
+
+
+def _write_json(p: dict, words, n_samples: int, out_dir: str) -> Recording:
+    """<id>.json for plan p's audio of `n_samples` samples; words as in `write`."""
+    rid = p["id"]
     text, starts, ends, speakers = zip(*words, strict=True) if words else ((),) * 4
-    rec = Recording(rid, Path(out_dir) / f"{rid}.flac",
+    rec = Recording(rid, Path(out_dir) / audio_name(p),
                     Words(text, np.array(starts) / SR, np.array(ends) / SR, speakers),
-                    round(len(dry) / SR, 4), {"sample_rate": SR})
+                    round(n_samples / SR, 4), {"sample_rate": SR})
     write_recording(Path(out_dir) / f"{rid}.json", rec)
     return rec
 
@@ -263,10 +297,10 @@ def make(p: dict, corpus: dict[str, list[str]], engines: Engines, out_dir: str) 
         print(f"synth: {p['id']}: skipped {skipped} sentence groups flite could not align",
               file=sys.stderr)
     words = repair_times(words)
-    rec = write(p, dry, words, out_dir)
+    rec = (write_dry if p.get("dry") else write)(p, dry, words, out_dir)
     return {"id": p["id"], "audio": rec.audio.name, "words": f"{p['id']}.json",
             "duration": rec.duration, "n_words": len(words), "book": p["book"],
             "speakers": [s["speaker"] for s in p["speakers"]]}
 
 
-__all__ = ["Engines", "Voice", "make", "plan", "render", "write"]
+__all__ = ["Engines", "Voice", "audio_name", "make", "plan", "render", "write", "write_dry"]

