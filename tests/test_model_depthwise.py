@@ -59,7 +59,7 @@ def test_depthwise_matches_float64(impl, shape, window, strides, padding):
 
 
 def test_unknown_implementation_fails_in_one_line():
-    layer = DepthwiseConv(4, (3,), (1,), ((1, 1),), impl="fft")
+    layer = DepthwiseConv(4, (3,), (1,), ((1, 1),), depthwise_impl="fft")
     with pytest.raises(ValueError, match="depthwise_impl='fft': choose one of auto, conv"):
         layer.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 4)))
 

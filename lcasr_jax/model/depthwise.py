@@ -95,7 +95,7 @@ class DepthwiseConv(nn.Module):
     strides: tuple[int, ...]
     padding: tuple[tuple[int, int], ...]
     dtype: jnp.dtype = jnp.float32
-    impl: str = "auto"
+    depthwise_impl: str = "auto"  # IMPLS
     param_init: str = "lecun"  # model/init.py; torch's fan_in is the window's taps
 
     @nn.compact
@@ -108,5 +108,5 @@ class DepthwiseConv(nn.Module):
         bias = self.param("bias", bias_init(self.param_init, taps, ("depthwise",)),
                           (self.features,), jnp.float32)
         x, kernel, bias = x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype)
-        backend = BACKENDS[resolve_impl(self.impl, None, self.strides)]
+        backend = BACKENDS[resolve_impl(self.depthwise_impl, None, self.strides)]
         return backend(x, kernel, bias, self.strides, self.padding)

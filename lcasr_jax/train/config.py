@@ -38,7 +38,7 @@ from lcasr_jax.data.sources import KINDS
 from lcasr_jax.kernels import attention, ctc
 from lcasr_jax.model import depthwise
 from lcasr_jax.model.config import ModelConfig
-from lcasr_jax.model.conformer import SUBSAMPLING_CHUNK_FRAMES
+from lcasr_jax.model.runtime import SUBSAMPLING_CHUNK_FRAMES
 from lcasr_jax.train.optim import OPTIMIZERS
 from lcasr_jax.train.state import DTYPES
 
