@@ -12,7 +12,8 @@ exp/configs/paper_templates file each variant reproduces.
 
 Every variant also trains as the original trained (issue 21): the fields of `FIDELITY`
 (README, "Fidelity to the original": what each does and this project's default), and
-`model.batch_renorm_updates=2` where the template checkpoints every layer (remat 'full').
+`model.batch_renorm_rerun_every=1` where the template checkpoints every layer (remat
+'full'; its `checkpoint_every_n_layers: 1`).
 `experiments/paper.py:VARIANT,project` leaves them at this project's defaults.
 """
 
@@ -80,5 +81,5 @@ def get_config(spec: str = ""):
         for dotted, value in FIDELITY.items():
             _set(cfg, dotted, value)
         # checkpoint_every_n_layers: 1 reruns each layer's forward in the backward
-        cfg.model.batch_renorm_updates = 2 if remat != "none" else 1
+        cfg.model.batch_renorm_rerun_every = 1 if remat != "none" else 0
     return cfg

@@ -34,7 +34,7 @@ def test_two_processes_appending_keep_all_rows(tmp_path):
     for p in procs:
         p.join(timeout=HANG_S)
         assert p.exitcode == 0
-    rows = report.read_table(table)
+    rows = report.read_table(report.recordings_table(table))  # per-recording rows go there
     got = sorted((r["dataset"], int(r["recording"])) for r in rows)
     assert got == sorted((f"w{w}", i) for w in range(2) for i in range(ROWS))
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

@@ -65,7 +65,7 @@ BAD_AUDIO = {  # file contents -> the error
     "empty": (lambda path: path.write_bytes(b""), "empty file"),
     "junk": (lambda path: path.write_bytes(b"not audio at all" * 64), "unreadable audio"),
     "no samples": (lambda path: sf.write(path, np.zeros(0, "f4"), SR, format="WAV"),
-                   "audio has no samples"),
+                   "the WAV header declares 0 bytes of audio data"),
     "too short": (lambda path: sf.write(path, np.zeros(100, "f4"), SR), "audio too short"),
 }
 

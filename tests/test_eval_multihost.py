@@ -56,7 +56,8 @@ def test_two_processes_match_one_and_only_process_0_writes(tmp_path, parity_dir,
         return sorted(f for f in d.iterdir() if f.suffix != ".lock")
 
     one, two = outputs(tmp_path / "one"), outputs(tmp_path / "p0")
-    assert [f.name for f in one] == [f.name for f in two] and len(one) == 3  # csv json table
+    assert [f.name for f in one] == [f.name for f in two] and len(one) == 5  # the run's csv,
+    # its per-recording csv and json; the table and its per-recording table
     for a, b in zip(one, two, strict=True):
         if a.suffix == ".csv":
             assert a.read_text() == b.read_text()

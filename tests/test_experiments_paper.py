@@ -41,7 +41,7 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 
 # The original's training, as the paper variants select it (README "Training as the
-# original"); batch_renorm_updates is 2 where the template checkpoints every layer.
+# original"); batch_renorm_rerun_every is 1 where the template checkpoints every layer.
 FIDELITY = {"model.param_init": "torch", "model.batch_renorm_padding": True,
             "model.batch_renorm_dtype": "bfloat16", "train.position_dtype": "bfloat16",
             "train.batching": "original", "train.nonfinite": "skip",
@@ -54,7 +54,7 @@ def test_variant_matches_the_file_it_replaced(name):
     want.update(zip(FIELDS, REFERENCE[name], strict=True))
     assert _flat(load_config(f"{PAPER}:{name},project").to_dict()) == want
     want.update(FIDELITY)
-    want["model.batch_renorm_updates"] = 2 if name.startswith(("rb_9l", "rb_12l_768")) else 1
+    want["model.batch_renorm_rerun_every"] = int(name.startswith(("rb_9l", "rb_12l_768")))
     assert _flat(load_config(f"{PAPER}:{name}").to_dict()) == want
 
 

@@ -267,3 +267,20 @@ def test_padding_option_gives_the_originals_statistics_in_its_own_training(step)
 
     assert error(True) < 1e-6
     assert error(False) > 1e-4
+
+
+@pytest.mark.parametrize("every, twice", [(0, []), (1, [0, 1, 2]), (2, [0, 2])])
+def test_rerun_every_doubles_the_updates_of_the_layers_the_original_checkpoints(every, twice):
+    """batch_renorm_rerun_every = the original's checkpoint_every_n_layers: the layers i
+    with i % n == 0 (those it wraps in torch.utils.checkpoint) count two updates a step."""
+    from lcasr_jax.model import ModelConfig, SCConformerXL
+
+    cfg = ModelConfig(n_layers=3, d_model=16, n_heads=2, head_dim=8, subsampling_conv_channels=4,
+                      batch_renorm_rerun_every=every)
+    model = SCConformerXL(cfg)
+    spec = jnp.asarray(np.random.default_rng(0).normal(size=(2, 80, 64)), jnp.float32)
+    variables = model.init(jax.random.key(0), spec)
+    _, updates = model.apply(variables, spec, train=True, mutable=["batch_stats"])
+    steps = [float(updates["batch_stats"][f"layer_{i}"]["conv"]["batch_renorm"]["steps"])
+             for i in range(3)]
+    assert steps == [2.0 if i in twice else 1.0 for i in range(3)]

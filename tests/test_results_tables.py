@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from waits import HANG_S
 
 from lcasr_jax.eval import report
 from lcasr_jax.eval.job import run_name, run_stem
@@ -76,7 +77,7 @@ def test_case07_symlinked_table_written_at_its_target_with_one_lock(tmp_path):
             "split='t', wer=0.1, name='n', run=f'{sys.argv[2]}{i}', recording='all')])")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(p), tag], cwd=REPO)
              for p, tag in ((target, "t"), (link, "l"))]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert [p.wait(timeout=HANG_S) for p in procs] == [0, 0]
     assert len(_lines(target)) == 2 + 30 and link.is_symlink()
     assert not lock_path(link).exists()  # the lock is the target's
 

@@ -297,3 +297,41 @@ def test_train_command_walks_the_original_batches_and_resumes(tmp_path):
     assert [m["step"] for m in logged] == [1, 2, 3, 4]
     assert [m["rows"] for m in logged] == s["rows"][:4].tolist()
     np.testing.assert_allclose([m["lr"] for m in logged], s["lr"][:4], rtol=1e-6, atol=1e-12)
+
+
+def test_later_epochs_draw_their_seed_from_python_random_and_stages_keep_the_first():
+    """exp/train.py: epoch e >= 1 reorders with random.randint(0, 10000) from Python's random
+    seeded once with training.random_seed; a stage change reorders the epoch's unseen
+    recordings with the loader's first seed (update(random_seed='same')), in any epoch."""
+    import random
+
+    from lcasr_jax.data.original_order import OriginalOrder, epoch_order
+
+    durations = np.random.default_rng(0).uniform(1, 50, 23).tolist()
+    rng = random.Random(7)
+    want = [rng.randint(0, 10000) for _ in range(2)]
+    order = OriginalOrder(durations, 4, first_seed=3, python_seed=7)
+    assert order.seed == 3
+    while order.next_batch() is not None:
+        pass
+    order.new_epoch()
+    assert order.seed == want[0]
+    assert order.order == epoch_order(durations, 4, want[0]).tolist()
+    taken = order.next_batch() + order.next_batch()
+    order.restage(2)
+    assert order.order == epoch_order(durations, 2, 3, exclude=taken).tolist()
+    assert sorted(order.order + taken) == list(range(23))
+    while order.next_batch() is not None:
+        pass
+    order.new_epoch()
+    assert order.seed == want[1]
+
+
+def test_padding_a_batch_keeps_its_own_filler_rows_at_weight_zero():
+    """A padded lockstep step's filler rows stay out of the loss after the mesh padding."""
+    from lcasr_jax.sharding import pad_batch
+
+    batch = {"spec": np.zeros((2, 80, 8), np.float32), "lengths": np.array([8, 0], np.int32),
+             "targets": np.zeros((2, 3), np.int32), "target_lengths": np.array([2, 0], np.int32),
+             "weight": np.array([1, 0], np.float32)}
+    assert pad_batch(batch, 4)["weight"].tolist() == [1, 0, 0, 0]

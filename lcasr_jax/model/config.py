@@ -24,7 +24,7 @@ IGNORED_KEYS = frozenset({
 # ModelConfig fields about training a fresh model, absent from the original's config.model:
 # a released checkpoint gets their defaults, and an export leaves them out.
 TRAINING_FIELDS = ("param_init", "batch_renorm_padding", "batch_renorm_dtype",
-                   "batch_renorm_updates")
+                   "batch_renorm_rerun_every")
 # Leftovers of other model classes in released configs: harmless when off, but some change
 # what the original computes when on, so only false/absent is accepted.
 OFF_ONLY_KEYS = frozenset({
@@ -44,7 +44,7 @@ _FIELD_RULES = {
                                           "head_dim", "vocab_size", "conv_kernel_size")},
     "param_init": one_of("lecun", "torch"),
     "batch_renorm_dtype": one_of("float32", "bfloat16"),
-    "batch_renorm_updates": one_of(1, 2),
+    "batch_renorm_rerun_every": int_at_least(0),
     "subsampling_conv_channels": either(-1, int_at_least(1)),
     **{name: number_above(0) for name in ("conv_expansion_factor", "rotary_base_freq",
                                           "rotary_interpolation_factor")},
@@ -94,7 +94,9 @@ class ModelConfig:
     param_init: str = "lecun"  # "lecun" or "torch" (model/init.py)
     batch_renorm_padding: bool = False  # batch statistics also over padded frames
     batch_renorm_dtype: str = "float32"  # "bfloat16": statistics as under CUDA autocast
-    batch_renorm_updates: int = 1  # 2: per-layer torch checkpointing's second forward
+    # n: layers i with i % n == 0 update BatchRenorm twice per step, as the original's
+    # checkpoint_every_n_layers (torch.utils.checkpoint reruns their forward); 0: never
+    batch_renorm_rerun_every: int = 0
 
     @property
     def num_classes(self) -> int:

@@ -26,10 +26,13 @@ class ConformerLayer(nn.Module):
 
     x += 0.5 FF1(norm x); x += MHSA(norm x); x += Conv(norm x); x += 0.5 FF2(norm x);
     x = norm_out(x). `transformer` drops FF1 and Conv; `sandwich_norm` adds output norms.
+    `renorm_updates`: BatchRenorm updates per training step (2: as a layer the original
+    wraps in torch.utils.checkpoint; `ModelConfig.batch_renorm_rerun_every`).
     """
 
     config: ModelConfig
     runtime: Runtime = Runtime()
+    renorm_updates: int = 1  # BatchRenorm updates per step (ModelConfig.batch_renorm_rerun_every)
 
     @nn.compact
     def __call__(self, x, lengths, valid, rotary, train: bool = False):
@@ -52,7 +55,7 @@ class ConformerLayer(nn.Module):
         self.sow("intermediates", "attn_out", h)
         x = x + h
         if not cfg.transformer:
-            h = ConvModule(cfg, rt, name="conv")(
+            h = ConvModule(cfg, rt, self.renorm_updates, name="conv")(
                 make_norm(cfg, "conv_norm")(x), valid, train)
             self.sow("intermediates", "conv_out", h)
             x = x + h
@@ -186,7 +189,9 @@ class SCConformerXL(nn.Module):
         intermediate_logits = []
         for i in range(cfg.n_layers):
             self.sow("intermediates", f"layer{i}_in", x)
-            x = layer_cls(cfg, rt, name=f"layer_{i}")(x, out_lengths, valid, rotary, train)
+            every = cfg.batch_renorm_rerun_every
+            x = layer_cls(cfg, rt, 2 if every and i % every == 0 else 1, name=f"layer_{i}")(
+                x, out_lengths, valid, rotary, train)
             self.sow("intermediates", f"layer{i}_out", x)
             if cfg.self_conditioning and i != cfg.n_layers - 1:
                 logits, x = self_condition(decoder, x)

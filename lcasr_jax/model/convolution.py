@@ -109,6 +109,7 @@ class ConvModule(nn.Module):
 
     config: ModelConfig
     runtime: Runtime = Runtime()  # dtype, depthwise_impl
+    renorm_updates: int = 1  # BatchRenorm.updates
 
     @nn.compact
     def __call__(self, x: jax.Array, valid: jax.Array, train: bool) -> jax.Array:
@@ -124,7 +125,7 @@ class ConvModule(nn.Module):
         if cfg.conv_norm == "batch_renorm":
             h = BatchRenorm(include_padding=cfg.batch_renorm_padding,
                             stats_dtype=jnp.dtype(cfg.batch_renorm_dtype),
-                            updates=cfg.batch_renorm_updates, name="batch_renorm")(
+                            updates=self.renorm_updates, name="batch_renorm")(
                 h, valid, train)
         elif cfg.conv_norm == "layer_norm":
             h = LayerNorm(axis_name="conv_inner", name="layer_norm")(h)

@@ -28,28 +28,21 @@ from lcasr_jax.decode import greedy_texts
 from lcasr_jax.files import atomic_write, hold_lock
 from lcasr_jax.interrupts import deferred_signals
 from lcasr_jax.sharding import make_mesh, put_batch
-from lcasr_jax.train import hosts
+from lcasr_jax.train import hosts, schedules
 from lcasr_jax.train import step as step_lib
 from lcasr_jax.train.config import check as check_config
 from lcasr_jax.train.devset import DevSet, argmax_ids
 from lcasr_jax.train.original import OriginalPlan, durations_of
 from lcasr_jax.train.resume import Checkpointer, export_model
-from lcasr_jax.train.schedules import (
-    LRPlan,
-    LRState,
-    SequenceSchedule,
-    begin_batch,
-    end_batch,
-    learning_rate,
-)
 from lcasr_jax.train.state import TrainState, build_model
 
 
-def _schedules(cfg: Any, meta: dict[str, Any] | None) -> tuple[SequenceSchedule, LRState]:
+def _schedules(cfg: Any, meta: dict[str, Any] | None,
+               ) -> tuple[schedules.SequenceSchedule, schedules.LRState]:
     if meta is not None:
-        return (SequenceSchedule.from_state(meta["sequence"]),
-                LRState.from_state(meta["lr"], int(meta["recordings_seen"])))
-    return SequenceSchedule.from_config(cfg.sequence), LRState()
+        return (schedules.SequenceSchedule.from_state(meta["sequence"]),
+                schedules.LRState.from_state(meta["lr"], int(meta["recordings_seen"])))
+    return schedules.SequenceSchedule.from_config(cfg.sequence), schedules.LRState()
 
 
 def _optional(module: str, missing: str):
@@ -192,7 +185,7 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
     epochs_done = int(meta.get("epochs_done", recordings_seen // source.total_recordings())
                       if meta is not None else 0)
     seq, lr_state = _schedules(cfg, meta)
-    lr_plan = LRPlan.from_config(cfg.optim)
+    lr_plan = schedules.LRPlan.from_config(cfg.optim)
     plan = None
     if cfg.train.batching == "original":  # the original's batches and lockstep chunk walk
         if not hasattr(source, "source") or jax.process_count() > 1:
@@ -256,9 +249,10 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
                 interrupted or 0 < time_limit <= time.time() - t_start, jax.process_count(),
                 epochs_done=info["epochs_done"])
             recordings_seen += recordings
-            lr_state = begin_batch(lr_plan, lr_state, recordings_seen, total_recordings)
-            lr, warming = np.float32(learning_rate(lr_plan, lr_state)), lr_state.cosine_start < 0
-            lr_state = end_batch(lr_state, 1, recordings_seen)
+            lr_state = schedules.begin_batch(lr_plan, lr_state, recordings_seen, total_recordings)
+            lr = np.float32(schedules.learning_rate(lr_plan, lr_state))
+            warming = lr_state.cosine_start < 0
+            lr_state = schedules.end_batch(lr_state, 1, recordings_seen)
             seq.step(recordings)
         augment = np.bool_(0 <= cfg.train.spec_augment_after_n_epochs <= epoch and not warming)
         state, metrics = train_step(state, put_batch(batch, mesh), lr, augment, loss_norm)

@@ -166,11 +166,12 @@ def config_from_original(original: dict[str, Any], compute_dtype: str = "float32
     from lcasr_jax.train.config import base_config
 
     bf16 = compute_dtype == "bfloat16"  # the original autocasts to bf16 (on CUDA)
-    per_layer_remat = int(original["model"].get("checkpoint_every_n_layers", 0)) > 0
+    checkpoint_every = int(original["model"].get("checkpoint_every_n_layers", 0))
+    per_layer_remat = checkpoint_every > 0
     model = {**from_original(original["model"]).to_dict(), "param_init": "torch",
              "batch_renorm_padding": True,
              "batch_renorm_dtype": "bfloat16" if bf16 else "float32",
-             "batch_renorm_updates": 2 if per_layer_remat else 1}
+             "batch_renorm_rerun_every": checkpoint_every}
     model["attention_window"] = tuple(model["attention_window"])
     cfg = base_config(**model)
     training, optim = original.get("training", {}), original["optimizer"]
