@@ -19,7 +19,7 @@ import numpy as np
 from bench_utils import header, table, temp_bytes, time_ms
 
 from lcasr_jax.kernels import attention
-from lcasr_jax.kernels.attention.pallas_gpu import pallas_attention
+from lcasr_jax.kernels.attention.pallas_gpu import BlockSizes, pallas_attention
 from lcasr_jax.kernels.attention.xla import xla_attention
 
 ANCHOR_FWD_MS, ANCHOR_FWDBWD_MS = 10.8, 39.3
@@ -109,13 +109,13 @@ def bench(args) -> list[dict]:
         # Variants around the default (fwd 128x64, dK/dV 64x128, dQ 128x64; 8 warps, 3 stages).
         configs = {
             "": {},
-            " bwd-s4": dict(warps=dict(dkdv_warps=(8, 4), dq_warps=(8, 4))),
-            " fwd-s4": dict(warps=dict(fwd_warps=(8, 4))),
-            " fwd128x32-w4": dict(blocks=dict(fwd=(128, 32)), warps=dict(fwd_warps=(4, 3))),
-            " dq64x64-w4": dict(blocks=dict(dq=(64, 64)), warps=dict(dq_warps=(4, 3))),
-            " dq128x32-w4": dict(blocks=dict(dq=(128, 32)), warps=dict(dq_warps=(4, 3))),
-            " dkdv32x128": dict(blocks=dict(dkdv=(32, 128))),
-            " dkdv64x64-w4": dict(blocks=dict(dkdv=(64, 64)), warps=dict(dkdv_warps=(4, 3))),
+            " bwd-s4": dict(sizes=BlockSizes(dkdv_warps=(8, 4), dq_warps=(8, 4))),
+            " fwd-s4": dict(sizes=BlockSizes(fwd_warps=(8, 4))),
+            " fwd128x32-w4": dict(sizes=BlockSizes(fwd=(128, 32), fwd_warps=(4, 3))),
+            " dq64x64-w4": dict(sizes=BlockSizes(dq=(64, 64), dq_warps=(4, 3))),
+            " dq128x32-w4": dict(sizes=BlockSizes(dq=(128, 32), dq_warps=(4, 3))),
+            " dkdv32x128": dict(sizes=BlockSizes(dkdv=(32, 128))),
+            " dkdv64x64-w4": dict(sizes=BlockSizes(dkdv=(64, 64), dkdv_warps=(4, 3))),
         }
     if args.full_only:
         cases = [("full", time_)]

@@ -15,26 +15,19 @@ import itertools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from bench_utils import header, table, temp_bytes, time_ms
 
-from lcasr_jax.kernels.ctc import ctc_loss
+from lcasr_jax.kernels.ctc import Tuning, ctc_loss
 
 ANCHOR_TORCH_MS, ANCHOR_OPTAX_MS = 1515.0, 1819.0
 CLASSES, BLANK = 4096, 4095
 
 
-def make(impl):
-    if impl == "optax":
-        def loss(logits, n_frames, labels, n_labels):
-            t, m = logits.shape[1], labels.shape[1]
-            pad_x = (jnp.arange(t)[None] >= n_frames[:, None]).astype(jnp.float32)
-            pad_y = (jnp.arange(m)[None] >= n_labels[:, None]).astype(jnp.float32)
-            return optax.ctc_loss(logits, pad_x, labels, pad_y, blank_id=BLANK).sum()
-    else:
-        def loss(logits, n_frames, labels, n_labels):
-            return ctc_loss(logits, n_frames, labels, n_labels, blank_id=BLANK,
-                            implementation=impl).sum()
+def make(impl, tuning: Tuning | None = None):
+    """jit of (summed loss, gradient) through `kernels.ctc.ctc_loss`'s backend `impl`."""
+    def loss(logits, n_frames, labels, n_labels):
+        return ctc_loss(logits, n_frames, labels, n_labels, blank_id=BLANK,
+                        implementation=impl, tuning=tuning).sum()
     return jax.jit(jax.value_and_grad(loss))
 
 
@@ -119,22 +112,18 @@ def tile_sweep(n, reps, tiles=("128x32",), norms=(2,), occ_modes=("atomic",), ah
                warps=(0,)):
     """fwd / fwd+bwd ms of the wavefront kernel at n frames for each tile (chunk x block)
     and normalisation interval."""
-    from lcasr_jax.kernels.ctc import pallas_gpu as ctc_pallas
-
     key = jax.random.PRNGKey(n)
     logits = jax.random.normal(key, (1, n, CLASSES), jnp.float32) * 2
     labels = jax.random.randint(jax.random.fold_in(key, 1), (1, n // 5), 0, BLANK)
     args_ = (logits, jnp.array([n]), labels, jnp.array([n // 5]))
     rows = []
-    names = ("CHUNK", "BLOCK", "NORM_EVERY", "OCC_MODE", "LOOKAHEAD", "WARPS")
-    defaults = [getattr(ctc_pallas, k) for k in names]
     first_grad = None
     for tile, norm, occ, ahead, warp in itertools.product(tiles, norms, occ_modes, aheads,
                                                           warps):
         chunk, block = map(int, tile.split("x"))
-        for k, v in zip(names, (chunk, block, norm, occ, ahead, warp), strict=True):
-            setattr(ctc_pallas, k, v)
-        fn = make("pallas_gpu")
+        tuning = Tuning(chunk=chunk, block=block, lookahead=ahead, norm_every=norm,
+                        occ_mode=occ, warps=warp)
+        fn = make("pallas_gpu", tuning)
         try:
             _, grad = fn(*args_)
             ms = time_ms(fn, *args_, warmup=1, reps=reps)
@@ -142,14 +131,13 @@ def tile_sweep(n, reps, tiles=("128x32",), norms=(2,), occ_modes=("atomic",), ah
             print(f"tiles {tile}/{norm}: FAILED {type(e).__name__}: {e}"[:600], flush=True)
             continue
         first_grad = grad if first_grad is None else first_grad
-        fwd = jax.jit(lambda *a: ctc_loss(*a, blank_id=BLANK, implementation="pallas_gpu"))
+        fwd = jax.jit(lambda *a, t=tuning: ctc_loss(*a, blank_id=BLANK,
+                                                   implementation="pallas_gpu", tuning=t))
         rows.append(dict(chunk=chunk, block=block, norm_every=norm, occ=occ, lookahead=ahead,
                          warps=warp,
                          frames=n, fwdbwd_ms=ms, fwd_ms=time_ms(fwd, *args_, warmup=1, reps=reps),
                          grad_diff_vs_first=float(jnp.max(jnp.abs(grad - first_grad)))))
         print(rows[-1], flush=True)
-    for k, v in zip(names, defaults, strict=True):
-        setattr(ctc_pallas, k, v)
     print(table(rows, ["chunk", "block", "norm_every", "occ", "lookahead", "warps", "frames",
                        "fwd_ms",
                        "fwdbwd_ms", "grad_diff_vs_first"]))
@@ -195,12 +183,12 @@ def main(argv=None) -> int:
     p.add_argument("--tiles", type=int, default=0,
                    help="frames of a chunk x block sweep of the wavefront kernel first")
     p.add_argument("--tile-list", nargs="+", default=["128x32"], help="CHUNKxBLOCK tiles")
-    p.add_argument("--norm-list", type=int, nargs="+", default=[2], help="NORM_EVERY values")
+    p.add_argument("--norm-list", type=int, nargs="+", default=[2], help="Tuning.norm_every values")
     p.add_argument("--occ-list", nargs="+", default=["atomic"],
-                   help="OCC_MODE values: atomic, none (no gradient: timing only)")
+                   help="Tuning.occ_mode values: atomic, none (no gradient: timing only)")
     p.add_argument("--warps-list", type=int, nargs="+", default=[0],
-                   help="WARPS values (0: chunk // 64)")
-    p.add_argument("--ahead-list", type=int, nargs="+", default=[2], help="LOOKAHEAD values")
+                   help="Tuning.warps values (0: chunk // 64)")
+    p.add_argument("--ahead-list", type=int, nargs="+", default=[2], help="Tuning.lookahead values")
     args = p.parse_args(argv)
     impls = args.impls or (["pallas_gpu", "xla", "optax"] if jax.default_backend() == "gpu"
                            else ["xla", "optax"])

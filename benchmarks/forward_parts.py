@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     from lcasr_jax.model.decoder import CTCDecoder
     from lcasr_jax.model.depthwise import DepthwiseConv
     from lcasr_jax.model.feedforward import FeedForward
+    from lcasr_jax.model.lengths import output_lengths
     from lcasr_jax.model.positions import rotary_table
-    from lcasr_jax.model.subsampling import DepthwiseStridingSubsampling, output_lengths
+    from lcasr_jax.model.subsampling import DepthwiseStridingSubsampling
 
     cfg = bench_config(args.small)
     dtype = jnp.bfloat16
@@ -75,13 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     image = jnp.swapaxes(spec, 1, 2)[..., None].astype(dtype)  # (1, frames, mels, 1)
     stage1 = jnp.zeros((1, -(-frames // 2), cfg.feat_in // 2, channels), dtype)
     inner = jnp.zeros((1, tokens, cfg.conv_inner), dtype)
+    runtime = model.runtime  # the blocks' settings, as the whole model gives them
 
     def depthwise(impl, x, window, strides, padding, *path):
         layer = DepthwiseConv(x.shape[-1], window, strides, padding, dtype, impl)
         return jax.jit(lambda x: layer.apply(part(*path), x)), (x,)
 
     parts = [  # (name, function, arguments, calls per forward)
-        ("subsampling", jax.jit(lambda s: DepthwiseStridingSubsampling(cfg, dtype).apply(
+        ("subsampling", jax.jit(lambda s: DepthwiseStridingSubsampling(cfg, runtime).apply(
             part("subsampling"), jnp.swapaxes(s, 1, 2))), (spec,), 1),
         ("  first conv (1 -> C, stride 2) + activation", jax.jit(
             lambda x: act(conv_in.apply(part("subsampling", "conv_in"), x))), (image,), 1),
@@ -91,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         *[(f"  depthwise stride-2 conv of stage 1 ({impl})",
            *depthwise(impl, stage1, (3, 3), (2, 2), ((1, 1), (1, 1)), "subsampling",
                       "depthwise_1"), 1) for impl in ("conv", "shifts")],
-        ("conformer layer", jax.jit(lambda x: ConformerLayer(cfg, dtype).apply(
+        ("conformer layer", jax.jit(lambda x: ConformerLayer(cfg, runtime).apply(
             part(*layer), x, lengths, valid, rotary)), (x,), cfg.n_layers),
-        ("  attention (with projections)", jax.jit(lambda x: SelfAttention(cfg, dtype).apply(
+        ("  attention (with projections)", jax.jit(lambda x: SelfAttention(cfg, runtime).apply(
             part(*layer, "attn"), x, lengths, valid, rotary)), (x,), cfg.n_layers),
-        ("  convolution module", jax.jit(lambda x: ConvModule(cfg, dtype).apply(
+        ("  convolution module", jax.jit(lambda x: ConvModule(cfg, runtime).apply(
             part(*layer, "conv"), x, valid, False)), (x,), cfg.n_layers),
         *[(f"    its depthwise conv ({impl})",
            *depthwise(impl, inner, (cfg.conv_kernel_size,), (1,),

@@ -11,6 +11,7 @@ worker processes, the CLI's help) start fast.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 __version__ = "0.1.0"
@@ -25,7 +26,15 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'lcasr_jax' has no attribute {name!r}")
+def lazy_getattr(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
+    """A package's `__getattr__` (PEP 562) importing each name of `exports` (name -> the
+    module that defines it) on first use."""
+    def __getattr__(name: str) -> Any:
+        if name in exports:
+            return getattr(importlib.import_module(exports[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

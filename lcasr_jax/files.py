@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -211,3 +212,12 @@ def recover_swap(dest: str | os.PathLike, complete: Callable[[Path], bool]) -> N
         if p.exists():
             shutil.rmtree(p, ignore_errors=True)
             print(f"{dest}: removed {p.name} left by an interrupted write", file=sys.stderr)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 4 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -3,8 +3,8 @@
 A rule is (predicate, allowed-range text). `check(name, value, rule)` raises ValueError
 "NAME must be ALLOWED (got VALUE)". `CLI_OPTIONS` holds the rule of every numeric option the
 commands share (by argparse `dest`); `parse_args` applies them after argparse, so a bad value
-ends with one error line (exit 2). `TRAIN_CONFIG` holds the rules
-of the training config's fields (dotted paths), applied by `check_config` before any work.
+ends with one error line (exit 2). `check_config` applies a config's rules (dotted paths),
+which live beside the defaults they check (`train/config.py:RULES`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import numbers
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -57,10 +58,24 @@ def either(value: Any, rule: Rule) -> Rule:
     return (lambda v: v == value or ok(v)), f"{value!r} or {allowed}"
 
 
+class SettingError(ValueError):
+    """A value out of range: the setting's `field` and the `problem` ("must be ... (got
+    ...)"); str() is 'FIELD PROBLEM'. Library code names its own fields; a command rewords
+    them as its flags (`named`)."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field} {problem}")
+        self.field, self.problem = field, problem
+
+    def named(self, names: Mapping[str, str]) -> str:
+        """The message with `field` renamed by `names` (e.g. {'context': '--seq-len'})."""
+        return f"{names.get(self.field, self.field)} {self.problem}"
+
+
 def check(name: str, value: Any, rule: Rule) -> None:
     ok, allowed = rule
     if not ok(value):
-        raise ValueError(f"{name} must be {allowed} (got {value!r})")
+        raise SettingError(name, f"must be {allowed} (got {value!r})")
 
 
 # Options shared by the commands, by argparse dest (absent ones are skipped).
@@ -96,46 +111,19 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpa
     return args
 
 
-def check_seq_len(seq_len: int, factor: int) -> None:
-    """A context window must hold at least one output frame (`factor` input frames)."""
-    if not is_int(seq_len) or seq_len < factor:
-        raise ValueError(f"--seq-len must be >= {factor} frames, one output frame of this "
-                         f"model (got {seq_len!r})")
-
-
-# Training config fields (dotted paths); `model.*` is checked by ModelConfig.validate.
-TRAIN_CONFIG: dict[str, Rule] = {
-    "seed": int_at_least(0),
-    "optim.name": one_of("madgrad", "adam", "adamw"),
-    "optim.lr": number_above(0),
-    "optim.final_lr": number_at_least(0),
-    "optim.warmup_steps": int_at_least(0),
-    "sequence.length": int_at_least(1),
-    "sequence.batch_size": int_at_least(1),
-    "sequence.increase_every": int_at_least(1),
-    "sequence.max_sequence_length": int_at_least(1),
-    "sequence.increase_by_multiplier": number_at_least(1),
-    "sequence.batch_size_multiplier": number_above(0),
-    "train.max_epochs": int_at_least(1),
-    "train.max_steps": either(-1, int_at_least(1)),
-    "train.time_limit_s": either(-1, number_above(0)),
-    "train.backprop_every": one_of(1),
-    "train.compute_dtype": one_of("float32", "bfloat16"),
-    "train.position_dtype": one_of("float32", "bfloat16"),
-    "train.batching": one_of("slots", "original"),
-    "train.nonfinite": one_of("zero", "skip"),
-    "train.lockstep_shapes": one_of("padded", "exact"),
-    "train.original_python_seed": either(-1, int_at_least(0)),
-    "checkpoint.every_steps": int_at_least(1),
-    "checkpoint.keep": int_at_least(1),
-    "checkpoint.export_dtype": one_of("", "float32", "bfloat16"),
-    "log.every_steps": int_at_least(1),
-    "log.sample_every_steps": int_at_least(0),
-    "log.dev_every_steps": int_at_least(0),
-    "data.kind": one_of("synthetic", "corpus", "recordings", "original_pairs", "dry"),
-    "data.synthetic_recordings": int_at_least(1),
-    "data.resampler": one_of("soxr", "torchaudio"),
-}
+def report(prog: str, action: Callable[[], Any],
+           errors: tuple[type[BaseException], ...] = (OSError, ValueError)) -> int:
+    """A command's ending: run `action`; 'wrote PATH[, PATH...]' (what it returns: a path or
+    a list of them) and 0, or for one of `errors` a single line 'PROG: error: MESSAGE' on
+    stderr and 1."""
+    try:
+        written = action()
+    except errors as e:
+        print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
+    written = written if isinstance(written, list | tuple) else [written]
+    print("wrote " + ", ".join(str(w) for w in written))
+    return 0
 
 
 def _get(cfg: Mapping[str, Any], path: str) -> Any:
@@ -150,7 +138,7 @@ def _get(cfg: Mapping[str, Any], path: str) -> Any:
 _MISSING = object()
 
 
-def check_config(cfg: Mapping[str, Any], rules: Mapping[str, Rule] = TRAIN_CONFIG,
+def check_config(cfg: Mapping[str, Any], rules: Mapping[str, Rule],
                  prefix: str = "config.") -> None:
     """Raise ValueError naming the first field of `cfg` (a dict or ConfigDict) outside its
     range; fields absent from `cfg` are skipped (their defaults live in the config)."""

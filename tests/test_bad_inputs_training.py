@@ -180,6 +180,11 @@ def _train_cli(tmp_path, *args):
                                        "(got 0)"),
     ("--config.optim.lr=-0.001", "config.optim.lr must be a finite number > 0 (got -0.001)"),
     ("--config.model.n_heads=0", "config.model.n_heads must be an integer >= 1 (got 0)"),
+    # choices read from the backend tables themselves (kernels/attention, kernels/ctc)
+    ("--config.train.attention_impl=flash", "config.train.attention_impl must be one of "
+                                            "'auto', 'xla', 'cudnn', 'pallas_gpu', 'splash'"),
+    ("--config.train.ctc_impl=pallas_interpret", "config.train.ctc_impl must be one of 'auto', "
+                                                 "'xla', 'pallas_gpu', 'optax'"),
 ])
 def test_11_12_train_config_out_of_range(tmp_path, arg, needle):
     done = _train_cli(tmp_path, arg)
@@ -229,7 +234,7 @@ def test_12_time_limit_out_of_range_is_refused(tmp_path, capsys, value):
 
 def test_12_config_time_limit_nan_is_refused():
     from lcasr_jax.train.config import base_config
-    from lcasr_jax.validate import check_config
+    from lcasr_jax.train.config import check as check_config
 
     cfg = base_config()
     cfg.train.time_limit_s = float("nan")

@@ -133,3 +133,19 @@ def test_merge_rejects_missing_windows():
     merger.add(0, np.zeros((125, 3)))
     with pytest.raises(RuntimeError, match="not merged"):
         merger.result()
+
+
+def test_settings_errors_name_their_fields_and_commands_name_flags():
+    """Library code words a bad setting by its field; the eval command by its flag."""
+    from lcasr_jax.eval.cli import flagged
+    from lcasr_jax.eval.runner import EvalSettings
+    from lcasr_jax.validate import SettingError
+
+    with pytest.raises(SettingError) as err:
+        EvalSettings("buffered", context=4).validate(8)
+    assert str(err.value) == "context must be >= 8 frames, one output frame of this model (got 4)"
+    assert flagged(err.value).startswith("--seq-len must be >= 8 frames")
+    with pytest.raises(SettingError, match=r"^overlap must be in \[0, context=64\) frames"):
+        EvalSettings("buffered", context=64, overlap=64).validate(8)
+    with pytest.raises(SettingError, match="^batch_size must be an integer >= 1"):
+        EvalSettings(batch_size=0).validate(8)

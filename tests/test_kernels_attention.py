@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from lcasr_jax.kernels import attention
-from lcasr_jax.kernels.attention.pallas_gpu import pallas_attention
+from lcasr_jax.kernels.attention.pallas_gpu import BlockSizes, pallas_attention
 
-SMALL_BLOCKS = dict(fwd=(32, 16), dkdv=(16, 32), dq=(32, 16))
+SMALL_BLOCKS = BlockSizes(fwd=(32, 16), dkdv=(16, 32), dq=(32, 16))
 
 
 def ref_attention(q, k, v, lengths, window, do):
@@ -83,7 +83,7 @@ def test_pallas_interpret_matches_reference(window):
     """Odd lengths (not block multiples), a padded item and a fully padded one."""
     q, k, v, do, lengths = _inputs(1, 3, 75, 2, 16, [75, 40, 0])
     fn = lambda *a, window: pallas_attention(*a, window=window, interpret=True,
-                                             blocks=SMALL_BLOCKS)
+                                             sizes=SMALL_BLOCKS)
     out, grads = _run(fn, q, k, v, do, lengths, window)
     ref_out, ref_grads = ref_attention(q, k, v, lengths, window, do)
     _assert_close(out, ref_out, 1e-5)
@@ -113,7 +113,7 @@ def test_pallas_bf16():
     q, k, v, do, lengths = _inputs(2, 1, 64, 2, 32, [50])
     bf = lambda x: jnp.asarray(x, jnp.bfloat16)
     fn = lambda q, k, v, lens, window: pallas_attention(
-        bf(q), bf(k), bf(v), lens, window=window, interpret=True, blocks=SMALL_BLOCKS)
+        bf(q), bf(k), bf(v), lens, window=window, interpret=True, sizes=SMALL_BLOCKS)
     out, grads = _run(fn, q, k, v, do, lengths, (8, 8))
     ref_out, ref_grads = ref_attention(q, k, v, lengths, (8, 8), do)
     _assert_close(out, ref_out, 1e-2)
@@ -132,29 +132,32 @@ def test_splash_interpret_forward():
 
 
 def test_dispatch(monkeypatch):
-    assert attention.resolve_implementation("auto") == "xla"  # CPU
-    assert {"xla", "pallas_gpu", "splash"} <= set(attention.available_backends())
+    assert attention.resolve_impl("auto") == "xla"  # CPU
+    assert set(attention.IMPLS) == {"auto", "xla", "cudnn", "pallas_gpu", "splash"}
     with pytest.raises(ValueError, match="unknown attention implementation"):
-        attention.resolve_implementation("nope")
-    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
-    monkeypatch.setitem(attention._BACKENDS, "cudnn", None)
-    resolve = attention.resolve_implementation
-    assert resolve("auto", (-1, -1), jnp.bfloat16) == "cudnn"
-    assert resolve("auto", (512, 512), jnp.bfloat16) == "pallas_gpu"
-    assert resolve("auto", (-1, -1), jnp.float32) == "xla"
+        attention.resolve_impl("nope")
+    resolve = attention.resolve_impl
+    assert resolve("auto", "gpu", (-1, -1), jnp.bfloat16) == "cudnn"
+    assert resolve("auto", "gpu", (512, 512), jnp.bfloat16) == "pallas_gpu"
+    assert resolve("auto", "gpu", (-1, -1), jnp.float32) == "xla"
+    assert resolve("auto", "tpu", (128, 128), jnp.float32) == "splash"
+    assert resolve("auto", "cpu", (128, 128), jnp.bfloat16) == "xla"
     monkeypatch.setattr(jax, "default_backend", lambda: "tpu")
-    assert resolve("auto", (128, 128), jnp.float32) == "splash"
+    assert resolve("auto", None, (128, 128), jnp.float32) == "splash"  # the default platform
 
 
-def test_cudnn_wrapper_routes_windows_and_float32_elsewhere():
-    """On any platform: windows go to the Pallas kernel, float32 to XLA (cuDNN is GPU-only)."""
+def test_cudnn_falls_back_in_the_resolver_only():
+    """cuDNN has no two-sided window and needs 16-bit inputs: the resolver, not the cuDNN
+    wrapper, sends those calls to Pallas and XLA; off a GPU 'cudnn' is an error."""
+    resolve = attention.resolve_impl
+    assert resolve("cudnn", "gpu", (-1, -1), jnp.bfloat16) == "cudnn"
+    assert resolve("cudnn", "gpu", (5, 5), jnp.bfloat16) == "pallas_gpu"
+    assert resolve("cudnn", "gpu", (-1, -1), jnp.float32) == "xla"
+    assert resolve("cudnn", "gpu", (5, 5), jnp.float32) == "xla"
+    with pytest.raises(ValueError, match="only on a GPU"):
+        resolve("cudnn", "cpu")
     from lcasr_jax.kernels.attention.cudnn import cudnn_attention
 
-    q, k, v, do, lengths = _inputs(4, 1, 40, 1, 16, [33])
-    ref_out, _ = ref_attention(q, k, v, lengths, (5, 5), do)
-    out32 = cudnn_attention(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v),
-                            jnp.asarray(lengths), window=(5, 5))
-    _assert_close(np.asarray(out32, np.float64), ref_out, 1e-5)
-    bf = lambda x: jnp.asarray(x, jnp.bfloat16)
-    out16 = cudnn_attention(bf(q), bf(k), bf(v), jnp.asarray(lengths), window=(5, 5))
-    _assert_close(np.asarray(out16, np.float64), ref_out, 1e-2)
+    x = jnp.zeros((1, 8, 1, 16), jnp.float32)
+    with pytest.raises(ValueError, match="16-bit"):  # never a silent hand-over inside
+        cudnn_attention(x, x, x)

@@ -8,7 +8,8 @@ import numpy as np
 import optax
 import pytest
 
-from lcasr_jax.kernels.ctc import ctc_loss
+from lcasr_jax.kernels.ctc import IMPLS as IMPL_NAMES
+from lcasr_jax.kernels.ctc import Tuning, ctc_loss, resolve_impl
 
 jax.config.update("jax_enable_x64", False)
 
@@ -88,10 +89,11 @@ def _case(rng, batch, frames, classes, max_labels, blank, repeats=False):
     return logits, frame_len, labels, label_len
 
 
-def _check(impl, logits, frame_len, labels, label_len, blank):
+def _check(impl, logits, frame_len, labels, label_len, blank, tuning=None):
     args = (jnp.asarray(logits), jnp.asarray(frame_len), jnp.asarray(labels),
             jnp.asarray(label_len))
-    loss_fn = lambda x: ctc_loss(x, *args[1:], blank_id=blank, implementation=impl)
+    loss_fn = lambda x: ctc_loss(x, *args[1:], blank_id=blank, implementation=impl,
+                                 interpret=True, tuning=tuning)
 
     def loss_and_grad(x):  # per-item losses and d(sum of losses)/d logits, one compile
         loss, vjp = jax.vjp(loss_fn, x)
@@ -109,7 +111,7 @@ def _check(impl, logits, frame_len, labels, label_len, blank):
     return loss
 
 
-IMPLS = ["xla", "pallas_interpret"]
+IMPLS = ["xla", "pallas_gpu"]  # Pallas in interpret mode (CPU)
 
 
 def test_auto_and_bad_implementation():
@@ -119,10 +121,29 @@ def test_auto_and_bad_implementation():
     auto = ctc_loss(*args, blank_id=4)  # CPU: the XLA backend
     np.testing.assert_array_equal(np.asarray(auto),
                                   np.asarray(ctc_loss(*args, blank_id=4, implementation="xla")))
-    pallas = ctc_loss(*args, blank_id=4, implementation="pallas_interpret")
+    pallas = ctc_loss(*args, blank_id=4, implementation="pallas_gpu", interpret=True)
     np.testing.assert_allclose(np.asarray(auto), np.asarray(pallas), rtol=1e-5)
     with pytest.raises(ValueError, match="unknown implementation"):
         ctc_loss(*args, blank_id=4, implementation="nope")
+    with pytest.raises(ValueError, match="unknown implementation"):  # not a backend name
+        ctc_loss(*args, blank_id=4, implementation="pallas_interpret")
+
+
+def test_resolve_impl_by_platform_and_size():
+    assert resolve_impl("auto", "cpu", frames=100, classes=10) == "xla"
+    assert resolve_impl("auto", "gpu", frames=100, classes=10) == "pallas_gpu"
+    assert resolve_impl("auto", "gpu", frames=2**20, classes=2**12) == "xla"  # int32 offsets
+    assert resolve_impl("optax", "gpu") == "optax"
+    assert set(IMPL_NAMES) == {"auto", "xla", "pallas_gpu", "optax"}
+
+
+def test_optax_backend_matches_the_reference_and_zeroes_infeasible_rows():
+    """optax.ctc_loss through the same table: same padding and zero_infinity rules."""
+    rng = np.random.default_rng(3)
+    logits, frame_len, labels, label_len = _case(rng, 3, 20, 6, 5, 5)
+    frame_len[2], label_len[2] = 3, 5  # 5 labels in 3 frames: infeasible
+    loss = _check("optax", logits, frame_len, labels, label_len, 5)
+    assert loss[2] == 0.0
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -134,7 +155,8 @@ def test_padding_values_do_not_matter(impl):
     label_len[:] = [2, 3]
     loss_fn = jax.jit(lambda y: ctc_loss(jnp.asarray(logits), jnp.asarray(frame_len), y,
                                          jnp.asarray(label_len), blank_id=0,
-                                         implementation=impl))  # one compile, three inputs
+                                         implementation=impl, interpret=True))
+    # one compile, three inputs
     losses = []
     for pad in (-1, 99, 3):
         padded = labels.copy()
@@ -198,7 +220,7 @@ def test_matches_optax(impl):
     blank = 9
     logits, frame_len, labels, label_len = _case(rng, 3, 40, 10, 8, blank, repeats=True)
     label_len = np.minimum(label_len, frame_len // 2)  # keep feasible: optax has no zero_infinity
-    ours = jax.jit(lambda *a: ctc_loss(*a, blank_id=blank, implementation=impl))(
+    ours = jax.jit(lambda *a: ctc_loss(*a, blank_id=blank, implementation=impl, interpret=True))(
         jnp.asarray(logits), jnp.asarray(frame_len), jnp.asarray(labels), jnp.asarray(label_len))
     pad = lambda n, size: (np.arange(size)[None] >= n[:, None]).astype(np.float32)
     theirs = optax.ctc_loss(jnp.asarray(logits), pad(frame_len, 40), jnp.asarray(labels),
@@ -206,25 +228,20 @@ def test_matches_optax(impl):
     np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5, atol=1e-4)
 
 
-@pytest.fixture
-def small_tiles(monkeypatch):
-    """Several lane chunks and frame blocks of the Pallas wavefront (and a ragged last block),
-    even for short test inputs."""
-    from lcasr_jax.kernels.ctc import pallas_gpu as ctc_pallas
-
-    monkeypatch.setattr(ctc_pallas, "BLOCK", 16)
-    monkeypatch.setattr(ctc_pallas, "CHUNK", 4)
+# Several lane chunks and frame blocks of the Pallas wavefront (and a ragged last block),
+# even for short test inputs.
+SMALL_TILES = Tuning(chunk=4, block=16)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_many_segments(impl, small_tiles):
+def test_many_segments(impl):
     rng = np.random.default_rng(6)
     logits, frame_len, labels, label_len = _case(rng, 3, 37, 6, 7, 5, repeats=True)
-    _check(impl, logits, frame_len, labels, label_len, 5)
+    _check(impl, logits, frame_len, labels, label_len, 5, SMALL_TILES)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_halves_meet_at_every_kind_of_split(impl, small_tiles):
+def test_halves_meet_at_every_kind_of_split(impl):
     """Each sequence runs as a first half and a reversed second half that meet in the middle
     (Pallas: at a block edge, kernels/ctc/halves.py; XLA: after ceil(frames / 2)): lengths around
     the block size (16 here) put the meeting after one frame, at the end (an empty second
@@ -236,7 +253,7 @@ def test_halves_meet_at_every_kind_of_split(impl, small_tiles):
     label_len = np.minimum(np.array([0, 7, 8, 3, 9, 1, 9, 0], np.int32), frame_len // 2)
     labels = rng.integers(1, 6, size=(8, 9)).astype(np.int32)
     labels[:, 1::3] = labels[:, 0::3][:, :3]  # repeats need a blank between them
-    _check(impl, logits, frame_len, labels, label_len, 0)
+    _check(impl, logits, frame_len, labels, label_len, 0, SMALL_TILES)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -247,7 +264,7 @@ def test_bfloat16_logits_are_read_exactly(impl):
     logits, frame_len, labels, label_len = _case(rng, 2, 21, 6, 5, 0)
     x16 = jnp.asarray(logits, jnp.bfloat16)
     args = (jnp.asarray(frame_len), jnp.asarray(labels), jnp.asarray(label_len))
-    loss_fn = lambda x: ctc_loss(x, *args, blank_id=0, implementation=impl).sum()
+    loss_fn = lambda x: ctc_loss(x, *args, blank_id=0, implementation=impl, interpret=True).sum()
     loss16, grad16 = jax.value_and_grad(loss_fn)(x16)
     loss32, grad32 = jax.value_and_grad(loss_fn)(x16.astype(jnp.float32))
     assert grad16.dtype == jnp.bfloat16
@@ -259,19 +276,16 @@ def test_bfloat16_logits_are_read_exactly(impl):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_long_sequence_is_finite_and_matches_reference(impl, monkeypatch):
+def test_long_sequence_is_finite_and_matches_reference(impl):
     """Long enough that a probability-space recursion would underflow; for Pallas, 8 lane
     chunks whose offsets drift far apart, so values cross chunks through the rebasing."""
-    from lcasr_jax.kernels.ctc import pallas_gpu as ctc_pallas
-
-    monkeypatch.setattr(ctc_pallas, "BLOCK", 64)
-    monkeypatch.setattr(ctc_pallas, "CHUNK", 16)
     rng = np.random.default_rng(5)
     logits = rng.normal(size=(1, 700, 12)).astype(np.float32) * 4
     labels = rng.integers(1, 12, size=(1, 120)).astype(np.int32)
     lens = np.array([700], np.int32), np.array([120], np.int32)
     loss_fn = lambda x: ctc_loss(x, lens[0], jnp.asarray(labels), lens[1], blank_id=0,
-                                 implementation=impl)
+                                 implementation=impl, interpret=True,
+                                 tuning=Tuning(chunk=16, block=64))
     ours, grad = jax.jit(jax.value_and_grad(lambda x: loss_fn(x).sum()))(jnp.asarray(logits))
     theirs = optax.ctc_loss(jnp.asarray(logits), jnp.zeros((1, 700)), jnp.asarray(labels),
                             jnp.zeros((1, 120)), blank_id=0)
@@ -280,3 +294,18 @@ def test_long_sequence_is_finite_and_matches_reference(impl, monkeypatch):
     ref_loss, ref_grad = ref_ctc(logits[0], 700, labels[0], blank=0)
     np.testing.assert_allclose(float(ours), ref_loss, rtol=1e-6)
     np.testing.assert_allclose(np.asarray(grad[0]), ref_grad, rtol=1e-3, atol=1e-4)
+
+
+def test_tuning_is_an_argument_that_reaches_the_tiles():
+    """Tile sizes and loop settings come from the `Tuning` passed in, clipped to the
+    problem; a bad value is refused when the settings are made."""
+    from lcasr_jax.kernels.ctc import pallas_gpu
+
+    g = pallas_gpu._geometry(jnp.zeros((1, 37, 6)), 7, 5, True, SMALL_TILES)
+    assert (g.chunk, g.n_chunks, g.block, g.tuning) == (4, 2, 16, SMALL_TILES)
+    g = pallas_gpu._geometry(jnp.zeros((1, 37, 6)), 7, 5, True, Tuning())
+    assert (g.chunk, g.block) == (8, 32)  # 128 lanes clipped to 8 labels' power of 2
+    with pytest.raises(ValueError, match="power of 2"):
+        Tuning(chunk=12)
+    with pytest.raises(ValueError, match="occ_mode"):
+        Tuning(occ_mode="deferred")

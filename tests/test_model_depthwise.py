@@ -59,7 +59,7 @@ def test_depthwise_matches_float64(impl, shape, window, strides, padding):
 
 
 def test_unknown_implementation_fails_in_one_line():
-    layer = DepthwiseConv(4, (3,), (1,), ((1, 1),), impl="fft")
+    layer = DepthwiseConv(4, (3,), (1,), ((1, 1),), depthwise_impl="fft")
     with pytest.raises(ValueError, match="depthwise_impl='fft': choose one of auto, conv"):
         layer.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 4)))
 
@@ -96,9 +96,10 @@ def test_patch_conv_matches_float64_torch_conv(shape, window, stride):
     ("gpu", (1,), "shifts"), ("gpu", (2, 2), "conv"), ("tpu", (2, 2), "shifts"),
 ])
 def test_auto_picks_the_measured_faster_implementation(monkeypatch, backend, strides, want):
+    assert resolve_impl("auto", backend, strides) == want
+    assert resolve_impl("conv", backend, strides) == "conv"
     monkeypatch.setattr(jax, "default_backend", lambda: backend)
-    assert resolve_impl("auto", strides) == want
-    assert resolve_impl("conv", strides) == "conv"
+    assert resolve_impl("auto", None, strides) == want  # the default platform
 
 
 def test_shifts_backward_keeps_only_the_input():

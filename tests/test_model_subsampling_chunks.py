@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from lcasr_jax.model import ModelConfig, SCConformerXL
+from lcasr_jax.model.runtime import Runtime
 from lcasr_jax.model.subsampling import DepthwiseStridingSubsampling, chunked_subsampling
 
 CFG = ModelConfig(n_layers=1, d_model=16, n_heads=2, head_dim=8, subsampling_conv_channels=4,
@@ -44,7 +45,8 @@ class _Subsampling(nn.Module):
     @nn.compact
     def __call__(self, spec, lengths):
         # 'conv': XLA's conv in float64 ('shifts' accumulates in float32 by design)
-        module = DepthwiseStridingSubsampling(CFG, jnp.float64, "conv", name="subsampling")
+        module = DepthwiseStridingSubsampling(CFG, Runtime(jnp.float64, depthwise_impl="conv"),
+                                              name="subsampling")
         lengths = lengths if self.mask else None
         if self.chunk:
             return chunked_subsampling(module, spec, lengths, self.chunk, remat=True)

@@ -114,8 +114,8 @@ def test_a_gpu_kernel_on_the_tpu_path_fails_tpu_export(monkeypatch):
     lowering, as it runs on a GPU), the forward would not lower for TPU."""
     from lcasr_jax.kernels.attention.pallas_gpu import pallas_attention
 
-    monkeypatch.setitem(attention._BACKENDS, "splash",
-                        functools.partial(pallas_attention, interpret=False))
+    monkeypatch.setitem(attention.BACKENDS, "splash",
+                        lambda *a, interpret, **kw: pallas_attention(*a, interpret=False, **kw))
     model, variables, spec, lengths = _forward((-1, -1))
     with pytest.raises(Exception):  # noqa: B017 (jax 0.10: a bare AssertionError)
         export_tpu(lambda v, s, n: model.apply(v, s, n)["final_posteriors"], variables, spec,

@@ -53,7 +53,7 @@ def test_a_leg_starts_from_the_previous_export_and_continues_its_schedule(tmp_pa
 @pytest.mark.parametrize("recipe", ["", "original"])
 def test_default_experiment_is_a_valid_dry_config(recipe):
     from lcasr_jax.configs import load_config
-    from lcasr_jax.validate import check_config
+    from lcasr_jax.train.config import check as check_config
 
     path = f"{REPO / 'experiments' / 'default.py'}" + (f":{recipe}" if recipe else "")
     cfg = load_config(path)

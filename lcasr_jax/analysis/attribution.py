@@ -27,7 +27,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+from lcasr_jax.decode import greedy_ids
+from lcasr_jax.eval.normalize import normalize_hypothesis
+from lcasr_jax.eval.wer import word_error_rate_detail
 
 SEGMENT = 2048  # frames per attribution segment: the original's --window_size default
 MEASURES = ("wer", "logp")  # the original's WER matrix; this project's log-prob drop
@@ -71,9 +77,6 @@ def masked_variants(spec: np.ndarray, bounds: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def _reduce_fn():
-    import jax
-    import jax.numpy as jnp
-
     @jax.jit
     def reduce(log_probs, path):
         """(rows, T, C), path (T,) -> (log_probs at the path (rows, T), argmax (rows, T))."""
@@ -88,7 +91,6 @@ def run_variants(forward, n_devices: int, variants: np.ndarray, batch_size: int
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Forward every variant (rows, feat, frames), batched; returns (path log-probs
     (rows, T), argmax ids (rows, T)), the path being row 0's argmax."""
-    import jax.numpy as jnp
 
     rows = max(n_devices, -(-batch_size // n_devices) * n_devices)
     frames = variants.shape[-1]
@@ -125,9 +127,6 @@ def wer_matrix(ids: np.ndarray, out_bounds: np.ndarray, reference: str, tokenize
                factor: int) -> tuple[np.ndarray, float]:
     """The original's (n, n + 1) WER % matrix: [i, j] of the unmasked path with segment i
     taken from masked run j, [i, n] of the unmasked path; and the unmasked WER %."""
-    from lcasr_jax.decode import greedy_ids
-    from lcasr_jax.eval.normalize import normalize_hypothesis
-    from lcasr_jax.eval.wer import word_error_rate_detail
 
     def wer(path):
         text = greedy_ids(path, tokenizer, factor=factor, timestamps=False).text

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from lcasr_jax import validate
+
 
 def _run(argv: list[str] | None, prog: str, description: str, src_help: str, dest_help: str,
          action: Callable[[argparse.Namespace], Path], overwrite: bool = False) -> int:
@@ -19,13 +21,7 @@ def _run(argv: list[str] | None, prog: str, description: str, src_help: str, des
     args = parser.parse_args(argv)
     from lcasr_jax.checkpoints.torch_format import CheckpointError
 
-    try:
-        dest = action(args)
-    except (CheckpointError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {dest}")
-    return 0
+    return validate.report(prog, lambda: action(args), (CheckpointError, OSError, ValueError))
 
 
 def main(argv: list[str] | None = None) -> int:

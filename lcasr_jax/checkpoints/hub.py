@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import urllib.error
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -110,8 +112,6 @@ def resolve_checkpoint(name: str | os.PathLike, offline: bool = False) -> Path:
 def hub_offline(timeout_s: float = 5.0) -> bool:
     """Whether the hub is to be treated as offline: HF_HUB_OFFLINE is set, or one request to
     its endpoint fails within `timeout_s` (one probe, instead of each download's retries)."""
-    import urllib.request
-
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:
@@ -120,8 +120,6 @@ def hub_offline(timeout_s: float = 5.0) -> bool:
         urllib.request.urlopen(urllib.request.Request(constants.ENDPOINT, method="HEAD"),
                                timeout=timeout_s).close()
     except OSError as e:  # URLError, timeouts; an HTTP error status still means reachable
-        import urllib.error
-
         return not isinstance(e, urllib.error.HTTPError)
     return False
 

@@ -13,7 +13,6 @@ processes (`files.recover_swap`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -22,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from lcasr_jax.files import atomic_write, recover_swap
+from lcasr_jax.files import atomic_write, recover_swap, sha256_file
 
 CHECKSUMS = "checksums.json"
 FORMAT = "lcasr-jax-checksums/1"
@@ -30,14 +29,6 @@ FORMAT = "lcasr-jax-checksums/1"
 
 class IntegrityError(ValueError):
     """A model dir file is missing, truncated or corrupted; the message names the file."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_finite(arrays: Iterable[tuple[str, Any]], source: str) -> None:

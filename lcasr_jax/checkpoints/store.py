@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jax
+import ml_collections
 import numpy as np
+import orbax.checkpoint as ocp
 
 from lcasr_jax.checkpoints import integrity
 from lcasr_jax.files import partial_dir, swap_in
@@ -59,7 +61,6 @@ def save_model_dir(dest: str | os.PathLike, cfg: ModelConfig, variables: Mapping
     an existing `dest` is swapped out by renames that `integrity.recover` can finish
     (`files.swap_in`).
     Ctrl-C/SIGTERM let the write finish, then remove it (`interrupts.deferred_signals`)."""
-    import orbax.checkpoint as ocp
 
     dest = check_dest(dest, overwrite)
     tmp = partial_dir(dest)
@@ -84,7 +85,6 @@ def save_model_dir(dest: str | os.PathLike, cfg: ModelConfig, variables: Mapping
 
 def load_config(path: str | os.PathLike) -> ml_collections.ConfigDict:
     """The readable config of a converted model dir, as an ml-collections ConfigDict."""
-    import ml_collections
 
     file = Path(path) / CONFIG_FILE
     try:
@@ -117,7 +117,6 @@ def load_model_dir(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]
     """(ModelConfig, variables as numpy arrays) from a converted model dir, its array files
     checked against checksums.json (IntegrityError names a bad file; a dir without the
     list, written before it existed, is loaded with a warning)."""
-    import orbax.checkpoint as ocp
 
     path = Path(path).absolute()
     integrity.recover(path)

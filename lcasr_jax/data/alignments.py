@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from lcasr_jax.data.audio import AudioError, read_sphere
+
 FORMAT = "lcasr-recording/1"
 END_TOLERANCE_S = 0.5
 START_TOLERANCE_S = 0.05
@@ -248,7 +250,6 @@ def find_recordings(directory: str | Path) -> list[Path]:
 
 def audio_duration(path: str | Path) -> float:
     """Duration in seconds from the file header (SPHERE parsed here, others via soundfile)."""
-    from lcasr_jax.data.audio import AudioError, read_sphere
 
     path = Path(path)
     if not path.is_file():

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from lcasr_jax.data.alignments import read_recording
+from lcasr_jax.data.sources.tfds import open_split
 
 
 def describe(path: Path, limit: int = 1000) -> str:
@@ -18,8 +19,6 @@ def describe(path: Path, limit: int = 1000) -> str:
                            "words": len(w), "speakers": sorted({s for s in w.speaker or () if s}),
                            "first": " ".join(w.text[:12])}, indent=1)
     import tensorflow_datasets as tfds  # heavy and optional: only for dataset folders
-
-    from lcasr_jax.data.sources.tfds import open_split
 
     lines = []
     info = tfds.builder_from_directory(str(path)).info

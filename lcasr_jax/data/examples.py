@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 
 from lcasr_jax.data.alignments import read_recording, validate_words
+from lcasr_jax.data.audio import load_audio
 from lcasr_jax.data.chunking import word_tokens
+from lcasr_jax.data.features import compute_features
 
 
 def encode_recording(json_path: str | Path, resampler: str = "soxr") -> dict[str, Any]:
@@ -18,8 +20,6 @@ def encode_recording(json_path: str | Path, resampler: str = "soxr") -> dict[str
     Fields: id, features (frames, 80) float16, num_frames, word_start / word_end (words,)
     float64 seconds, token_offsets (words + 1,) int64, token_ids (tokens,) int32, text.
     """
-    from lcasr_jax.data.audio import load_audio
-    from lcasr_jax.data.features import compute_features
 
     rec = read_recording(json_path)
     audio = load_audio(rec.audio, resampler=resampler)

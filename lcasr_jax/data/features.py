@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lcasr_jax.data.audio import DEFAULT_RESAMPLER, SAMPLE_RATE
+from lcasr_jax.data.audio import DEFAULT_RESAMPLER, SAMPLE_RATE, load_audio
 
 if TYPE_CHECKING:
     import jax
@@ -156,7 +156,6 @@ def audio_to_features(path: str | Path, resampler: str = DEFAULT_RESAMPLER) -> n
     """Load any audio file (left channel, resampled to 16 kHz) -> (80, frames) float32.
 
     resampler: 'torchaudio' (the original's) or 'soxr'; see lcasr_jax.data.audio."""
-    from lcasr_jax.data.audio import load_audio
 
     audio = load_audio(path, SAMPLE_RATE, resampler)
     if audio.shape[0] < MIN_SAMPLES:

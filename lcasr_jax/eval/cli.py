@@ -101,6 +101,16 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+# The settings' fields (`EvalSettings`, `EvalJob`) as these commands' flags spell them.
+FLAGS = {"context": "--seq-len", "overlap": "--overlap", "overlap_ratio": "--overlap-ratio",
+         "batch_size": "--batch-size", "max_seq_len": "--max-seq-len"}
+
+
+def flagged(error: BaseException) -> str:
+    """An error's message, a setting's field named by its flag."""
+    return error.named(FLAGS) if isinstance(error, validate.SettingError) else str(error)
+
+
 def job(args: argparse.Namespace):
     """The `eval.job.EvalJob` of parsed `lcasr-jax eval` flags."""
     from lcasr_jax.eval.job import EvalJob
@@ -120,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         done = run_job(job(args), before_write=print_summary)
     except (OSError, ValueError, ImportError, RuntimeError) as e:
-        print(f"lcasr-jax eval: error: {e}", file=sys.stderr)
+        print(f"lcasr-jax eval: error: {flagged(e)}", file=sys.stderr)
         return 1
     if done.csv_path is None:  # not process 0
         return 0
@@ -171,7 +181,7 @@ def transcribe_main(argv: list[str] | None = None) -> int:
                                  model.config.subsampling_factor)
         transcribe.output_names(args.audio)  # distinct, or refused before any work
     except (OSError, ValueError, ImportError, RuntimeError) as e:
-        print(f"lcasr-jax transcribe: error: {e}", file=sys.stderr)
+        print(f"lcasr-jax transcribe: error: {flagged(e)}", file=sys.stderr)
         return 1
     failed = transcribe.write_transcripts(
         args.audio, model, variables, args.format, args.out_dir, args.seq_len, overlap,

@@ -24,10 +24,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
+from lcasr_jax import sharding
 from lcasr_jax.eval.hosts import Hosts, batch_rows, local_batches
-from lcasr_jax.eval.windows import Plan
+from lcasr_jax.eval.windows import Plan, merge
 
 # Forward: this process's rows (spec (rows, 80, frames), lengths (rows,)) -> device arrays
 # over its devices (log_probs (rows, frames_out, classes), lengths_out (rows,)).
@@ -37,11 +43,6 @@ ROW_BUCKET = 2048  # merged buffers are rounded up to a multiple of this many fr
 
 @functools.cache
 def _step_fn():
-    import jax
-    import jax.numpy as jnp
-
-    from lcasr_jax import sharding
-
     @functools.partial(jax.jit, static_argnums=(0, 1))
     def step(model, mesh, variables, spec, lengths):
         """spec (batch, 80, frames) f32, lengths (batch,) i32 -> (log_probs (batch,
@@ -57,9 +58,6 @@ def _step_fn():
 def _local_rows(x):
     """The rows of a batch-sharded array held by this process, as an array over its own
     devices (x itself when it has no rows elsewhere)."""
-    import jax
-
-    from lcasr_jax import sharding
 
     if x.is_fully_addressable:
         return x
@@ -72,7 +70,6 @@ def _local_rows(x):
 
 def _replicate(host: np.ndarray, placement):
     """A global array of `host` (identical on every process) with sharding `placement`."""
-    import jax
 
     return jax.make_array_from_callback(host.shape, placement, lambda index: host[index])
 
@@ -83,12 +80,6 @@ def make_forward(model, variables, mesh=None) -> tuple[Forward, int]:
     its own rows, a multiple of its devices in the mesh; n_devices counts all processes'.
     Opaque attention kernels run per batch shard. Compilations are
     shared by every forward of an equal model and mesh (one per input shape)."""
-    import flax.linen as nn
-    import jax
-    from jax.sharding import NamedSharding
-    from jax.sharding import PartitionSpec as P
-
-    from lcasr_jax import sharding
 
     mesh = mesh if mesh is not None else sharding.data_mesh()
     processes = len({d.process_index for d in mesh.devices.flat})
@@ -119,9 +110,6 @@ def make_forward(model, variables, mesh=None) -> tuple[Forward, int]:
 
 @functools.cache
 def _accumulate_fn(average: bool):
-    import jax
-    import jax.numpy as jnp
-
     @functools.partial(jax.jit, donate_argnums=(0, 1))
     def accumulate(total, count, log_probs, index):
         """Scatter-add window outputs (batch, frames_out, classes) at rows `index`
@@ -136,9 +124,6 @@ def _accumulate_fn(average: bool):
 
 @functools.cache
 def _finish_fn(average: bool, ids: bool):
-    import jax
-    import jax.numpy as jnp
-
     @jax.jit
     def finish(total, count):
         """(merged log-probs or their argmax, whether each frame's are finite: no NaN and a
@@ -167,7 +152,6 @@ def run_plans(forward: Forward, specs: Sequence[np.ndarray], plans: Sequence[Pla
     Raises ValueError naming the recording (`names`, else its index) whose posteriors hold
     a NaN or a frame without a finite class.
     """
-    import jax.numpy as jnp
 
     if len(specs) != len(plans):
         raise ValueError(f"{len(specs)} spectrograms but {len(plans)} plans")
@@ -232,7 +216,6 @@ def run_plans(forward: Forward, specs: Sequence[np.ndarray], plans: Sequence[Pla
 
 def run_one_at_a_time(forward: Forward, spec: np.ndarray, plan: Plan) -> np.ndarray:
     """Reference: each window alone (batch of one), merged in plan order, like the original."""
-    from lcasr_jax.eval.windows import merge
 
     outputs = []
     for window in plan.windows:

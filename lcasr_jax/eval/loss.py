@@ -56,7 +56,7 @@ def total(details: Sequence[LossDetail]) -> LossDetail:
 
 @functools.cache
 def _nll_fn():
-    import jax
+    import jax  # lazily: `lcasr-jax eval --help` reads LOSS_TARGETS from here
 
     from lcasr_jax.kernels.ctc import ctc_loss
 

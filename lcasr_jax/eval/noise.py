@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lcasr_jax.data.audio import load_audio
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".sph")
 SNR_RANGE_DB = (-50.0, 100.0)  # below: noise 10^5 x the speech power; above: float32 rounding
 NOISE_MODES = ("original", "exact")
@@ -138,8 +140,6 @@ def background_files(path: Path) -> tuple[Path, ...]:
 
 @functools.lru_cache(maxsize=4)
 def _load_background(path: Path) -> np.ndarray:
-    from lcasr_jax.data.audio import load_audio
-
     audio = load_audio(path)
     if power(audio) == 0.0:
         raise ValueError(f"{path}: background noise file is silent")

@@ -14,18 +14,19 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from lcasr_jax.data.audio import DEFAULT_RESAMPLER
-from lcasr_jax.data.features import FRAMES_PER_SECOND
+from lcasr_jax import validate as v
+from lcasr_jax.data.audio import DEFAULT_RESAMPLER, SAMPLE_RATE, load_audio
+from lcasr_jax.data.features import FRAMES_PER_SECOND, MIN_SAMPLES, compute_features
 from lcasr_jax.data.tokenizer import ctc_collapse, default_tokenizer
 from lcasr_jax.decode import DecoderSettings, Transcript, check_classes, make_decoder
 from lcasr_jax.eval import engine, loss, windows
-from lcasr_jax.eval.datasets.base import EvalRecording
+from lcasr_jax.eval.datasets.base import EvalRecording, zero_regions
 from lcasr_jax.eval.hosts import Hosts, owned, reassemble
 from lcasr_jax.eval.loss import LossDetail
 from lcasr_jax.eval.noise import NOISE_MODES, NoiseSpec, corrupt, parse_noise, valid_mask
 from lcasr_jax.eval.normalize import normalize_hypothesis
 from lcasr_jax.eval.wer import WERDetail, word_error_rate_detail
-from lcasr_jax.model.subsampling import output_lengths
+from lcasr_jax.model.lengths import output_lengths
 
 # Recordings are run together until their merged outputs reach this many output frames
 # (4096 float32 classes each: 40k frames = 650 MB of host memory).
@@ -57,16 +58,14 @@ class EvalSettings:
                              f"(got {self.noise_mode!r})")
 
     def validate(self, factor: int) -> EvalSettings:
-        """Raise ValueError naming the first setting out of range for a model whose
-        subsampling factor is `factor` (a window must hold one output frame)."""
-        from lcasr_jax import validate as v
-
-        for name in ("batch_size", "max_seq_len"):
-            v.check("--" + name.replace("_", "-"), getattr(self, name), v.CLI_OPTIONS[name])
-        v.check_seq_len(self.context, factor)
-        if not v.is_int(self.overlap) or not 0 <= self.overlap < self.context:
-            raise ValueError(f"--overlap must be in [0, context={self.context}) frames "
-                             f"(got {self.overlap!r})")
+        """Raise `validate.SettingError` naming the first field out of range for a model
+        whose subsampling factor is `factor` (a window must hold one output frame)."""
+        v.check("batch_size", self.batch_size, v.int_at_least(1))
+        v.check("max_seq_len", self.max_seq_len, v.int_at_least(1))
+        v.check("context", self.context, (lambda c: v.is_int(c) and c >= factor,
+                                          f">= {factor} frames, one output frame of this model"))
+        v.check("overlap", self.overlap, (lambda o: v.is_int(o) and 0 <= o < self.context,
+                                          f"in [0, context={self.context}) frames"))
         return self
 
 
@@ -106,9 +105,6 @@ def recording_features(rec: EvalRecording, noise: NoiseSpec, seed: int | None = 
     its audio corrupted by `noise` in `mode` (eval.noise.corrupt) when noise is active."""
     if not noise.active:
         return rec.features(resampler), None
-    from lcasr_jax.data.audio import SAMPLE_RATE, load_audio
-    from lcasr_jax.data.features import MIN_SAMPLES, compute_features
-    from lcasr_jax.eval.datasets.base import zero_regions
 
     audio = load_audio(rec.audio, SAMPLE_RATE, resampler)
     if audio.shape[0] < MIN_SAMPLES:

@@ -11,12 +11,17 @@ the others are still transcribed; the command then lists the files not done and 
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections import Counter
 from pathlib import Path
 
-from lcasr_jax.data.audio import DEFAULT_RESAMPLER
+from lcasr_jax.data.audio import DEFAULT_RESAMPLER, check_audio_path
+from lcasr_jax.data.features import audio_to_features
 from lcasr_jax.decode import DecoderSettings, Transcript, check_classes, make_decoder
-from lcasr_jax.files import atomic_write
+from lcasr_jax.eval import engine, windows
+from lcasr_jax.eval.runner import EvalSettings, model_for_mode
+from lcasr_jax.files import atomic_write, check_writable_dir
 
 
 def srt_time(seconds: float) -> str:
@@ -56,8 +61,6 @@ def render(transcript: Transcript, fmt: str, audio: str) -> str:
 
 def output_names(paths: list[str]) -> list[str]:
     """A distinct file name (no format suffix) per input path (module docstring)."""
-    import os
-    from collections import Counter
 
     full = [os.path.abspath(p) for p in paths]
     common = os.path.commonpath([os.path.dirname(p) for p in full])
@@ -74,9 +77,7 @@ def output_names(paths: list[str]) -> list[str]:
 
 def check_audio_paths(paths: list[str]) -> None:
     """Raise naming the first input that is missing, a folder, or given twice."""
-    import os
 
-    from lcasr_jax.data.audio import check_audio_path
 
     seen: set[str] = set()
     for path in paths:
@@ -89,7 +90,6 @@ def check_audio_paths(paths: list[str]) -> None:
 def check_out_dir(out_dir: Path) -> None:
     """Make sure files can be written in `out_dir`: writable, with room (before any model
     work; it is created when the first transcript is written)."""
-    from lcasr_jax.files import check_writable_dir
 
     check_writable_dir(out_dir, "--out-dir")
 
@@ -101,9 +101,6 @@ def transcribe(paths, model, variables, context: int, overlap: int, mode: str,
     """Transcripts (raw decoder text + word times) of audio files; `resampler` for audio
     not at 16 kHz ('torchaudio': the original's, or 'soxr'); `decoding`: greedy (None) or
     beam."""
-    from lcasr_jax.data.features import audio_to_features
-    from lcasr_jax.eval import engine, windows
-    from lcasr_jax.eval.runner import EvalSettings, model_for_mode
 
     check_classes(model.config.num_classes)
     decoder = make_decoder(decoding or DecoderSettings())

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from lcasr_jax import validate
-from lcasr_jax.model.subsampling import output_lengths
+from lcasr_jax.model.lengths import output_lengths
 
 MODES = ("averaged_moving_window", "buffered", "windowed_attention")
 MAX_SEQ_LEN = 3_600_000  # frames (10 hours): the original's windowed-attention chunk
@@ -77,7 +77,7 @@ def overlap_frames(context: int, overlap: int | None, ratio: float | None, facto
         return overlap
     if ratio is None:
         return 0
-    validate.check("--overlap-ratio", ratio, validate.fraction())
+    validate.check("overlap_ratio", ratio, validate.fraction())
     return int(context * ratio) // factor * factor
 
 

@@ -26,6 +26,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from lcasr_jax import validate
 from lcasr_jax.eval import report
 from lcasr_jax.figures import context, summary
 
@@ -110,13 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("runs/eval/wer_vs_context.png"),
                    help="the figure's PNG (PDF and SVG beside it)")
     args = p.parse_args(argv)
-    try:
-        written = draw(args)
-    except (ValueError, FileNotFoundError, KeyError) as e:
-        print(f"lcasr-jax plot: error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 1
-    print("wrote " + ", ".join(str(w) for w in written))
-    return 0
+    return validate.report("lcasr-jax plot", lambda: draw(args),
+                           (ValueError, FileNotFoundError, KeyError))
 
 
 if __name__ == "__main__":

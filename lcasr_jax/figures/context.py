@@ -18,6 +18,8 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from lcasr_jax.checkpoints import catalogue
+from lcasr_jax.eval import report
 from lcasr_jax.figures import style, summary
 
 PANELS_PER_ROW = 3  # datasets side by side before the figure wraps
@@ -40,7 +42,6 @@ def _line(points: Sequence[summary.Point], dataset: str, series: str) -> list[su
 def _params_m(key: str, label: str = "") -> float | None:
     """Parameters (millions) of a released model named by a config key or a legend label
     ('6L, 768D, 6H'), from the catalogue."""
-    from lcasr_jax.checkpoints import catalogue
 
     arch = style.architecture(key) or style.architecture(label)
     if arch is None:
@@ -192,7 +193,6 @@ def write_report(rows: Sequence[Mapping[str, str]], png: Path, title: str = "",
         raise ValueError(f"not a results table (missing column {e})") from None
     png = draw(kind, points, png, title, labels)
     md, csv_path = png.with_name("summary.md"), png.with_name("summary.csv")
-    from lcasr_jax.eval import report
 
     report.atomic_write(md, summary.to_markdown(points))
     report.atomic_write(csv_path, summary.to_csv(points))

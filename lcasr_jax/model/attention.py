@@ -11,6 +11,7 @@ from lcasr_jax.kernels.attention import dot_product_attention
 from lcasr_jax.model.config import ModelConfig
 from lcasr_jax.model.init import bias_init, kernel_init
 from lcasr_jax.model.positions import apply_rotary
+from lcasr_jax.model.runtime import Runtime
 from lcasr_jax.sharding import bound_mesh
 
 ATTENTION_OUT = "attention_out"  # checkpoint name of the attention output (remat policies)
@@ -26,16 +27,15 @@ class SelfAttention(nn.Module):
     """
 
     config: ModelConfig
-    dtype: jnp.dtype = jnp.float32
-    implementation: str = "auto"
+    runtime: Runtime = Runtime()  # dtype, attention_impl
 
     @nn.compact
     def __call__(self, x: jax.Array, lengths: jax.Array, valid: jax.Array,
                  rotary: tuple[jax.Array, jax.Array] | None) -> jax.Array:
-        cfg = self.config
-        x = jnp.where(valid[..., None], x, 0).astype(self.dtype)
+        cfg, rt = self.config, self.runtime
+        x = jnp.where(valid[..., None], x, 0).astype(rt.dtype)
         qkv = nn.DenseGeneral(
-            (3, cfg.n_heads, cfg.head_dim), use_bias=cfg.qkv_bias, dtype=self.dtype, name="qkv",
+            (3, cfg.n_heads, cfg.head_dim), use_bias=cfg.qkv_bias, dtype=rt.dtype, name="qkv",
             kernel_init=kernel_init(cfg.param_init, cfg.d_model,
                                     ("embed", "qkv", "heads", "kv")),
             bias_init=bias_init(cfg.param_init, cfg.d_model, ("qkv", "heads", "kv")),
@@ -52,11 +52,11 @@ class SelfAttention(nn.Module):
             self.sow("attention", "q", q)
             self.sow("attention", "k", k)
         out = dot_product_attention(
-            q, k, v, lengths, window=cfg.attention_window, implementation=self.implementation)
+            q, k, v, lengths, window=cfg.attention_window, implementation=rt.attention_impl)
         out = checkpoint_name(out, ATTENTION_OUT)  # (batch, time, heads, head_dim)
         out = jnp.where(valid[:, :, None, None], out, 0)
         return nn.DenseGeneral(
-            cfg.d_model, axis=(-2, -1), use_bias=False, dtype=self.dtype, name="out",
+            cfg.d_model, axis=(-2, -1), use_bias=False, dtype=rt.dtype, name="out",
             kernel_init=kernel_init(cfg.param_init, cfg.n_heads * cfg.head_dim,
                                     ("heads", "kv", "embed")),
         )(out)

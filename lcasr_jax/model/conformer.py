@@ -11,13 +11,11 @@ from lcasr_jax.model.config import ModelConfig
 from lcasr_jax.model.convolution import ConvModule
 from lcasr_jax.model.decoder import CTCDecoder
 from lcasr_jax.model.feedforward import FeedForward
+from lcasr_jax.model.lengths import output_lengths
 from lcasr_jax.model.norms import make_norm
 from lcasr_jax.model.positions import FourierPositions, RotaryFrequencies, rotary_table
-from lcasr_jax.model.subsampling import (
-    DepthwiseStridingSubsampling,
-    chunked_subsampling,
-    output_lengths,
-)
+from lcasr_jax.model.runtime import SUBSAMPLING_CHUNK_FRAMES, Runtime
+from lcasr_jax.model.subsampling import DepthwiseStridingSubsampling, chunked_subsampling
 from lcasr_jax.sharding import bound_mesh
 
 ACTIVATION_AXES = ("batch", "length", "embed")
@@ -33,18 +31,16 @@ class ConformerLayer(nn.Module):
     """
 
     config: ModelConfig
-    dtype: jnp.dtype = jnp.float32
-    attention_impl: str = "auto"
-    depthwise_impl: str = "auto"
-    renorm_updates: int = 1
+    runtime: Runtime = Runtime()
+    renorm_updates: int = 1  # BatchRenorm updates per step (ModelConfig.batch_renorm_rerun_every)
 
     @nn.compact
     def __call__(self, x, lengths, valid, rotary, train: bool = False):
-        cfg = self.config
+        cfg, rt = self.config, self.runtime
         sandwich = cfg.sandwich_norm
 
         def feed_forward(x, name):
-            h = FeedForward(cfg, self.dtype, name=f"{name}_fn")(make_norm(cfg, f"{name}_norm")(x))
+            h = FeedForward(cfg, rt.dtype, name=f"{name}_fn")(make_norm(cfg, f"{name}_norm")(x))
             if sandwich:
                 h = make_norm(cfg, f"{name}_norm_out")(h)
             self.sow("intermediates", f"{name}_out", 0.5 * h)
@@ -52,15 +48,14 @@ class ConformerLayer(nn.Module):
 
         if not cfg.transformer:
             x = feed_forward(x, "ff1")
-        h = SelfAttention(cfg, self.dtype, self.attention_impl, name="attn")(
+        h = SelfAttention(cfg, rt, name="attn")(
             make_norm(cfg, "attn_norm")(x), lengths, valid, rotary)
         if sandwich:
             h = make_norm(cfg, "attn_norm_out")(h)
         self.sow("intermediates", "attn_out", h)
         x = x + h
         if not cfg.transformer:
-            h = ConvModule(cfg, self.dtype, self.depthwise_impl, self.renorm_updates,
-                           name="conv")(
+            h = ConvModule(cfg, rt, self.renorm_updates, name="conv")(
                 make_norm(cfg, "conv_norm")(x), valid, train)
             self.sow("intermediates", "conv_out", h)
             x = x + h
@@ -82,7 +77,6 @@ def _attention_kernels_saveable(prim, *_, **__) -> bool:
 
 SAVE_ATTENTION = jax.checkpoint_policies.save_from_both_policies(
     jax.checkpoint_policies.save_only_these_names(ATTENTION_OUT), _attention_kernels_saveable)
-SUBSAMPLING_CHUNK_FRAMES = 32768  # default: 5.5 minutes of input frames per chunk
 
 
 def remat_policy(value: bool | str) -> str:
@@ -143,27 +137,32 @@ class SCConformerXL(nn.Module):
     depthwise_impl: str = "auto"
     subsampling_chunk_frames: int = SUBSAMPLING_CHUNK_FRAMES
 
+    @property
+    def runtime(self) -> Runtime:
+        """These settings as the one `Runtime` that every block is given."""
+        return Runtime(self.dtype, self.position_dtype, self.attention_impl, self.depthwise_impl,
+                       self.remat, self.mask_subsampling, self.subsampling_chunk_frames)
+
     @nn.compact
     def __call__(self, spec: jax.Array, lengths: jax.Array | None = None, *,
                  return_logits: bool = False, train: bool = False) -> dict[str, jax.Array]:
-        cfg = self.config
+        cfg, rt = self.config, self.runtime
         batch, _, frames = spec.shape
         if lengths is None:
             lengths = jnp.full((batch,), frames, jnp.int32)
         lengths = jnp.asarray(lengths, jnp.int32)
-        remat = remat_policy(self.remat)
+        remat = remat_policy(rt.remat)
         full = remat in ("full", "save_attention")  # subsampling and heads recomputed too
-        chunk = self.subsampling_chunk_frames
-        sub_lengths = lengths if self.mask_subsampling else None
+        chunk = rt.subsampling_chunk_frames
+        sub_lengths = lengths if rt.mask_subsampling else None
         if chunk and frames > chunk and not self.is_initializing():
             x = chunked_subsampling(
-                DepthwiseStridingSubsampling(cfg, self.dtype, self.depthwise_impl,
-                                             name="subsampling"),
+                DepthwiseStridingSubsampling(cfg, rt, name="subsampling"),
                 jnp.swapaxes(spec, 1, 2), sub_lengths, chunk, remat=full)
         else:
             subsampling = (nn.remat(DepthwiseStridingSubsampling) if full
                            else DepthwiseStridingSubsampling)
-            x = subsampling(cfg, self.dtype, self.depthwise_impl, name="subsampling")(
+            x = subsampling(cfg, rt, name="subsampling")(
                 jnp.swapaxes(spec, 1, 2), sub_lengths)
         x = nn.with_logical_constraint(x, ACTIVATION_AXES, mesh=bound_mesh())
         self.sow("intermediates", "subsampling_out", x)
@@ -174,12 +173,12 @@ class SCConformerXL(nn.Module):
         rotary = None
         if cfg.use_rotary:
             inv_freq, factor = RotaryFrequencies(cfg, name="rotary")()
-            rotary = rotary_table(tokens, inv_freq, factor, self.position_dtype)
+            rotary = rotary_table(tokens, inv_freq, factor, rt.position_dtype)
         if cfg.fourier_pos_enc:
-            x = FourierPositions(cfg.d_model, self.position_dtype, name="fourier_pos")(x)
+            x = FourierPositions(cfg.d_model, rt.position_dtype, name="fourier_pos")(x)
             self.sow("intermediates", "pos_enc_out", x)
 
-        decoder = CTCDecoder(cfg, self.dtype, name="decoder")
+        decoder = CTCDecoder(cfg, rt.dtype, name="decoder")
         if self.is_initializing() and not (cfg.self_conditioning and cfg.n_layers > 1):
             # The released format always has decoder.reprojection, used or not.
             decoder.condition(x[:, :1], jnp.zeros((batch, 1, cfg.num_classes)))
@@ -191,8 +190,7 @@ class SCConformerXL(nn.Module):
         for i in range(cfg.n_layers):
             self.sow("intermediates", f"layer{i}_in", x)
             every = cfg.batch_renorm_rerun_every
-            x = layer_cls(cfg, self.dtype, self.attention_impl, self.depthwise_impl,
-                          2 if every and i % every == 0 else 1, name=f"layer_{i}")(
+            x = layer_cls(cfg, rt, 2 if every and i % every == 0 else 1, name=f"layer_{i}")(
                 x, out_lengths, valid, rotary, train)
             self.sow("intermediates", f"layer{i}_out", x)
             if cfg.self_conditioning and i != cfg.n_layers - 1:

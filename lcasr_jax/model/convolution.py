@@ -10,6 +10,7 @@ from lcasr_jax.model.config import ModelConfig
 from lcasr_jax.model.depthwise import DepthwiseConv
 from lcasr_jax.model.feedforward import dense
 from lcasr_jax.model.norms import LayerNorm
+from lcasr_jax.model.runtime import Runtime
 
 
 def _channel_param(module: nn.Module, name: str, init, dim: int) -> jax.Array:
@@ -107,21 +108,20 @@ class ConvModule(nn.Module):
     """
 
     config: ModelConfig
-    dtype: jnp.dtype = jnp.float32
-    depthwise_impl: str = "auto"  # model/depthwise.py
+    runtime: Runtime = Runtime()  # dtype, depthwise_impl
     renorm_updates: int = 1  # BatchRenorm.updates
 
     @nn.compact
     def __call__(self, x: jax.Array, valid: jax.Array, train: bool) -> jax.Array:
-        cfg = self.config
+        cfg, rt = self.config, self.runtime
         inner = cfg.conv_inner
-        h = dense(2 * inner, True, self.dtype, ("embed", "conv_inner"), "pointwise_conv1",
+        h = dense(2 * inner, True, rt.dtype, ("embed", "conv_inner"), "pointwise_conv1",
                   cfg.d_model, cfg.param_init)(x)
         h = h[..., :inner] * nn.sigmoid(h[..., inner:])
         h = jnp.where(valid[..., None], h, 0)
         pad = (cfg.conv_kernel_size - 1) // 2
-        h = DepthwiseConv(inner, (cfg.conv_kernel_size,), (1,), ((pad, pad),), self.dtype,
-                          self.depthwise_impl, cfg.param_init, name="depthwise_conv")(h)
+        h = DepthwiseConv(inner, (cfg.conv_kernel_size,), (1,), ((pad, pad),), rt.dtype,
+                          rt.depthwise_impl, cfg.param_init, name="depthwise_conv")(h)
         if cfg.conv_norm == "batch_renorm":
             h = BatchRenorm(include_padding=cfg.batch_renorm_padding,
                             stats_dtype=jnp.dtype(cfg.batch_renorm_dtype),
@@ -130,5 +130,5 @@ class ConvModule(nn.Module):
         elif cfg.conv_norm == "layer_norm":
             h = LayerNorm(axis_name="conv_inner", name="layer_norm")(h)
         h = nn.silu(h)
-        return dense(cfg.d_model, True, self.dtype, ("conv_inner", "embed"), "pointwise_conv2",
+        return dense(cfg.d_model, True, rt.dtype, ("conv_inner", "embed"), "pointwise_conv2",
                      inner, cfg.param_init)(h)

@@ -4,7 +4,7 @@
 the padded input times their weights (accumulated in float32), which XLA fuses into one
 elementwise pass. 'shifts' is ~5x faster on CPU and 7x faster on an H200 for the conv
 module's 1-D conv (benchmarks/forward_parts.py); 'auto' (`resolve_impl`) picks per platform
-and stride.
+and stride. `BACKENDS` holds both by name, as kernels/attention and kernels/ctc hold theirs.
 Both use the parameters of `nn.Conv(..., feature_group_count=channels)`: kernel
 (*window, 1, channels) and bias (channels,), so checkpoints do not care which one runs.
 """
@@ -20,20 +20,6 @@ import jax
 import jax.numpy as jnp
 
 from lcasr_jax.model.init import bias_init, kernel_init
-
-DEPTHWISE_IMPLS = ("auto", "conv", "shifts")
-
-
-def resolve_impl(impl: str, strides: tuple[int, ...] = (1,)) -> str:
-    """'auto': 'shifts', except strided convs on GPU (measured on an H200 at one hour: the
-    conv module's 1-D conv 0.32 ms as shifts vs 2.27 ms grouped; the subsampling's 3 x 3
-    stride-2 one 2.14 vs 1.85 ms)."""
-    if impl not in DEPTHWISE_IMPLS:
-        raise ValueError(f"depthwise_impl={impl!r}: choose one of {', '.join(DEPTHWISE_IMPLS)}")
-    if impl == "auto":
-        strided = any(s != 1 for s in strides)
-        return "conv" if strided and jax.default_backend() == "gpu" else "shifts"
-    return impl
 
 
 def strided_taps(x: jax.Array, window: tuple[int, ...],
@@ -65,6 +51,42 @@ def depthwise_shifts(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...],
     return total
 
 
+def grouped_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array, strides: tuple[int, ...],
+                 padding: tuple[tuple[int, int], ...]) -> jax.Array:
+    """XLA's grouped convolution (one group per channel) plus bias, in x's dtype."""
+    spatial = "".join("HWD"[i] for i in range(kernel.ndim - 2))
+    y = jax.lax.conv_general_dilated(
+        x, kernel, strides, padding, feature_group_count=kernel.shape[-1],
+        dimension_numbers=(f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"))
+    return y + bias
+
+
+def summed_taps(x: jax.Array, kernel: jax.Array, bias: jax.Array, strides: tuple[int, ...],
+                padding: tuple[tuple[int, int], ...]) -> jax.Array:
+    """`depthwise_shifts` plus bias (accumulated in float32), in x's dtype."""
+    y = depthwise_shifts(x, kernel, strides, padding)
+    return (y + bias.astype(jnp.float32)).astype(x.dtype)
+
+
+# name -> fn(x, kernel, bias, strides, padding) -> y; x (batch, *spatial, channels).
+BACKENDS = {"conv": grouped_conv, "shifts": summed_taps}
+IMPLS = ("auto", *BACKENDS)
+
+
+def resolve_impl(impl: str, platform: str | None = None, strides: tuple[int, ...] = (1,)) -> str:
+    """The implementation `impl` names for a conv with `strides` on `platform` (default:
+    jax's default backend). 'auto': 'shifts', except strided convs on GPU (measured on an
+    H200 at one hour: the conv module's 1-D conv 0.32 ms as shifts vs 2.27 ms grouped; the
+    subsampling's 3 x 3 stride-2 one 2.14 vs 1.85 ms)."""
+    if impl not in IMPLS:
+        raise ValueError(f"depthwise_impl={impl!r}: choose one of {', '.join(IMPLS)}")
+    if impl == "auto":
+        strided = any(s != 1 for s in strides)
+        platform = platform or jax.default_backend()
+        return "conv" if strided and platform == "gpu" else "shifts"
+    return impl
+
+
 class DepthwiseConv(nn.Module):
     """Depthwise conv over (batch, *spatial, channels), `padding` per spatial axis."""
 
@@ -73,7 +95,7 @@ class DepthwiseConv(nn.Module):
     strides: tuple[int, ...]
     padding: tuple[tuple[int, int], ...]
     dtype: jnp.dtype = jnp.float32
-    impl: str = "auto"
+    depthwise_impl: str = "auto"  # IMPLS
     param_init: str = "lecun"  # model/init.py; torch's fan_in is the window's taps
 
     @nn.compact
@@ -86,11 +108,5 @@ class DepthwiseConv(nn.Module):
         bias = self.param("bias", bias_init(self.param_init, taps, ("depthwise",)),
                           (self.features,), jnp.float32)
         x, kernel, bias = x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype)
-        if resolve_impl(self.impl, self.strides) == "shifts":
-            y = depthwise_shifts(x, kernel, self.strides, self.padding)
-            return (y + bias.astype(jnp.float32)).astype(self.dtype)
-        spatial = "".join("HWD"[i] for i in range(len(self.window)))
-        y = jax.lax.conv_general_dilated(
-            x, kernel, self.strides, self.padding, feature_group_count=self.features,
-            dimension_numbers=(f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"))
-        return y + bias
+        backend = BACKENDS[resolve_impl(self.depthwise_impl, None, self.strides)]
+        return backend(x, kernel, bias, self.strides, self.padding)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import flax.linen as nn
 import jax
@@ -13,7 +12,9 @@ from lcasr_jax.model.config import ModelConfig
 from lcasr_jax.model.depthwise import DepthwiseConv, strided_taps
 from lcasr_jax.model.feedforward import dense
 from lcasr_jax.model.init import bias_init, kernel_init
+from lcasr_jax.model.lengths import output_lengths
 from lcasr_jax.model.norms import LayerNorm
+from lcasr_jax.model.runtime import Runtime
 
 _ACTIVATIONS = {
     "silu": nn.silu,
@@ -21,14 +22,6 @@ _ACTIVATIONS = {
     "gelu": lambda x: nn.gelu(x, approximate=False),  # torch nn.GELU() is the exact erf form
     "none": lambda x: x,
 }
-
-
-def output_lengths(lengths: Any, factor: int) -> Any:
-    """Frames after subsampling by `factor` (a power of 2): each stride-2 stage maps L to
-    ceil(L / 2). An int gives an int, an integer array an array of its kind."""
-    for _ in range(int(math.log2(factor))):
-        lengths = (lengths + 1) // 2
-    return lengths
 
 
 class PatchConv(nn.Module):
@@ -81,13 +74,12 @@ class DepthwiseStridingSubsampling(nn.Module):
     """
 
     config: ModelConfig
-    dtype: jnp.dtype = jnp.float32
-    depthwise_impl: str = "auto"  # model/depthwise.py
+    runtime: Runtime = Runtime()  # dtype, depthwise_impl
 
     @nn.compact
     def __call__(self, spec: jax.Array, lengths: jax.Array | None = None,
                  start: jax.Array | None = None, total: int | None = None) -> jax.Array:
-        cfg = self.config
+        cfg, rt = self.config, self.runtime
         act = _ACTIVATIONS[cfg.subsampling_act]
         channels = cfg.conv_channels
 
@@ -105,19 +97,19 @@ class DepthwiseStridingSubsampling(nn.Module):
                 valid = rows < limit
             return jnp.where(valid[:, :, None, None], x, 0)
 
-        x = mask(spec[..., None].astype(self.dtype), 0)  # (batch, time, freq, 1)
+        x = mask(spec[..., None].astype(rt.dtype), 0)  # (batch, time, freq, 1)
         init = cfg.param_init
-        x = act(PatchConv(channels, (3, 3), 2, self.dtype, init, name="conv_in")(x))
+        x = act(PatchConv(channels, (3, 3), 2, rt.dtype, init, name="conv_in")(x))
         for stage in range(1, int(math.log2(cfg.subsampling_factor))):
-            x = DepthwiseConv(channels, (3, 3), (2, 2), ((1, 1), (1, 1)), self.dtype,
-                              self.depthwise_impl, init, name=f"depthwise_{stage}")(
+            x = DepthwiseConv(channels, (3, 3), (2, 2), ((1, 1), (1, 1)), rt.dtype,
+                              rt.depthwise_impl, init, name=f"depthwise_{stage}")(
                 mask(x, stage))
-            x = act(PatchConv(channels, (1, 1), 1, self.dtype, init,
+            x = act(PatchConv(channels, (1, 1), 1, rt.dtype, init,
                               name=f"pointwise_{stage}")(x))
         batch, time, freq, _ = x.shape
         # Flatten channel-major (index c * freq + f), as the original does.
         x = x.transpose(0, 1, 3, 2).reshape(batch, time, channels * freq)
-        x = dense(cfg.d_model, cfg.subsampling_norm_out, self.dtype, ("conv_flat", "embed"),
+        x = dense(cfg.d_model, cfg.subsampling_norm_out, rt.dtype, ("conv_flat", "embed"),
                   "out", channels * freq, init)(x)
         if cfg.subsampling_norm_out:  # always a LayerNorm, whatever default_norm says
             x = LayerNorm(name="norm_out")(x)

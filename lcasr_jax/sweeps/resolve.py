@@ -17,7 +17,9 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from lcasr_jax.files import atomic_write
+from lcasr_jax.checkpoints.hub import hub_offline, is_hub_name, resolve_checkpoint
+from lcasr_jax.checkpoints.shipped import resolve_default_model
+from lcasr_jax.files import atomic_write, sha256_file
 
 CHECKSUMS = "checksums.json"  # in the sweep directory: {path: [size, mtime_ns, sha256]}
 
@@ -27,8 +29,6 @@ def resolve_checkpoints(names: Iterable[str], log: Callable[[str], None] = print
     """{name: local path} of every checkpoint name ('' = the shipped model). Raises one
     FileNotFoundError listing every name that cannot be found (not just the first). The hub
     is probed once (`hub.hub_offline`): offline, every hub name comes from the cache."""
-    from lcasr_jax.checkpoints.hub import hub_offline, is_hub_name, resolve_checkpoint
-    from lcasr_jax.checkpoints.shipped import resolve_default_model
 
     names = list(dict.fromkeys(names))
     offline = any(is_hub_name(n) for n in names) and hub_offline()
@@ -54,14 +54,6 @@ def _files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file())
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class Checksums:
     """sha256 of files, remembered in a JSON file by (real path, size, mtime_ns)."""
 
@@ -81,7 +73,7 @@ class Checksums:
         memo = self.known.get(str(real))
         if memo and memo[:2] == [st.st_size, st.st_mtime_ns]:
             return memo[2]
-        digest = _sha256(real)
+        digest = sha256_file(real)
         self.known[str(real)] = [st.st_size, st.st_mtime_ns, digest]
         self.changed = True
         return digest

@@ -31,9 +31,16 @@ from typing import Any
 
 import ml_collections
 
+from lcasr_jax import validate
+from lcasr_jax.data.audio import RESAMPLERS
 from lcasr_jax.data.augment import AugmentConfig
+from lcasr_jax.data.sources import KINDS
+from lcasr_jax.kernels import attention, ctc
+from lcasr_jax.model import depthwise
 from lcasr_jax.model.config import ModelConfig
-from lcasr_jax.model.conformer import SUBSAMPLING_CHUNK_FRAMES
+from lcasr_jax.model.runtime import SUBSAMPLING_CHUNK_FRAMES
+from lcasr_jax.train.optim import OPTIMIZERS
+from lcasr_jax.train.state import DTYPES
 
 # The original's training behaviours (issue 21; README "Fidelity to the original"), selected
 # together by the paper variants: dotted field -> value.
@@ -89,6 +96,50 @@ def base_config(**model: object) -> ml_collections.ConfigDict:
         every_steps=10, sample_every_steps=500, tensorboard=True, progress=True,
         dev_every_steps=0, dev_batches=4, dev_frames=4096, dev_batch_size=8))
     return cfg
+
+
+# The ranges of the fields above (dotted paths; choices read from the tables that use them);
+# `model.*` is checked by ModelConfig.validate.
+RULES: dict[str, validate.Rule] = {
+    "seed": validate.int_at_least(0),
+    "optim.name": validate.one_of(*OPTIMIZERS),
+    "optim.lr": validate.number_above(0),
+    "optim.final_lr": validate.number_at_least(0),
+    "optim.warmup_steps": validate.int_at_least(0),
+    "sequence.length": validate.int_at_least(1),
+    "sequence.batch_size": validate.int_at_least(1),
+    "sequence.increase_every": validate.int_at_least(1),
+    "sequence.max_sequence_length": validate.int_at_least(1),
+    "sequence.increase_by_multiplier": validate.number_at_least(1),
+    "sequence.batch_size_multiplier": validate.number_above(0),
+    "train.max_epochs": validate.int_at_least(1),
+    "train.max_steps": validate.either(-1, validate.int_at_least(1)),
+    "train.time_limit_s": validate.either(-1, validate.number_above(0)),
+    "train.backprop_every": validate.one_of(1),
+    "train.compute_dtype": validate.one_of(*DTYPES),
+    "train.position_dtype": validate.one_of(*DTYPES),
+    "train.batching": validate.one_of("slots", "original"),
+    "train.nonfinite": validate.one_of("zero", "skip"),
+    "train.lockstep_shapes": validate.one_of("padded", "exact"),
+    "train.original_python_seed": validate.either(-1, validate.int_at_least(0)),
+    "train.attention_impl": validate.one_of(*attention.IMPLS),
+    "train.depthwise_impl": validate.one_of(*depthwise.IMPLS),
+    "train.ctc_impl": validate.one_of(*ctc.IMPLS),
+    "checkpoint.every_steps": validate.int_at_least(1),
+    "checkpoint.keep": validate.int_at_least(1),
+    "checkpoint.export_dtype": validate.one_of("", *DTYPES),
+    "log.every_steps": validate.int_at_least(1),
+    "log.sample_every_steps": validate.int_at_least(0),
+    "log.dev_every_steps": validate.int_at_least(0),
+    "data.kind": validate.one_of(*KINDS),
+    "data.synthetic_recordings": validate.int_at_least(1),
+    "data.resampler": validate.one_of(*RESAMPLERS),
+}
+
+
+def check(cfg: Mapping[str, Any]) -> None:
+    """Raise ValueError naming the first field of a training config outside `RULES`."""
+    validate.check_config(cfg, RULES)
 
 
 # Fields a resumed run may change: when and how long to run, logging, checkpointing, the

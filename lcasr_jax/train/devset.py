@@ -15,11 +15,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lcasr_jax.data.sources import make_source
+from lcasr_jax.data.tokenizer import default_tokenizer
+from lcasr_jax.decode import greedy_texts
+from lcasr_jax.eval.wer import word_error_rate_detail
+
 
 class DevSet:
     def __init__(self, cfg: Any):
-        from lcasr_jax.data.sources import make_source
-
         dev_cfg = cfg.copy_and_resolve_references()
         with dev_cfg.unlocked():
             dev_cfg.data.split = cfg.data.dev_split
@@ -33,9 +36,6 @@ class DevSet:
 
     def wer(self, model, variables: dict[str, Any]) -> tuple[float, str, str]:
         """(WER, first hypothesis, its reference) of the current weights."""
-        from lcasr_jax.data.tokenizer import default_tokenizer
-        from lcasr_jax.decode import greedy_texts
-        from lcasr_jax.eval.wer import word_error_rate_detail
 
         tok = default_tokenizer()
         hyps, refs = [], []

@@ -23,11 +23,14 @@ import numpy as np
 
 from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.data.sources import make_source
+from lcasr_jax.data.tokenizer import default_tokenizer
+from lcasr_jax.decode import greedy_texts
 from lcasr_jax.files import atomic_write, hold_lock
 from lcasr_jax.interrupts import deferred_signals
 from lcasr_jax.sharding import make_mesh, put_batch
 from lcasr_jax.train import hosts, schedules
 from lcasr_jax.train import step as step_lib
+from lcasr_jax.train.config import check as check_config
 from lcasr_jax.train.devset import DevSet, argmax_ids
 from lcasr_jax.train.original import OriginalPlan, durations_of
 from lcasr_jax.train.resume import Checkpointer, export_model
@@ -114,8 +117,6 @@ class _Log:
 
 def _sample_transcript(model, state: TrainState, batch: dict[str, np.ndarray]) -> tuple[str, str]:
     """Greedy transcript of row 0 of `batch` (eval mode) and its reference."""
-    from lcasr_jax.data.tokenizer import default_tokenizer
-    from lcasr_jax.decode import greedy_texts
 
     ids, n = jax.device_get(argmax_ids(model, state.variables(), jnp.asarray(batch["spec"][:1]),
                                        jnp.asarray(batch["lengths"][:1])))
@@ -129,12 +130,10 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
 
     At the end the model is also written to WORKDIR/model (load_pretrained-able) in
     `checkpoint.export_dtype` ('' = no export). The config is validated first
-    (`validate.check_config`); the workdir is locked for the run (a second trainer is
+    (`train.config.check`); the workdir is locked for the run (a second trainer is
     refused, naming the holder's PID). SIGINT/SIGTERM stop the run after the current step:
     it is checkpointed, and KeyboardInterrupt is raised after saying how to resume.
     """
-    from lcasr_jax.validate import check_config
-
     check_config(cfg)
     try:
         build_model(cfg)

@@ -27,19 +27,32 @@ def clip_grad_norm(grads: Any, max_norm: float) -> tuple[Any, jax.Array]:
     return jax.tree.map(lambda g: (g * coef).astype(g.dtype), grads), norm
 
 
+def _madgrad(c: Any, learning_rate) -> optax.GradientTransformation:
+    return madgrad(learning_rate, momentum=float(c.momentum), weight_decay=float(c.weight_decay),
+                   eps=float(c.eps), decouple_decay=bool(c.decouple_decay))
+
+
+def _adam(c: Any, learning_rate) -> optax.GradientTransformation:
+    """torch Adam: L2 weight decay added to the gradient."""
+    wd = float(c.weight_decay)
+    return optax.chain(optax.add_decayed_weights(wd) if wd else optax.identity(),
+                       optax.adam(learning_rate, b1=float(c.b1), b2=float(c.b2), eps=float(c.eps)))
+
+
+def _adamw(c: Any, learning_rate) -> optax.GradientTransformation:
+    return optax.adamw(learning_rate, b1=float(c.b1), b2=float(c.b2), eps=float(c.eps),
+                       weight_decay=float(c.weight_decay))
+
+
+# optim.name -> builder(optim_cfg, learning_rate)
+OPTIMIZERS = {"madgrad": _madgrad, "adam": _adam, "adamw": _adamw}
+
+
 def make_optimizer(optim_cfg: Any,
                    learning_rate: float | jax.Array) -> optax.GradientTransformation:
-    """`optim_cfg`: name ('madgrad' | 'adam' | 'adamw'), momentum, weight_decay, eps,
+    """`optim_cfg`: name (a key of `OPTIMIZERS`), momentum, weight_decay, eps,
     decouple_decay (madgrad), b1, b2 (adam[w])."""
     name = optim_cfg.name
-    if name not in ("madgrad", "adam", "adamw"):
-        raise ValueError(f"optim.name={name!r} is not supported (madgrad, adam, adamw)")
-    wd, eps = float(optim_cfg.weight_decay), float(optim_cfg.eps)
-    if name == "madgrad":
-        return madgrad(learning_rate, momentum=float(optim_cfg.momentum), weight_decay=wd,
-                       eps=eps, decouple_decay=bool(optim_cfg.decouple_decay))
-    b1, b2 = float(optim_cfg.b1), float(optim_cfg.b2)
-    if name == "adam":  # torch Adam: L2 weight decay added to the gradient
-        return optax.chain(optax.add_decayed_weights(wd) if wd else optax.identity(),
-                           optax.adam(learning_rate, b1=b1, b2=b2, eps=eps))
-    return optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=wd)
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optim.name={name!r} is not supported ({', '.join(OPTIMIZERS)})")
+    return OPTIMIZERS[name](optim_cfg, learning_rate)

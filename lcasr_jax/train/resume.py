@@ -18,6 +18,10 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
+from lcasr_jax.checkpoints.store import save_model_dir
+from lcasr_jax.model.config import ModelConfig
+from lcasr_jax.train.config import config_changes
+
 log = logging.getLogger(__name__)
 
 
@@ -53,7 +57,6 @@ class Checkpointer:
     def check_config(self, config: dict[str, Any]) -> None:
         """Raise ValueError if the newest checkpoint was written with another config (fields
         other than `config.RESUMABLE_CHANGES`), naming the fields that differ."""
-        from lcasr_jax.train.config import config_changes
 
         steps = sorted(self.manager.all_steps(), reverse=True)
         for step in steps:
@@ -111,8 +114,6 @@ def export_model(variables: dict[str, Any], cfg: Any, dest: str | Path, dtype: s
 
     `dtype='bfloat16'` halves the size of floating-point variables (for shipping).
     """
-    from lcasr_jax.checkpoints.store import save_model_dir
-    from lcasr_jax.model.config import ModelConfig
 
     def cast(x):
         x = jax.device_get(x)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import flax
@@ -9,6 +10,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
+
+from lcasr_jax.model import ModelConfig, SCConformerXL
+from lcasr_jax.model.runtime import Runtime
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -38,15 +42,13 @@ class TrainState:
 
 def build_model(cfg: Any) -> nn.Module:
     """SCConformerXL from `cfg.model` (ModelConfig fields) and `cfg.train` (dtype, remat)."""
-    from lcasr_jax.model import ModelConfig, SCConformerXL
 
     model_cfg = ModelConfig.from_dict(dict(cfg.model))
-    return SCConformerXL(model_cfg, dtype=DTYPES[cfg.train.compute_dtype],
-                         attention_impl=cfg.train.attention_impl,
-                         depthwise_impl=cfg.train.depthwise_impl,
-                         position_dtype=DTYPES[cfg.train.position_dtype],
-                         remat=cfg.train.remat,
-                         subsampling_chunk_frames=cfg.train.subsampling_chunk_frames)
+    t = cfg.train
+    runtime = Runtime(dtype=DTYPES[t.compute_dtype], position_dtype=DTYPES[t.position_dtype],
+                      attention_impl=t.attention_impl, depthwise_impl=t.depthwise_impl,
+                      remat=t.remat, subsampling_chunk_frames=t.subsampling_chunk_frames)
+    return SCConformerXL(model_cfg, **dataclasses.asdict(runtime))
 
 
 def init_variables(model: nn.Module, rng: jax.Array, frames: int = 64) -> Any:

@@ -30,29 +30,13 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lcasr_jax import sharding as shd
 from lcasr_jax.data.vocab import BLANK_ID
+from lcasr_jax.kernels.ctc import ctc_loss
 from lcasr_jax.kernels.ctc.numerics import required_frames
 from lcasr_jax.kernels.shard import per_batch_shard
 from lcasr_jax.train.optim import clip_grad_norm, make_optimizer
 from lcasr_jax.train.state import TrainState, create_state, init_variables
 
 Batch = dict[str, jax.Array]
-
-
-def ctc_loss(logits: jax.Array, logit_lengths: jax.Array, labels: jax.Array,
-             label_lengths: jax.Array, implementation: str = "auto") -> jax.Array:
-    """(batch,) CTC NLL of raw logits (batch, frames, classes); blank = 4095.
-
-    `implementation`: 'optax' (optax.ctc_loss), else a lcasr_jax.kernels.ctc backend.
-    """
-    if implementation == "optax":
-        frame_pad = jnp.arange(logits.shape[1])[None] >= logit_lengths[:, None]
-        label_pad = jnp.arange(labels.shape[1])[None] >= label_lengths[:, None]
-        return optax.ctc_loss(logits.astype(jnp.float32), frame_pad.astype(jnp.float32),
-                              labels, label_pad.astype(jnp.float32), blank_id=BLANK_ID)
-    from lcasr_jax.kernels.ctc import ctc_loss as fast_ctc
-
-    return fast_ctc(logits, logit_lengths, labels, label_lengths, blank_id=BLANK_ID,
-                    implementation=implementation)
 
 
 def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callable:
@@ -93,7 +77,8 @@ def make_loss_fn(model: nn.Module, cfg: Any, mesh: Mesh | None = None) -> Callab
 
         def ctc(lg):
             args = (lg, out["length"], batch["targets"], batch["target_lengths"])
-            nll = per_batch_shard(lambda *a: ctc_loss(*a, ctc_impl), *args)
+            nll = per_batch_shard(lambda *a: ctc_loss(*a, blank_id=BLANK_ID,
+                                                      implementation=ctc_impl), *args)
             return jnp.where(real, nll, 0).sum()
 
         final = ctc(logits)

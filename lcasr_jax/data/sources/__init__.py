@@ -18,6 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from lcasr_jax.data.sources.base import BatchSource
+from lcasr_jax.data.sources.chunked import ChunkedSource
+from lcasr_jax.data.sources.tfds import open_split
 
 KINDS = ("synthetic", "corpus", "recordings", "original_pairs", "dry")
 
@@ -35,7 +37,6 @@ def make_source(cfg: Any) -> BatchSource:
         raise ValueError(f"data.kind={kind!r} is not supported ({', '.join(KINDS)})")
     if not cfg.data.path:
         raise ValueError("data.path is empty: pass --config.data.path=DIR")
-    from lcasr_jax.data.sources.chunked import ChunkedSource
 
     if kind == "original_pairs":
         from lcasr_jax.data.sources.original_pairs import OriginalPairs
@@ -53,7 +54,6 @@ def make_source(cfg: Any) -> BatchSource:
 
         return ChunkedSource(RecordingsSource.from_dir(
             cfg.data.path, cfg.data.split, cfg.data.get("resampler", "soxr")), seed=cfg.seed)
-    from lcasr_jax.data.sources.tfds import open_split
 
     return ChunkedSource(open_split(cfg.data.path, cfg.data.split), seed=cfg.seed)
 

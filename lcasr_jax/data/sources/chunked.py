@@ -13,6 +13,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from lcasr_jax.data.loader import Loader, completed_epochs
 from lcasr_jax.data.sources.base import BATCH_KEYS
 
 
@@ -27,8 +28,6 @@ class ChunkedSource:
         self.state: dict[str, Any] | None = None
 
     def next_batch(self, frames: int, batch_size: int) -> tuple[dict[str, np.ndarray], dict]:
-        from lcasr_jax.data.loader import Loader, completed_epochs
-
         if self.loader is None:
             self.loader = Loader(self.source, frames, batch_size, seed=self.seed,
                                  state=self.state, process_index=jax.process_index(),

@@ -21,6 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from lcasr_jax.data.alignments import find_recordings
+from lcasr_jax.data.examples import encode_recording
+
 SUFFIX = ".feats.npz"
 
 
@@ -72,8 +75,6 @@ def cached(path: Path, encode: Callable[..., dict[str, Any]],
 
 
 def _one(job: tuple[Path, str]) -> int:
-    from lcasr_jax.data.examples import encode_recording
-
     path, resampler = job
     if load(path, resampler) is None:
         store(path, encode_recording(path, resampler=resampler), resampler)
@@ -83,7 +84,6 @@ def _one(job: tuple[Path, str]) -> int:
 
 def precompute(directory: str | Path, workers: int, resampler: str = "soxr") -> int:
     """Encode every recording JSON under `directory` that has no fresh cache; returns count."""
-    from lcasr_jax.data.alignments import find_recordings
 
     jobs = [(p, resampler) for p in find_recordings(directory)]
     with mp.get_context("spawn").Pool(max(1, workers)) as pool:

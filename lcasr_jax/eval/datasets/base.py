@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from lcasr_jax.data.audio import DEFAULT_RESAMPLER
+from lcasr_jax.data.features import audio_to_features
 
 
 class DatasetError(ValueError):
@@ -37,7 +38,6 @@ class EvalRecording:
     def features(self, resampler: str = DEFAULT_RESAMPLER) -> np.ndarray:
         """(80, frames) float32 normalised mel features with ignored regions zeroed;
         `resampler` for audio not at 16 kHz ('torchaudio': the original's, or 'soxr')."""
-        from lcasr_jax.data.features import audio_to_features
 
         return zero_regions(audio_to_features(self.audio, resampler), self.ignore)
 

@@ -1,5 +1,6 @@
-"""The model's one attention entry point, dispatching to a selectable backend (one module
-per backend in this package: xla, cudnn, pallas_gpu, splash).
+"""The model's one attention entry point, dispatching to a backend of `BACKENDS` by name
+(one module per backend in this package: xla, cudnn, pallas_gpu, splash); 'auto' and the
+cuDNN fallbacks are `resolve_impl`'s choice per call.
 
 Every backend computes, per batch item and head,
 
@@ -26,46 +27,63 @@ from lcasr_jax.kernels.attention import cudnn, pallas_gpu, splash, xla
 from lcasr_jax.kernels.shard import per_batch_shard
 
 Span = tuple[int, int]  # (left, right) attention span in tokens, -1 unbounded
-Backend = Callable[..., jax.Array]
-
-# Each backend: fn(q, k, v, lengths, *, window, scale), selectable as implementation=name.
-_BACKENDS: dict[str, Backend] = {
-    "xla": xla.xla_attention,
-    "pallas_gpu": pallas_gpu.pallas_attention,
-    "splash": splash.splash_attention,
-}
-if jax.default_backend() == "gpu":  # cuDNN exists only there
-    _BACKENDS["cudnn"] = cudnn.cudnn_attention
 
 
-def available_backends() -> tuple[str, ...]:
-    return tuple(sorted(_BACKENDS))
+def _xla(q, k, v, lengths, *, window, scale, interpret):
+    return xla.xla_attention(q, k, v, lengths, window=window, scale=scale)
 
 
-def resolve_implementation(
-    implementation: str, window: Span = (-1, -1), dtype=jnp.bfloat16
-) -> str:
-    """Map 'auto' to the fastest correct backend for the default platform.
+def _cudnn(q, k, v, lengths, *, window, scale, interpret):
+    return cudnn.cudnn_attention(q, k, v, lengths, scale=scale)
 
-    GPU (benchmarks/RESULTS.md, H100, bf16): cuDNN for full attention, our Pallas
-    kernel for local windows (it skips out-of-window blocks; cuDNN cannot do them); float32
-    inputs take the chunked XLA path (neither fused kernel was measured in float32).
-    TPU: splash. Elsewhere: the chunked XLA reference.
+
+def _pallas_gpu(q, k, v, lengths, *, window, scale, interpret):
+    return pallas_gpu.pallas_attention(q, k, v, lengths, window=window, scale=scale,
+                                       interpret=interpret)
+
+
+def _splash(q, k, v, lengths, *, window, scale, interpret):
+    return splash.splash_attention(q, k, v, lengths, window=window, scale=scale,
+                                   interpret=interpret)
+
+
+# name -> fn(q, k, v, lengths, *, window, scale, interpret) -> out; see the module docstring.
+BACKENDS: dict[str, Callable[..., jax.Array]] = {
+    "xla": _xla, "cudnn": _cudnn, "pallas_gpu": _pallas_gpu, "splash": _splash}
+IMPLS = ("auto", *BACKENDS)
+
+
+def resolve_impl(implementation: str, platform: str | None = None, window: Span = (-1, -1),
+                 dtype=jnp.bfloat16) -> str:
+    """The backend that runs a call with this `window` and input `dtype` on `platform`
+    (default: jax's default backend).
+
+    'auto' (benchmarks/RESULTS.md, H100, bf16): on GPU, cuDNN for full attention and our
+    Pallas kernel for local windows (it skips out-of-window blocks); float32 inputs take the
+    chunked XLA path (neither fused kernel was measured in float32). TPU: splash. Elsewhere:
+    the chunked XLA reference.
+    'cudnn' falls back, here and nowhere else, where cuDNN cannot run the call: a local
+    window goes to 'pallas_gpu' (cuDNN has no two-sided window without a causal mask),
+    float32 inputs to 'xla' (cuDNN needs 16-bit inputs); off a GPU it is an error.
     """
-    if implementation != "auto":
-        if implementation not in _BACKENDS:
-            raise ValueError(
-                f"kernels/attention: unknown attention implementation {implementation!r}; "
-                f"choose from {('auto',) + available_backends()}")
-        return implementation
-    platform = jax.default_backend()
-    if platform == "gpu" and jnp.dtype(dtype).itemsize == 2:
-        if tuple(window) == (-1, -1) and "cudnn" in _BACKENDS:
-            return "cudnn"
-        return "pallas_gpu"
-    if platform == "tpu" and "splash" in _BACKENDS:
-        return "splash"
-    return "xla"
+    if implementation not in IMPLS:
+        raise ValueError(f"kernels/attention: unknown attention implementation "
+                         f"{implementation!r}; choose from {', '.join(IMPLS)}")
+    platform = platform or jax.default_backend()
+    full, half = tuple(window) == (-1, -1), jnp.dtype(dtype).itemsize == 2
+    if implementation == "auto":
+        if platform == "gpu" and half:
+            return "cudnn" if full else "pallas_gpu"
+        return "splash" if platform == "tpu" else "xla"
+    if implementation == "cudnn":
+        if platform != "gpu":
+            raise ValueError(f"kernels/attention: 'cudnn' runs only on a GPU (platform "
+                             f"{platform!r}); use 'auto' or 'xla'")
+        if not half:
+            return "xla"
+        if not full:
+            return "pallas_gpu"
+    return implementation
 
 
 def dot_product_attention(
@@ -77,6 +95,7 @@ def dot_product_attention(
     window: Span = (-1, -1),
     scale: float | None = None,
     implementation: str = "auto",
+    interpret: bool | None = None,
 ) -> jax.Array:
     """Multi-head attention with key padding and an optional two-sided local window.
 
@@ -85,16 +104,19 @@ def dot_product_attention(
       lengths: (batch,) int32 valid tokens per item, or None for all valid.
       window: (left, right) in tokens; -1 is unbounded.
       scale: logit scale, default 1/sqrt(head_dim).
-      implementation: 'auto' or a registered backend name ('xla', 'pallas_gpu', 'cudnn',
-        'splash').
+      implementation: 'auto' or a name in `BACKENDS` ('xla', 'cudnn', 'pallas_gpu',
+        'splash'), resolved per call by `resolve_impl`.
+      interpret: run a Pallas backend in interpret mode; None: pallas_gpu unless the
+        default backend is a GPU, splash unless lowering for TPU.
 
     Returns:
       (batch, time, heads, head_dim) in q's dtype; zero on padded query rows.
     """
     if scale is None:
         scale = q.shape[-1] ** -0.5
-    name = resolve_implementation(implementation, window, q.dtype)
-    backend = functools.partial(_BACKENDS[name], window=tuple(window), scale=scale)
+    name = resolve_impl(implementation, None, window, q.dtype)
+    backend = functools.partial(BACKENDS[name], window=tuple(window), scale=scale,
+                                interpret=interpret)
     if name == "xla":  # XLA partitions it; other backends are opaque kernels
         return backend(q, k, v, lengths)
     if lengths is None:

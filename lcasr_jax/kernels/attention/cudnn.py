@@ -1,8 +1,9 @@
-"""cuDNN fused attention (GPU only) through `jax.nn.dot_product_attention`.
+"""cuDNN fused attention (GPU only, 16-bit inputs, full attention) through
+`jax.nn.dot_product_attention`; key padding as sequence lengths.
 
-cuDNN takes key padding as sequence lengths but cannot do a right window without a causal
-mask, so windowed calls go to the Pallas kernel, which also skips out-of-window blocks.
-cuDNN needs 16-bit inputs; float32 calls go to the chunked XLA backend.
+cuDNN cannot do a two-sided window without a causal mask, nor float32: `resolve_impl`
+(kernels/attention/__init__.py) sends such calls to 'pallas_gpu' and 'xla' before they get
+here.
 """
 
 from __future__ import annotations
@@ -10,17 +11,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from lcasr_jax.kernels.attention.pallas_gpu import pallas_attention
-from lcasr_jax.kernels.attention.xla import xla_attention
 
-
-def cudnn_attention(q, k, v, lengths=None, *, window=(-1, -1), scale=None):
-    """See `lcasr_jax.kernels.attention.dot_product_attention`."""
+def cudnn_attention(q, k, v, lengths=None, *, scale=None):
+    """Full attention of 16-bit q, k, v (batch, time, heads, dim); see
+    `lcasr_jax.kernels.attention.dot_product_attention`."""
     batch, time, _, dim = q.shape
     if q.dtype not in (jnp.bfloat16, jnp.float16):
-        return xla_attention(q, k, v, lengths, window=window, scale=scale)
-    if tuple(window) != (-1, -1):
-        return pallas_attention(q, k, v, lengths, window=window, scale=scale)
+        raise ValueError(f"kernels/attention/cudnn.py: cuDNN needs 16-bit inputs, got "
+                         f"{q.dtype} (resolve_impl sends float32 to 'xla')")
     if lengths is None:
         lengths = jnp.full((batch,), time, jnp.int32)
     lengths = jnp.minimum(lengths.astype(jnp.int32), time)

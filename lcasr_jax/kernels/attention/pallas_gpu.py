@@ -12,6 +12,7 @@ Scores are kept in base 2 (exp2 with log2(e) folded into the scale); lse is stor
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
@@ -23,6 +24,20 @@ from jax.experimental.pallas import triton as plgpu
 
 MASK = -1e30  # finite: a row that sees no key in a block never makes inf - inf
 LOG2E = math.log2(math.e)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockSizes:
+    """Tiles (rows, columns; powers of 2) and Triton launch settings (num_warps,
+    num_stages) of the three kernels; the defaults come from an H100 sweep in bf16
+    (benchmarks/attention.py, benchmarks/RESULTS.md)."""
+
+    fwd: tuple[int, int] = (128, 64)
+    dkdv: tuple[int, int] = (64, 128)
+    dq: tuple[int, int] = (128, 64)
+    fwd_warps: tuple[int, int] = (8, 3)
+    dkdv_warps: tuple[int, int] = (8, 3)
+    dq_warps: tuple[int, int] = (8, 3)
 
 
 @functools.lru_cache
@@ -72,12 +87,16 @@ def _three_loops(lo, full_lo, full_hi, hi, body, carry):
     return lax.fori_loop(full_hi, hi, functools.partial(body, masked=True), carry)
 
 
+def _tile(len_ref, block: int):
+    """(valid length, first row of this program's block, its rows (block,))."""
+    start = pl.program_id(0) * block
+    return len_ref[0], start, start + jnp.arange(block)
+
+
 def _fwd_kernel(len_ref, q_ref, k_ref, v_ref, o_ref, lse_ref, *, scale, window, bq, bk):
-    length = len_ref[0]
+    length, q0, rows = _tile(len_ref, bq)
     left, right = window
-    q0 = pl.program_id(0) * bq
     q = q_ref[...]
-    rows = q0 + jnp.arange(bq)
     c = scale * LOG2E
 
     def body(j, carry, masked):
@@ -107,12 +126,9 @@ def _fwd_kernel(len_ref, q_ref, k_ref, v_ref, o_ref, lse_ref, *, scale, window, 
 
 def _dkdv_kernel(len_ref, q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, dk_ref, dv_ref, *,
                  scale, window, bq, bk):
-    length = len_ref[0]
+    length, k0, keys = _tile(len_ref, bk)
     left, right = window
-    k0 = pl.program_id(0) * bk
-    k = k_ref[...]
-    v = v_ref[...]
-    keys = k0 + jnp.arange(bk)
+    k, v = k_ref[...], v_ref[...]
     c = scale * LOG2E
 
     def body(i, carry, masked):
@@ -141,14 +157,9 @@ def _dkdv_kernel(len_ref, q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, dk_re
 
 def _dq_kernel(len_ref, q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, dq_ref, *,
                scale, window, bq, bk):
-    length = len_ref[0]
+    length, q0, rows = _tile(len_ref, bq)
     left, right = window
-    q0 = pl.program_id(0) * bq
-    q = q_ref[...]
-    do = do_ref[...]
-    lse = lse_ref[...]
-    delta = delta_ref[...]
-    rows = q0 + jnp.arange(bq)
+    q, do, lse, delta = q_ref[...], do_ref[...], lse_ref[...], delta_ref[...]
     c = scale * LOG2E
 
     def body(j, dq, masked):
@@ -183,9 +194,9 @@ def _row_spec(block: int | None, time: int):
 LEN_SPEC = pl.BlockSpec((1,), lambda i, b, h: (b,))
 
 
-def _forward(q, k, v, lengths, window, scale, cfg):
+def _forward(q, k, v, lengths, window, scale, sizes: BlockSizes, interpret: bool):
     batch, time, heads, dim = q.shape
-    bq, bk = cfg["fwd"]
+    bq, bk = sizes.fwd
     kernel = functools.partial(_fwd_kernel, scale=scale, window=window, bq=bq, bk=bk)
     return pl.pallas_call(
         kernel,
@@ -195,20 +206,21 @@ def _forward(q, k, v, lengths, window, scale, cfg):
         out_specs=[_specs(bq, time, dim), _row_spec(bq, time)],
         out_shape=[jax.ShapeDtypeStruct(q.shape, q.dtype),
                    jax.ShapeDtypeStruct((batch, heads, time), jnp.float32)],
-        interpret=cfg["interpret"],
-        compiler_params=None if cfg["interpret"] else _compiler_params(*cfg["fwd_warps"]),
+        interpret=interpret,
+        compiler_params=None if interpret else _compiler_params(*sizes.fwd_warps),
         name="lcasr_flash_fwd",
     )(lengths, q, k, v)
 
 
-def _backward(q, k, v, lengths, out, lse, do, window, scale, cfg):
+def _backward(q, k, v, lengths, out, lse, do, window, scale, sizes: BlockSizes,
+              interpret: bool):
     batch, time, heads, dim = q.shape
     valid = jnp.arange(time)[None, :, None, None] < lengths[:, None, None, None]
     do = jnp.where(valid, do, 0).astype(q.dtype)
     delta = jnp.sum(out.astype(jnp.float32) * do.astype(jnp.float32), axis=-1)
     delta = delta.transpose(0, 2, 1)  # (batch, heads, time)
-    common = dict(interpret=cfg["interpret"])
-    bq, bk = cfg["dkdv"]
+    common = dict(interpret=interpret)
+    bq, bk = sizes.dkdv
     dk, dv = pl.pallas_call(
         functools.partial(_dkdv_kernel, scale=scale, window=window, bq=bq, bk=bk),
         grid=(time // bk, batch, heads),
@@ -218,10 +230,10 @@ def _backward(q, k, v, lengths, out, lse, do, window, scale, cfg):
         out_specs=[_specs(bk, time, dim), _specs(bk, time, dim)],
         out_shape=[jax.ShapeDtypeStruct(k.shape, k.dtype),
                    jax.ShapeDtypeStruct(v.shape, v.dtype)],
-        compiler_params=None if cfg["interpret"] else _compiler_params(*cfg["dkdv_warps"]),
+        compiler_params=None if interpret else _compiler_params(*sizes.dkdv_warps),
         name="lcasr_flash_dkdv", **common,
     )(lengths, q, k, v, do, lse, delta)
-    bq, bk = cfg["dq"]
+    bq, bk = sizes.dq
     dq = pl.pallas_call(
         functools.partial(_dq_kernel, scale=scale, window=window, bq=bq, bk=bk),
         grid=(time // bq, batch, heads),
@@ -230,44 +242,38 @@ def _backward(q, k, v, lengths, out, lse, do, window, scale, cfg):
                   _row_spec(bq, time)],
         out_specs=_specs(bq, time, dim),
         out_shape=jax.ShapeDtypeStruct(q.shape, q.dtype),
-        compiler_params=None if cfg["interpret"] else _compiler_params(*cfg["dq_warps"]),
+        compiler_params=None if interpret else _compiler_params(*sizes.dq_warps),
         name="lcasr_flash_dq", **common,
     )(lengths, q, k, v, do, lse, delta)
     return dq, dk, dv
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6))
-def _flash(q, k, v, lengths, window, scale, cfg_items):
-    return _forward(q, k, v, lengths, window, scale, dict(cfg_items))[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6, 7))
+def _flash(q, k, v, lengths, window, scale, sizes, interpret):
+    return _forward(q, k, v, lengths, window, scale, sizes, interpret)[0]
 
 
-def _flash_fwd(q, k, v, lengths, window, scale, cfg_items):
-    out, lse = _forward(q, k, v, lengths, window, scale, dict(cfg_items))
+def _flash_fwd(q, k, v, lengths, window, scale, sizes, interpret):
+    out, lse = _forward(q, k, v, lengths, window, scale, sizes, interpret)
     return out, (q, k, v, lengths, out, lse)
 
 
-def _flash_bwd(window, scale, cfg_items, res, do):
+def _flash_bwd(window, scale, sizes, interpret, res, do):
     q, k, v, lengths, out, lse = res
-    dq, dk, dv = _backward(q, k, v, lengths, out, lse, do, window, scale, dict(cfg_items))
+    dq, dk, dv = _backward(q, k, v, lengths, out, lse, do, window, scale, sizes, interpret)
     return dq, dk, dv, None
 
 
 _flash.defvjp(_flash_fwd, _flash_bwd)
 
-DEFAULT_BLOCKS = dict(fwd=(128, 64), dkdv=(64, 128), dq=(128, 64))
-DEFAULT_WARPS = dict(fwd_warps=(8, 3), dkdv_warps=(8, 3), dq_warps=(8, 3))  # H100 sweep
-
-
 def pallas_attention(q, k, v, lengths=None, *, window=(-1, -1), scale=None,
-                     interpret: bool | None = None, blocks: dict | None = None,
-                     warps: dict | None = None):
+                     interpret: bool | None = None, sizes: BlockSizes | None = None):
     """Flash attention; see `lcasr_jax.kernels.attention.dot_product_attention`.
 
     Tuned and measured for 16-bit inputs on an H100; float32 inputs work in interpret mode
     but the default tiles were not sized (shared memory) or tested for float32 on a GPU.
-
-    blocks: {'fwd': (bq, bk), 'dkdv': (bq, bk), 'dq': (bq, bk)} tile sizes (powers of 2);
-    warps: {'fwd_warps': (num_warps, num_stages), ...} Triton launch settings.
+    `sizes`: the kernels' tiles and Triton launch settings (None: `BlockSizes()`);
+    `interpret` None: interpret mode unless the default backend is a GPU.
     """
     batch, time, heads, dim = q.shape
     if dim & (dim - 1):
@@ -277,17 +283,14 @@ def pallas_attention(q, k, v, lengths=None, *, window=(-1, -1), scale=None,
         scale = dim ** -0.5
     if interpret is None:
         interpret = jax.default_backend() != "gpu"
-    cfg = dict(DEFAULT_BLOCKS, **(blocks or {}))
-    cfg.update(DEFAULT_WARPS, **(warps or {}))
-    cfg["interpret"] = interpret
+    sizes = sizes or BlockSizes()
     if lengths is None:
         lengths = jnp.full((batch,), time, jnp.int32)
     lengths = jnp.minimum(lengths.astype(jnp.int32), time)
-    multiple = max(max(b) for b in (cfg["fwd"], cfg["dkdv"], cfg["dq"]))
+    multiple = max(max(b) for b in (sizes.fwd, sizes.dkdv, sizes.dq))
     padded = -(-time // multiple) * multiple
     pad = ((0, 0), (0, padded - time), (0, 0), (0, 0))
     qp, kp, vp = (jnp.pad(x, pad) for x in (q, k, v))
     window = (int(window[0]), int(window[1]))
-    cfg_items = tuple(sorted(cfg.items()))
-    out = _flash(qp, kp, vp, lengths, window, float(scale), cfg_items)
+    out = _flash(qp, kp, vp, lengths, window, float(scale), sizes, bool(interpret))
     return out[:, :time]

@@ -13,11 +13,10 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from jax.experimental.pallas.ops.tpu import splash_attention as sa
 
 
 def _kernel(time: int, heads: int, window: tuple[int, int], block: int, interpret: bool):
-    from jax.experimental.pallas.ops.tpu import splash_attention as sa
-
     left, right = (None if w < 0 else w for w in window)
     if left is None and right is None:
         head_mask = sa.FullMask((time, time))
@@ -33,7 +32,6 @@ def _kernel(time: int, heads: int, window: tuple[int, int], block: int, interpre
 def splash_attention(q, k, v, lengths=None, *, window=(-1, -1), scale=None,
                      block: int = 512, interpret: bool | None = None):
     """See `lcasr_jax.kernels.attention.dot_product_attention`; q/k/v (batch, time, heads, dim)."""
-    from jax.experimental.pallas.ops.tpu import splash_attention as sa
 
     batch, time, heads, dim = q.shape
     scale = dim ** -0.5 if scale is None else scale

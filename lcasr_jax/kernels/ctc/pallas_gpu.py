@@ -46,17 +46,10 @@ from jax.experimental import pallas as pl
 import lcasr_jax.kernels.ctc.lanes as lanes
 import lcasr_jax.kernels.ctc.tiles as tiles
 from lcasr_jax.kernels.ctc.numerics import NEG, df_add
+from lcasr_jax.kernels.ctc.tiles import Tuning
 
-CHUNK = 128  # lanes (label positions) per tile
-BLOCK = 32  # frames per tile
 ROWS = 16  # frames per row-sum of blank occupancies
 DROP_BELOW = 25 * 0.6931471805599453  # log(2^25): see the label occupancies in _bwd_kernel
-LOOKAHEAD = 2  # frames whose loads are in flight ahead of the recursion
-NORM_EVERY = 2  # frames between subtractions of the chunk max (unrolled per loop iteration)
-OCC_MODE = "atomic"  # label occupancies: 'atomic' adds them per frame; 'none' sends none
-# (profiling only: no gradient; staging a tile's rows and adding them after its recursion
-# measured no faster, benchmarks/RESULTS.md)
-WARPS = 0  # warps per program (0: chunk // 64, at least 1)
 
 
 def _fwd_kernel(diag_ref, frames_ref, lablen_ref, org_ref, x_ref, lse_ref, lab_ref, sk_ref,
@@ -148,7 +141,7 @@ def _bwd_kernel(diag_ref, frames_ref, lablen_ref, org_ref, x_ref, lse_ref, lab_r
             abuf_ref[pl.ds(row, g.chunk)] = ge
             if g.interpret:
                 occ_ref[pl.ds((n * g.tpad + t) * g.width + c * g.chunk, g.chunk)] = go
-            elif g.occ_mode == "atomic":
+            elif g.tuning.occ_mode == "atomic":
                 from jax.experimental.pallas import triton as plgpu
 
                 plgpu.atomic_add(occ_ref, s.occ_row(t, g) + s.lab, go, mask=go > 0.0)
@@ -192,7 +185,7 @@ def _call(kernel, g: tiles.Geo, inputs, carried, name):
     if not g.interpret:
         from jax.experimental.pallas import triton as plgpu
 
-        params = plgpu.CompilerParams(num_warps=g.warps or max(1, min(8, g.chunk // 64)),
+        params = plgpu.CompilerParams(num_warps=g.tuning.warps or max(1, min(8, g.chunk // 64)),
                                       num_stages=1)
     return pl.pallas_call(
         functools.partial(kernel, g=g), grid=(g.batch, g.n_chunks),
@@ -210,15 +203,15 @@ def _wavefront(kernel, g: tiles.Geo, inputs, carried, name):
     return lax.fori_loop(0, g.n_chunks + g.n_blocks - 1, launch, tuple(carried))
 
 
-def _geometry(logits, n_labels_max, blank, interpret, chunk, block) -> tiles.Geo:
+def _geometry(logits, n_labels_max, blank, interpret, tuning: Tuning) -> tiles.Geo:
     """Two rows per sequence (halves.py), each at most half the frames (whole blocks)."""
     batch, frames, classes = logits.shape
     n_lanes = n_labels_max + 1
-    chunk = min(chunk, max(8, pl.next_power_of_2(n_lanes)))
-    block = min(block, max(ROWS, pl.next_power_of_2(frames)))
+    chunk = min(tuning.chunk, max(8, pl.next_power_of_2(n_lanes)))
+    block = min(tuning.block, max(ROWS, pl.next_power_of_2(frames)))
     n_blocks = max(1, (-(-frames // block) + 1) // 2)
     return tiles.Geo(2 * batch, frames, classes, blank, chunk, -(-n_lanes // chunk), block,
-                     n_blocks, interpret, LOOKAHEAD, NORM_EVERY, OCC_MODE, WARPS)
+                     n_blocks, interpret, tuning)
 
 
 def _forward(logits, lse, rows: lanes.Rows, g: tiles.Geo):
@@ -294,13 +287,14 @@ _nll.defvjp(_nll_fwd, _nll_bwd)
 
 
 def ctc_nll(logits, labels, label_lengths, frames, *, blank_id: int,
-            interpret: bool = False, chunk: int | None = None, block: int | None = None):
+            interpret: bool = False, tuning: Tuning | None = None):
     """-log p(labels | log_softmax(logits)): (batch,) float32; see `kernels.ctc.ctc_loss`.
 
     logits: (batch, frames, classes) raw scores in any float dtype (read as they are, never
     materialised as float32 log-probs; the gradient comes back in their dtype); labels:
     (batch, max_labels) int32 class ids (padding: any valid id); label_lengths, frames:
-    (batch,) int32. `chunk` (lanes, a power of 2) and `block` (frames) set the tile.
+    (batch,) int32. `interpret`: Pallas interpret mode (any platform); `tuning`: the tile
+    and loop settings (`Tuning`; None: its defaults).
     """
     batch, n_frames, n_classes = logits.shape
     if n_frames * n_classes >= 2**31:
@@ -309,9 +303,8 @@ def ctc_nll(logits, labels, label_lengths, frames, *, blank_id: int,
     if batch > 1 and batch * n_frames * n_classes >= 2**31:  # keep kernel offsets in int32
         return jnp.concatenate([
             ctc_nll(logits[b:b + 1], labels[b:b + 1], label_lengths[b:b + 1],
-                    frames[b:b + 1], blank_id=blank_id, interpret=interpret, chunk=chunk,
-                    block=block) for b in range(batch)])
-    g = _geometry(logits, labels.shape[1], int(blank_id), interpret, chunk or CHUNK,
-                  block or BLOCK)
+                    frames[b:b + 1], blank_id=blank_id, interpret=interpret, tuning=tuning)
+            for b in range(batch)])
+    g = _geometry(logits, labels.shape[1], int(blank_id), interpret, tuning or Tuning())
     return _nll(logits, labels.astype(jnp.int32), label_lengths.astype(jnp.int32),
                 frames.astype(jnp.int32), g)

@@ -32,10 +32,32 @@ def _lse3(a, b, c):
 
 
 @dataclasses.dataclass(frozen=True)
+class Tuning:
+    """The wavefront kernel's settings, passed to `pallas_gpu.ctc_nll` (the defaults are
+    the H100 sweep's best, benchmarks/RESULTS.md); none changes the result but `occ_mode`."""
+
+    chunk: int = 128  # lanes (label positions) per tile, a power of 2
+    block: int = 32  # frames per tile
+    lookahead: int = 2  # frames whose loads are in flight ahead of the recursion
+    norm_every: int = 2  # frames between subtractions of the chunk max (unrolled per step)
+    occ_mode: str = "atomic"  # label occupancies: 'atomic' adds them per frame; 'none'
+    # sends none (profiling only: no gradient; staging a tile's rows and adding them after
+    # its recursion measured no faster, benchmarks/RESULTS.md)
+    warps: int = 0  # warps per program (0: chunk // 64, at least 1)
+
+    def __post_init__(self):
+        if self.chunk < 1 or self.chunk & (self.chunk - 1):
+            raise ValueError(f"kernels/ctc: Tuning.chunk must be a power of 2 (got {self.chunk})")
+        if self.occ_mode not in ("atomic", "none"):
+            raise ValueError(f"kernels/ctc: Tuning.occ_mode must be 'atomic' or 'none' "
+                             f"(got {self.occ_mode!r})")
+
+
+@dataclasses.dataclass(frozen=True)
 class Geo:
     """Static sizes: rows (two per sequence, halves.py), logits frames (T), classes
     (V), blank, lanes per chunk (C), chunks (K), frames per block (B), blocks of the longest
-    row (NB); and the loop's tuning."""
+    row (NB) (C and B: the tuning's, clipped to the problem); interpret mode; the tuning."""
 
     batch: int
     frames: int
@@ -46,10 +68,7 @@ class Geo:
     block: int
     n_blocks: int
     interpret: bool
-    lookahead: int = 2  # frames whose loads are in flight ahead of the recursion
-    norm_every: int = 2  # frames between subtractions of the chunk max
-    occ_mode: str = "atomic"  # label occupancies: 'atomic' or 'none' (pallas_gpu.OCC_MODE)
-    warps: int = 0  # warps per program (0: chunk // 64, at least 1)
+    tuning: Tuning = Tuning()
 
     @property
     def width(self) -> int:  # lanes in all
@@ -233,19 +252,20 @@ def alpha_finish(t, state, inputs, *, g: Geo, s: Seq, skip, sbuf_ref, norm: bool
 
 def pipeline(first, n_steps, load, step, state, g: Geo):
     """state = step(t, state, load(t), norm) for frames t = first .. first + n_steps - 1,
-    `g.norm_every` frames per loop iteration (norm on the last), each frame's loads issued
-    `g.lookahead` frames ahead through the loop carry."""
-    ahead = [load(first + i) for i in range(g.lookahead)]
+    `g.tuning.norm_every` frames per loop iteration (norm on the last), each frame's loads
+    issued `g.tuning.lookahead` frames ahead through the loop carry."""
+    lookahead, norm_every = g.tuning.lookahead, g.tuning.norm_every
+    ahead = [load(first + i) for i in range(lookahead)]
 
     def body(j, carry):
         state, *queue = carry
-        for u in range(g.norm_every):
-            t = first + j * g.norm_every + u
-            queue.append(load(t + g.lookahead))
-            state = step(t, state, queue.pop(0), u == g.norm_every - 1)
+        for u in range(norm_every):
+            t = first + j * norm_every + u
+            queue.append(load(t + lookahead))
+            state = step(t, state, queue.pop(0), u == norm_every - 1)
         return (state, *queue)
 
-    return lax.fori_loop(0, n_steps // g.norm_every, body, (state, *ahead))[0]
+    return lax.fori_loop(0, n_steps // norm_every, body, (state, *ahead))[0]
 
 
 def beta_inputs(t, *, g: Geo, s: Seq, lp_ref, bbound_ref, abuf_ref, abase):
