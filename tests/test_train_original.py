@@ -17,6 +17,7 @@ import collections
 import functools
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -241,8 +242,11 @@ def test_trainer_replays_the_originals_first_steps():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("LCASR_FULL_REPLAY") != "1",
+                    reason="all 138 steps take ~10 CPU minutes: LCASR_FULL_REPLAY=1 runs them")
 def test_trainer_replays_every_step_of_the_original():
-    """All 138 steps (about 10 CPU minutes). Measured 2026-12-07: every skip as the original;
+    """All 138 steps (about 10 CPU minutes; off in `make test`, which replays the first 13).
+    Measured 2026-12-07: every skip as the original;
     losses within 1e-5 through step 27, then a slow float32 drift (max 1.5e-4 at step 78);
     parameters within 1e-4 through step 10, then up to 1.3e-3 (step 25) and 8.8e-3 (step
     138) in the smallest tensors (the conv module's LayerNorm and depthwise biases). Where it
