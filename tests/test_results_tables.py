@@ -145,11 +145,9 @@ def test_sweep_names_every_missing_checkpoint_before_the_first_cell(tmp_path, sy
 
 
 def test_sweep_probes_the_hub_once_when_offline(tmp_path, monkeypatch):
-    from lcasr_jax.checkpoints import hub
-
-    probes, calls = [], []
-    monkeypatch.setattr(hub, "hub_offline", lambda: probes.append(1) or True)
-    monkeypatch.setattr(hub, "resolve_checkpoint",
+    probes, calls = [], []  # the names as the sweep's resolver holds them
+    monkeypatch.setattr(resolve, "hub_offline", lambda: probes.append(1) or True)
+    monkeypatch.setattr(resolve, "resolve_checkpoint",
                         lambda name, offline=False: calls.append(offline) or tmp_path)
     logged = []
     names = [f"hf://o/r/n_seq_sched_{n}_rp_1" for n in (1024, 2048, 4096)]

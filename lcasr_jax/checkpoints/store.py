@@ -24,7 +24,7 @@ import orbax.checkpoint as ocp
 from lcasr_jax.checkpoints import integrity
 from lcasr_jax.files import partial_dir, swap_in
 from lcasr_jax.interrupts import deferred_signals
-from lcasr_jax.model.config import ModelConfig
+from lcasr_jax.model.config import TRAINING_FIELDS, ModelConfig
 
 if TYPE_CHECKING:
     import ml_collections
@@ -98,13 +98,16 @@ def load_config(path: str | os.PathLike) -> ml_collections.ConfigDict:
 
 def model_config(path: str | os.PathLike) -> ModelConfig:
     """The ModelConfig of a model dir's config.json; every field must be written there
-    (a missing one would silently take a default the arrays were not made with)."""
+    (a missing one would silently take a default the arrays were not made with), except
+    the training-only TRAINING_FIELDS (how a fresh model is initialised and its batch
+    statistics gathered: model dirs written before they existed lack them)."""
     file = Path(path) / CONFIG_FILE
     model = load_config(path).get("model")
     if model is None:
         raise ValueError(f"{file}: no 'model' section")
     model = model.to_dict()
-    missing = [f.name for f in dataclasses.fields(ModelConfig) if f.name not in model]
+    missing = [f.name for f in dataclasses.fields(ModelConfig)
+               if f.name not in model and f.name not in TRAINING_FIELDS]
     if missing:
         raise ValueError(f"{file}: model field {missing[0]!r} is missing")
     try:

@@ -168,6 +168,7 @@ def transcribe_parser() -> argparse.ArgumentParser:
 def transcribe_main(argv: list[str] | None = None) -> int:
     from lcasr_jax.checkpoints.load import load_model
     from lcasr_jax.eval import transcribe
+    from lcasr_jax.eval.runner import EvalSettings
     from lcasr_jax.eval.windows import overlap_frames
 
     args = validate.parse_args(transcribe_parser(), argv)
@@ -179,6 +180,8 @@ def transcribe_main(argv: list[str] | None = None) -> int:
         model, variables, _ = load_model(args.checkpoint, args.dtype)
         overlap = overlap_frames(args.seq_len, None, args.overlap_ratio,
                                  model.config.subsampling_factor)
+        EvalSettings(args.mode, args.seq_len, overlap, args.batch_size).validate(
+            model.config.subsampling_factor)  # out-of-range settings: before any file
         transcribe.output_names(args.audio)  # distinct, or refused before any work
     except (OSError, ValueError, ImportError, RuntimeError) as e:
         print(f"lcasr-jax transcribe: error: {flagged(e)}", file=sys.stderr)
