@@ -10,12 +10,8 @@ n_seq_sched_<frames>_rp_<repeat>): 30 checkpoints, each loaded once for its 3 te
 This American Life: --config.datasets.this_american_life.enabled=True.
 """
 
-from lcasr_jax.sweeps.config import PAPER_CONTEXTS, base_config, paper_datasets, released
+from lcasr_jax.sweeps.config import paper_sweep
 
 
 def get_config():
-    cfg = base_config()
-    cfg.models.rb_6l_768d_6h = released("rb_6l_768d_6h")
-    paper_datasets(cfg)
-    cfg.contexts = PAPER_CONTEXTS
-    return cfg
+    return paper_sweep("rb_6l_768d_6h")

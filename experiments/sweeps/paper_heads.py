@@ -6,15 +6,10 @@ TED-LIUM and Rev16 (the original notebook's wer_head_size_earnings.pdf is Earnin
     lcasr-jax plot runs/paper/heads/results.csv --figure heads --out runs/paper/heads/fig.png
 """
 
-from lcasr_jax.sweeps.config import PAPER_CONTEXTS, base_config, paper_datasets, released
+from lcasr_jax.sweeps.config import paper_sweep
 
 MODELS = ("rb_6l_768d_6h", "rb_6l_768d_12h", "rb_6l_768d_24h")
 
 
 def get_config():
-    cfg = base_config()
-    for name in MODELS:
-        cfg.models[name] = released(name)
-    paper_datasets(cfg)
-    cfg.contexts = PAPER_CONTEXTS
-    return cfg
+    return paper_sweep(*MODELS)

@@ -10,20 +10,10 @@ checkpoint=DIR/n_seq_sched_{seq_len}_rp_{repeat} and enabled=True.
         --out runs/paper/positions/fig.png
 """
 
-from lcasr_jax.sweeps.config import (
-    PAPER_CONTEXTS,
-    base_config,
-    model,
-    paper_datasets,
-    released,
-)
+from lcasr_jax.sweeps.config import model, paper_sweep
 
 
 def get_config():
-    cfg = base_config()
-    for name in ("rb_6l_768d_6h", "sine_6l_768d_6h", "nopos_6l_768d_6h"):
-        cfg.models[name] = released(name)
+    cfg = paper_sweep("rb_6l_768d_6h", "sine_6l_768d_6h", "nopos_6l_768d_6h")
     cfg.models.rotary10k_6l_768d_6h = model("", enabled=False)
-    paper_datasets(cfg)
-    cfg.contexts = PAPER_CONTEXTS
     return cfg

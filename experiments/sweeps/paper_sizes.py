@@ -9,16 +9,11 @@ original notebook's model_sizes*.pdf; moving window, overlap 0.875, greedy).
     # --config.contexts='(1024,16384,131072)'
 """
 
-from lcasr_jax.sweeps.config import PAPER_CONTEXTS, base_config, paper_datasets, released
+from lcasr_jax.sweeps.config import paper_sweep
 
 MODELS = ("rb_3l_768d_6h", "rb_6l_768d_6h", "rb_9l_768d_6h", "rb_3l_2048d_16h",
           "rb_6l_256d_8h", "rb_12l_256d_8h")
 
 
 def get_config():
-    cfg = base_config()
-    for name in MODELS:
-        cfg.models[name] = released(name)
-    paper_datasets(cfg)
-    cfg.contexts = PAPER_CONTEXTS
-    return cfg
+    return paper_sweep(*MODELS)

@@ -58,6 +58,17 @@ def paper_datasets(cfg: ml_collections.ConfigDict) -> None:
     cfg.datasets.this_american_life = dataset("data/this_american_life", enabled=False)
 
 
+def paper_sweep(*models: str) -> ml_collections.ConfigDict:
+    """The paper's evaluation of released `models` (catalogue names): `base_config` at
+    the ten PAPER_CONTEXTS on the paper's test sets (`paper_datasets`), 3 repeats each."""
+    cfg = base_config()
+    for name in models:
+        cfg.models[name] = released(name)
+    paper_datasets(cfg)
+    cfg.contexts = PAPER_CONTEXTS
+    return cfg
+
+
 def model(checkpoint: str = "", repeats: tuple[int, ...] = (1, 2, 3),
           enabled: bool = True) -> ml_collections.ConfigDict:
     """One model row: a checkpoint (template) evaluated once per repeat id."""
