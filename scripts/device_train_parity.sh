@@ -15,6 +15,10 @@
 #   bash scripts/device_train_parity.sh seed 1     (b) ~8 min: both trainers, seed 1, + WER
 #   bash scripts/device_train_parity.sh seed 2     (b) same, seed 2
 #   (`seed N original` / `seed N ours`: one trainer a call, if both do not fit in 9 min)
+#   bash scripts/device_train_parity.sh seeds      (b) instead of the two `seed` calls: both
+#      trainers x seeds 1 and 2 at once on the one GPU (a 6L-256D model leaves it mostly
+#      idle; the comparison is loss against recordings seen, so sharing the card changes
+#      no number, only the wall time): one call; logs in $OUT/seed<S>_<who>.log
 # then here: python scripts/original_replay/parity_report.py OUT_SEED1 OUT_SEED2 --out docs/
 #
 # (a) run_original.py under CUDA autocast bf16 (6L-256D model section, the replay corpus of
@@ -26,7 +30,8 @@
 #     frames from the 320th on; ~1,600 optimizer steps), warm-up 300 steps,
 #     lr 3e-3, the same for both trainers (same recordings seen); held-out WER on the test
 #     split at 10 s, 160 s and the whole recording (averaged moving window, overlap 0.875).
-# Knobs (env): WORK (/tmp/parity), HOURS (12), MINUTES (5), EPOCHS (3), INCREASE (64:
+# Knobs (env): WORK (/tmp/parity), HOURS (12), TEST_HOURS (1), MINUTES (5), EPOCHS (3),
+# TORCH_DEVICE (cuda; cpu for a smoke run here), INCREASE (64:
 # recordings per sequence-length stage), LIMIT_S (200: each trainer's training-time limit
 # in `seed`; a run cut by it is evaluated as it stands and
 # the log says so: then lower HOURS or EPOCHS, the budget must be the same recordings),
@@ -66,8 +71,11 @@ if [ "$STAGE" = "--fetch" ]; then
 fi
 
 mkdir -p "$OUT" "$WORK"
-python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
-  .whl/*.whl .whl/replay/*.whl 2>&1 | tail -2
+if [ ! -f /tmp/site/.installed ]; then  # once per machine (`seeds` runs four stages at once)
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
+    .whl/*.whl .whl/replay/*.whl 2>&1 | tail -2
+  touch /tmp/site/.installed
+fi
 export PYTHONPATH=.:/tmp/site PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 exec > >(tee -a "$OUT/log.txt") 2>&1
 { date -u; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
@@ -88,7 +96,7 @@ replay)
   cp "$rep/meta.json" "$OUT/original_meta.json"
   ;;
 data)
-  for split in train:$HOURS:0 test:1:2; do
+  for split in train:$HOURS:0 test:${TEST_HOURS:-1}:2; do
     IFS=: read -r name hours seed <<<"$split"
     [ -f "$WORK/synth/$name/.done" ] && continue
     bash scripts/device_synth.sh --out "$WORK/synth/$name" --hours "$hours" --split "$name" \
@@ -108,7 +116,8 @@ seed)
   S=${2:?seed number}
   D=$WORK/seed$S
   mkdir -p "$D" "$OUT/seed$S"
-  cat >"$D/original.yaml" <<EOF
+  WHO=${3:-both}
+  [ "$WHO" = ours ] || cat >"$D/original.yaml" <<EOF
 model_class: SCConformerXL
 optimizer: {name: madgrad, args: {lr: 3.0e-3}}
 scheduler: {warmup_steps: 300}
@@ -124,10 +133,9 @@ training: {batch_size: 16, backprop_every: 1, backwards_every: 1, max_seq_len: 0
   dtype: bfloat16}
 model: {}
 EOF
-  WHO=${3:-both}
   if [ "$WHO" != ours ]; then  # the original: its own main()/train(), steps recorded
     rm -rf "$D/original"
-    python3 $R/run_original.py --original .original --out "$D/original" --device cuda \
+    python3 $R/run_original.py --original .original --out "$D/original" --device "${TORCH_DEVICE:-cuda}" \
       --dtype bfloat16 --config "$D/original.yaml" --model-template $TEMPLATE \
       --corpus "$WORK/original_format/audio_txt_pairs.json" --max-epochs "$EPOCHS" \
       --time-limit-s "$LIMIT_S" --snapshots '' --no-init-stats 2>&1 \
@@ -144,7 +152,8 @@ EOF
     --config.sequence.max_sequence_length=16384 --config.optim.warmup_steps=300 \
     --config.train.max_epochs="$EPOCHS" --config.train.batching=original \
     --config.train.nonfinite=skip --config.log.every_steps=1 $OURS_EXTRA 2>&1 | grep -v -i warn | tail -3 || true
-  for who in original ours; do
+  whos="original ours"; [ "$WHO" != both ] && whos=$WHO
+  for who in $whos; do
     m=$D/${who}_model; [ "$who" = ours ] && m=$D/ours/model
     [ -e "$m" ] || { echo "$who: no model"; continue; }
     for ctx in 1000 16000 360000; do
@@ -153,8 +162,17 @@ EOF
         --out "$OUT/seed$S/eval_${who}_$ctx" --quiet 2>&1 | tail -2
     done
   done
-  cp "$D/original/steps.npz" "$OUT/seed$S/original_steps.npz" 2>/dev/null || true
-  cp "$D/ours/metrics.jsonl" "$OUT/seed$S/ours_metrics.jsonl" 2>/dev/null || true
+  [ "$WHO" != ours ] && cp "$D/original/steps.npz" "$OUT/seed$S/original_steps.npz" 2>/dev/null || true
+  [ "$WHO" != original ] && cp "$D/ours/metrics.jsonl" "$OUT/seed$S/ours_metrics.jsonl" 2>/dev/null || true
+  ;;
+seeds)
+  pids=()
+  for S in 1 2; do for who in original ours; do
+    OUT=$OUT bash "$0" seed "$S" "$who" >"$OUT/seed${S}_$who.log" 2>&1 & pids+=($!)
+  done; done
+  rc=0; for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  tail -n 4 "$OUT"/seed*_*.log
+  [ "$rc" = 0 ] || { echo "a seeds run failed"; exit 1; }
   ;;
 *) echo "unknown stage $STAGE"; exit 2 ;;
 esac

@@ -48,7 +48,7 @@ def wers(seed_dir: Path) -> dict[tuple[str, int], float]:
         for j in d.glob("*.json"):
             doc = json.loads(j.read_text())
             if "overall" in doc:
-                out[(who, int(ctx))] = float(doc["overall"]["wer"])
+                out[(who, int(ctx))] = 100.0 * float(doc["overall"]["wer"])
     return out
 
 
