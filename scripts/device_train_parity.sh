@@ -71,11 +71,14 @@ if [ "$STAGE" = "--fetch" ]; then
 fi
 
 mkdir -p "$OUT" "$WORK"
-if [ ! -f /tmp/site/.installed ]; then  # once per machine (`seeds` runs four stages at once)
+# once per machine; stages may run at once (`seeds`, or `replay` beside `data`)
+exec 9>/tmp/site.lock; flock 9
+if [ ! -f /tmp/site/.installed ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
     .whl/*.whl .whl/replay/*.whl 2>&1 | tail -2
   touch /tmp/site/.installed
 fi
+flock -u 9
 export PYTHONPATH=.:/tmp/site PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 exec > >(tee -a "$OUT/log.txt") 2>&1
 { date -u; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
