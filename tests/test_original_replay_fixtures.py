@@ -180,3 +180,27 @@ def test_export_original_writes_the_original_format(tmp_path):
     assert [float(w["endTime"][:-1]) for w in words] == list(example["word_end"])
     with pytest.raises(ValueError, match="2 words but 1 timings"):
         export_original.words_of({**example, "word_start": np.array([0.0])})
+
+
+def test_gradients_and_self_divergence_are_whole(dump):
+    """grads.npz: every parameter's gradient at its steps, finite, whose global norm is the
+    recorded clip_grad_norm_ return; self_divergence.npz: the original's own drift in float32
+    (README), holding the skips, growing from rounding size at step 1."""
+    grads = np.load(FIX / "grads.npz")
+    params = [n for n in dump["norms"]["names"] if not n.endswith(
+        ("running_mean", "running_std", "num_batches_tracked", "inv_freq",
+         "rotary_interpolation_factor"))]
+    steps = sorted({int(f.split("/")[0][4:]) for f in grads.files})
+    assert steps and all(not dump["steps"]["skipped"][k - 1] for k in steps)
+    for k in steps:
+        g = {f.split("/", 2)[2]: grads[f] for f in grads.files if f.startswith(f"step{k}/grad/")}
+        assert sorted(g) == sorted(params)
+        assert all(np.isfinite(v).all() for v in g.values())
+        norm = np.sqrt(sum(np.sum(np.square(v, dtype=np.float64)) for v in g.values()))
+        assert norm == pytest.approx(dump["steps"]["grad_norm"][k - 1], rel=1e-5)
+    d = np.load(FIX / "self_divergence.npz")
+    n_var = len(d["variants"])
+    assert d["skipped_equal"].all() and d["loss_rel"].shape == (n_var, dump["meta"]["n_steps"])
+    assert list(d["snapshot_steps"]) == dump["meta"]["snapshot_steps"]
+    assert d["param_rel"].shape == (n_var, len(d["snapshot_steps"]), len(d["names"]))
+    assert d["param_rel"][:, 0].max() < 1e-6 < d["param_rel"][:, -1].max()

@@ -42,8 +42,15 @@ class Recorder:
     """Collects per-step and per-batch records of one run of the original's train()."""
 
     def __init__(self, snapshot_steps: set[int], max_steps: int | None = None,
-                 time_limit_s: float | None = None) -> None:
+                 time_limit_s: float | None = None, grad_steps: set[int] = frozenset(),
+                 optimizer_state: bool = False) -> None:
         self.snapshot_steps = snapshot_steps
+        self.grad_steps = set(grad_steps)
+        self.optimizer_state = optimizer_state
+        # step k -> {"grad/<name>": unscaled gradient before clipping, and with
+        # optimizer_state "opt/<name>/<key>": MADGRAD's state before the step, "opt_k"}
+        self.grads: dict[int, dict[str, np.ndarray]] = {}
+        self._names: dict[int, str] = {}
         self.max_steps = max_steps
         self.deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
         self.steps: list[dict[str, Any]] = []
@@ -81,8 +88,14 @@ class Recorder:
                 self.last_input = float(outputs.detach())
                 return super().scale(outputs)
 
-        def clip_grad_norm_(*args: Any, **kwargs: Any) -> torch.Tensor:
-            total = orig_clip(*args, **kwargs)
+        def clip_grad_norm_(parameters, *args: Any, **kwargs: Any) -> torch.Tensor:  # noqa: ANN001
+            parameters = list(parameters)  # the same parameters, read twice
+            step = len(recorder.steps) + 1
+            if step in recorder.grad_steps:  # after unscale_, before clipping
+                recorder.grads.setdefault(step, {}).update({
+                    f"grad/{recorder._names[id(p)]}": p.grad.detach().float().numpy().copy()
+                    for p in parameters if p.grad is not None})
+            total = orig_clip(parameters, *args, **kwargs)
             recorder._grad_norm = float(total)
             return total
 
@@ -96,6 +109,11 @@ class Recorder:
             was_warmup = bool(scheduler.is_warmup)
             scale = float(scaler.get_scale())
             recorder._grad_norm = None
+            step = len(recorder.steps) + 1
+            if step in recorder.grad_steps:
+                recorder._names = {id(p): n for n, p in model.named_parameters()}
+                recorder.grads[step] = (recorder._optimizer_state(optimizer)
+                                        if recorder.optimizer_state else {})
             orig_bp(model=model, clip_value=clip_value, optimizer=optimizer,
                     scheduler=scheduler, scaler=scaler)
             skipped = float(scaler.get_scale()) < scale  # the scaler backs off after an inf
@@ -105,6 +123,19 @@ class Recorder:
         train_module.chunk_spectogram = chunk_spectogram
         train_module.backwards_pass = backwards_pass
         torch.nn.utils.clip_grad_norm_ = clip_grad_norm_
+
+    def _optimizer_state(self, optimizer: torch.optim.Optimizer) -> dict[str, np.ndarray]:
+        """MADGRAD's per-parameter state (grad_sum_sq, s; x0 is the initial weights) and its
+        counter k, as they are before optimizer.step()."""
+        out = {"opt_k": np.array(int(optimizer.state["k"].item()) if "k" in optimizer.state
+                                 else 0)}
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                for key in ("grad_sum_sq", "s"):
+                    if key in optimizer.state.get(p, {}):
+                        out[f"opt/{self._names[id(p)]}/{key}"] = (
+                            optimizer.state[p][key].detach().float().numpy().copy())
+        return out
 
     # ---- records ----------------------------------------------------------------------
     def _batch(self, f: dict[str, Any], spec: torch.Tensor, chunk_size: int) -> None:

@@ -99,6 +99,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--no-init-stats", action="store_true", help="skip init_stats.json")
     ap.add_argument("--snapshots", default=",".join(map(str, sorted(SNAPSHOT_STEPS))),
                     help="steps whose full parameters+buffers go to snapshots.npz (and last)")
+    ap.add_argument("--grad-steps", default="",
+                    help="steps k whose per-tensor gradients (unscaled, before clipping) go to "
+                         "--grad-out as step<k>/grad/<name> (the state before step k is the "
+                         "snapshot of step k-1: add it to --snapshots)")
+    ap.add_argument("--grad-out", default=None, help="npz for --grad-steps (default "
+                    "OUT/grads.npz)")
+    ap.add_argument("--grad-optimizer-state", action="store_true",
+                    help="with --grad-steps: also MADGRAD's state before each such step "
+                         "(step<k>/opt/<name>/grad_sum_sq, .../s, step<k>/opt_k)")
+    ap.add_argument("--perturb-ulps", type=float, default=0.0,
+                    help="an experiment, not a fixture: multiply every initial parameter by "
+                         "1 + u·2^-24·N, u uniform in [-1, 1] (numpy seed 0), before train() "
+                         "(float32 rounding-size noise, to measure the run's own sensitivity)")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     return ap.parse_args(argv)
 
 
@@ -160,8 +174,11 @@ def main(argv: list[str] | None = None) -> None:
         work / "corpus", recordings(args.corpus_seed, args.corpus_n)))
     cfg = make_config(args, work, pairs)
     train_module, stubbed = import_original_train(original)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    grad_steps = {int(s) for s in args.grad_steps.split(",") if s}
     recorder = Recorder({int(s) for s in args.snapshots.split(",") if s}, args.steps,
-                        args.time_limit_s)
+                        args.time_limit_s, grad_steps, args.grad_optimizer_state)
     recorder.install(train_module, args.device, args.scaler)
     captured = {}
     orig_train = train_module.train
@@ -169,6 +186,14 @@ def main(argv: list[str] | None = None) -> None:
     def train(**kwargs):
         model = kwargs["model"]
         captured["model"], captured["config"] = model, kwargs["args"].config
+        if args.perturb_ulps:
+            import numpy as np
+
+            rng = np.random.default_rng(0)
+            with torch.no_grad():
+                for p in model.parameters():
+                    u = torch.from_numpy(rng.uniform(-1, 1, tuple(p.shape)).astype(np.float64))
+                    p.copy_((p.double() * (1 + u * args.perturb_ulps * 2.0**-24)).float())
         captured["init"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         try:
             return orig_train(**kwargs)
@@ -189,6 +214,13 @@ def main(argv: list[str] | None = None) -> None:
     train_module.main(namespace)
     stats = None if args.no_init_stats else init_stats(train_module, original)
     write_dump(out, recorder, captured, cfg, stats, stubbed, original, sys.argv)
+    if grad_steps:
+        import numpy as np
+
+        grad_out = Path(args.grad_out) if args.grad_out else out / "grads.npz"
+        np.savez_compressed(grad_out, **{f"step{k}/{name}": v for k, d in
+                                         sorted(recorder.grads.items()) for name, v in d.items()})
+        print(f"gradients of steps {sorted(recorder.grads)} -> {grad_out}")
     print(f"{len(recorder.steps)} optimizer steps, {len(recorder.batches)} batches -> {out}")
 
 
