@@ -80,10 +80,24 @@ class _InterruptAt:
         return getattr(self.source, name)
 
 
+def _interrupt_at_call(fn, at: int):
+    """`fn` that sends the main thread SIGINT at its `at`-th call (handled on return of
+    pthread_kill, before `fn` runs)."""
+    calls = []
+
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == at:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        return fn(*args, **kwargs)
+    return wrapped
+
+
 @pytest.fixture(scope="module")
 def training(tmp_path_factory):
     """One recordings corpus (6 recordings, 9 steps an epoch at batch 8): a run that is
-    Ctrl-C'd at step 3 (with a second trainer tried meanwhile), then resumed to the end."""
+    Ctrl-C'd at step 3 (with a second trainer tried meanwhile), resumed and Ctrl-C'd at step
+    5 (during the step, after its batch was read), then resumed to the end."""
     import jax
 
     from lcasr_jax.train import loop
@@ -93,7 +107,7 @@ def training(tmp_path_factory):
     workdir = root / "workdir"
     cache = jax.config.jax_compilation_cache_dir
     jax.config.update("jax_compilation_cache_dir", str(root / "jax_cache"))
-    real = loop.make_source
+    real, real_put = loop.make_source, loop.put_batch
     box = {}
     # A suite started in the background (`make test &`) inherits SIGINT ignored, and the
     # trainer rightly keeps an ignored SIGINT ignored: give this process Ctrl-C back.
@@ -106,14 +120,23 @@ def training(tmp_path_factory):
             loop.train(cfg, workdir)
         loop.make_source = real
         interrupted = sorted(p.name for p in (workdir / "checkpoints").iterdir())
+        # resumed at 3, Ctrl-C while step 5 is handed to the devices (its batch read): no
+        # step 6 starts
+        loop.put_batch = _interrupt_at_call(real_put, 2)
+        with pytest.raises(KeyboardInterrupt), contextlib.redirect_stdout(said), \
+                contextlib.redirect_stderr(said):
+            loop.train(cfg, workdir)
+        loop.put_batch = real_put
+        interrupted_again = sorted(p.name for p in (workdir / "checkpoints").iterdir())
         summary = loop.train(cfg, workdir)
     finally:
-        loop.make_source = real
+        loop.make_source, loop.put_batch = real, real_put
         signal.signal(signal.SIGINT, previous)
         jax.config.update("jax_compilation_cache_dir", cache)
     return {"cfg": cfg, "workdir": workdir, "second": box["src"].second, "summary": summary,
             "said": said.getvalue(),
-            "interrupted": interrupted, "expected_steps": _steps_in_one_epoch(cfg)}
+            "interrupted": interrupted, "interrupted_again": interrupted_again,
+            "expected_steps": _steps_in_one_epoch(cfg)}
 
 
 def test_07_recordings_epoch_ends_when_every_chunk_was_trained(training):
@@ -146,14 +169,15 @@ def test_06_second_trainer_on_a_busy_workdir_is_refused(training):
 
 
 def test_11_sigint_checkpoints_and_says_how_to_resume(training, capsys):
-    # Ctrl-C comes while batch 3 is read: the run stops after the step in flight, 3 or (the
-    # loop reads a batch ahead since the fidelity merge: open on issue 24) 4, and the
-    # checkpoint it names is the one on disk.
-    (step,) = training["interrupted"]
-    assert step in ("3", "4")
-    assert "SIGINT: stopping after this step" in training["said"]
-    assert (f"checkpoint of step {step} saved in {training['workdir'] / 'checkpoints'}; run "
-            "the same command again to resume") in training["said"]
+    # Ctrl-C comes while batch 3 is read (its handler has run when pthread_kill returns, in
+    # the loader call, so no timing is involved): step 3 is the step in flight, it finishes
+    # and nothing after it starts; the checkpoint named is the one on disk.
+    assert training["interrupted"] == ["3"]
+    assert training["interrupted_again"] == ["3", "5"]  # keep=2
+    assert training["said"].count("SIGINT: stopping after this step") == 2
+    for step in ("3", "5"):
+        assert (f"checkpoint of step {step} saved in {training['workdir'] / 'checkpoints'}; "
+                "run the same command again to resume") in training["said"]
     lines = (training["workdir"] / "metrics.jsonl").read_text().splitlines()
     steps = [json.loads(line)["step"] for line in lines]
     assert steps == list(range(1, training["expected_steps"] + 1))  # nothing twice, no gap
