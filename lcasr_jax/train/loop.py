@@ -169,12 +169,13 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
     source = make_source(cfg)
     leg_prev = None  # the metadata of the model a leg started from (`legs`)
     if restored is None:
-        state, meta = create(), None
-        recordings_seen = 0
-        if cfg.train.init_from:
+        meta, recordings_seen = None, 0
+        if not cfg.train.init_from:
+            state = create()
+        else:
             from lcasr_jax.train.legs import start_from
 
-            state, leg_prev = start_from(cfg.train.init_from, state, cfg, shardings)
+            state, leg_prev = start_from(cfg.train.init_from, create, cfg, shardings)
             print(f"leg: weights from {cfg.train.init_from} ({leg_prev.get('legs', 0)} legs, "
                   f"{leg_prev.get('total_steps', leg_prev.get('step', 0))} steps before); "
                   "fresh optimizer state", flush=True)
