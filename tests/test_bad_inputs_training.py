@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from catalogue import REPO, fails, noise
+from compile_cache import persistent_cache
 from waits import HANG_S
 
 
@@ -98,20 +99,18 @@ def training(tmp_path_factory):
     """One recordings corpus (6 recordings, 9 steps an epoch at batch 8): a run that is
     Ctrl-C'd at step 3 (with a second trainer tried meanwhile), resumed and Ctrl-C'd at step
     5 (during the step, after its batch was read), then resumed to the end."""
-    import jax
-
     from lcasr_jax.train import loop
 
     root = tmp_path_factory.mktemp("train")
     cfg = _tiny_config(_corpus(root / "corpus", [14.0, 9.0, 22.0, 6.5, 17.0, 11.0]))
     workdir = root / "workdir"
-    cache = jax.config.jax_compilation_cache_dir
-    jax.config.update("jax_compilation_cache_dir", str(root / "jax_cache"))
     real, real_put = loop.make_source, loop.put_batch
     box = {}
     # A suite started in the background (`make test &`) inherits SIGINT ignored, and the
     # trainer rightly keeps an ignored SIGINT ignored: give this process Ctrl-C back.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    cache = contextlib.ExitStack()  # the resumed runs load the first run's programs
+    cache.enter_context(persistent_cache(root / "jax_cache"))
     try:
         loop.make_source = lambda c: box.setdefault("src", _InterruptAt(real(c), 3, workdir))
         said = io.StringIO()
@@ -132,7 +131,7 @@ def training(tmp_path_factory):
     finally:
         loop.make_source, loop.put_batch = real, real_put
         signal.signal(signal.SIGINT, previous)
-        jax.config.update("jax_compilation_cache_dir", cache)
+        cache.close()
     return {"cfg": cfg, "workdir": workdir, "second": box["src"].second, "summary": summary,
             "said": said.getvalue(),
             "interrupted": interrupted, "interrupted_again": interrupted_again,
