@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from catalogue import REPO, fails, noise
+from catalogue import REPO, fails, noise, run
 from compile_cache import persistent_cache
 from waits import HANG_S
 
@@ -195,11 +195,11 @@ def test_09_resume_with_changed_config_names_the_fields(training, capsys):
     assert "another --workdir" in msg and "torn" not in capsys.readouterr().out
 
 
-def _train_cli(tmp_path, *args):
-    return subprocess.run([sys.executable, "-m", "lcasr_jax.cli", "train",
-                           f"--config={REPO / 'experiments' / 'tiny.py'}",
-                           f"--workdir={tmp_path / 'w'}", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=HANG_S, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+def _train_cli(tmp_path, capsys, *args):
+    """(exit code, stdout, stderr lines) of `lcasr-jax train` on tiny.py, in-process (the
+    command run as a process: the second trainer of `training`)."""
+    return run(["train", f"--config={REPO / 'experiments' / 'tiny.py'}",
+                f"--workdir={tmp_path / 'w'}", *args], capsys)
 
 
 @pytest.mark.parametrize("arg, needle", [
@@ -213,22 +213,22 @@ def _train_cli(tmp_path, *args):
     ("--config.train.ctc_impl=pallas_interpret", "config.train.ctc_impl must be one of 'auto', "
                                                  "'xla', 'pallas_gpu', 'optax'"),
 ])
-def test_11_12_train_config_out_of_range(tmp_path, arg, needle):
-    done = _train_cli(tmp_path, arg)
-    err = [line for line in done.stderr.splitlines() if line.strip()]
-    assert done.returncode != 0 and 1 <= len(err) <= 3 and needle in err[-1], done.stderr
+def test_11_12_train_config_out_of_range(tmp_path, capsys, arg, needle):
+    code, _, err = _train_cli(tmp_path, capsys, arg)
+    assert code != 0 and 1 <= len(err) <= 3 and needle in err[-1], err
+    assert "Traceback" not in "\n".join(err)
     assert not (tmp_path / "w" / "checkpoints").exists()
 
 
 @pytest.mark.parametrize("arg, needle", [("--help", "--workdir"),
                                          ("--config.train.bogus=1", "bogus")])
-def test_12_train_help_and_unknown_field(tmp_path, arg, needle):
-    done = _train_cli(tmp_path, arg)
+def test_12_train_help_and_unknown_field(tmp_path, capsys, arg, needle):
+    code, out, err = _train_cli(tmp_path, capsys, arg)
     if arg == "--help":
-        assert done.returncode == 0 and needle in done.stdout, done.stderr
+        assert code == 0 and needle in out, err
         return
-    err = [line for line in done.stderr.splitlines() if line.strip()]
-    assert done.returncode != 0 and 1 <= len(err) <= 3, done.stderr
+    assert code != 0 and 1 <= len(err) <= 3, err
+    assert "Traceback" not in "\n".join(err)
     assert needle in err[-1] and "unknown" in err[-1].lower(), err
 
 
