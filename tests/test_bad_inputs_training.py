@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from catalogue import REPO, fails, noise
+from catalogue import REPO, fails, noise, run
+from compile_cache import persistent_cache
 from waits import HANG_S
 
 
@@ -80,24 +81,36 @@ class _InterruptAt:
         return getattr(self.source, name)
 
 
+def _interrupt_at_call(fn, at: int):
+    """`fn` that sends the main thread SIGINT at its `at`-th call (handled on return of
+    pthread_kill, before `fn` runs)."""
+    calls = []
+
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == at:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        return fn(*args, **kwargs)
+    return wrapped
+
+
 @pytest.fixture(scope="module")
 def training(tmp_path_factory):
     """One recordings corpus (6 recordings, 9 steps an epoch at batch 8): a run that is
-    Ctrl-C'd at step 3 (with a second trainer tried meanwhile), then resumed to the end."""
-    import jax
-
+    Ctrl-C'd at step 3 (with a second trainer tried meanwhile), resumed and Ctrl-C'd at step
+    5 (during the step, after its batch was read), then resumed to the end."""
     from lcasr_jax.train import loop
 
     root = tmp_path_factory.mktemp("train")
     cfg = _tiny_config(_corpus(root / "corpus", [14.0, 9.0, 22.0, 6.5, 17.0, 11.0]))
     workdir = root / "workdir"
-    cache = jax.config.jax_compilation_cache_dir
-    jax.config.update("jax_compilation_cache_dir", str(root / "jax_cache"))
-    real = loop.make_source
+    real, real_put = loop.make_source, loop.put_batch
     box = {}
     # A suite started in the background (`make test &`) inherits SIGINT ignored, and the
     # trainer rightly keeps an ignored SIGINT ignored: give this process Ctrl-C back.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    cache = contextlib.ExitStack()  # the resumed runs load the first run's programs
+    cache.enter_context(persistent_cache(root / "jax_cache"))
     try:
         loop.make_source = lambda c: box.setdefault("src", _InterruptAt(real(c), 3, workdir))
         said = io.StringIO()
@@ -106,14 +119,23 @@ def training(tmp_path_factory):
             loop.train(cfg, workdir)
         loop.make_source = real
         interrupted = sorted(p.name for p in (workdir / "checkpoints").iterdir())
+        # resumed at 3, Ctrl-C while step 5 is handed to the devices (its batch read): no
+        # step 6 starts
+        loop.put_batch = _interrupt_at_call(real_put, 2)
+        with pytest.raises(KeyboardInterrupt), contextlib.redirect_stdout(said), \
+                contextlib.redirect_stderr(said):
+            loop.train(cfg, workdir)
+        loop.put_batch = real_put
+        interrupted_again = sorted(p.name for p in (workdir / "checkpoints").iterdir())
         summary = loop.train(cfg, workdir)
     finally:
-        loop.make_source = real
+        loop.make_source, loop.put_batch = real, real_put
         signal.signal(signal.SIGINT, previous)
-        jax.config.update("jax_compilation_cache_dir", cache)
+        cache.close()
     return {"cfg": cfg, "workdir": workdir, "second": box["src"].second, "summary": summary,
             "said": said.getvalue(),
-            "interrupted": interrupted, "expected_steps": _steps_in_one_epoch(cfg)}
+            "interrupted": interrupted, "interrupted_again": interrupted_again,
+            "expected_steps": _steps_in_one_epoch(cfg)}
 
 
 def test_07_recordings_epoch_ends_when_every_chunk_was_trained(training):
@@ -146,14 +168,15 @@ def test_06_second_trainer_on_a_busy_workdir_is_refused(training):
 
 
 def test_11_sigint_checkpoints_and_says_how_to_resume(training, capsys):
-    # Ctrl-C comes while batch 3 is read: the run stops after the step in flight, 3 or (the
-    # loop reads a batch ahead since the fidelity merge: open on issue 24) 4, and the
-    # checkpoint it names is the one on disk.
-    (step,) = training["interrupted"]
-    assert step in ("3", "4")
-    assert "SIGINT: stopping after this step" in training["said"]
-    assert (f"checkpoint of step {step} saved in {training['workdir'] / 'checkpoints'}; run "
-            "the same command again to resume") in training["said"]
+    # Ctrl-C comes while batch 3 is read (its handler has run when pthread_kill returns, in
+    # the loader call, so no timing is involved): step 3 is the step in flight, it finishes
+    # and nothing after it starts; the checkpoint named is the one on disk.
+    assert training["interrupted"] == ["3"]
+    assert training["interrupted_again"] == ["3", "5"]  # keep=2
+    assert training["said"].count("SIGINT: stopping after this step") == 2
+    for step in ("3", "5"):
+        assert (f"checkpoint of step {step} saved in {training['workdir'] / 'checkpoints'}; "
+                "run the same command again to resume") in training["said"]
     lines = (training["workdir"] / "metrics.jsonl").read_text().splitlines()
     steps = [json.loads(line)["step"] for line in lines]
     assert steps == list(range(1, training["expected_steps"] + 1))  # nothing twice, no gap
@@ -172,11 +195,11 @@ def test_09_resume_with_changed_config_names_the_fields(training, capsys):
     assert "another --workdir" in msg and "torn" not in capsys.readouterr().out
 
 
-def _train_cli(tmp_path, *args):
-    return subprocess.run([sys.executable, "-m", "lcasr_jax.cli", "train",
-                           f"--config={REPO / 'experiments' / 'tiny.py'}",
-                           f"--workdir={tmp_path / 'w'}", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=HANG_S, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+def _train_cli(tmp_path, capsys, *args):
+    """(exit code, stdout, stderr lines) of `lcasr-jax train` on tiny.py, in-process (the
+    command run as a process: the second trainer of `training`)."""
+    return run(["train", f"--config={REPO / 'experiments' / 'tiny.py'}",
+                f"--workdir={tmp_path / 'w'}", *args], capsys)
 
 
 @pytest.mark.parametrize("arg, needle", [
@@ -190,22 +213,22 @@ def _train_cli(tmp_path, *args):
     ("--config.train.ctc_impl=pallas_interpret", "config.train.ctc_impl must be one of 'auto', "
                                                  "'xla', 'pallas_gpu', 'optax'"),
 ])
-def test_11_12_train_config_out_of_range(tmp_path, arg, needle):
-    done = _train_cli(tmp_path, arg)
-    err = [line for line in done.stderr.splitlines() if line.strip()]
-    assert done.returncode != 0 and 1 <= len(err) <= 3 and needle in err[-1], done.stderr
+def test_11_12_train_config_out_of_range(tmp_path, capsys, arg, needle):
+    code, _, err = _train_cli(tmp_path, capsys, arg)
+    assert code != 0 and 1 <= len(err) <= 3 and needle in err[-1], err
+    assert "Traceback" not in "\n".join(err)
     assert not (tmp_path / "w" / "checkpoints").exists()
 
 
 @pytest.mark.parametrize("arg, needle", [("--help", "--workdir"),
                                          ("--config.train.bogus=1", "bogus")])
-def test_12_train_help_and_unknown_field(tmp_path, arg, needle):
-    done = _train_cli(tmp_path, arg)
+def test_12_train_help_and_unknown_field(tmp_path, capsys, arg, needle):
+    code, out, err = _train_cli(tmp_path, capsys, arg)
     if arg == "--help":
-        assert done.returncode == 0 and needle in done.stdout, done.stderr
+        assert code == 0 and needle in out, err
         return
-    err = [line for line in done.stderr.splitlines() if line.strip()]
-    assert done.returncode != 0 and 1 <= len(err) <= 3, done.stderr
+    assert code != 0 and 1 <= len(err) <= 3, err
+    assert "Traceback" not in "\n".join(err)
     assert needle in err[-1] and "unknown" in err[-1].lower(), err
 
 

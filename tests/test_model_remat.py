@@ -3,6 +3,8 @@ and under bf16 compute the logits stay bf16 (what the CTC keeps for its backward
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -16,9 +18,25 @@ CFG = ModelConfig(n_layers=2, d_model=32, n_heads=2, head_dim=16, subsampling_co
                   vocab_size=30, self_conditioning=True)
 
 
+# Only LLVM's effort is lowered (XLA's passes, remat's among them, all run): these programs
+# run once, and compiling them dominates the test.
+_QUICK = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+@functools.cache
+def _variables():
+    """One set of weights for every policy and dtype (the weights are params, whatever the
+    compute dtype); initialised under jit, one compile instead of one per op."""
+    spec = jnp.zeros((2, 80, 64), jnp.float32)
+    return jax.jit(SCConformerXL(CFG, remat=False).init)(jax.random.PRNGKey(0), spec)
+
+
 def _loss_and_grads(remat: bool | str, dtype, spec, lengths, targets, target_lengths):
     model = SCConformerXL(CFG, dtype=dtype, remat=remat)
-    variables = model.init(jax.random.PRNGKey(0), spec[:, :, :64])
+    variables = _variables()
+    # Same parameter names with remat on and off: checkpoints move between them.
+    assert jax.tree.structure(jax.eval_shape(model.init, jax.random.PRNGKey(0), spec)) == \
+        jax.tree.structure(variables)
 
     def loss(params):
         out, _ = model.apply({**variables, "params": params}, spec, lengths,
@@ -27,7 +45,8 @@ def _loss_and_grads(remat: bool | str, dtype, spec, lengths, targets, target_len
                                   blank_id=CFG.num_classes - 1, implementation="xla").sum()
         return ctc(out["final_posteriors"]) + sum(map(ctc, out["intermediate_logits"])), out
 
-    (value, out), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(variables["params"])
+    step = jax.jit(jax.value_and_grad(loss, has_aux=True)).lower(variables["params"])
+    (value, out), grads = step.compile(_QUICK)(variables["params"])
     return value, grads, out
 
 

@@ -29,9 +29,10 @@ def leg_metadata(step: int, recordings_seen: int, sequence: dict[str, Any],
             "legs": int(prev.get("legs", 0)) + 1, "sequence": sequence}
 
 
-def start_from(path: str, state: Any, cfg: Any, shardings: Any) -> tuple[Any, dict[str, Any]]:
-    """state with params/batch_stats from the model dir `path` and a fresh optimizer state
-    for them; returns (state, the dir's metadata)."""
+def start_from(path: str, create: Any, cfg: Any, shardings: Any) -> tuple[Any, dict[str, Any]]:
+    """create()'s state with params/batch_stats from the model dir `path` and a fresh
+    optimizer state for them; returns (state, the dir's metadata). Another model's dir is
+    refused before `create` runs (nothing is compiled for it)."""
     from lcasr_jax.checkpoints.store import load_config, load_model_dir
     from lcasr_jax.model.config import ModelConfig
     from lcasr_jax.train.optim import make_optimizer
@@ -42,6 +43,7 @@ def start_from(path: str, state: Any, cfg: Any, shardings: Any) -> tuple[Any, di
         diff = [k for k in want.to_dict() if mcfg.to_dict().get(k) != want.to_dict()[k]]
         raise ValueError(f"train.init_from={path}: its model differs from this config's "
                          f"(fields {', '.join(diff)})")
+    state = create()
 
     def like(new, ref, sh):
         if jax.tree.structure(new) != jax.tree.structure(ref):

@@ -131,8 +131,9 @@ def train(cfg: Any, workdir: str | Path) -> dict[str, Any]:
     At the end the model is also written to WORKDIR/model (load_pretrained-able) in
     `checkpoint.export_dtype` ('' = no export). The config is validated first
     (`train.config.check`); the workdir is locked for the run (a second trainer is
-    refused, naming the holder's PID). SIGINT/SIGTERM stop the run after the current step:
-    it is checkpointed, and KeyboardInterrupt is raised after saying how to resume.
+    refused, naming the holder's PID). SIGINT/SIGTERM stop the run after the current step (the one
+    whose batch is being read or trained; with one process, a signal between steps starts
+    no other): it is checkpointed, and KeyboardInterrupt is raised after saying how to resume.
     """
     check_config(cfg)
     try:
@@ -168,12 +169,13 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
     source = make_source(cfg)
     leg_prev = None  # the metadata of the model a leg started from (`legs`)
     if restored is None:
-        state, meta = create(), None
-        recordings_seen = 0
-        if cfg.train.init_from:
+        meta, recordings_seen = None, 0
+        if not cfg.train.init_from:
+            state = create()
+        else:
             from lcasr_jax.train.legs import start_from
 
-            state, leg_prev = start_from(cfg.train.init_from, state, cfg, shardings)
+            state, leg_prev = start_from(cfg.train.init_from, create, cfg, shardings)
             print(f"leg: weights from {cfg.train.init_from} ({leg_prev.get('legs', 0)} legs, "
                   f"{leg_prev.get('total_steps', leg_prev.get('step', 0))} steps before); "
                   "fresh optimizer state", flush=True)
@@ -228,13 +230,17 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
         if time_up:
             reason = "interrupted" if interrupted else "time_limit"
             break
-        interrupted = stop.is_set()
+        if jax.process_count() == 1 and stop.is_set():  # came after the last batch was read
+            reason = "interrupted"
+            break
         loss_norm = None
         if plan is not None:
             planned = plan.next_step()
             if planned is None:
                 epochs_done = plan.epochs_done()
                 break
+            # read after the batch: a Ctrl-C while it was read stops the run after this step
+            interrupted = stop.is_set()
             batch, frames, batch_size = planned.batch, planned.seq_len, planned.batch_size
             lr, loss_norm = np.float32(planned.lr), np.float32(planned.loss_norm)
             recordings_seen, epoch = planned.recordings_seen, planned.epoch
@@ -244,6 +250,7 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
         else:
             frames, batch_size = seq.cur_sequence_length, seq.cur_batch_size
             batch, info = source.next_batch(frames, batch_size)
+            interrupted = stop.is_set()  # after the read, as above; every process agrees
             recordings, frames_valid, epoch, time_up, epochs_done = hosts.exchange_progress(
                 info["recordings"], int(batch["lengths"].sum()), info["epoch"],
                 interrupted or 0 < time_limit <= time.time() - t_start, jax.process_count(),
@@ -277,8 +284,8 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
         if step % cfg.checkpoint.every_steps == 0:
             ckpt.save(step, state, meta_now())
             last_saved = step
-    if last_saved != step:
-        ckpt.save(step, state, meta_now())
+    if last_saved != step or (reason == "interrupted" and restored is None and step == 0):
+        ckpt.save(step, state, meta_now())  # Ctrl-C before step 1 too: the message names it
     ckpt.wait()
     ckpt.close()
     log.close()
