@@ -155,6 +155,9 @@ EOF
     --config.sequence.max_sequence_length=16384 --config.optim.warmup_steps=300 \
     --config.train.max_epochs="$EPOCHS" --config.train.batching=original \
     --config.train.nonfinite=skip --config.log.every_steps=1 $OURS_EXTRA 2>&1 | grep -v -i warn | tail -3 || true
+  # the curves first: they come back even if the evaluation runs out of time
+  [ "$WHO" != ours ] && cp "$D/original/steps.npz" "$OUT/seed$S/original_steps.npz" 2>/dev/null || true
+  [ "$WHO" != original ] && cp "$D/ours/metrics.jsonl" "$OUT/seed$S/ours_metrics.jsonl" 2>/dev/null || true
   whos="original ours"; [ "$WHO" != both ] && whos=$WHO
   for who in $whos; do
     m=$D/${who}_model; [ "$who" = ours ] && m=$D/ours/model
@@ -165,8 +168,6 @@ EOF
         --out "$OUT/seed$S/eval_${who}_$ctx" --quiet 2>&1 | tail -2
     done
   done
-  [ "$WHO" != ours ] && cp "$D/original/steps.npz" "$OUT/seed$S/original_steps.npz" 2>/dev/null || true
-  [ "$WHO" != original ] && cp "$D/ours/metrics.jsonl" "$OUT/seed$S/ours_metrics.jsonl" 2>/dev/null || true
   ;;
 seeds)
   pids=()
