@@ -23,9 +23,19 @@ from lcasr_jax.data.alignments import Recording, Words, write_recording
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = """
-import json, sys
+import json, os, sys, time
 import jax
+import jax._src.compiler as compiler
 port, index, workdir, data, steps, patience = sys.argv[1:]
+late = float(os.environ.get("LATE_TRAIN_STEP_S", 0))
+if late and index == "1":  # this process compiles the train step `late` s slower
+    compile_now = compiler.compile_or_get_cached
+    def compile_late(backend, module, *args, **kwargs):
+        out = compile_now(backend, module, *args, **kwargs)
+        if "train_step" in str(module.operation.attributes["sym_name"]):
+            time.sleep(late)
+        return out
+    compiler.compile_or_get_cached = compile_late
 jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=int(index),
                            initialization_timeout=int(patience),  # tests/waits.py
                            shutdown_timeout_seconds=int(patience))
@@ -58,8 +68,9 @@ def recordings(tmp_path_factory) -> Path:
     return root
 
 
-def _run(workdir: Path, data: Path, steps: int, cache: Path) -> list[dict]:
-    """Both processes' summaries (and their stdout) of `train` to max_steps=steps."""
+def _run(workdir: Path, data: Path, steps: int, cache: Path, late_s: float = 0) -> list[dict]:
+    """Both processes' summaries (and their stdout) of `train` to max_steps=steps; process 1
+    compiles the train step `late_s` seconds slower."""
     with socket.socket() as s:
         s.bind(("localhost", 0))
         port = s.getsockname()[1]
@@ -67,7 +78,7 @@ def _run(workdir: Path, data: Path, steps: int, cache: Path) -> list[dict]:
                XLA_FLAGS="--xla_force_host_platform_device_count=2",
                JAX_COMPILATION_CACHE_DIR=str(cache),  # the second run reuses compilations
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", LATE_TRAIN_STEP_S=str(late_s))
     logs = [workdir.parent / f"{workdir.name}.{steps}.{i}.log" for i in range(2)]
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(port), str(i), str(workdir),
                                str(data), str(steps), str(HANG_S)], cwd=REPO, env=env,
@@ -114,7 +125,9 @@ def test_two_processes_resume_each_from_its_own_loader_state(tmp_path, recording
     assert sorted(_losses(tmp_path / "run")) == [1, 2, 3]
     meta = json.loads((tmp_path / "run" / "checkpoints" / "3" / "meta" / "metadata").read_text())
     assert [s["process_index"] for s in meta["data"]] == [0, 1]
-    resumed = _run(tmp_path / "run", recordings, 5, cache)  # each loads its own state
+    # each loads its own state; one process starts late: past gloo's fixed 30-s rendezvous,
+    # which the processes must meet within (a loaded machine, issue 24 case 18)
+    resumed = _run(tmp_path / "run", recordings, 5, cache, late_s=35)
     seen = meta["recordings_seen"]
     assert all(f"resumed from {tmp_path / 'run' / 'checkpoints' / '3'} (step 3, {seen} "
                "recordings seen)" in r["stdout"] for r in resumed)

@@ -25,6 +25,7 @@ from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.data.sources import make_source
 from lcasr_jax.data.tokenizer import default_tokenizer
 from lcasr_jax.decode import greedy_texts
+from lcasr_jax.distributed import started_together
 from lcasr_jax.files import atomic_write, hold_lock
 from lcasr_jax.interrupts import deferred_signals
 from lcasr_jax.sharding import make_mesh, put_batch
@@ -205,7 +206,8 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
     if meta is not None:
         leg_prev = meta.get("leg_prev")
     total_recordings = source.total_recordings() * int(cfg.train.max_epochs)
-    train_step = step_lib.jit_train_step(model, cfg, mesh, shardings)
+    train_step = started_together(step_lib.jit_train_step(model, cfg, mesh, shardings),
+                                  "train_step")
     step = int(jax.device_get(state.step))
     if meta is not None:
         print(f"resumed from {ckpt.directory / str(step)} (step {step}, "
