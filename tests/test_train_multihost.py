@@ -33,6 +33,7 @@ if late and index == "1":  # this process compiles the train step `late` s slowe
     def compile_late(backend, module, *args, **kwargs):
         out = compile_now(backend, module, *args, **kwargs)
         if "train_step" in str(module.operation.attributes["sym_name"]):
+            print("compiled the train step late", flush=True)
             time.sleep(late)
         return out
     compiler.compile_or_get_cached = compile_late
@@ -128,6 +129,8 @@ def test_two_processes_resume_each_from_its_own_loader_state(tmp_path, recording
     # each loads its own state; one process starts late: past gloo's fixed 30-s rendezvous,
     # which the processes must meet within (a loaded machine, issue 24 case 18)
     resumed = _run(tmp_path / "run", recordings, 5, cache, late_s=35)
+    # the delay hooks a private jax function: a jax that moved it must fail here, not pass
+    assert ["compiled the train step late" in r["stdout"] for r in resumed] == [False, True]
     seen = meta["recordings_seen"]
     assert all(f"resumed from {tmp_path / 'run' / 'checkpoints' / '3'} (step 3, {seen} "
                "recordings seen)" in r["stdout"] for r in resumed)
