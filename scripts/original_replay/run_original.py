@@ -18,6 +18,7 @@ checkpoints go to --work (default DIR/work).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -123,6 +124,11 @@ def make_config(args: argparse.Namespace, work: Path, pairs: Path):
     cfg = OmegaConf.load(args.config) if args.config else OmegaConf.create(TINY_CONFIG)
     if args.model_template:
         cfg.model = OmegaConf.load(Path(args.original) / args.model_template).model
+    if args.device == "cuda" and importlib.util.find_spec("flash_attn") is None:
+        # The original's CUDA path assumes flash-attn: without it, a batch of unequal
+        # lengths fails in torch's SDPA (a flash-style (batch, time) mask). Its own
+        # `flash_attn` model switch selects the masked SDPA path instead.
+        cfg.model.flash_attn = False
     cfg.data.path = str(pairs)
     cfg.checkpointing.dir = str(work / "checkpoints")
     cfg.checkpointing.save_every_n_steps = 10**9
