@@ -161,3 +161,40 @@ def test_cudnn_falls_back_in_the_resolver_only():
     x = jnp.zeros((1, 8, 1, 16), jnp.float32)
     with pytest.raises(ValueError, match="16-bit"):  # never a silent hand-over inside
         cudnn_attention(x, x, x)
+
+
+def test_cudnn_never_sees_a_zero_length_row(monkeypatch):
+    """cuDNN's backward turns a zero-length row into NaN gradients (it did on an H100 for
+    every padded row of the original's lockstep tail steps). The wrapper hands cuDNN at
+    least one key per row and zeroes such a row's output, so its gradient is exactly zero
+    and the other rows match the float64 reference. (The cuDNN call is replaced by XLA's
+    implementation of the same API, which records the lengths cuDNN would get.)"""
+    from lcasr_jax.kernels.attention import cudnn
+
+    seen = []
+    real = jax.nn.dot_product_attention
+
+    def recording(*args, implementation=None, **kw):
+        seen.append((np.asarray(kw["query_seq_lengths"]), np.asarray(kw["key_value_seq_lengths"])))
+        return real(*args, implementation="xla", **kw)
+
+    monkeypatch.setattr(cudnn.jax.nn, "dot_product_attention", recording)
+    rng = np.random.default_rng(0)
+    q, k, v, do = (rng.standard_normal((3, 8, 2, 16)).astype(np.float32) for _ in range(4))
+    lengths = np.array([8, 0, 5])
+
+    def loss(q, k, v):
+        out = cudnn.cudnn_attention(q, k, v, jnp.asarray(lengths))
+        return jnp.sum(out.astype(jnp.float32) * do), out
+
+    bf = [jnp.asarray(x, jnp.bfloat16) for x in (q, k, v)]
+    (_, out), grads = jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)(*bf)
+    assert all(ql.min() >= 1 and kl.min() >= 1 for ql, kl in seen)
+    ref_out, ref_grads = ref_attention(*(np.asarray(x, np.float32) for x in bf), lengths,
+                                       (-1, -1), do)
+    assert np.all(np.asarray(out[1], np.float32) == 0)
+    np.testing.assert_allclose(np.asarray(out, np.float32), ref_out, atol=0.05)
+    for g, ref in zip(grads, ref_grads, strict=True):
+        g = np.asarray(g, np.float32)
+        assert np.isfinite(g).all() and np.all(g[1] == 0)
+        np.testing.assert_allclose(g, ref, atol=0.1)
