@@ -18,8 +18,26 @@
 #   bash scripts/device_train_parity.sh seeds      (b) instead of the two `seed` calls: both
 #      trainers x seeds 1 and 2 at once on the one GPU (a 6L-256D model leaves it mostly
 #      idle; the comparison is loss against recordings seen, so sharing the card changes
-#      no number, only the wall time): one call; logs in $OUT/seed<S>_<who>.log
-# then here: python scripts/original_replay/parity_report.py OUT_SEED1 OUT_SEED2 --out docs/
+#      no number, only the wall time): one call; logs in results.tgz (logs/seed<S>_<who>.log)
+# then here (each call's files in its own folder CALL*; see "What comes back"):
+#   mkdir -p R && for t in CALL*/results.tgz CALL*/seed?.tgz; do tar -C R -xzf "$t"; done
+#   python scripts/original_replay/parity_report.py R --out docs/
+#
+# What comes back: the run tool returns at most 8 files from $OUT (hidden lock files count
+# too), each <= 16 MiB, <= 64 MiB in all, <= 2 folders deep; the rest is dropped silently.
+# So eval dirs, results tables and their locks live under $WORK/results, and only these
+# land in $OUT (each stage ends with a count: scripts/out_limits.sh):
+#   replay  (6): log.txt, ours_steps.jsonl, original_steps.npz, original_meta.json,
+#                deviation.json, loss_curves.png
+#   data    (2): log.txt, data.txt
+#   seed S  (4): log.txt, seed<S>_original_steps.npz, seed<S>_ours_metrics.jsonl (the curves,
+#                copied as soon as each trainer stops), seed<S>.tgz (seed<S>/: both curves,
+#                eval_<who>_<ctx>/ with the WER .json and per-recording tables)
+#   seeds   (7): log.txt, seed{1,2}_original_steps.npz, seed{1,2}_ours_metrics.jsonl,
+#                wer.txt (every WER, one line each), results.tgz (seed1/, seed2/ as above,
+#                logs/seed<S>_<who>.log); packed at SEEDS_BUDGET_S (540 s) even if a run
+#                still goes on
+# Anything over 15 MiB is split into NAME.part-aa, NAME.part-ab, ...: `cat NAME.part-* > NAME`.
 #
 # (a) run_original.py under CUDA autocast bf16 (6L-256D model section, the replay corpus of
 #     40 recordings, 3 epochs: >= 200 optimizer steps) and run_ours.py on the same batches
@@ -31,7 +49,7 @@
 #     lr 3e-3, the same for both trainers (same recordings seen); held-out WER on the test
 #     split at 10 s, 160 s and the whole recording (averaged moving window, overlap 0.875).
 # Knobs (env): WORK (/tmp/parity), HOURS (12), TEST_HOURS (1), MINUTES (5), EPOCHS (3),
-# TORCH_DEVICE (cuda; cpu for a smoke run here), INCREASE (64:
+# TORCH_DEVICE (cuda; cpu for a smoke run here), SEEDS_BUDGET_S (540), INCREASE (64:
 # recordings per sequence-length stage), LIMIT_S (200: each trainer's training-time limit
 # in `seed`; a run cut by it is evaluated as it stands and
 # the log says so: then lower HOURS or EPOCHS, the budget must be the same recordings),
@@ -54,7 +72,7 @@ LIMIT_S=${LIMIT_S:-200}
 OURS_SET=${OURS_SET:-}
 OURS_EXTRA=${OURS_EXTRA:-}
 TEMPLATE=exp/configs/paper_templates/exp_set_rot_encodings_6l_256.yaml
-R=scripts/original_replay
+RO=scripts/original_replay
 
 if [ "$STAGE" = "--fetch" ]; then
   plats=()
@@ -71,6 +89,8 @@ if [ "$STAGE" = "--fetch" ]; then
 fi
 
 mkdir -p "$OUT" "$WORK"
+. scripts/out_limits.sh
+RES=$WORK/results  # what results.tgz / seed<S>.tgz hold
 # once per machine; stages may run at once (`seeds`, or `replay` beside `data`)
 exec 9>/tmp/site.lock; flock 9
 if [ ! -f /tmp/site/.installed ]; then
@@ -80,21 +100,21 @@ if [ ! -f /tmp/site/.installed ]; then
 fi
 flock -u 9
 export PYTHONPATH=.:/tmp/site PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
-exec > >(tee -a "$OUT/log.txt") 2>&1
-{ date -u; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-  python3 -c 'import jax, torch; print("jax", jax.__version__, "torch", torch.__version__)'
-} | tee "$OUT/versions.txt"
+# a `seed` run started by `seeds` (SUB=1) writes only to its log under $RES/logs
+[ "${SUB:-0}" = 1 ] || exec > >(tee -a "$OUT/log.txt") 2>&1
+date -u; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+python3 -c 'import jax, torch; print("jax", jax.__version__, "torch", torch.__version__)'
 
 case "$STAGE" in
 replay)
   rep=$WORK/replay_bf16
   rm -rf "$rep"
-  timeout 240 python3 $R/run_original.py --original .original --out "$rep" --device cuda \
+  timeout 240 python3 $RO/run_original.py --original .original --out "$rep" --device cuda \
     --dtype bfloat16 --model-template $TEMPLATE --corpus-n 40 --max-epochs 3 \
     --snapshots '' --no-init-stats | grep -v -E '^(chunk|loss:)' | tail -5
-  timeout 280 python3 $R/run_ours.py --replay "$rep" --dtype bfloat16 \
+  timeout 280 python3 $RO/run_ours.py --replay "$rep" --dtype bfloat16 \
     --out "$OUT/ours_steps.jsonl" $OURS_SET
-  python3 $R/compare_curves.py --replay "$rep" --ours "$OUT/ours_steps.jsonl" --out "$OUT"
+  python3 $RO/compare_curves.py --replay "$rep" --ours "$OUT/ours_steps.jsonl" --out "$OUT"
   cp "$rep/steps.npz" "$OUT/original_steps.npz"
   cp "$rep/meta.json" "$OUT/original_meta.json"
   ;;
@@ -111,14 +131,15 @@ data)
   rs=$(python3 -m lcasr_jax.cli data cache --help | grep -q -- --resampler \
     && echo "--resampler torchaudio" || true)
   python3 -m lcasr_jax.cli data cache "$WORK/synth" $rs
-  python3 $R/export_original.py --kind recordings --src "$WORK/synth" --split train \
+  python3 $RO/export_original.py --kind recordings --src "$WORK/synth" --split train \
     --out "$WORK/original_format" | tail -1
   du -sh "$WORK"/* | tee "$OUT/data.txt"
   ;;
 seed)
   S=${2:?seed number}
   D=$WORK/seed$S
-  mkdir -p "$D" "$OUT/seed$S"
+  R=$RES/seed$S  # the old $OUT/seed<S>: parity_report.py reads this layout
+  mkdir -p "$D" "$R"
   WHO=${3:-both}
   [ "$WHO" = ours ] || cat >"$D/original.yaml" <<EOF
 model_class: SCConformerXL
@@ -137,47 +158,85 @@ training: {batch_size: 16, backprop_every: 1, backwards_every: 1, max_seq_len: 0
 model: {}
 EOF
   if [ "$WHO" != ours ]; then  # the original: its own main()/train(), steps recorded
-    rm -rf "$D/original"
-    python3 $R/run_original.py --original .original --out "$D/original" --device "${TORCH_DEVICE:-cuda}" \
+    rm -rf "$D/original" "$D/original_model"
+    python3 $RO/run_original.py --original .original --out "$D/original" --device "${TORCH_DEVICE:-cuda}" \
       --dtype bfloat16 --config "$D/original.yaml" --model-template $TEMPLATE \
       --corpus "$WORK/original_format/audio_txt_pairs.json" --max-epochs "$EPOCHS" \
       --time-limit-s "$LIMIT_S" --snapshots '' --no-init-stats 2>&1 \
       | grep -v -E '^(chunk|loss:)' | tr '\r' '\n' | grep -v '^\s*$' | tail -3 || true
-    ck=$(ls -t "$D/original/work/checkpoints"/step_*.pt 2>/dev/null | head -1)
-    [ -n "$ck" ] && python3 -m lcasr_jax.cli convert "$ck" "$D/original_model" --overwrite
+    # the curve first: it comes back even if the evaluation runs out of time
+    if cp "$D/original/steps.npz" "$R/original_steps.npz" 2>/dev/null; then
+      cp "$R/original_steps.npz" "$OUT/seed${S}_original_steps.npz"
+    else echo "original: no steps.npz"; fi
+    # run_original.py's released-format copy ({'model', 'config': plain dict}); the
+    # original's own step_N.pt pickles its OmegaConf object, which `convert` refuses
+    ck=$D/original/work/released.pt
+    if [ -f "$ck" ]; then
+      python3 -m lcasr_jax.cli convert "$ck" "$D/original_model" --overwrite 2>&1 | tail -2 || true
+    else echo "original: no $ck"; fi
   fi
   # ours: the paper config with the same schedule and the original's batching
-  [ "$WHO" != original ] && python3 -m lcasr_jax.cli train --time-limit-s "$LIMIT_S" \
-    --config experiments/paper.py:rb_6l_256d_8h --workdir "$D/ours" \
-    --config.data.kind=recordings --config.data.path="$WORK/synth" --config.seed="$S" \
-    --config.sequence.length=512 --config.sequence.batch_size=16 \
-    --config.sequence.increase_every="$INCREASE" --config.sequence.stop_after=1000000000 \
-    --config.sequence.max_sequence_length=16384 --config.optim.warmup_steps=300 \
-    --config.train.max_epochs="$EPOCHS" --config.train.batching=original \
-    --config.train.nonfinite=skip --config.log.every_steps=1 $OURS_EXTRA 2>&1 | grep -v -i warn | tail -3 || true
-  # the curves first: they come back even if the evaluation runs out of time
-  [ "$WHO" != ours ] && cp "$D/original/steps.npz" "$OUT/seed$S/original_steps.npz" 2>/dev/null || true
-  [ "$WHO" != original ] && cp "$D/ours/metrics.jsonl" "$OUT/seed$S/ours_metrics.jsonl" 2>/dev/null || true
+  if [ "$WHO" != original ]; then
+    rm -rf "$D/ours"
+    # shellcheck disable=SC2086
+    python3 -m lcasr_jax.cli train --time-limit-s "$LIMIT_S" \
+      --config experiments/paper.py:rb_6l_256d_8h --workdir "$D/ours" \
+      --config.data.kind=recordings --config.data.path="$WORK/synth" --config.seed="$S" \
+      --config.sequence.length=512 --config.sequence.batch_size=16 \
+      --config.sequence.increase_every="$INCREASE" --config.sequence.stop_after=1000000000 \
+      --config.sequence.max_sequence_length=16384 --config.optim.warmup_steps=300 \
+      --config.train.max_epochs="$EPOCHS" --config.train.batching=original \
+      --config.train.nonfinite=skip --config.log.every_steps=1 $OURS_EXTRA 2>&1 \
+      | grep -v -i warn | tail -3 || true
+    if cp "$D/ours/metrics.jsonl" "$R/ours_metrics.jsonl" 2>/dev/null; then
+      cp "$R/ours_metrics.jsonl" "$OUT/seed${S}_ours_metrics.jsonl"
+    else echo "ours: no metrics.jsonl"; fi
+  fi
   whos="original ours"; [ "$WHO" != both ] && whos=$WHO
   for who in $whos; do
     m=$D/${who}_model; [ "$who" = ours ] && m=$D/ours/model
     [ -e "$m" ] || { echo "$who: no model"; continue; }
     for ctx in 1000 16000 360000; do
+      rm -rf "$R/eval_${who}_$ctx"
       python3 -m lcasr_jax.cli eval --checkpoint "$m" --dataset synth --data-dir "$WORK/synth" \
         --split test --seq-len $ctx --overlap-ratio 0.875 --mode averaged_moving_window \
-        --out "$OUT/seed$S/eval_${who}_$ctx" --quiet 2>&1 | tail -2
+        --out "$R/eval_${who}_$ctx" --quiet 2>&1 | tail -2
     done
   done
+  [ "${SUB:-0}" = 1 ] || out_pack "$OUT/seed$S.tgz" "$RES" "seed$S"
   ;;
 seeds)
+  t0=$(date +%s)
+  rm -rf "$RES" && mkdir -p "$RES/logs"
   pids=()
   for S in 1 2; do for who in original ours; do
-    OUT=$OUT bash "$0" seed "$S" "$who" >"$OUT/seed${S}_$who.log" 2>&1 & pids+=($!)
+    SUB=1 OUT=$OUT bash "$0" seed "$S" "$who" >"$RES/logs/seed${S}_$who.log" 2>&1 & pids+=($!)
   done; done
-  rc=0; for p in "${pids[@]}"; do wait "$p" || rc=1; done
-  tail -n 4 "$OUT"/seed*_*.log
+  rc=0
+  for p in "${pids[@]}"; do  # until SEEDS_BUDGET_S, then pack what there is
+    while kill -0 "$p" 2>/dev/null && [ $(( $(date +%s) - t0 )) -lt "${SEEDS_BUDGET_S:-540}" ]; do
+      sleep 2; done
+    if kill -0 "$p" 2>/dev/null; then echo "a seeds run still going at ${SEEDS_BUDGET_S:-540} s"; rc=1
+    else wait "$p" || rc=1; fi
+  done
+  tail -n 4 "$RES"/logs/seed*_*.log
+  # every WER in one small file (the eval dirs travel in results.tgz)
+  python3 - "$RES" <<'PY' | tee "$OUT/wer.txt"
+import json, sys
+from pathlib import Path
+for j in sorted(Path(sys.argv[1]).glob("seed*/eval_*_*/*.json")):
+    try:
+        w = json.loads(j.read_text()).get("overall", {}).get("wer")
+    except (ValueError, AttributeError):
+        continue
+    if w is not None:
+        print(j.parent.parent.name, j.parent.name, f"WER {w:.4f}")
+PY
+  out_pack "$OUT/results.tgz" "$RES" seed1 seed2 logs
+  out_check
   [ "$rc" = 0 ] || { echo "a seeds run failed"; exit 1; }
   ;;
 *) echo "unknown stage $STAGE"; exit 2 ;;
 esac
+[ "${SUB:-0}" = 1 ] || [ "$STAGE" = seeds ] || out_check
 echo "stage $STAGE done: $(date -u)"

@@ -13,7 +13,11 @@ One deliberate difference from a CPU run of exp/train.py: its `torch.cuda.amp.Gr
 is disabled without CUDA (then an infinite CTC loss would poison the weights); the replay
 uses `torch.amp.GradScaler(<device>)`, which skips such steps as the published GPU runs did.
 Writes under DIR the fixture files (dump.py); the corpus, config and the original's own
-checkpoints go to --work (default DIR/work).
+checkpoints go to --work (default DIR/work). When train() ends (its last epoch, --steps or
+--time-limit-s), the trained model is also written as a checkpoint in the released format,
+--released (default WORK/released.pt): {'model': state_dict, 'config': plain dict}, which
+`lcasr-jax convert` reads (the original's own step_N.pt pickles its OmegaConf object, which
+our safe loader refuses).
 """
 from __future__ import annotations
 
@@ -90,6 +94,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--work", default=None,
                     help="scratch folder for the corpus, config and the original's own "
                          "checkpoints (default OUT/work)")
+    ap.add_argument("--released", default=None,
+                    help="where the trained model goes in the released checkpoint format "
+                         "(default WORK/released.pt)")
     ap.add_argument("--model-template", default=None,
                     help="take the model section from this original YAML (relative to "
                          "--original), e.g. " + PAPER_TEMPLATES["6L-256D"])
@@ -139,6 +146,20 @@ def make_config(args: argparse.Namespace, work: Path, pairs: Path):
     return cfg
 
 
+def save_released(model, config, path: Path) -> None:
+    """The model as a released checkpoint: {'model': state_dict, 'config': plain dict}."""
+    import torch
+    from omegaconf import OmegaConf
+
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    plain = OmegaConf.to_container(config, resolve=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"model": state, "config": plain}, tmp)
+    tmp.replace(path)
+    print(f"released-format checkpoint -> {path}")
+
+
 def init_stats(train_module, original: Path) -> dict:
     """Mean and std (float64) of every tensor of fresh paper-shaped models, seeded as main()."""
     import torch
@@ -179,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     pairs = (Path(args.corpus).resolve() if args.corpus else write_original_format(
         work / "corpus", recordings(args.corpus_seed, args.corpus_n)))
     cfg = make_config(args, work, pairs)
+    released = Path(args.released).resolve() if args.released else work / "released.pt"
     train_module, stubbed = import_original_train(original)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -202,7 +224,9 @@ def main(argv: list[str] | None = None) -> None:
                     p.copy_((p.double() * (1 + u * args.perturb_ulps * 2.0**-24)).float())
         captured["init"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         try:
-            return orig_train(**kwargs)
+            result = orig_train(**kwargs)
+            save_released(model, kwargs["args"].config, released)
+            return result
         except StopReplay as stop:
             print(f"stopped after {stop.args[0]} optimizer steps (--steps / --time-limit-s)")
             last = recorder.steps[-1]
@@ -211,6 +235,7 @@ def main(argv: list[str] | None = None) -> None:
                 podcast_step=last["cur_podcast"], config=kwargs["args"].config,
                 sequence_scheduler=kwargs["sequence_scheduler"], seen_ids=kwargs["seen_ids"],
                 epoch=last["epoch"])
+            save_released(model, kwargs["args"].config, released)
             return model
 
     train_module.train = train
