@@ -200,7 +200,7 @@ EOF
       rm -rf "$R/eval_${who}_$ctx"
       python3 -m lcasr_jax.cli eval --checkpoint "$m" --dataset synth --data-dir "$WORK/synth" \
         --split test --seq-len $ctx --overlap-ratio 0.875 --mode averaged_moving_window \
-        --out "$R/eval_${who}_$ctx" --quiet 2>&1 | tail -2
+        --out "$R/eval_${who}_$ctx" --quiet 2>&1 | tail -2 || echo "eval $who $ctx failed"
     done
   done
   [ "${SUB:-0}" = 1 ] || out_pack "$OUT/seed$S.tgz" "$RES" "seed$S"
