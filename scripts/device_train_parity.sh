@@ -83,6 +83,7 @@ if [ "$STAGE" = "--fetch" ]; then
     einops==0.8.2
   mkdir -p .original
   cp -r "${ORIGINAL:-/work/original}/lcasr" "${ORIGINAL:-/work/original}/exp" .original/
+  git -C "${ORIGINAL:-/work/original}" rev-parse HEAD > .original/COMMIT  # dump.py records it
   rm -rf .original/exp/configs/bin .original/exp/configs/old
   du -sh .original .whl/replay
   exit 0

@@ -29,6 +29,7 @@ from lcasr_jax.distributed import started_together
 from lcasr_jax.files import atomic_write, hold_lock
 from lcasr_jax.interrupts import deferred_signals
 from lcasr_jax.sharding import make_mesh, put_batch
+from lcasr_jax.train import ahead as ahead_lib
 from lcasr_jax.train import hosts, schedules
 from lcasr_jax.train import step as step_lib
 from lcasr_jax.train.config import check as check_config
@@ -206,8 +207,12 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
     if meta is not None:
         leg_prev = meta.get("leg_prev")
     total_recordings = source.total_recordings() * int(cfg.train.max_epochs)
-    train_step = started_together(step_lib.jit_train_step(model, cfg, mesh, shardings),
-                                  "train_step")
+    jitted_step = step_lib.jit_train_step(model, cfg, mesh, shardings)
+    train_step = started_together(jitted_step, "train_step")
+    ahead, ahead_next = None, None  # the next sequence stage's step, compiled on a thread
+    if ahead_lib.enabled(cfg.train.compile_ahead):
+        ahead = train_step = ahead_lib.CompileAhead(jitted_step)
+        state_shape = ahead_lib.abstract(state)
     step = int(jax.device_get(state.step))
     if meta is not None:
         print(f"resumed from {ckpt.directory / str(step)} (step {step}, "
@@ -266,7 +271,13 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
         augment = np.bool_(0 <= cfg.train.spec_augment_after_n_epochs <= epoch and not warming)
         state, metrics = train_step(state, put_batch(batch, mesh), lr, augment, loss_norm)
         step += 1
-        frames_since += frames_valid
+        if ahead is not None:  # the schedule's next stage, compiled while this one trains
+            nxt = (plan.seq if plan is not None else seq).next_stage()
+            if nxt is not None and nxt != ahead_next:
+                ahead_next = nxt
+                ahead.prepare(state_shape, put_batch(ahead_lib.next_stage_batch(
+                    batch, *nxt, ahead_lib.target_width(source, nxt[0])), mesh), lr, augment,
+                    loss_norm)
         if log.bar is not None:
             log.bar.update(1)
         if step % cfg.log.every_steps == 0:
@@ -288,6 +299,8 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
             last_saved = step
     if last_saved != step or (reason == "interrupted" and restored is None and step == 0):
         ckpt.save(step, state, meta_now())  # Ctrl-C before step 1 too: the message names it
+    if ahead is not None:
+        ahead.wait()
     ckpt.wait()
     ckpt.close()
     log.close()

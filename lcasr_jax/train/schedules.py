@@ -64,6 +64,16 @@ class SequenceSchedule:
             return self._grow(next_len)
         return False
 
+    def next_stage(self) -> tuple[int, int] | None:
+        """(chunk length, batch size) after the next increase; None when none can come."""
+        if self.increase_every == -1 or self.cur_sequence_length >= self.max_sequence_length:
+            return None
+        length = min(max(int(self.cur_sequence_length * self.increase_by_multiplier), 1),
+                     self.max_sequence_length)
+        if length == self.cur_sequence_length:
+            return None
+        return length, max(int(self.cur_batch_size * self.batch_size_multiplier), 1)
+
     def state_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

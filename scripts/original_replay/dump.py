@@ -28,7 +28,16 @@ ROW_KEYS = ("step", "row", "batch_row", "chunk_start", "audio_length", "valid_fr
 
 
 def _commit(original: Path) -> str:
+    """The original's commit: its own checkout's HEAD, or the COMMIT file that
+    `device_train_parity.sh --fetch` writes into the copy it carries (a folder inside this
+    repository, whose HEAD is this project's, not the original's)."""
+    if (original / "COMMIT").is_file():
+        return (original / "COMMIT").read_text().strip()
     try:
+        top = subprocess.run(["git", "-C", str(original), "rev-parse", "--show-toplevel"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+        if Path(top).resolve() != original.resolve():
+            return "unknown (not a git checkout of the original)"
         return subprocess.run(["git", "-C", str(original), "rev-parse", "HEAD"], check=True,
                               capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):

@@ -41,12 +41,16 @@ class SyntheticSource:
         self.position = 0  # batches produced
         self.recordings = 0  # rows produced
 
+    def target_width(self, frames: int) -> int:
+        """Width of a batch's targets at `frames` (tokens)."""
+        return max(1, int(frames / FRAMES_PER_SECOND * self.tokens_per_second))
+
     def next_batch(self, frames: int, batch_size: int) -> tuple[dict[str, np.ndarray], dict]:
         """This process's batch and info {'recordings': its rows, 'epoch': epoch of its first
         row, counting the rows of all processes}."""
         shard = list(self.process) if self.process[1] > 1 else []
         rng = np.random.default_rng([self.seed, self.position, frames, batch_size, *shard])
-        max_tokens = max(1, int(frames / FRAMES_PER_SECOND * self.tokens_per_second))
+        max_tokens = self.target_width(frames)
         spec = np.zeros((batch_size, self.feat_in, frames), np.float32)
         lengths = rng.integers(frames // 2, frames + 1, size=batch_size).astype(np.int32)
         lengths[0] = frames  # the longest row reaches the end (as real chunked batches do)

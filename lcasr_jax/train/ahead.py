@@ -1,0 +1,124 @@
+"""The train step compiled ahead: the next sequence stage's program is built on a thread.
+
+A sequence stage switch (chunk length x2, batch x0.5) gives the step new shapes, and XLA
+compiles it again while the accelerator waits: on an H100 host each stage of the 6L-256D
+paper model cost ~90 s (2026-12-07, 277 s of a 360-s run went to three stages). The next
+stage's shapes are known from the schedule, so `CompileAhead.prepare` compiles them on a
+background thread while the current stage trains (XLA compiles outside the GIL), and the
+call that first meets those shapes runs the prepared executable. Same jitted function,
+same shapes and shardings, so the same program as a compile on first use: only the wait
+moves. Shapes nobody prepared go through the jitted function as before.
+
+One process only (several processes start each new program together: `distributed`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import numpy as np
+
+Signature = tuple[Any, ...]
+
+
+def _dtype(x: Any) -> np.dtype:
+    return x.dtype if hasattr(x, "dtype") else np.result_type(x)
+
+
+def batch_signature(batch: Mapping[str, Any], loss_norm: Any) -> Signature:
+    """What selects a program, given one state: the batch's shapes and dtypes (its
+    shardings follow from its shapes: `sharding.put_batch`) and whether a loss_norm is set."""
+    return (tuple((k, tuple(np.shape(v)), str(_dtype(v))) for k, v in
+                  sorted(batch.items())), loss_norm is None)
+
+
+def abstract(tree: Any) -> Any:
+    """ShapeDtypeStructs (with shardings) of a tree of arrays, for lowering."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), _dtype(x),
+                                                       sharding=getattr(x, "sharding", None)),
+                        tree)
+
+
+class CompileAhead:
+    """`jitted(state, batch, lr, augment, loss_norm)`, with programs prepared ahead."""
+
+    def __init__(self, jitted: Any, log: Callable[[str], None] = print):
+        self._jitted = jitted
+        self._log = log
+        self._ready: dict[Signature, Any] = {}
+        self._pending: dict[Signature, threading.Thread] = {}
+        self._errors: dict[Signature, BaseException] = {}
+        self.used: set[Signature] = set()  # signatures served by a prepared program
+
+    def prepare(self, state: Any, batch: Mapping[str, jax.Array], lr: Any, augment: Any,
+                loss_norm: Any) -> bool:
+        """Start compiling for these arguments' shapes (arrays or ShapeDtypeStructs) on a
+        thread; False when that program is already prepared or being prepared."""
+        key = batch_signature(batch, loss_norm)
+        if key in self._ready or key in self._pending:
+            return False
+        args = abstract((state, dict(batch), lr, augment, loss_norm))
+
+        def compile_it() -> None:
+            try:
+                self._ready[key] = self._jitted.lower(*args).compile()
+            except Exception as e:  # noqa: BLE001 - the step then compiles on first use
+                self._errors[key] = e
+
+        thread = threading.Thread(target=compile_it, name="compile-ahead", daemon=True)
+        self._pending[key] = thread
+        thread.start()
+        return True
+
+    def __call__(self, state: Any, batch: Mapping[str, jax.Array], lr: Any, augment: Any,
+                 loss_norm: Any) -> Any:
+        key = batch_signature(batch, loss_norm)
+        thread = self._pending.pop(key, None)
+        if thread is not None:
+            thread.join()  # still compiling: wait for it rather than compile twice
+            if key in self._errors:
+                self._log(f"compile ahead failed ({self._errors.pop(key)}); compiling now")
+        program = self._ready.get(key)
+        if program is None:
+            return self._jitted(state, batch, lr, augment, loss_norm)
+        self.used.add(key)
+        return program(state, batch, lr, augment, loss_norm)
+
+    def wait(self) -> None:
+        """Join every compile still running (the end of a run)."""
+        for thread in list(self._pending.values()):
+            thread.join()
+
+
+def next_stage_batch(batch: Mapping[str, np.ndarray], next_frames: int, next_rows: int,
+                     target_width: int) -> dict[str, np.ndarray]:
+    """Zero host batch shaped as the next stage's: rows -> next_rows, spec
+    (rows, 80, frames) -> next_frames, targets (rows, tokens) -> target_width."""
+    out = {}
+    for k, v in batch.items():
+        shape = [next_rows, *np.shape(v)[1:]]
+        if k == "spec":
+            shape[-1] = next_frames
+        elif k == "targets":
+            shape[-1] = target_width
+        out[k] = np.zeros(shape, np.asarray(v).dtype)
+    return out
+
+
+def target_width(source: Any, frames: int) -> int:
+    """The targets' width a source gives at `frames`: its own `target_width`, else the
+    loaders' and the lockstep walk's frames / 8 (a shape guessed wrong only goes unused)."""
+    if hasattr(source, "target_width"):
+        return int(source.target_width(frames))
+    return -(-frames // 8)
+
+
+def enabled(setting: str) -> bool:
+    """`train.compile_ahead`: 'on', 'off', or 'auto' (on off the CPU: on a CPU host the
+    thread would take cores from the step itself). One process only."""
+    if jax.process_count() > 1 or setting == "off":
+        return False
+    return setting == "on" or jax.default_backend() != "cpu"

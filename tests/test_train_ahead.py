@@ -1,0 +1,92 @@
+"""The next sequence stage's step compiled ahead on a thread: the prepared program serves
+the stage and the run is bit-identical to compiling on first use."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lcasr_jax.configs import load_config
+from lcasr_jax.train import ahead as ahead_lib
+from lcasr_jax.train import loop
+from lcasr_jax.train.schedules import SequenceSchedule
+
+
+def test_prepared_shapes_use_the_prepared_program_and_others_compile_on_use():
+    compiled = []
+
+    def step(state, batch, lr, augment, loss_norm):
+        return state + lr * jnp.sum(batch["spec"]) * jnp.where(augment, 2.0, 1.0), None
+
+    jitted = jax.jit(step)
+    real_lower = jitted.lower
+
+    class Counting:  # jitted, counting lowerings made ahead
+        def lower(self, *args):
+            compiled.append(args[1]["spec"].shape)
+            return real_lower(*args)
+
+        def __call__(self, *args):
+            return jitted(*args)
+
+    ahead = ahead_lib.CompileAhead(Counting())
+    state, lr, aug = jnp.float32(1.0), np.float32(0.5), np.bool_(True)
+    small, big = {"spec": np.ones((4, 8), np.float32)}, {"spec": np.ones((2, 16), np.float32)}
+    assert ahead.prepare(state, big, lr, aug, None)
+    assert not ahead.prepare(state, big, lr, aug, None)  # once per shape
+    out_small, _ = ahead(state, small, lr, aug, None)
+    out_big, _ = ahead(state, big, lr, aug, None)
+    assert compiled == [(2, 16)]
+    assert ahead.used == {ahead_lib.batch_signature(big, None)}
+    np.testing.assert_array_equal(out_small, jitted(state, small, lr, aug, None)[0])
+    np.testing.assert_array_equal(out_big, jitted(state, big, lr, aug, None)[0])
+
+
+def test_next_stage_follows_the_schedule():
+    s = SequenceSchedule(increase_every=4, stop_after=10**9, start_after=0,
+                         max_sequence_length=1536, cur_sequence_length=512, cur_batch_size=16)
+    assert s.next_stage() == (1024, 8)
+    while not s.step(1):
+        pass
+    assert (s.cur_sequence_length, s.cur_batch_size) == (1024, 8)
+    assert s.next_stage() == (1536, 4)  # clipped to the maximum, as step() does
+    while not s.step(1):
+        pass
+    assert s.next_stage() is None
+    assert SequenceSchedule(increase_every=-1, stop_after=0, start_after=0,
+                            max_sequence_length=4096, cur_sequence_length=512,
+                            cur_batch_size=8).next_stage() is None
+    batch = {"spec": np.ones((16, 80, 512)), "targets": np.ones((16, 64), np.int32),
+             "lengths": np.ones(16, np.int32)}
+    nxt = ahead_lib.next_stage_batch(batch, 1024, 8, ahead_lib.target_width(object(), 1024))
+    assert {k: v.shape for k, v in nxt.items()} == {"spec": (8, 80, 1024), "targets": (8, 128),
+                                                     "lengths": (8,)}
+
+
+def test_a_run_with_compile_ahead_is_bit_identical_and_uses_the_prepared_stage(
+        tmp_path, monkeypatch):
+    made = []
+
+    class Remembered(ahead_lib.CompileAhead):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(ahead_lib, "CompileAhead", Remembered)
+    records = {}
+    for setting in ("off", "on"):
+        cfg = load_config("experiments/tiny.py", [
+            "model.n_layers=1", "train.max_steps=6", "sequence.increase_every=24",
+            "sequence.length=128", "sequence.max_sequence_length=256",
+            "log.sample_every_steps=0", "log.tensorboard=False", "checkpoint.every_steps=100",
+            "checkpoint.export_dtype=", f"train.compile_ahead={setting}"])
+        loop.train(cfg, tmp_path / setting)
+        records[setting] = [json.loads(line) for line in
+                            (tmp_path / setting / "metrics.jsonl").read_text().splitlines()]
+    assert len(made) == 1  # 'off' makes none
+    lengths = [r["seq_len"] for r in records["on"]]
+    assert lengths[:2] == [128, 128] and 256 in lengths  # the run crossed a stage
+    assert len(made[0].used) == 1  # ... and the second stage ran the prepared program
+    assert records["on"] == [{**r, "audio_h_per_s": records["on"][i]["audio_h_per_s"]}
+                             for i, r in enumerate(records["off"])]
