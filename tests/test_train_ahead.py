@@ -6,6 +6,7 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
+from compile_cache import persistent_cache
 
 from lcasr_jax.configs import load_config
 from lcasr_jax.train import ahead as ahead_lib
@@ -81,7 +82,8 @@ def test_a_run_with_compile_ahead_is_bit_identical_and_uses_the_prepared_stage(
             "sequence.length=128", "sequence.max_sequence_length=256",
             "log.sample_every_steps=0", "log.tensorboard=False", "checkpoint.every_steps=100",
             "checkpoint.export_dtype=", f"train.compile_ahead={setting}"])
-        loop.train(cfg, tmp_path / setting)
+        with persistent_cache(tmp_path / "xla_cache"):  # the second run loads the programs
+            loop.train(cfg, tmp_path / setting)
         records[setting] = [json.loads(line) for line in
                             (tmp_path / setting / "metrics.jsonl").read_text().splitlines()]
     assert len(made) == 1  # 'off' makes none
