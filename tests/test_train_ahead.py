@@ -87,6 +87,7 @@ def test_a_run_with_compile_ahead_is_bit_identical_and_uses_the_prepared_stage(
         records[setting] = [json.loads(line) for line in
                             (tmp_path / setting / "metrics.jsonl").read_text().splitlines()]
     assert len(made) == 1  # 'off' makes none
+    assert all(r["audio_h_per_s"] > 0 for r in records["on"] + records["off"])
     lengths = [r["seq_len"] for r in records["on"]]
     assert lengths[:2] == [128, 128] and 256 in lengths  # the run crossed a stage
     assert len(made[0].used) == 1  # ... and the second stage ran the prepared program

@@ -212,7 +212,6 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
     ahead, ahead_next = None, None  # the next sequence stage's step, compiled on a thread
     if ahead_lib.enabled(cfg.train.compile_ahead):
         ahead = train_step = ahead_lib.CompileAhead(jitted_step)
-        state_shape = ahead_lib.abstract(state)
     step = int(jax.device_get(state.step))
     if meta is not None:
         print(f"resumed from {ckpt.directory / str(step)} (step {step}, "
@@ -271,11 +270,12 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
         augment = np.bool_(0 <= cfg.train.spec_augment_after_n_epochs <= epoch and not warming)
         state, metrics = train_step(state, put_batch(batch, mesh), lr, augment, loss_norm)
         step += 1
+        frames_since += frames_valid
         if ahead is not None:  # the schedule's next stage, compiled while this one trains
             nxt = (plan.seq if plan is not None else seq).next_stage()
             if nxt is not None and nxt != ahead_next:
                 ahead_next = nxt
-                ahead.prepare(state_shape, put_batch(ahead_lib.next_stage_batch(
+                ahead.prepare(abstract, put_batch(ahead_lib.next_stage_batch(
                     batch, *nxt, ahead_lib.target_width(source, nxt[0])), mesh), lr, augment,
                     loss_norm)
         if log.bar is not None:
