@@ -1,5 +1,5 @@
-"""The next sequence stage's step compiled ahead on a thread: the prepared program serves
-the stage and the run is bit-identical to compiling on first use."""
+"""The next sequence stages' steps compiled ahead on threads: the prepared programs serve
+the stages and the run is bit-identical to compiling on first use."""
 
 import json
 
@@ -44,20 +44,20 @@ def test_prepared_shapes_use_the_prepared_program_and_others_compile_on_use():
     np.testing.assert_array_equal(out_big, jitted(state, big, lr, aug, None)[0])
 
 
-def test_next_stage_follows_the_schedule():
+def test_upcoming_stages_follow_the_schedule():
     s = SequenceSchedule(increase_every=4, stop_after=10**9, start_after=0,
-                         max_sequence_length=1536, cur_sequence_length=512, cur_batch_size=16)
-    assert s.next_stage() == (1024, 8)
-    while not s.step(1):
-        pass
-    assert (s.cur_sequence_length, s.cur_batch_size) == (1024, 8)
-    assert s.next_stage() == (1536, 4)  # clipped to the maximum, as step() does
-    while not s.step(1):
-        pass
-    assert s.next_stage() is None
+                         max_sequence_length=3000, cur_sequence_length=512, cur_batch_size=16)
+    assert s.upcoming_stages(1) == [(1024, 8)]
+    assert s.upcoming_stages(9) == [(1024, 8), (2048, 4), (3000, 2)]  # clipped, as step()
+    seen = []
+    while s.cur_sequence_length < 3000:
+        if s.step(1):
+            seen.append((s.cur_sequence_length, s.cur_batch_size))
+    assert seen == [(1024, 8), (2048, 4), (3000, 2)]  # what step() reaches, in order
+    assert s.upcoming_stages(3) == []
     assert SequenceSchedule(increase_every=-1, stop_after=0, start_after=0,
                             max_sequence_length=4096, cur_sequence_length=512,
-                            cur_batch_size=8).next_stage() is None
+                            cur_batch_size=8).upcoming_stages(3) == []
     batch = {"spec": np.ones((16, 80, 512)), "targets": np.ones((16, 64), np.int32),
              "lengths": np.ones(16, np.int32)}
     nxt = ahead_lib.next_stage_batch(batch, 1024, 8, ahead_lib.target_width(object(), 1024))
@@ -65,7 +65,7 @@ def test_next_stage_follows_the_schedule():
                                                      "lengths": (8,)}
 
 
-def test_a_run_with_compile_ahead_is_bit_identical_and_uses_the_prepared_stage(
+def test_a_run_with_compile_ahead_is_bit_identical_and_uses_the_prepared_stages(
         tmp_path, monkeypatch):
     made = []
 
@@ -78,8 +78,8 @@ def test_a_run_with_compile_ahead_is_bit_identical_and_uses_the_prepared_stage(
     records = {}
     for setting in ("off", "on"):
         cfg = load_config("experiments/tiny.py", [
-            "model.n_layers=1", "train.max_steps=6", "sequence.increase_every=24",
-            "sequence.length=128", "sequence.max_sequence_length=256",
+            "model.n_layers=1", "train.max_steps=12", "sequence.increase_every=24",
+            "sequence.length=128", "sequence.max_sequence_length=512",
             "log.sample_every_steps=0", "log.tensorboard=False", "checkpoint.every_steps=100",
             "checkpoint.export_dtype=", f"train.compile_ahead={setting}"])
         with persistent_cache(tmp_path / "xla_cache"):  # the second run loads the programs
@@ -89,7 +89,7 @@ def test_a_run_with_compile_ahead_is_bit_identical_and_uses_the_prepared_stage(
     assert len(made) == 1  # 'off' makes none
     assert all(r["audio_h_per_s"] > 0 for r in records["on"] + records["off"])
     lengths = [r["seq_len"] for r in records["on"]]
-    assert lengths[:2] == [128, 128] and 256 in lengths  # the run crossed a stage
-    assert len(made[0].used) == 1  # ... and the second stage ran the prepared program
+    assert lengths[:2] == [128, 128] and 512 in lengths  # the run crossed two stages
+    assert len(made[0].used) == 2  # ... both prepared at once, both programs used
     assert records["on"] == [{**r, "audio_h_per_s": records["on"][i]["audio_h_per_s"]}
                              for i, r in enumerate(records["off"])]

@@ -1,10 +1,11 @@
-"""The train step compiled ahead: the next sequence stage's program is built on a thread.
+"""The train step compiled ahead: the next sequence stages' programs are built on threads.
 
 A sequence stage switch (chunk length x2, batch x0.5) gives the step new shapes, and XLA
 compiles it again while the accelerator waits: on an H100 host each stage of the 6L-256D
 paper model cost ~90 s (2026-12-07, 277 s of a 360-s run went to three stages). The next
-stage's shapes are known from the schedule, so `CompileAhead.prepare` compiles them on a
-background thread while the current stage trains (XLA compiles outside the GIL), and the
+stages' shapes are known from the schedule, so `CompileAhead.prepare` compiles each on a
+background thread while the current stage trains (XLA compiles outside the GIL; several
+compiles run in parallel, since an early stage is often shorter than one compile), and the
 call that first meets those shapes runs the prepared executable. Same jitted function,
 same shapes and shardings, so the same program as a compile on first use: only the wait
 moves. Shapes nobody prepared go through the jitted function as before.

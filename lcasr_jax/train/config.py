@@ -15,8 +15,9 @@ epochs' loader seeds (exp/train.py `train()`: training.random_seed, 12345 when u
 -1 = `seed`, as in every paper template, which sets training.random_seed). `nonfinite`:
 'zero' counts a row without an alignment as 0 (targets longer than the loader's
 max_target_len truncated); 'skip' skips the optimizer step as GradScaler does.
-`compile_ahead` ('auto': on off the CPU, one process): the next sequence stage's step is
-compiled on a thread while this stage trains (`train/ahead.py`).
+`compile_ahead` ('auto': on off the CPU, one process): the next `compile_ahead_stages`
+sequence stages' steps are compiled on threads, in parallel, while this stage trains
+(`train/ahead.py`); early stages are short, so one stage ahead does not hide a compile.
 
 `sequence.batch_size` is per process: each process's source yields that many rows (halved
 by the schedule as the length doubles), so the global batch is batch_size x processes and
@@ -77,7 +78,8 @@ def base_config(**model: object) -> ml_collections.ConfigDict:
         subsampling_chunk_frames=SUBSAMPLING_CHUNK_FRAMES,
         backprop_every=1, max_epochs=1, max_steps=-1, time_limit_s=-1.0,
         spec_augment_after_n_epochs=-1, batching="slots", nonfinite="zero",
-        lockstep_shapes="padded", original_python_seed=-1, init_from="", compile_ahead="auto"))
+        lockstep_shapes="padded", original_python_seed=-1, init_from="", compile_ahead="auto",
+        compile_ahead_stages=4))
 
     cfg.spec_augment = ml_collections.ConfigDict(dict(
         n_time_masks=0, time_mask_param=0, n_freq_masks=2, freq_mask_param=18, min_p=0.0,
@@ -124,6 +126,7 @@ RULES: dict[str, validate.Rule] = {
     "train.nonfinite": validate.one_of("zero", "skip"),
     "train.lockstep_shapes": validate.one_of("padded", "exact"),
     "train.compile_ahead": validate.one_of("auto", "on", "off"),
+    "train.compile_ahead_stages": validate.int_at_least(1),
     "train.original_python_seed": validate.either(-1, validate.int_at_least(0)),
     "train.attention_impl": validate.one_of(*attention.IMPLS),
     "train.depthwise_impl": validate.one_of(*depthwise.IMPLS),

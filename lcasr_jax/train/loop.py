@@ -209,7 +209,7 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
     total_recordings = source.total_recordings() * int(cfg.train.max_epochs)
     jitted_step = step_lib.jit_train_step(model, cfg, mesh, shardings)
     train_step = started_together(jitted_step, "train_step")
-    ahead, ahead_next = None, None  # the next sequence stage's step, compiled on a thread
+    ahead, ahead_asked = None, set()  # the next stages' steps, compiled on threads
     if ahead_lib.enabled(cfg.train.compile_ahead):
         ahead = train_step = ahead_lib.CompileAhead(jitted_step)
     step = int(jax.device_get(state.step))
@@ -271,13 +271,14 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
         state, metrics = train_step(state, put_batch(batch, mesh), lr, augment, loss_norm)
         step += 1
         frames_since += frames_valid
-        if ahead is not None:  # the schedule's next stage, compiled while this one trains
-            nxt = (plan.seq if plan is not None else seq).next_stage()
-            if nxt is not None and nxt != ahead_next:
-                ahead_next = nxt
-                ahead.prepare(abstract, put_batch(ahead_lib.next_stage_batch(
-                    batch, *nxt, ahead_lib.target_width(source, nxt[0])), mesh), lr, augment,
-                    loss_norm)
+        if ahead is not None:  # the schedule's next stages, compiled while this one trains
+            running = plan.seq if plan is not None else seq
+            for frames_rows in running.upcoming_stages(cfg.train.compile_ahead_stages):
+                if frames_rows not in ahead_asked:
+                    ahead_asked.add(frames_rows)
+                    ahead.prepare(abstract, put_batch(ahead_lib.next_stage_batch(
+                        batch, *frames_rows, ahead_lib.target_width(source, frames_rows[0])),
+                        mesh), lr, augment, loss_norm)
         if log.bar is not None:
             log.bar.update(1)
         if step % cfg.log.every_steps == 0:

@@ -64,15 +64,19 @@ class SequenceSchedule:
             return self._grow(next_len)
         return False
 
-    def next_stage(self) -> tuple[int, int] | None:
-        """(chunk length, batch size) after the next increase; None when none can come."""
-        if self.increase_every == -1 or self.cur_sequence_length >= self.max_sequence_length:
-            return None
-        length = min(max(int(self.cur_sequence_length * self.increase_by_multiplier), 1),
-                     self.max_sequence_length)
-        if length == self.cur_sequence_length:
-            return None
-        return length, max(int(self.cur_batch_size * self.batch_size_multiplier), 1)
+    def upcoming_stages(self, count: int) -> list[tuple[int, int]]:
+        """The next `count` (chunk length, batch size) stages, in order, as `step` reaches
+        them; fewer when the maximum length comes first, none without increases."""
+        stages: list[tuple[int, int]] = []
+        length, batch = self.cur_sequence_length, self.cur_batch_size
+        while self.increase_every != -1 and len(stages) < count:
+            nxt = min(max(int(length * self.increase_by_multiplier), 1),
+                      self.max_sequence_length)
+            if length >= self.max_sequence_length or nxt == length:
+                break
+            length, batch = nxt, max(int(batch * self.batch_size_multiplier), 1)
+            stages.append((length, batch))
+        return stages
 
     def state_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
