@@ -3,7 +3,7 @@
 #
 # Here (once; needs Debian's apt and PyPI):   bash scripts/device_synth.sh --fetch
 #   -> .debs/*.deb (espeak-ng, flite and their library chain), .whl/synth/*.whl (soundfile,
-#      soxr, cffi, pycparser, tqdm for CPython 3.12), .whl/*.whl (the training code's
+#      soxr, cffi, pycparser, tqdm for CPython 3.12; only those not in .whl), .whl/*.whl (the training code's
 #      packages that the GPU image lacks, CPython 3.12; openai-whisper is built here as a
 #      pure-python wheel, PyPI has only its sdist) and the Austen text cache
 #      .cache/synth/austen-v<N>.json.gz (the generator's default path); ~25 MiB in all.
@@ -39,10 +39,15 @@ if [ "${1:-}" = "--fetch" ]; then
   for p in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 \
            manylinux2014_x86_64 manylinux1_x86_64; do plats+=(--platform "$p"); done
   ${PIP:-.venv/bin/python -m pip} download -q --no-deps --only-binary=:all: \
-    --python-version 3.12 --implementation cp "${plats[@]}" -d "$WHL" "${WHEELS[@]}"
-  ${PIP:-.venv/bin/python -m pip} download -q --no-deps --only-binary=:all: \
     --python-version 3.12 --implementation cp "${plats[@]}" -d "$(dirname "$WHL")" \
     "${GPU_WHEELS[@]}"
+  # each wheel once (the call carries <= 64 MiB): .whl/synth holds only what .whl lacks
+  for w in "${WHEELS[@]}"; do
+    n=${w%%==*}; v=${w##*==}
+    ls "$(dirname "$WHL")/${n}-${v}-"*.whl >/dev/null 2>&1 && continue
+    ${PIP:-.venv/bin/python -m pip} download -q --no-deps --only-binary=:all: \
+      --python-version 3.12 --implementation cp "${plats[@]}" -d "$WHL" "$w"
+  done
   ${PIP:-.venv/bin/python -m pip} wheel -q --no-deps -w "$(dirname "$WHL")" "${SDIST_WHEELS[@]}"
   ${PYBIN:-.venv/bin/python} -m lcasr_jax.cli data synth --out /tmp --prepare-text \
     ${TEXT:+--text "$TEXT"}
@@ -54,7 +59,7 @@ if [ ! -f "$ROOT/.ready" ]; then
   mkdir -p "$ROOT/lib"
   for f in "$DEBS"/*.deb; do dpkg -x "$f" "$ROOT"; done
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target "$ROOT/site" "$WHL"/*.whl
+    --target "$ROOT/site" --find-links "$WHL" --find-links "$(dirname "$WHL")" "${WHEELS[@]}"
   # The engines always come from the carried packages; their dependencies only where the
   # system lacks that soname (a newer system library is kept).
   have=$(ldconfig -p 2>/dev/null | awk '{print $1}')

@@ -10,7 +10,7 @@
 #   bash scripts/device_synth.sh --fetch     (only for `data`: debs, wheels, text cache)
 #   (that carry with the tracked tree is ~63.7 MiB of the 64 allowed: with a legs/model.tar in
 #   the tree, move it out first, `bash scripts/legs_stash.sh out`, and back after the calls;
-#   duplicate wheels in .whl/synth must be relative symlinks to ../NAME)
+#   .whl/synth holds only the wheels .whl lacks: each wheel travels once)
 # There (run tool, carry [".whl", ".original", ".debs", ".cache/synth"], one stage a call;
 # `data` and `seed` need the machine to stay warm in between: $WORK lives on its disk):
 #   bash scripts/device_train_parity.sh replay     (a) ~3 min: bf16 replay, both curves
