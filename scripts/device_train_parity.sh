@@ -5,8 +5,9 @@
 # Here, once (needs PyPI and the original's checkout at $ORIGINAL, default /work/original):
 #   bash scripts/device_train_parity.sh --fetch
 #     -> .whl/replay/*.whl (einops at the replay's version; the GPU image has torch,
-#        torchaudio, jax, pandas and sentencepiece: 64 MiB travel per call), .original/ (the original's lcasr/ and exp/ folders,
-#        unmodified, ~2.5 MB; git-ignored, never committed)
+#        torchaudio, jax, pandas and sentencepiece: 64 MiB travel per call),
+#        .original/original.tgz (the original's lcasr/ and exp/ folders, unmodified, and its
+#        COMMIT, ~0.5 MB; git-ignored, never committed; unpacked there into $WORK/original)
 #   bash scripts/device_synth.sh --fetch     (only for `data`: debs, wheels, text cache)
 #   (that carry with the tracked tree is ~63.7 MiB of the 64 allowed: with a legs/model.tar in
 #   the tree, move it out first, `bash scripts/legs_stash.sh out`, and back after the calls;
@@ -84,10 +85,13 @@ if [ "$STAGE" = "--fetch" ]; then
   ${PIP:-.venv/bin/python -m pip} download -q --no-deps --only-binary=:all: \
     --python-version 3.12 --implementation cp "${plats[@]}" -d .whl/replay \
     einops==0.8.2
-  mkdir -p .original
-  cp -r "${ORIGINAL:-/work/original}/lcasr" "${ORIGINAL:-/work/original}/exp" .original/
-  git -C "${ORIGINAL:-/work/original}" rev-parse HEAD > .original/COMMIT  # dump.py records it
-  rm -rf .original/exp/configs/bin .original/exp/configs/old
+  # one tar: the run tool counts each small file's disk blocks, and the call is near 64 MiB
+  tmp=$(mktemp -d)
+  cp -r "${ORIGINAL:-/work/original}/lcasr" "${ORIGINAL:-/work/original}/exp" "$tmp/"
+  git -C "${ORIGINAL:-/work/original}" rev-parse HEAD > "$tmp/COMMIT"  # dump.py records it
+  rm -rf "$tmp/exp/configs/bin" "$tmp/exp/configs/old"
+  rm -rf .original && mkdir -p .original
+  tar -C "$tmp" -czf .original/original.tgz lcasr exp COMMIT && rm -rf "$tmp"
   du -sh .original .whl/replay
   exit 0
 fi
@@ -102,6 +106,10 @@ if [ ! -f /tmp/site/.installed ]; then
     .whl/*.whl .whl/replay/*.whl 2>&1 | tail -2
   touch /tmp/site/.installed
 fi
+ORIG=$WORK/original  # the original's lcasr/ and exp/, unpacked from .original/original.tgz
+if [ ! -f "$ORIG/COMMIT" ]; then
+  rm -rf "$ORIG" && mkdir -p "$ORIG" && tar -C "$ORIG" -xzf .original/original.tgz
+fi
 flock -u 9
 export PYTHONPATH=.:/tmp/site PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 # a `seed` run started by `seeds` (SUB=1) writes only to its log under $RES/logs
@@ -113,7 +121,7 @@ case "$STAGE" in
 replay)
   rep=$WORK/replay_bf16
   rm -rf "$rep"
-  timeout 240 python3 $RO/run_original.py --original .original --out "$rep" --device cuda \
+  timeout 240 python3 $RO/run_original.py --original "$ORIG" --out "$rep" --device cuda \
     --dtype bfloat16 --model-template $TEMPLATE --corpus-n 40 --max-epochs 3 \
     --snapshots '' --no-init-stats | grep -v -E '^(chunk|loss:)' | tail -5
   timeout 280 python3 $RO/run_ours.py --replay "$rep" --dtype bfloat16 \
@@ -163,7 +171,7 @@ model: {}
 EOF
   if [ "$WHO" != ours ]; then  # the original: its own main()/train(), steps recorded
     rm -rf "$D/original" "$D/original_model"
-    python3 $RO/run_original.py --original .original --out "$D/original" --device "${TORCH_DEVICE:-cuda}" \
+    python3 $RO/run_original.py --original "$ORIG" --out "$D/original" --device "${TORCH_DEVICE:-cuda}" \
       --dtype bfloat16 --config "$D/original.yaml" --model-template $TEMPLATE \
       --corpus "$WORK/original_format/audio_txt_pairs.json" --max-epochs "$EPOCHS" \
       --time-limit-s "$LIMIT_S" --snapshots '' --no-init-stats 2>&1 \
