@@ -14,6 +14,20 @@ REPO = Path(__file__).resolve().parents[1]
 PARITY = REPO / "tests" / "fixtures" / "parity"  # in the repository: README.md there
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _drop_compiled_programs():
+    """Each module's compiled programs are dropped when it ends. A worker runs ~40 modules,
+    and the programs it kept grew it to ~5 GB: two suites side by side (issue 24) on a 2-core,
+    23-GB machine ran out of memory and one test's subprocess stalled past HANG_S."""
+    yield
+    import gc
+
+    import jax
+
+    jax.clear_caches()
+    gc.collect()
+
+
 @pytest.fixture(scope="session")
 def parity_dir() -> Path:
     """The original's parity fixtures (rotary_ln, nopos_ln), committed with the tests."""
