@@ -1,12 +1,15 @@
-"""The next sequence stages' steps compiled ahead on threads: the prepared programs serve
+"""The next sequence stages' steps compiled ahead on a thread: the prepared programs serve
 the stages and the run is bit-identical to compiling on first use."""
 
 import json
+import threading
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from compile_cache import persistent_cache
+from waits import HANG_S
 
 from lcasr_jax.configs import load_config
 from lcasr_jax.train import ahead as ahead_lib
@@ -42,6 +45,40 @@ def test_prepared_shapes_use_the_prepared_program_and_others_compile_on_use():
     assert ahead.used == {ahead_lib.batch_signature(big, None)}
     np.testing.assert_array_equal(out_small, jitted(state, small, lr, aug, None)[0])
     np.testing.assert_array_equal(out_big, jitted(state, big, lr, aug, None)[0])
+
+
+def test_stop_drops_queued_compiles_and_finishes_the_running_one():
+    gate, started, lowered = threading.Event(), threading.Event(), []
+    jitted = jax.jit(lambda state, batch, lr, augment, loss_norm: (state + batch["spec"].sum(),
+                                                                   None))
+
+    class Gated:  # the first compile holds until the test lets it go
+        def lower(self, *args):
+            lowered.append(args[1]["spec"].shape)
+            started.set()
+            gate.wait(HANG_S)
+            return jitted.lower(*args)
+
+        def __call__(self, *args):
+            return jitted(*args)
+
+    ahead = ahead_lib.CompileAhead(Gated())
+    state, lr, aug = jnp.float32(0.0), np.float32(1.0), np.bool_(False)
+    batches = [{"spec": np.ones((n, 8), np.float32)} for n in (2, 3, 4)]
+    assert all(ahead.prepare(state, b, lr, aug, None) for b in batches)
+    assert started.wait(HANG_S)
+    stopper = threading.Thread(target=ahead.stop)
+    stopper.start()
+    deadline = time.monotonic() + HANG_S
+    while ahead._queue.qsize() != 1 and time.monotonic() < deadline:  # only the end mark
+        time.sleep(0.01)
+    gate.set()
+    stopper.join(HANG_S)
+    assert not stopper.is_alive() and lowered == [(2, 8)]  # the queued two never compiled
+    out, _ = ahead(state, batches[2], lr, aug, None)  # dropped: compiled on use, no wait
+    assert float(out) == 32.0 and len(ahead.used) == 0
+    out, _ = ahead(state, batches[0], lr, aug, None)  # the finished one is served
+    assert float(out) == 16.0 and len(ahead.used) == 1
 
 
 def test_upcoming_stages_follow_the_schedule():
@@ -90,6 +127,6 @@ def test_a_run_with_compile_ahead_is_bit_identical_and_uses_the_prepared_stages(
     assert all(r["audio_h_per_s"] > 0 for r in records["on"] + records["off"])
     lengths = [r["seq_len"] for r in records["on"]]
     assert lengths[:2] == [128, 128] and 512 in lengths  # the run crossed two stages
-    assert len(made[0].used) == 2  # ... both prepared at once, both programs used
+    assert len(made[0].used) == 2  # ... both prepared in order, both programs used
     assert records["on"] == [{**r, "audio_h_per_s": records["on"][i]["audio_h_per_s"]}
                              for i, r in enumerate(records["off"])]

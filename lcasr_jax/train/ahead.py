@@ -1,20 +1,23 @@
-"""The train step compiled ahead: the next sequence stages' programs are built on threads.
+"""The train step compiled ahead: the next sequence stages' programs are built on a thread.
 
 A sequence stage switch (chunk length x2, batch x0.5) gives the step new shapes, and XLA
 compiles it again while the accelerator waits: on an H100 host each stage of the 6L-256D
 paper model cost ~90 s (2026-12-07, 277 s of a 360-s run went to three stages). The next
-stages' shapes are known from the schedule, so `CompileAhead.prepare` compiles each on a
-background thread while the current stage trains (XLA compiles outside the GIL; several
-compiles run in parallel, since an early stage is often shorter than one compile), and the
-call that first meets those shapes runs the prepared executable. Same jitted function,
-same shapes and shardings, so the same program as a compile on first use: only the wait
-moves. Shapes nobody prepared go through the jitted function as before.
+stages' shapes are known from the schedule, so `CompileAhead.prepare` queues them and one
+background thread compiles them in schedule order while the current stage trains (XLA
+compiles outside the GIL), and the call that first meets those shapes runs the prepared
+executable. One thread, in order: four stages compiled at once on the same host (2026-12-07,
+H100, two runs side by side) made the very next stage wait 154 s instead of ~90 s, since
+every compile slowed the others and the one needed first finished no sooner. Same jitted
+function, same shapes and shardings, so the same program as a compile on first use: only
+the wait moves. Shapes nobody prepared go through the jitted function as before.
 
 One process only (several processes start each new program together: `distributed`).
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -44,42 +47,50 @@ def abstract(tree: Any) -> Any:
 
 
 class CompileAhead:
-    """`jitted(state, batch, lr, augment, loss_norm)`, with programs prepared ahead."""
+    """`jitted(state, batch, lr, augment, loss_norm)`, with programs prepared ahead, one at a
+    time in the order asked."""
 
     def __init__(self, jitted: Any, log: Callable[[str], None] = print):
         self._jitted = jitted
         self._log = log
+        self._queue: queue.Queue = queue.Queue()
+        self._done: dict[Signature, threading.Event] = {}
         self._ready: dict[Signature, Any] = {}
-        self._pending: dict[Signature, threading.Thread] = {}
         self._errors: dict[Signature, BaseException] = {}
+        self._worker: threading.Thread | None = None
         self.used: set[Signature] = set()  # signatures served by a prepared program
 
     def prepare(self, state: Any, batch: Mapping[str, jax.Array], lr: Any, augment: Any,
                 loss_norm: Any) -> bool:
-        """Start compiling for these arguments' shapes (arrays or ShapeDtypeStructs) on a
-        thread; False when that program is already prepared or being prepared."""
+        """Queue a compile for these arguments' shapes (arrays or ShapeDtypeStructs); False
+        when that program is already prepared or queued."""
         key = batch_signature(batch, loss_norm)
-        if key in self._ready or key in self._pending:
+        if key in self._done:
             return False
-        args = abstract((state, dict(batch), lr, augment, loss_norm))
+        self._done[key] = threading.Event()
+        self._queue.put((key, abstract((state, dict(batch), lr, augment, loss_norm))))
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._compile_queued, name="compile-ahead",
+                                            daemon=True)
+            self._worker.start()
+        return True
 
-        def compile_it() -> None:
+    def _compile_queued(self) -> None:
+        while (item := self._queue.get()) is not None:
+            key, args = item
             try:
                 self._ready[key] = self._jitted.lower(*args).compile()
             except Exception as e:  # noqa: BLE001 - the step then compiles on first use
                 self._errors[key] = e
-
-        thread = threading.Thread(target=compile_it, name="compile-ahead", daemon=True)
-        self._pending[key] = thread
-        thread.start()
-        return True
+            finally:
+                self._done[key].set()
 
     def __call__(self, state: Any, batch: Mapping[str, jax.Array], lr: Any, augment: Any,
                  loss_norm: Any) -> Any:
         key = batch_signature(batch, loss_norm)
-        thread = self._pending.pop(key, None)
-        if thread is not None:
-            thread.join()  # still compiling: wait for it rather than compile twice
+        done = self._done.get(key)
+        if done is not None and key not in self.used:
+            done.wait()  # queued or compiling: wait for it rather than compile twice
             if key in self._errors:
                 self._log(f"compile ahead failed ({self._errors.pop(key)}); compiling now")
         program = self._ready.get(key)
@@ -88,10 +99,18 @@ class CompileAhead:
         self.used.add(key)
         return program(state, batch, lr, augment, loss_norm)
 
-    def wait(self) -> None:
-        """Join every compile still running (the end of a run)."""
-        for thread in list(self._pending.values()):
-            thread.join()
+    def stop(self) -> None:
+        """The end of a run: drop the compiles not started, finish the one running."""
+        if self._worker is not None:
+            while True:
+                try:
+                    dropped = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                self._done.pop(dropped[0]).set()
+            self._queue.put(None)
+            self._worker.join()
+            self._worker = None
 
 
 def next_stage_batch(batch: Mapping[str, np.ndarray], next_frames: int, next_rows: int,

@@ -16,7 +16,7 @@ epochs' loader seeds (exp/train.py `train()`: training.random_seed, 12345 when u
 'zero' counts a row without an alignment as 0 (targets longer than the loader's
 max_target_len truncated); 'skip' skips the optimizer step as GradScaler does.
 `compile_ahead` ('auto': on off the CPU, one process): the next `compile_ahead_stages`
-sequence stages' steps are compiled on threads, in parallel, while this stage trains
+sequence stages' steps are compiled on a thread, in schedule order, while this stage trains
 (`train/ahead.py`); early stages are short, so one stage ahead does not hide a compile.
 
 `sequence.batch_size` is per process: each process's source yields that many rows (halved

@@ -301,7 +301,7 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
     if last_saved != step or (reason == "interrupted" and restored is None and step == 0):
         ckpt.save(step, state, meta_now())  # Ctrl-C before step 1 too: the message names it
     if ahead is not None:
-        ahead.wait()
+        ahead.stop()
     ckpt.wait()
     ckpt.close()
     log.close()

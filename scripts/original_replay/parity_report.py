@@ -8,6 +8,9 @@ Reads, per call folder, seed<S>/original_steps.npz (run_original.py: logged_loss
 cur_podcast), seed<S>/ours_metrics.jsonl (`lcasr-jax train` with log.every_steps=1: loss;
 recordings seen: its own when logged, else the original's at the same step, as both follow
 the original's plan) and seed<S>/eval_<who>_<ctx>/*.json (`lcasr-jax eval`: overall.wer).
+Writes parity_wer.md, parity_loss.json (mean loss per window of recordings seen: the
+trainers' difference against the spread between seeds; per-step differences on the same
+batches) and parity_loss.png.
 """
 from __future__ import annotations
 
@@ -52,6 +55,37 @@ def wers(seed_dir: Path) -> dict[tuple[str, int], float]:
     return out
 
 
+def loss_spread(all_curves: dict, width: float) -> dict:
+    """Mean loss per window of `width` recordings seen, per trainer and seed, over the
+    windows every curve reaches; per window the trainers' difference (their seed means)
+    against the spread between seeds (the larger of the two trainers' max - min)."""
+    ends = [x.max() for cs in all_curves.values() for x, _ in cs.values() if len(x)]
+    if not ends:
+        return {}
+    edges = np.arange(0.0, min(ends) + 1e-9, width)
+    means: dict[str, list[np.ndarray]] = {}
+    for cs in all_curves.values():
+        for who, (x, y) in cs.items():
+            ok = np.isfinite(y)
+            idx = np.digitize(x[ok], edges) - 1
+            means.setdefault(who, []).append(np.array(
+                [y[ok][idx == i].mean() if np.any(idx == i) else np.nan
+                 for i in range(len(edges) - 1)]))
+    if set(means) != {"original", "ours"} or min(len(v) for v in means.values()) < 2:
+        return {}
+    orig, ours = np.array(means["original"]), np.array(means["ours"])
+    diff = np.abs(orig.mean(0) - ours.mean(0))
+    spread = np.maximum(np.ptp(orig, 0), np.ptp(ours, 0))
+    ok = np.isfinite(diff) & np.isfinite(spread)
+    return {"window_recordings": width, "windows": int(ok.sum()),
+            "up_to_recordings": float(edges[-1]),
+            "within_seed_spread": int((diff[ok] <= spread[ok]).sum()),
+            "relative_difference_median": float(np.median(diff[ok] / orig.mean(0)[ok])),
+            "relative_seed_spread_median": float(np.median(spread[ok] / orig.mean(0)[ok])),
+            "per_window": [{"from": float(edges[i]), "original": orig[:, i].tolist(),
+                            "ours": ours[:, i].tolist()} for i in np.flatnonzero(ok)]}
+
+
 def _ms(v: list[float]) -> str:
     """mean ± sample std (0 for one value)."""
     return f"{np.mean(v):.2f} ± {np.std(v, ddof=1) if len(v) > 1 else 0.0:.2f}"
@@ -61,6 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("calls", nargs="+", help="folders returned by the seed calls ($OUT)")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--window", type=float, default=16.0,
+                    help="recordings seen per window of the loss comparison")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -83,6 +119,19 @@ def main(argv: list[str] | None = None) -> None:
                      f"{'yes' if diff <= spread else 'no'} |")
     (out / "parity_wer.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    spread = loss_spread(all_curves, args.window)
+    for name, rel in same_batches(all_curves).items():
+        r = rel[np.isfinite(rel)]
+        spread.setdefault("per_step_relative_difference", {})[name] = {
+            "steps": int(len(r)), "median": float(np.median(r)),
+            "p90": float(np.percentile(r, 90)), "max": float(r.max())}
+    (out / "parity_loss.json").write_text(json.dumps(spread, indent=1) + "\n")
+    if spread:
+        print(f"loss, {spread['windows']} windows of {args.window:g} recordings up to "
+              f"{spread['up_to_recordings']:g}: trainers' difference within the seed spread "
+              f"in {spread['within_seed_spread']}; median relative difference "
+              f"{spread['relative_difference_median']:.1%}, seed spread "
+              f"{spread['relative_seed_spread_median']:.1%}")
     try:
         import matplotlib
 
@@ -90,19 +139,49 @@ def main(argv: list[str] | None = None) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for seed, cs in all_curves.items():
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.5))
+    for seed, cs in all_curves.items():  # window means: a batch's steps share one count
         for who, (x, y) in cs.items():
             ok = np.isfinite(y)
-            ax.plot(x[ok], y[ok], lw=0.8, ls="-" if who == "original" else "--",
-                    label=f"{who} {seed}")
-    ax.set_xlabel("recordings seen")
-    ax.set_ylabel("training loss (CTC sum / frames x 100)")
-    ax.set_yscale("log")
-    ax.legend(fontsize=7)
+            edges = np.arange(0.0, x.max() + args.window / 2, args.window / 2)
+            idx = np.digitize(x[ok], edges)
+            xs = [edges[i - 1] for i in np.unique(idx)]
+            ys = [y[ok][idx == i].mean() for i in np.unique(idx)]
+            top.plot(xs, ys, lw=1, marker=".", ls="-" if who == "original" else "--",
+                     label=f"{who} {seed}")
+    top.set_xlabel(f"recordings seen (mean loss per {args.window / 2:g} recordings)")
+    top.set_ylabel("training loss")
+    top.legend(fontsize=7)
+    same = same_batches(all_curves)
+    for name, rel in same.items():
+        bottom.plot(_smooth(rel, 50), lw=1, label=name)
+    bottom.set_xlabel("optimizer step")
+    bottom.set_ylabel("relative loss difference\n(50-step running mean)")
+    bottom.set_yscale("log")
+    bottom.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "parity_loss.png", dpi=120)
 
+
+def _smooth(v: np.ndarray, n: int) -> np.ndarray:
+    return np.convolve(v, np.ones(n) / n, mode="valid") if len(v) >= n else v
+
+
+def same_batches(all_curves: dict) -> dict[str, np.ndarray]:
+    """Per-step |a - b| / a. Trainers of one seed see the same batches at each step (ours
+    follows the original's plan), so their difference is the framework's; the original's
+    seeds against each other (other batches, other order) is the spread between seeds."""
+    out = {}
+    for seed, cs in all_curves.items():
+        if {"original", "ours"} <= set(cs):
+            a, b = cs["original"][1], cs["ours"][1]
+            n = min(len(a), len(b))
+            out[f"ours vs original, {seed} (same batches)"] = np.abs(b[:n] - a[:n]) / a[:n]
+    origs = [cs["original"][1] for cs in all_curves.values() if "original" in cs]
+    if len(origs) >= 2:
+        n = min(len(o) for o in origs)
+        out["original seed vs seed"] = np.abs(origs[1][:n] - origs[0][:n]) / origs[0][:n]
+    return {k: np.where(np.isfinite(v), v, np.nan) for k, v in out.items()}
 
 if __name__ == "__main__":
     main()
