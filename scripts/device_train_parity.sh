@@ -76,7 +76,7 @@ LIMIT_S=${LIMIT_S:-200}
 OURS_SET=${OURS_SET:-}
 OURS_EXTRA=${OURS_EXTRA:-}
 TEMPLATE=exp/configs/paper_templates/exp_set_rot_encodings_6l_256.yaml
-RO=scripts/original_replay
+REPLAY_SCRIPTS=scripts/original_replay
 
 if [ "$STAGE" = "--fetch" ]; then
   plats=()
@@ -121,15 +121,15 @@ case "$STAGE" in
 replay)
   rep=$WORK/replay_bf16
   rm -rf "$rep"
-  timeout 240 python3 $RO/run_original.py --original "$ORIG" --out "$rep" --device cuda \
+  timeout 240 python3 $REPLAY_SCRIPTS/run_original.py --original "$ORIG" --out "$rep" --device cuda \
     --dtype bfloat16 --model-template $TEMPLATE --corpus-n 40 --max-epochs 3 \
     --snapshots '' --no-init-stats | grep -v -E '^(chunk|loss:)' | tail -5
   cp "$rep/steps.npz" "$OUT/original_steps.npz"  # the original's curve comes back whatever
   cp "$rep/meta.json" "$OUT/original_meta.json"   # happens to ours
   # run alone: beside `data` (16 synthesis workers) its per-shape compiles took 80 s a step
-  timeout 280 python3 $RO/run_ours.py --replay "$rep" --dtype bfloat16 \
+  timeout 280 python3 $REPLAY_SCRIPTS/run_ours.py --replay "$rep" --dtype bfloat16 \
     --out "$OUT/ours_steps.jsonl" $OURS_SET || echo "ours: stopped (rc $?), compared so far"
-  python3 $RO/compare_curves.py --replay "$rep" --ours "$OUT/ours_steps.jsonl" --out "$OUT"
+  python3 $REPLAY_SCRIPTS/compare_curves.py --replay "$rep" --ours "$OUT/ours_steps.jsonl" --out "$OUT"
   ;;
 data)
   for split in train:$HOURS:0 test:${TEST_HOURS:-1}:2; do
@@ -144,15 +144,15 @@ data)
   rs=$(python3 -m lcasr_jax.cli data cache --help | grep -q -- --resampler \
     && echo "--resampler torchaudio" || true)
   python3 -m lcasr_jax.cli data cache "$WORK/synth" $rs
-  python3 $RO/export_original.py --kind recordings --src "$WORK/synth" --split train \
+  python3 $REPLAY_SCRIPTS/export_original.py --kind recordings --src "$WORK/synth" --split train \
     --out "$WORK/original_format" | tail -1
   du -sh "$WORK"/* | tee "$OUT/data.txt"
   ;;
 seed)
   S=${2:?seed number}
   D=$WORK/seed$S
-  R=$RES/seed$S  # the old $OUT/seed<S>: parity_report.py reads this layout
-  mkdir -p "$D" "$R"
+  SEED_RES=$RES/seed$S  # what parity_report.py reads: seed<S>/{curves, eval_<who>_<ctx>}
+  mkdir -p "$D" "$SEED_RES"
   WHO=${3:-both}
   [ "$WHO" = ours ] || cat >"$D/original.yaml" <<EOF
 model_class: SCConformerXL
@@ -172,14 +172,14 @@ model: {}
 EOF
   if [ "$WHO" != ours ]; then  # the original: its own main()/train(), steps recorded
     rm -rf "$D/original" "$D/original_model"
-    python3 $RO/run_original.py --original "$ORIG" --out "$D/original" --device "${TORCH_DEVICE:-cuda}" \
+    python3 $REPLAY_SCRIPTS/run_original.py --original "$ORIG" --out "$D/original" --device "${TORCH_DEVICE:-cuda}" \
       --dtype bfloat16 --config "$D/original.yaml" --model-template $TEMPLATE \
       --corpus "$WORK/original_format/audio_txt_pairs.json" --max-epochs "$EPOCHS" \
       --time-limit-s "$LIMIT_S" --snapshots '' --no-init-stats 2>&1 \
       | grep -v -E '^(chunk|loss:)' | tr '\r' '\n' | grep -v '^\s*$' | tail -3 || true
     # the curve first: it comes back even if the evaluation runs out of time
-    if cp "$D/original/steps.npz" "$R/original_steps.npz" 2>/dev/null; then
-      cp "$R/original_steps.npz" "$OUT/seed${S}_original_steps.npz"
+    if cp "$D/original/steps.npz" "$SEED_RES/original_steps.npz" 2>/dev/null; then
+      cp "$SEED_RES/original_steps.npz" "$OUT/seed${S}_original_steps.npz"
     else echo "original: no steps.npz"; fi
     # run_original.py's released-format copy ({'model', 'config': plain dict}); the
     # original's own step_N.pt pickles its OmegaConf object, which `convert` refuses
@@ -201,8 +201,8 @@ EOF
       --config.train.max_epochs="$EPOCHS" --config.train.batching=original \
       --config.train.nonfinite=skip --config.log.every_steps=1 $OURS_EXTRA 2>&1 \
       | grep -v -i warn | tail -3 || true
-    if cp "$D/ours/metrics.jsonl" "$R/ours_metrics.jsonl" 2>/dev/null; then
-      cp "$R/ours_metrics.jsonl" "$OUT/seed${S}_ours_metrics.jsonl"
+    if cp "$D/ours/metrics.jsonl" "$SEED_RES/ours_metrics.jsonl" 2>/dev/null; then
+      cp "$SEED_RES/ours_metrics.jsonl" "$OUT/seed${S}_ours_metrics.jsonl"
     else echo "ours: no metrics.jsonl"; fi
   fi
   whos="original ours"; [ "$WHO" != both ] && whos=$WHO
@@ -210,10 +210,10 @@ EOF
     m=$D/${who}_model; [ "$who" = ours ] && m=$D/ours/model
     [ -e "$m" ] || { echo "$who: no model"; continue; }
     for ctx in 1000 16000 360000; do
-      rm -rf "$R/eval_${who}_$ctx"
+      rm -rf "$SEED_RES/eval_${who}_$ctx"
       python3 -m lcasr_jax.cli eval --checkpoint "$m" --dataset synth --data-dir "$WORK/synth" \
         --split test --seq-len $ctx --overlap-ratio 0.875 --mode averaged_moving_window \
-        --out "$R/eval_${who}_$ctx" --quiet 2>&1 | tail -2 || echo "eval $who $ctx failed"
+        --out "$SEED_RES/eval_${who}_$ctx" --quiet 2>&1 | tail -2 || echo "eval $who $ctx failed"
     done
   done
   [ "${SUB:-0}" = 1 ] || out_pack "$OUT/seed$S.tgz" "$RES" "seed$S"
