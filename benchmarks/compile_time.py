@@ -34,35 +34,20 @@ FLAG_SETS = {
     "autotune0+no_triton_gemm": "--xla_gpu_autotune_level=0 "
                                 "--xla_gpu_enable_triton_gemm=false",
 }
-CASES = (("experiments/paper.py:rb_6l_256d_8h", "512x16", "fidelity"),  # parity seeds, stage 1
-         ("experiments/default.py:original", "1024x64", ""))  # default-model leg, stage 1
+CASES = (("experiments/paper.py:rb_6l_256d_8h", "512x16"),  # parity seeds (FIDELITY), stage 1
+         ("experiments/default.py:original", "1024x64"))  # default-model leg, stage 1
 
 
-def _case(config: str, shape: str, fidelity: bool, repeats: int) -> dict:
+def _case(config: str, shape: str, repeats: int) -> dict:
     """Lower, compile and time one train step in this process."""
     import jax
     import numpy as np
-    from model_step import make_batch
+    from model_step import one_device_step
 
     from lcasr_jax.configs import load_config
-    from lcasr_jax.sharding import make_mesh, put_batch
-    from lcasr_jax.train import step as step_lib
-    from lcasr_jax.train.config import FIDELITY
-    from lcasr_jax.train.state import build_model
 
     frames, batch = (int(x) for x in shape.split("x"))
-    cfg = load_config(str(REPO / config))
-    if fidelity:
-        for path, value in FIDELITY.items():
-            group, field = path.split(".")
-            cfg[group][field] = value
-    cfg.mesh.update(data=1, fsdp=1, seq=1)
-    mesh = make_mesh(1, 1, 1, devices=jax.devices()[:1])
-    model = build_model(cfg)
-    shardings = step_lib.state_shardings(model, cfg, mesh)
-    state = step_lib.jit_create_state(model, cfg, shardings)()
-    dev_batch = put_batch(make_batch(frames, batch), mesh)
-    fn = step_lib.jit_train_step(model, cfg, mesh, shardings)
+    _, state, dev_batch, fn = one_device_step(load_config(str(REPO / config)), frames, batch)
     args = (dev_batch, np.float32(1e-4), np.bool_(False))
     t0 = time.perf_counter()
     lowered = fn.lower(state, *args)
@@ -87,24 +72,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--flags", nargs="+", default=list(FLAG_SETS), choices=list(FLAG_SETS))
     ap.add_argument("--config", help="experiment spec (default: both CASES)")
     ap.add_argument("--shape", default="512x16", help="FRAMESxBATCH with --config")
-    ap.add_argument("--fidelity", action="store_true", help="the paper's FIDELITY options")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(_case(args.config, args.shape, args.fidelity, args.repeats)))
+        print(json.dumps(_case(args.config, args.shape, args.repeats)))
         return 0
-    cases = ([(args.config, args.shape, "fidelity" if args.fidelity else "")] if args.config
-             else CASES)
+    cases = [(args.config, args.shape)] if args.config else CASES
     rows = []
-    for config, shape, extra in cases:
+    for config, shape in cases:
         for name in args.flags:  # one process per case, one after another: nothing beside it
             env = {**os.environ, "XLA_FLAGS": " ".join(
                 x for x in (os.environ.get("XLA_FLAGS", ""), FLAG_SETS[name]) if x)}
             env["PYTHONPATH"] = os.pathsep.join(
                 [str(REPO), str(REPO / "benchmarks"), env.get("PYTHONPATH", "")])
             cmd = [sys.executable, __file__, "--child", "--config", config, "--shape", shape,
-                   "--repeats", str(args.repeats)] + (["--fidelity"] if extra else [])
+                   "--repeats", str(args.repeats)]
             done = subprocess.run(cmd, env=env, capture_output=True, text=True)
             row = {"config": config, "shape": shape, "flags": name}
             if done.returncode == 0:

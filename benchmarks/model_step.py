@@ -42,7 +42,6 @@ def paper_config(remat: str, ctc_impl: str = "auto", chunk_frames: int | None = 
     if chunk_frames is not None:
         cfg.train.subsampling_chunk_frames = chunk_frames
     cfg.model.attention_window = (window, window)
-    cfg.mesh.update(data=1, fsdp=1, seq=1)
     return cfg
 
 
@@ -83,21 +82,26 @@ def parse_case(case: str) -> tuple[str, int, int, dict]:
                                      window=windows[0] if windows else -1)
 
 
-def prepare_case(case: str):
-    """(once(state) -> (state, loss), state, compiled) for a case, compiled, not run."""
+def one_device_step(cfg, frames: int, batch: int):
+    """(model, initial state, device batch, jitted train step) of `cfg` on one device."""
     from lcasr_jax.sharding import make_mesh, put_batch
     from lcasr_jax.train import step as step_lib
     from lcasr_jax.train.state import build_model
 
-    mode, frames, batch, kwargs = parse_case(case)
-    cfg = paper_config(**kwargs)
+    cfg.mesh.update(data=1, fsdp=1, seq=1)
     mesh = make_mesh(1, 1, 1, devices=jax.devices()[:1])
     model = build_model(cfg)
     shardings = step_lib.state_shardings(model, cfg, mesh)
     state = step_lib.jit_create_state(model, cfg, shardings)()
     dev_batch = put_batch(make_batch(frames, batch), mesh)
+    return model, state, dev_batch, step_lib.jit_train_step(model, cfg, mesh, shardings)
+
+
+def prepare_case(case: str):
+    """(once(state) -> (state, loss), state, compiled) for a case, compiled, not run."""
+    mode, frames, batch, kwargs = parse_case(case)
+    model, state, dev_batch, fn = one_device_step(paper_config(**kwargs), frames, batch)
     if mode == "step":
-        fn = step_lib.jit_train_step(model, cfg, mesh, shardings)
         lr = np.float32(1e-4)
         compiled = fn.lower(state, dev_batch, lr, np.bool_(False)).compile()
 
