@@ -55,6 +55,14 @@ def wers(seed_dir: Path) -> dict[tuple[str, int], float]:
     return out
 
 
+def window_means(x: np.ndarray, y: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Mean of the finite y whose x falls in each [edges[i], edges[i+1]); NaN where none."""
+    ok = np.isfinite(y)
+    idx = np.digitize(x[ok], edges) - 1
+    return np.array([y[ok][idx == i].mean() if np.any(idx == i) else np.nan
+                     for i in range(len(edges) - 1)])
+
+
 def loss_spread(all_curves: dict, width: float) -> dict:
     """Mean loss per window of `width` recordings seen, per trainer and seed, over the
     windows every curve reaches; per window the trainers' difference (their seed means)
@@ -66,11 +74,7 @@ def loss_spread(all_curves: dict, width: float) -> dict:
     means: dict[str, list[np.ndarray]] = {}
     for cs in all_curves.values():
         for who, (x, y) in cs.items():
-            ok = np.isfinite(y)
-            idx = np.digitize(x[ok], edges) - 1
-            means.setdefault(who, []).append(np.array(
-                [y[ok][idx == i].mean() if np.any(idx == i) else np.nan
-                 for i in range(len(edges) - 1)]))
+            means.setdefault(who, []).append(window_means(x, y, edges))
     if set(means) != {"original", "ours"} or min(len(v) for v in means.values()) < 2:
         return {}
     orig, ours = np.array(means["original"]), np.array(means["ours"])
@@ -142,13 +146,11 @@ def main(argv: list[str] | None = None) -> None:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.5))
     for seed, cs in all_curves.items():  # window means: a batch's steps share one count
         for who, (x, y) in cs.items():
-            ok = np.isfinite(y)
-            edges = np.arange(0.0, x.max() + args.window / 2, args.window / 2)
-            idx = np.digitize(x[ok], edges)
-            xs = [edges[i - 1] for i in np.unique(idx)]
-            ys = [y[ok][idx == i].mean() for i in np.unique(idx)]
-            top.plot(xs, ys, lw=1, marker=".", ls="-" if who == "original" else "--",
-                     label=f"{who} {seed}")
+            edges = np.arange(0.0, x.max() + args.window, args.window / 2)
+            ys = window_means(x, y, edges)
+            has = np.isfinite(ys)
+            top.plot(edges[:-1][has], ys[has], lw=1, marker=".",
+                     ls="-" if who == "original" else "--", label=f"{who} {seed}")
     top.set_xlabel(f"recordings seen (mean loss per {args.window / 2:g} recordings)")
     top.set_ylabel("training loss")
     top.legend(fontsize=7)
