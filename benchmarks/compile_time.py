@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 FLAG_SETS = {
     "default": "",
     "autotune0": "--xla_gpu_autotune_level=0",  # no autotuning: first valid algorithm
+    "autotune1": "--xla_gpu_autotune_level=1",  # autotune, no buffer init/correctness checks
     "no_triton_gemm": "--xla_gpu_enable_triton_gemm=false",  # cuBLAS, no Triton GEMM tuning
     "autotune0+no_triton_gemm": "--xla_gpu_autotune_level=0 "
                                 "--xla_gpu_enable_triton_gemm=false",
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", help="experiment spec (default: both CASES)")
     ap.add_argument("--shape", default="512x16", help="FRAMESxBATCH with --config")
     ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--timeout", type=float, default=600, help="seconds per case")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -88,8 +90,15 @@ def main(argv: list[str] | None = None) -> int:
                 [str(REPO), str(REPO / "benchmarks"), env.get("PYTHONPATH", "")])
             cmd = [sys.executable, __file__, "--child", "--config", config, "--shape", shape,
                    "--repeats", str(args.repeats)]
-            done = subprocess.run(cmd, env=env, capture_output=True, text=True)
             row = {"config": config, "shape": shape, "flags": name}
+            try:
+                done = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                                      timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                row["error"] = f"over {args.timeout:.0f} s"
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+                continue
             if done.returncode == 0:
                 row.update(json.loads(done.stdout.strip().splitlines()[-1]))
             else:

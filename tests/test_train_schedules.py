@@ -59,6 +59,21 @@ def test_sequence_schedule_table(kwargs, steps, n, want):
     assert _run(_seq(**kwargs), steps, n) == want
 
 
+@pytest.mark.parametrize("kwargs", [
+    dict(), dict(max_len=50), dict(max_len=64, length=64), dict(max_len=16, length=64),
+    dict(stop=22, max_len=1000), dict(start=25, batch=3), dict(every=-1)])
+@pytest.mark.parametrize("mult", [1.5, 2.0, 3.0])
+def test_upcoming_stages_are_the_stages_step_reaches(kwargs, mult):
+    sched = _seq(**kwargs)
+    sched.increase_by_multiplier = mult
+    predicted = sched.upcoming_stages(8)
+    reached = [(s.cur_sequence_length, s.cur_batch_size)
+               for s in [sched] for _ in range(400) if s.step(3)]
+    n = min(len(reached), len(predicted))  # stop_after may freeze step() before the end
+    assert reached[:n] == predicted[:n] and (n == len(predicted) or kwargs.get("stop"))
+    assert predicted or not reached
+
+
 def test_paper_schedule_stages_and_json_roundtrip():
     s = SequenceSchedule(increase_every=5000, stop_after=10**9, start_after=0,
                          max_sequence_length=360000, cur_sequence_length=512,

@@ -36,46 +36,51 @@ class SequenceSchedule:
     cur_position: int = 0
     steps_since_last_increase: int = 0
 
-    def _grow(self, next_len: int) -> bool:
-        self.steps_since_last_increase = 0
-        self.cur_sequence_length = next_len
-        self.cur_batch_size = max(int(self.cur_batch_size * self.batch_size_multiplier), 1)
-        return True
+    def _next_stage(self, length: int, batch: int) -> tuple[int, int] | None:
+        """The (chunk length, batch size) that `step` grows to from (length, batch): the
+        length times the multiplier, the last one clipped to the maximum; None at it."""
+        if length * self.increase_by_multiplier > self.max_sequence_length:
+            if length == self.max_sequence_length:
+                return None
+            return self.max_sequence_length, max(int(batch * self.batch_size_multiplier), 1)
+        return (max(int(length * self.increase_by_multiplier), 1),
+                max(int(batch * self.batch_size_multiplier), 1))
 
     def step(self, recordings: int = 1) -> bool:
         """Advance by `recordings` seen; True when length/batch changed."""
         if self.increase_every == -1:
             return False
-        next_len = max(int(self.cur_sequence_length * self.increase_by_multiplier), 1)
         self.cur_position += recordings
-        half = self.increase_every / 2
         if self.cur_position < self.start_after:
             return False
-        if self.cur_position >= self.stop_after and self.steps_since_last_increase < half:
+        if (self.cur_position >= self.stop_after
+                and self.steps_since_last_increase < self.increase_every / 2):
             return False
-        if self.cur_sequence_length * self.increase_by_multiplier > self.max_sequence_length:
-            if self.cur_sequence_length == self.max_sequence_length:
-                return False
-            next_len = self.max_sequence_length
-        elif self.cur_position >= self.stop_after:  # and at least half an interval passed
-            return self._grow(next_len)
+        nxt = self._next_stage(self.cur_sequence_length, self.cur_batch_size)
+        if nxt is None:
+            return False
+        clipped = self.cur_sequence_length * self.increase_by_multiplier > self.max_sequence_length
+        if not clipped and self.cur_position >= self.stop_after:  # half an interval passed
+            return self._grow(nxt)
         self.steps_since_last_increase += recordings
         if self.steps_since_last_increase >= self.increase_every:
-            return self._grow(next_len)
+            return self._grow(nxt)
         return False
+
+    def _grow(self, stage: tuple[int, int]) -> bool:
+        self.steps_since_last_increase = 0
+        self.cur_sequence_length, self.cur_batch_size = stage
+        return True
 
     def upcoming_stages(self, count: int) -> list[tuple[int, int]]:
         """The next `count` (chunk length, batch size) stages, in order, as `step` reaches
         them; fewer when the maximum length comes first, none without increases."""
         stages: list[tuple[int, int]] = []
-        length, batch = self.cur_sequence_length, self.cur_batch_size
+        stage = (self.cur_sequence_length, self.cur_batch_size)
         while self.increase_every != -1 and len(stages) < count:
-            nxt = min(max(int(length * self.increase_by_multiplier), 1),
-                      self.max_sequence_length)
-            if length >= self.max_sequence_length or nxt == length:
+            if (stage := self._next_stage(*stage)) is None:
                 break
-            length, batch = nxt, max(int(batch * self.batch_size_multiplier), 1)
-            stages.append((length, batch))
+            stages.append(stage)
         return stages
 
     def state_dict(self) -> dict[str, Any]:
