@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{PROG}: bad arguments: {e}", file=sys.stderr)
             return 2
         cfg.train.time_limit_s = args.time_limit_s
+    from lcasr_jax.train import gpu_compile
+
+    gpu_compile.apply(cfg.train.gpu_compile)  # before jax starts its backend
     import jax
 
     if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):  # each schedule stage compiles once

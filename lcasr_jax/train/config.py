@@ -18,6 +18,8 @@ max_target_len truncated); 'skip' skips the optimizer step as GradScaler does.
 `compile_ahead` ('auto': on off the CPU, one process): the next `compile_ahead_stages`
 sequence stages' steps are compiled on a thread, in schedule order, while this stage trains
 (`train/ahead.py`); early stages are short, so one stage ahead does not hide a compile.
+`gpu_compile`: the XLA flag preset for the GPU compiler (`train/gpu_compile.py`; 'fast'
+skips autotuning, 'xla' is XLA's default), applied by the train CLI before jax starts.
 
 `sequence.batch_size` is per process: each process's source yields that many rows (halved
 by the schedule as the length doubles), so the global batch is batch_size x processes and
@@ -42,6 +44,7 @@ from lcasr_jax.kernels import attention, ctc
 from lcasr_jax.model import depthwise
 from lcasr_jax.model.config import ModelConfig
 from lcasr_jax.model.runtime import SUBSAMPLING_CHUNK_FRAMES
+from lcasr_jax.train import gpu_compile
 from lcasr_jax.train.optim import OPTIMIZERS
 from lcasr_jax.train.state import DTYPES
 
@@ -79,7 +82,7 @@ def base_config(**model: object) -> ml_collections.ConfigDict:
         backprop_every=1, max_epochs=1, max_steps=-1, time_limit_s=-1.0,
         spec_augment_after_n_epochs=-1, batching="slots", nonfinite="zero",
         lockstep_shapes="padded", original_python_seed=-1, init_from="", compile_ahead="auto",
-        compile_ahead_stages=4))
+        compile_ahead_stages=4, gpu_compile="fast"))
 
     cfg.spec_augment = ml_collections.ConfigDict(dict(
         n_time_masks=0, time_mask_param=0, n_freq_masks=2, freq_mask_param=18, min_p=0.0,
@@ -127,6 +130,7 @@ RULES: dict[str, validate.Rule] = {
     "train.lockstep_shapes": validate.one_of("padded", "exact"),
     "train.compile_ahead": validate.one_of("auto", "on", "off"),
     "train.compile_ahead_stages": validate.int_at_least(1),
+    "train.gpu_compile": validate.one_of(*gpu_compile.PRESETS),
     "train.original_python_seed": validate.either(-1, validate.int_at_least(0)),
     "train.attention_impl": validate.one_of(*attention.IMPLS),
     "train.depthwise_impl": validate.one_of(*depthwise.IMPLS),

@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     original_cfg = OmegaConf.to_container(OmegaConf.load(work / "config.yaml"), resolve=True)
     cfg = config_from_original(original_cfg, compute_dtype=args.dtype)
     apply_overrides(cfg, args.overrides)
+    from lcasr_jax.train import gpu_compile
+
+    gpu_compile.apply(cfg.train.gpu_compile)  # before the first device is touched
     _, variables, _, _ = read_released(replay / "init.pt")
     source = OriginalPairs.from_json(original_cfg["data"]["path"])
     plan = OriginalPlan(source, durations_of(source), cfg)
