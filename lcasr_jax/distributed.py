@@ -1,5 +1,6 @@
-"""Multi-process runs (jax.distributed): start-up from the environment, and gathering
-variable-length payloads (loader states, evaluation results) from every process.
+"""Multi-process runs (jax.distributed): start-up from the environment, gathering
+variable-length payloads (loader states, evaluation results) from every process, and
+process 0's host arrays for all (`from_process_0`).
 
 `allgather(x)` stacks every process's (n,) array of one shape into (processes, n); the default
 is jax's process_allgather (a collective on the devices). With one process nothing is sent.
@@ -7,7 +8,7 @@ is jax's process_allgather (a collective on the devices). With one process nothi
 On CPU, XLA's cross-process collectives (gloo) give a program's first collective a fixed 30 s
 to find its peers, less than one process's compile can lag another's on a loaded machine.
 So processes meet at a coordination-service barrier (patient: `PATIENCE_S`) before each
-allgather and before the first run of each new program of `started_together`.
+allgather or broadcast and before the first run of each new program of `started_together`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 AllGather = Callable[[np.ndarray], np.ndarray]
 PATIENCE_S = 3600.0  # seconds one process waits for the others at a barrier: hung, not slow
 _allgathers = itertools.count()
+_broadcasts = itertools.count()
 
 
 def maybe_initialize_distributed() -> bool:
@@ -76,6 +78,19 @@ def process_allgather(x: np.ndarray) -> np.ndarray:
 
     barrier(f"allgather/{next(_allgathers)}")
     return np.asarray(multihost_utils.process_allgather(x, tiled=False))
+
+
+def from_process_0(tree: Any) -> Any:
+    """Process 0's `tree` of numpy arrays, on every process (each passes arrays of the same
+    shapes and dtypes). One process: `tree`."""
+    import jax
+
+    if jax.process_count() == 1:
+        return tree
+    from jax.experimental import multihost_utils
+
+    barrier(f"broadcast/{next(_broadcasts)}")
+    return multihost_utils.broadcast_one_to_all(tree)
 
 
 def gather_bytes(payload: bytes, process_count: int,

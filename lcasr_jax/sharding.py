@@ -190,6 +190,18 @@ def pad_batch(batch: dict[str, np.ndarray], multiple: int) -> dict[str, np.ndarr
     return out
 
 
+def put_replicated(tree: Any, mesh: Mesh) -> Any:
+    """Host arrays that are the same on every process -> global arrays that every device of
+    `mesh` holds whole (each process passes its copy; no data crosses processes)."""
+    whole = NamedSharding(mesh, PartitionSpec())
+
+    def one(x: Any) -> jax.Array:
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, whole, lambda index: host[index])
+
+    return jax.tree.map(one, tree)
+
+
 def put_batch(batch: dict[str, Any], mesh: Mesh) -> dict[str, jax.Array]:
     """Host numpy training batch -> global sharded arrays (each process passes its rows).
 

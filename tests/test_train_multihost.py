@@ -1,5 +1,7 @@
 """Two real JAX processes on CPU (jax.distributed, gloo): a run on recordings stops, every
-process resumes from its own loader state, and the result equals an uninterrupted run.
+process resumes from its own loader state, and the result equals an uninterrupted run; the
+sample transcripts and the dev WER are computed by both processes together, written once,
+and the dev WER is the one-process value of the same weights.
 
 A one-layer model (the loader state does not depend on the model's size); the stopped run
 is the uninterrupted run's workdir as it was after its step-3 checkpoint (what a run that
@@ -7,6 +9,7 @@ stops there leaves), so two runs of both processes suffice instead of three."""
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -14,19 +17,34 @@ import sys
 import time
 from pathlib import Path
 
+import jax
+import ml_collections
 import numpy as np
 import pytest
 import soundfile as sf
 from waits import HANG_S
 
 from lcasr_jax.data.alignments import Recording, Words, write_recording
+from lcasr_jax.data.sources import make_source
+from lcasr_jax.data.tokenizer import default_tokenizer
+from lcasr_jax.decode import greedy_texts
+from lcasr_jax.eval.wer import word_error_rate_detail
+from lcasr_jax.train import step as step_lib
+from lcasr_jax.train.resume import Checkpointer
+from lcasr_jax.train.state import build_model
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = """
 import json, os, sys, time
 import jax
 import jax._src.compiler as compiler
-port, index, workdir, data, steps, patience = sys.argv[1:]
+port, index, workdir, data, steps, patience, overrides = sys.argv[1:]
+from lcasr_jax import distributed
+meet = distributed.barrier
+def barrier_said(name, *args):  # the test sees which barriers the processes met at
+    print("barrier", name, flush=True)
+    meet(name, *args)
+distributed.barrier = barrier_said
 late = float(os.environ.get("LATE_TRAIN_STEP_S", 0))
 if late and index == "1":  # this process compiles the train step `late` s slower
     compile_now = compiler.compile_or_get_cached
@@ -51,27 +69,37 @@ cfg.sequence.update(length=128, batch_size=3)  # 3 rows per process: padded to 4
 cfg.train.update(max_steps=int(steps), max_epochs=100)
 cfg.checkpoint.update(every_steps=3, export_dtype="")
 cfg.log.update(sample_every_steps=0, tensorboard=False)
+for section, values in json.loads(overrides).items():
+    cfg[section].update(values)
 from lcasr_jax.train.loop import train
 print("SUMMARY", json.dumps(train(cfg, workdir)), flush=True)
 """
 
 
-@pytest.fixture(scope="module")
-def recordings(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("recordings")
-    rng = np.random.default_rng(0)
-    for i, seconds in enumerate((2.0, 3.5, 1.5, 2.5, 3.0, 1.8, 2.2)):
-        audio = (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
+def _write_recordings(root: Path, seconds: tuple[float, ...], seed: int) -> Path:
+    """Noise recordings of these durations in `root`, words every 0.35 s."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i, length in enumerate(seconds):
+        audio = (0.1 * rng.standard_normal(int(length * 16000))).astype(np.float32)
         sf.write(root / f"r{i}.flac", audio, 16000)
-        start = np.arange(0.1, seconds - 0.4, 0.35)
+        start = np.arange(0.1, length - 0.4, 0.35)
         words = Words(tuple(f"word{j}" for j in range(len(start))), start, start + 0.3)
         write_recording(root / f"r{i}.json", Recording(f"r{i}", root / f"r{i}.flac", words))
     return root
 
 
-def _run(workdir: Path, data: Path, steps: int, cache: Path, late_s: float = 0) -> list[dict]:
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory) -> Path:
+    return _write_recordings(tmp_path_factory.mktemp("recordings"),
+                             (2.0, 3.5, 1.5, 2.5, 3.0, 1.8, 2.2), 0)
+
+
+def _run(workdir: Path, data: Path, steps: int, cache: Path, late_s: float = 0,
+         overrides: dict | None = None) -> list[dict]:
     """Both processes' summaries (and their stdout) of `train` to max_steps=steps; process 1
-    compiles the train step `late_s` seconds slower."""
+    compiles the train step `late_s` seconds slower; `overrides`: {config section: {setting:
+    value}}."""
     with socket.socket() as s:
         s.bind(("localhost", 0))
         port = s.getsockname()[1]
@@ -82,9 +110,9 @@ def _run(workdir: Path, data: Path, steps: int, cache: Path, late_s: float = 0) 
                JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", LATE_TRAIN_STEP_S=str(late_s))
     logs = [workdir.parent / f"{workdir.name}.{steps}.{i}.log" for i in range(2)]
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(port), str(i), str(workdir),
-                               str(data), str(steps), str(HANG_S)], cwd=REPO, env=env,
-                              stdout=log.open("w"), stderr=subprocess.STDOUT)
-             for i, log in enumerate(logs)]
+                               str(data), str(steps), str(HANG_S), json.dumps(overrides or {})],
+                              cwd=REPO, env=env, stdout=out.open("w"), stderr=subprocess.STDOUT)
+             for i, out in enumerate(logs)]
     deadline = time.monotonic() + HANG_S  # hung, not slow (tests/waits.py)
     while any(p.poll() is None for p in procs):  # one failed: the other would wait for it
         if time.monotonic() > deadline or any(p.poll() not in (None, 0) for p in procs):
@@ -140,3 +168,50 @@ def test_two_processes_resume_each_from_its_own_loader_state(tmp_path, recording
     want = _losses(tmp_path / "straight")
     assert sorted(want) == [1, 2, 3, 4, 5]
     assert _losses(tmp_path / "run") == want
+
+
+def _one_process_dev(workdir: Path, step: int) -> tuple[float, str, str]:
+    """(WER, first hypothesis, its reference) on the dev split of the weights checkpointed at
+    `step`, computed here in one process on one device: every dev batch read whole, each
+    row decoded greedily on its own."""
+    meta = json.loads((workdir / "checkpoints" / str(step) / "meta" / "metadata").read_text())
+    cfg = ml_collections.ConfigDict(meta["config"])
+    model = build_model(cfg)
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
+                            jax.eval_shape(step_lib.jit_create_state(model, cfg, None)))
+    got, state, _ = Checkpointer(workdir).restore_latest(abstract)
+    assert got == step
+    with cfg.unlocked():
+        cfg.data.split = cfg.data.dev_split
+    source, tok, forward = make_source(cfg), default_tokenizer(), jax.jit(model.apply)
+    hyps, refs = [], []
+    for _ in range(cfg.log.dev_batches):
+        batch, _ = source.next_batch(cfg.log.dev_frames, cfg.log.dev_batch_size)
+        for i in np.flatnonzero(batch["lengths"] > 0):
+            out = forward(state.variables(), batch["spec"][i:i + 1], batch["lengths"][i:i + 1])
+            hyps += greedy_texts(np.argmax(out["final_posteriors"], -1), out["length"], tok)
+            refs.append(tok.decode(batch["targets"][i, : batch["target_lengths"][i]].tolist()))
+    return word_error_rate_detail(hyps, refs).wer, hyps[0], refs[0]
+
+
+def test_two_processes_log_samples_and_the_one_process_dev_wer_once(tmp_path):
+    data = tmp_path / "data"
+    _write_recordings(data / "train", (2.0, 3.5, 1.5, 2.5, 3.0), 1)
+    _write_recordings(data / "dev", (2.2, 1.6, 2.8, 1.9, 2.4), 2)  # a process's share is not all
+    log = {"sample_every_steps": 1, "dev_every_steps": 2, "dev_batches": 2, "dev_frames": 128,
+           "dev_batch_size": 3}
+    mesh = {"data": 1, "fsdp": 4}  # weights split over the devices of both processes
+    outs = [r["stdout"] for r in _run(tmp_path / "run", data, 2, tmp_path / "cache",
+                                      overrides={"log": log, "mesh": mesh})]
+    for name in ("sample_ids/0", "dev_ids/0"):  # new programs are started together
+        assert all(f"barrier {name}\n" in out for out in outs), name
+    said = [[line for line in out.splitlines() if re.match(r"\[\d+\] ", line)] for out in outs]
+    assert said[1] == [] and [line.split(":")[0] for line in said[0]] == [
+        "[1] sample", "[2] sample", "[2] dev"], said  # process 0 writes, once
+    rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    dev = [r for r in rows if "dev_wer" in r]
+    assert [r["step"] for r in dev] == [2]
+    wer, hyp, ref = _one_process_dev(tmp_path / "run", 2)
+    assert ref and dev[0]["dev_wer"] == wer  # the same dev rows and weights as one process
+    assert said[0][2] == f"[2] dev: WER {wer:.3f} | HYP: {hyp!r} | REF: {ref!r}"

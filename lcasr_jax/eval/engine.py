@@ -68,12 +68,6 @@ def _local_rows(x):
         shape, sharding.logical_sharding(("batch",), mesh), [s.data for s in shards])
 
 
-def _replicate(host: np.ndarray, placement):
-    """A global array of `host` (identical on every process) with sharding `placement`."""
-
-    return jax.make_array_from_callback(host.shape, placement, lambda index: host[index])
-
-
 def make_forward(model, variables, mesh=None) -> tuple[Forward, int]:
     """Jitted, batch-sharded forward of a Flax SCConformerXL, with padded frames masked in
     the subsampling (`mask_subsampling`). Returns (forward, n_devices): each process passes
@@ -84,12 +78,11 @@ def make_forward(model, variables, mesh=None) -> tuple[Forward, int]:
     mesh = mesh if mesh is not None else sharding.data_mesh()
     processes = len({d.process_index for d in mesh.devices.flat})
     data = sharding.logical_sharding(("batch",), mesh)
-    replicated = NamedSharding(mesh, P())
     variables = nn.meta.unbox(variables)
     if processes == 1:
-        variables = jax.device_put(variables, replicated)
+        variables = jax.device_put(variables, NamedSharding(mesh, P()))
     else:  # the same weights on every process
-        variables = jax.tree.map(lambda x: _replicate(np.asarray(x), replicated), variables)
+        variables = sharding.put_replicated(variables, mesh)
     model = model.clone(mask_subsampling=True)
     step = _step_fn()
 

@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from lcasr_jax.data.features import FRAMES_PER_SECOND
 from lcasr_jax.data.sources import make_source
 from lcasr_jax.data.tokenizer import default_tokenizer
 from lcasr_jax.decode import greedy_texts
-from lcasr_jax.distributed import started_together
+from lcasr_jax.distributed import from_process_0, started_together
 from lcasr_jax.files import atomic_write, hold_lock
 from lcasr_jax.interrupts import deferred_signals
 from lcasr_jax.sharding import make_mesh, put_batch
@@ -33,7 +32,7 @@ from lcasr_jax.train import ahead as ahead_lib
 from lcasr_jax.train import hosts, schedules
 from lcasr_jax.train import step as step_lib
 from lcasr_jax.train.config import check as check_config
-from lcasr_jax.train.devset import DevSet, argmax_ids
+from lcasr_jax.train.devset import DevSet, GreedyIds, greedy_ids
 from lcasr_jax.train.original import OriginalPlan, durations_of
 from lcasr_jax.train.resume import Checkpointer, export_model
 from lcasr_jax.train.state import TrainState, build_model
@@ -117,13 +116,16 @@ class _Log:
             self.jsonl.close()
 
 
-def _sample_transcript(model, state: TrainState, batch: dict[str, np.ndarray]) -> tuple[str, str]:
-    """Greedy transcript of row 0 of `batch` (eval mode) and its reference."""
+def _sample_transcript(ids_of: GreedyIds, state: TrainState, batch: dict[str, np.ndarray]
+                       ) -> tuple[str, str]:
+    """Greedy transcript of row 0 of process 0's `batch` (eval mode) and its reference;
+    every process calls this at once (`ids_of`: `devset.greedy_ids`)."""
 
-    ids, n = jax.device_get(argmax_ids(model, state.variables(), jnp.asarray(batch["spec"][:1]),
-                                       jnp.asarray(batch["lengths"][:1])))
+    row = from_process_0({k: batch[k][:1] for k in ("spec", "lengths", "targets",
+                                                      "target_lengths")})
+    ids, n = ids_of(state.variables(), row["spec"], row["lengths"])
     ref = default_tokenizer().decode(
-        [int(t) for t in batch["targets"][0, : int(batch["target_lengths"][0])]])
+        [int(t) for t in row["targets"][0, : int(row["target_lengths"][0])]])
     return greedy_texts(ids, n)[0], ref
 
 
@@ -218,6 +220,7 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
               f"{recordings_seen} recordings seen)", flush=True)
     log = _Log(cfg, workdir, step)
     dev = DevSet(cfg) if cfg.log.dev_every_steps > 0 and cfg.data.kind != "synthetic" else None
+    sample_ids, dev_ids = greedy_ids(model, mesh, "sample_ids"), greedy_ids(model, mesh, "dev_ids")
 
     def meta_now() -> dict[str, Any]:  # "data": every process's loader state
         return {"sequence": seq.state_dict(), "lr": lr_state.state_dict(),
@@ -289,10 +292,10 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
             log.scalars(step, m)
             t_log, frames_since = now, 0
         if cfg.log.sample_every_steps > 0 and step % cfg.log.sample_every_steps == 0:
-            hyp, ref = _sample_transcript(model, state, batch)
+            hyp, ref = _sample_transcript(sample_ids, state, batch)
             log.text(step, "sample", f"HYP: {hyp!r} | REF: {ref!r}")
         if dev is not None and step % cfg.log.dev_every_steps == 0:
-            wer, hyp, ref = dev.wer(model, state.variables())
+            wer, hyp, ref = dev.wer(dev_ids, state.variables())
             log.scalars(step, {"dev_wer": wer}, bar=False)
             log.text(step, "dev", f"WER {wer:.3f} | HYP: {hyp!r} | REF: {ref!r}")
         if step % cfg.checkpoint.every_steps == 0:

@@ -24,15 +24,17 @@ from lcasr_jax.data.sources.tfds import open_split
 KINDS = ("synthetic", "corpus", "recordings", "original_pairs", "dry")
 
 
-def make_source(cfg: Any) -> BatchSource:
-    """The batch source named by cfg.data.kind, reading cfg.data.split."""
-    kind = cfg.data.kind
+def make_source(cfg: Any, process: tuple[int, int] | None = None) -> BatchSource:
+    """The batch source named by cfg.data.kind, reading cfg.data.split: the share of process
+    `process` = (index, count), by default jax's (each process its own; (0, 1): all of it)."""
+    kind, (index, count) = cfg.data.kind, process or (None, None)
     if kind == "synthetic":
         from lcasr_jax.data.sources.synthetic import SyntheticSource
 
         return SyntheticSource(seed=cfg.seed, recordings_per_epoch=cfg.data.synthetic_recordings,
                                tokens_per_second=cfg.data.synthetic_tokens_per_second,
-                               feat_in=cfg.model.feat_in)
+                               feat_in=cfg.model.feat_in, process_index=index,
+                               process_count=count)
     if kind not in KINDS:
         raise ValueError(f"data.kind={kind!r} is not supported ({', '.join(KINDS)})")
     if not cfg.data.path:
@@ -41,21 +43,21 @@ def make_source(cfg: Any) -> BatchSource:
     if kind == "original_pairs":
         from lcasr_jax.data.sources.original_pairs import OriginalPairs
 
-        return ChunkedSource(OriginalPairs.from_json(cfg.data.path), seed=cfg.seed)
-    if kind == "dry":
+        examples = OriginalPairs.from_json(cfg.data.path)
+    elif kind == "dry":
         from lcasr_jax.data.augment import AugmentConfig
         from lcasr_jax.data.sources.dry import DryRecordingsSource
 
-        return ChunkedSource(DryRecordingsSource.from_dir(
-            cfg.data.path, cfg.data.split, AugmentConfig.from_dict(dict(cfg.augment)), cfg.seed),
-            seed=cfg.seed)
-    if kind == "recordings":
+        examples = DryRecordingsSource.from_dir(
+            cfg.data.path, cfg.data.split, AugmentConfig.from_dict(dict(cfg.augment)), cfg.seed)
+    elif kind == "recordings":
         from lcasr_jax.data.sources.recordings import RecordingsSource
 
-        return ChunkedSource(RecordingsSource.from_dir(
-            cfg.data.path, cfg.data.split, cfg.data.get("resampler", "soxr")), seed=cfg.seed)
-
-    return ChunkedSource(open_split(cfg.data.path, cfg.data.split), seed=cfg.seed)
+        examples = RecordingsSource.from_dir(cfg.data.path, cfg.data.split,
+                                             cfg.data.get("resampler", "soxr"))
+    else:
+        examples = open_split(cfg.data.path, cfg.data.split)
+    return ChunkedSource(examples, seed=cfg.seed, process=process)
 
 
 __all__ = ["KINDS", "BatchSource", "make_source"]

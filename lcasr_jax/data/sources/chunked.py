@@ -20,18 +20,18 @@ from lcasr_jax.data.sources.base import BATCH_KEYS
 class ChunkedSource:
     """Either loader-backed kind (`corpus`, `recordings`) as a `BatchSource`: `source` is
     random-access recordings (len, [i] -> dataset example dict), cut into chunks by the
-    loader."""
+    loader. `process` = (index, count) of the share it reads, by default jax's."""
 
-    def __init__(self, source: Any, seed: int = 0):
-        self.source, self.seed = source, int(seed)
+    def __init__(self, source: Any, seed: int = 0, process: tuple[int, int] | None = None):
+        self.source, self.seed, self.process = source, int(seed), process
         self.loader = None
         self.state: dict[str, Any] | None = None
 
     def next_batch(self, frames: int, batch_size: int) -> tuple[dict[str, np.ndarray], dict]:
         if self.loader is None:
+            index, count = self.process or (jax.process_index(), jax.process_count())
             self.loader = Loader(self.source, frames, batch_size, seed=self.seed,
-                                 state=self.state, process_index=jax.process_index(),
-                                 process_count=jax.process_count())
+                                 state=self.state, process_index=index, process_count=count)
         elif (self.loader.shape.chunk_frames, self.loader.shape.batch_size) != (frames, batch_size):
             self.loader.set_shape(frames, batch_size)
         batch = next(self.loader)
