@@ -3,7 +3,8 @@
 On an H100 host (2026-12-07) the first step of the 6L-256D paper model compiled in ~95 s and
 the default model's (6L-256D, 1,024 frames x 64) in ~190 s: most of a 420-s training budget.
 The same two steps compile in 12.6 s and 15.4 s for the 2-core CPU (jax 0.10.2), so the time
-goes to the GPU back end (autotuning, Triton, ptxas), not to the size of the program.
+goes to the GPU back end. Not mostly to autotuning: with none (2026-12-07 22:13 UTC, H100) the
+paper step still took 50 s (`--set` isolates parts: attention_impl, ctc_impl).
 Each case here runs in its own process (XLA reads XLA_FLAGS once, at start-up): lower, then
 compile, then the compiled step's median time (so a flag that saves compile time but slows
 the step shows it), with nothing else on the device.
@@ -39,7 +40,7 @@ CASES = (("experiments/paper.py:rb_6l_256d_8h", "512x16"),  # parity seeds (FIDE
          ("experiments/default.py:original", "1024x64"))  # default-model leg, stage 1
 
 
-def _case(config: str, shape: str, repeats: int) -> dict:
+def _case(config: str, shape: str, repeats: int, overrides: list[str]) -> dict:
     """Lower, compile and time one train step in this process."""
     import jax
     import numpy as np
@@ -48,7 +49,8 @@ def _case(config: str, shape: str, repeats: int) -> dict:
     from lcasr_jax.configs import load_config
 
     frames, batch = (int(x) for x in shape.split("x"))
-    _, state, dev_batch, fn = one_device_step(load_config(str(REPO / config)), frames, batch)
+    cfg = load_config(str(REPO / config), overrides)
+    _, state, dev_batch, fn = one_device_step(cfg, frames, batch)
     args = (dev_batch, np.float32(1e-4), np.bool_(False))
     t0 = time.perf_counter()
     lowered = fn.lower(state, *args)
@@ -75,10 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shape", default="512x16", help="FRAMESxBATCH with --config")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--timeout", type=float, default=600, help="seconds per case")
+    ap.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="A.B=V",
+                    help="config overrides for every case, e.g. train.attention_impl=xla "
+                         "train.ctc_impl=xla (which part of the program costs the compile)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(_case(args.config, args.shape, args.repeats)))
+        print(json.dumps(_case(args.config, args.shape, args.repeats, args.overrides)))
         return 0
     cases = [(args.config, args.shape)] if args.config else CASES
     rows = []
@@ -89,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             env["PYTHONPATH"] = os.pathsep.join(
                 [str(REPO), str(REPO / "benchmarks"), env.get("PYTHONPATH", "")])
             cmd = [sys.executable, __file__, "--child", "--config", config, "--shape", shape,
-                   "--repeats", str(args.repeats)]
+                   "--repeats", str(args.repeats), "--set", *args.overrides]
             row = {"config": config, "shape": shape, "flags": name}
             try:
                 done = subprocess.run(cmd, env=env, capture_output=True, text=True,

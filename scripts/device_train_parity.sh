@@ -127,8 +127,9 @@ replay)
   cp "$rep/steps.npz" "$OUT/original_steps.npz"  # the original's curve comes back whatever
   cp "$rep/meta.json" "$OUT/original_meta.json"   # happens to ours
   # run alone: beside `data` (16 synthesis workers) its per-shape compiles took 80 s a step
+  # 'fast' compiles (train/gpu_compile.py): one program per shape, 373 short steps
   timeout 280 python3 $REPLAY_SCRIPTS/run_ours.py --replay "$rep" --dtype bfloat16 \
-    --out "$OUT/ours_steps.jsonl" $OURS_SET || echo "ours: stopped (rc $?), compared so far"
+    --set train.gpu_compile=${GPU_COMPILE:-fast} --out "$OUT/ours_steps.jsonl" $OURS_SET || echo "ours: stopped (rc $?), compared so far"
   python3 $REPLAY_SCRIPTS/compare_curves.py --replay "$rep" --ours "$OUT/ours_steps.jsonl" --out "$OUT"
   ;;
 data)

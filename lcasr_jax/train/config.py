@@ -18,8 +18,9 @@ max_target_len truncated); 'skip' skips the optimizer step as GradScaler does.
 `compile_ahead` ('auto': on off the CPU, one process): the next `compile_ahead_stages`
 sequence stages' steps are compiled on a thread, in schedule order, while this stage trains
 (`train/ahead.py`); early stages are short, so one stage ahead does not hide a compile.
-`gpu_compile`: the XLA flag preset for the GPU compiler (`train/gpu_compile.py`; 'fast'
-skips autotuning, 'xla' is XLA's default), applied by the train CLI before jax starts.
+`gpu_compile`: the XLA flag preset for the GPU compiler (`train/gpu_compile.py`: 'xla',
+XLA's defaults; 'cublas', no Triton GEMMs; 'fast', no autotuning either), applied by the
+train CLI before jax starts.
 
 `sequence.batch_size` is per process: each process's source yields that many rows (halved
 by the schedule as the length doubles), so the global batch is batch_size x processes and
@@ -82,7 +83,7 @@ def base_config(**model: object) -> ml_collections.ConfigDict:
         backprop_every=1, max_epochs=1, max_steps=-1, time_limit_s=-1.0,
         spec_augment_after_n_epochs=-1, batching="slots", nonfinite="zero",
         lockstep_shapes="padded", original_python_seed=-1, init_from="", compile_ahead="auto",
-        compile_ahead_stages=4, gpu_compile="fast"))
+        compile_ahead_stages=4, gpu_compile="xla"))
 
     cfg.spec_augment = ml_collections.ConfigDict(dict(
         n_time_masks=0, time_mask_param=0, n_freq_masks=2, freq_mask_param=18, min_p=0.0,
