@@ -10,7 +10,7 @@ compile, then the compiled step's median time (so a flag that saves compile time
 the step shows it), with nothing else on the device.
 
   PYTHONPATH=. python3 benchmarks/compile_time.py                      # every flag set
-  PYTHONPATH=. python3 benchmarks/compile_time.py --flags default autotune0 \\
+  PYTHONPATH=. python3 benchmarks/compile_time.py --flags xla fast \\
       --config experiments/default.py:original --shape 1024x64
 
 Flag sets are data (`FLAG_SETS`); a case prints one JSON line, the run ends with a table.
@@ -27,14 +27,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from lcasr_jax.train import gpu_compile  # noqa: E402
 
-FLAG_SETS = {
-    "default": "",
+FLAG_SETS = {  # train.gpu_compile's presets (xla, cublas, fast) and single flags beside them
+    **{name: " ".join(flags) for name, flags in gpu_compile.PRESETS.items()},
     "autotune0": "--xla_gpu_autotune_level=0",  # no autotuning: first valid algorithm
     "autotune1": "--xla_gpu_autotune_level=1",  # autotune, no buffer init/correctness checks
-    "no_triton_gemm": "--xla_gpu_enable_triton_gemm=false",  # cuBLAS, no Triton GEMM tuning
-    "autotune0+no_triton_gemm": "--xla_gpu_autotune_level=0 "
-                                "--xla_gpu_enable_triton_gemm=false",
 }
 CASES = (("experiments/paper.py:rb_6l_256d_8h", "512x16"),  # parity seeds (FIDELITY), stage 1
          ("experiments/default.py:original", "1024x64"))  # default-model leg, stage 1
