@@ -36,10 +36,14 @@ class SequenceSchedule:
     cur_position: int = 0
     steps_since_last_increase: int = 0
 
+    def _overshoots(self, length: int) -> bool:
+        """Would the next increase from `length` pass the maximum (and be clipped to it)?"""
+        return length * self.increase_by_multiplier > self.max_sequence_length
+
     def _next_stage(self, length: int, batch: int) -> tuple[int, int] | None:
         """The (chunk length, batch size) that `step` grows to from (length, batch): the
         length times the multiplier, the last one clipped to the maximum; None at it."""
-        if length * self.increase_by_multiplier > self.max_sequence_length:
+        if self._overshoots(length):
             if length == self.max_sequence_length:
                 return None
             return self.max_sequence_length, max(int(batch * self.batch_size_multiplier), 1)
@@ -59,8 +63,8 @@ class SequenceSchedule:
         nxt = self._next_stage(self.cur_sequence_length, self.cur_batch_size)
         if nxt is None:
             return False
-        clipped = self.cur_sequence_length * self.increase_by_multiplier > self.max_sequence_length
-        if not clipped and self.cur_position >= self.stop_after:  # half an interval passed
+        if (self.cur_position >= self.stop_after  # and half an interval passed (above)
+                and not self._overshoots(self.cur_sequence_length)):
             return self._grow(nxt)
         self.steps_since_last_increase += recordings
         if self.steps_since_last_increase >= self.increase_every:
