@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     (out / "parity_wer.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     spread = loss_spread(all_curves, args.window)
-    for name, rel in same_batches(all_curves).items():
+    same = same_batches(all_curves)
+    for name, rel in same.items():
         r = rel[np.isfinite(rel)]
         spread.setdefault("per_step_relative_difference", {})[name] = {
             "steps": int(len(r)), "median": float(np.median(r)),
@@ -154,7 +155,6 @@ def main(argv: list[str] | None = None) -> None:
     top.set_xlabel(f"recordings seen (mean loss per {args.window / 2:g} recordings)")
     top.set_ylabel("training loss")
     top.legend(fontsize=7)
-    same = same_batches(all_curves)
     for name, rel in same.items():
         bottom.plot(_smooth(rel, 50), lw=1, label=name)
     bottom.set_xlabel("optimizer step")
