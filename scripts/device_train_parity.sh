@@ -18,7 +18,10 @@
 #   bash scripts/device_train_parity.sh data       (b) ~6 min: synthetic corpus, both formats
 #   bash scripts/device_train_parity.sh seed 1     (b) ~8 min: both trainers, seed 1, + WER
 #   bash scripts/device_train_parity.sh seed 2     (b) same, seed 2
-#   (`seed N original` / `seed N ours`: one trainer a call, if both do not fit in 9 min)
+#   (`seed N original` / `seed N ours`: one trainer a call, if both do not fit in 9 min;
+#   `data` then `seed 1 ours` in one call fills ours' compilation cache, $WORK/jax_cache,
+#   so that the `seeds` call after it compiles nothing: with OURS_EXTRA
+#   "--config.train.compile_ahead_stages=5" all six stage programs are queued at step 1)
 #   bash scripts/device_train_parity.sh seeds      (b) instead of the two `seed` calls: both
 #      trainers x seeds 1 and 2 at once on the one GPU (a 6L-256D model leaves it mostly
 #      idle; the comparison is loss against recordings seen, so sharing the card changes
@@ -54,7 +57,7 @@
 #     split at 10 s, 160 s and the whole recording (averaged moving window, overlap 0.875).
 # Knobs (env): WORK (/tmp/parity), HOURS (12), TEST_HOURS (1), MINUTES (5), EPOCHS (3),
 # TORCH_DEVICE (cuda; cpu for a smoke run here), SEEDS_BUDGET_S (540), INCREASE (64:
-# recordings per sequence-length stage), LIMIT_S (200: each trainer's training-time limit
+# recordings per sequence-length stage), BATCH (16: recordings per batch at 512 frames), LIMIT_S (200: each trainer's training-time limit
 # in `seed`; a run cut by it is evaluated as it stands and
 # the log says so: then lower HOURS or EPOCHS, the budget must be the same recordings),
 # OURS_SET (more run_ours.py --set KEY=VALUE options) and OURS_EXTRA (more `lcasr-jax train`
@@ -70,6 +73,7 @@ OUT=${OUT:-/tmp/out}
 WORK=${WORK:-/tmp/parity}
 HOURS=${HOURS:-12}
 INCREASE=${INCREASE:-64}
+BATCH=${BATCH:-16}
 MINUTES=${MINUTES:-5}
 EPOCHS=${EPOCHS:-3}
 LIMIT_S=${LIMIT_S:-200}
@@ -154,6 +158,9 @@ seed)
   D=$WORK/seed$S
   SEED_RES=$RES/seed$S  # what parity_report.py reads: seed<S>/{curves, eval_<who>_<ctx>}
   mkdir -p "$D" "$SEED_RES"
+  # one compilation cache for every run of ours on this machine (train and eval): the
+  # schedule's six stage programs compile once (~60 s each on an H100 host), not per run
+  export JAX_COMPILATION_CACHE_DIR=$WORK/jax_cache
   WHO=${3:-both}
   [ "$WHO" = ours ] || cat >"$D/original.yaml" <<EOF
 model_class: SCConformerXL
@@ -166,7 +173,7 @@ sequence_scheduler: {increase_every: $INCREASE, stop_after: 1000000000, start_af
 wandb: {use: false, project_name: parity, id: ''}
 checkpointing: {dir: '', save_every_n_steps: 1000000000}
 data: {path: ''}
-training: {batch_size: 16, backprop_every: 1, backwards_every: 1, max_seq_len: 0,
+training: {batch_size: $BATCH, backprop_every: 1, backwards_every: 1, max_seq_len: 0,
   clip_value: 0.8, intermediate_loss_weighting: 0.0, random_seed: $S, max_epochs: $EPOCHS,
   dtype: bfloat16}
 model: {}
@@ -196,7 +203,7 @@ EOF
     python3 -m lcasr_jax.cli train --time-limit-s "$LIMIT_S" \
       --config experiments/paper.py:rb_6l_256d_8h --workdir "$D/ours" \
       --config.data.kind=recordings --config.data.path="$WORK/synth" --config.seed="$S" \
-      --config.sequence.length=512 --config.sequence.batch_size=16 \
+      --config.sequence.length=512 --config.sequence.batch_size="$BATCH" \
       --config.sequence.increase_every="$INCREASE" --config.sequence.stop_after=1000000000 \
       --config.sequence.max_sequence_length=16384 --config.optim.warmup_steps=300 \
       --config.train.max_epochs="$EPOCHS" --config.train.batching=original \
