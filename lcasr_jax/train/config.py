@@ -116,7 +116,7 @@ RULES: dict[str, validate.Rule] = {
     "optim.warmup_steps": validate.int_at_least(0),
     "sequence.length": validate.int_at_least(1),
     "sequence.batch_size": validate.int_at_least(1),
-    "sequence.increase_every": validate.int_at_least(1),
+    "sequence.increase_every": validate.either(-1, validate.int_at_least(1)),  # -1: fixed
     "sequence.max_sequence_length": validate.int_at_least(1),
     "sequence.increase_by_multiplier": validate.number_at_least(1),
     "sequence.batch_size_multiplier": validate.number_above(0),
