@@ -32,7 +32,7 @@ VARIANTS=${VARIANTS:-"paper|$PAPER|
 project|$PAPER,project|
 lecun|$PAPER|--config.model.param_init=lecun
 lr1e-3|$PAPER|--config.optim.lr=1e-3"}
-LATE=${LATE:-"lecun lr1e-3"}
+LATE=${LATE-"lecun lr1e-3"}
 mkdir -p "$OUT" "$WORK"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 if [ ! -f /tmp/site/.installed ]; then
@@ -71,7 +71,7 @@ for late in 0 1; do
     limit=$LIMIT_S; [ "$late" = 1 ] && limit=$((LIMIT_S - LATE_S))
     echo "start $name ($config $overrides) for $limit s: $(date -u +%T)"
     # shellcheck disable=SC2086
-    run "$name" "$config" "$limit" $overrides & pids+=($!)
+    run "$name" "$config" "$limit" $overrides </dev/null & pids+=($!)
   done <<<"$VARIANTS"
 done
 for p in "${pids[@]}"; do wait "$p" || true; done

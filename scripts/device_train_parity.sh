@@ -121,6 +121,26 @@ export PYTHONPATH=.:/tmp/site PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=f
 date -u; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 python3 -c 'import jax, torch; print("jax", jax.__version__, "torch", torch.__version__)'
 
+# The original's trainer stops with an error where a stage change falls on an epoch's last
+# batch (train/original.py `original_stop`): refuse such a run before it takes the GPU.
+check_original_stop() {  # seed
+  python3 - "$WORK/original_format/audio_txt_pairs.json" "$1" <<PY
+import json, sys
+from lcasr_jax.configs import load_config
+from lcasr_jax.train.original import original_stop
+pairs = json.load(open(sys.argv[1]))
+cfg = load_config("experiments/paper.py:rb_6l_256d_8h", [
+    "seed=" + sys.argv[2], "sequence.length=512", "sequence.batch_size=$BATCH",
+    "sequence.increase_every=$INCREASE", "sequence.stop_after=1000000000",
+    "sequence.max_sequence_length=16384", "train.max_epochs=$EPOCHS"])
+stop = original_stop([float(p["duration"]) for p in pairs.values()], cfg)
+if stop is not None:
+    sys.exit(f"seed {sys.argv[2]}: a sequence stage changes on an epoch's last batch at "
+             f"recording {stop}, where the original's trainer stops with an error: change "
+             "HOURS, BATCH, INCREASE or EPOCHS")
+PY
+}
+
 case "$STAGE" in
 replay)
   rep=$WORK/replay_bf16
@@ -178,13 +198,14 @@ training: {batch_size: $BATCH, backprop_every: 1, backwards_every: 1, max_seq_le
   dtype: bfloat16}
 model: {}
 EOF
+  [ "$WHO" = ours ] || [ "${SUB:-0}" = 1 ] || check_original_stop "$S"
   if [ "$WHO" != ours ]; then  # the original: its own main()/train(), steps recorded
     rm -rf "$D/original" "$D/original_model"
     python3 $REPLAY_SCRIPTS/run_original.py --original "$ORIG" --out "$D/original" --device "${TORCH_DEVICE:-cuda}" \
       --dtype bfloat16 --config "$D/original.yaml" --model-template $TEMPLATE \
       --corpus "$WORK/original_format/audio_txt_pairs.json" --max-epochs "$EPOCHS" \
-      --time-limit-s "$LIMIT_S" --snapshots '' --no-init-stats 2>&1 \
-      | grep -v -E '^(chunk|loss:)' | tr '\r' '\n' | grep -v '^\s*$' | tail -3 || true
+      --time-limit-s "$LIMIT_S" --snapshots '' --no-init-stats --light 2>&1 \
+      | grep -v -E '^(chunk|loss:)' | tr '\r' '\n' | grep -v '^\s*$' | tail -15 || true
     # the curve first: it comes back even if the evaluation runs out of time
     if cp "$D/original/steps.npz" "$SEED_RES/original_steps.npz" 2>/dev/null; then
       cp "$SEED_RES/original_steps.npz" "$OUT/seed${S}_original_steps.npz"
@@ -228,6 +249,7 @@ EOF
   ;;
 seeds)
   t0=$(date +%s)
+  for S in 1 2; do check_original_stop "$S"; done
   rm -rf "$RES" && mkdir -p "$RES/logs"
   pids=()
   for S in 1 2; do for who in original ours; do

@@ -192,7 +192,7 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
                       if meta is not None else 0)
     seq, lr_state = _schedules(cfg, meta)
     lr_plan = schedules.LRPlan.from_config(cfg.optim)
-    plan = None
+    plan, original_stop_told = None, False
     if cfg.train.batching == "original":  # the original's batches and lockstep chunk walk
         if not hasattr(source, "source") or jax.process_count() > 1:
             raise ValueError("config.train.batching='original' needs one process and "
@@ -245,6 +245,11 @@ def _train(cfg: Any, workdir: Path, stop: threading.Event) -> dict[str, Any]:
         loss_norm = None
         if plan is not None:
             planned = plan.next_step()
+            if plan.original_stop is not None and not original_stop_told:
+                original_stop_told = True
+                log.text(step, "note", "a sequence stage changed on an epoch's last batch "
+                         f"(recording {plan.original_stop}): the original's exp/train.py "
+                         "stops here with an error; this run goes on to the next epoch")
             if planned is None:
                 epochs_done = plan.epochs_done()
                 break

@@ -72,12 +72,7 @@ class OriginalPlan:
         self.max_epochs = int(cfg.train.max_epochs)
         self.total = len(durations) * self.max_epochs
         if state is None:
-            self.seq = schedules.SequenceSchedule.from_config(cfg.sequence)
-            python_seed = int(cfg.train.get("original_python_seed", -1))
-            self.order = OriginalOrder(list(durations), self.seq.cur_batch_size,
-                                       first_seed=int(cfg.seed),
-                                       python_seed=int(cfg.seed) if python_seed < 0
-                                       else python_seed)
+            self.seq, self.order = _new_walk(durations, cfg)
             self.lr, self.seen, self.batch, self.done = schedules.LRState(), 0, None, 0
         else:
             self.seq = schedules.SequenceSchedule.from_state(state["sequence"])
@@ -86,6 +81,8 @@ class OriginalPlan:
             self.seen, self.batch, self.done = state["seen"], state["batch"], state["done"]
         self.steps: list[ChunkStep] = self._plan(self.batch) if self.batch is not None else []
         self.finished = False
+        # recordings seen where the original's trainer would have stopped (`original_stop`)
+        self.original_stop: int | None = None
 
     def state_dict(self) -> dict[str, Any]:
         return {"sequence": self.seq.state_dict(), "order": self.order.state_dict(),
@@ -110,6 +107,8 @@ class OriginalPlan:
         self.lr = schedules.end_batch(self.lr, len(self.steps), self.seen)
         if self.seq.step(len(self.batch)):
             self.order.restage(self.seq.cur_batch_size)
+            if not self.order.order and self.original_stop is None:
+                self.original_stop = self.seen
         self.batch, self.steps, self.done = None, [], 0
 
     def _next_batch(self) -> bool:
@@ -153,6 +152,40 @@ class OriginalPlan:
 
     def epochs_done(self) -> int:
         return self.max_epochs if self.finished else self.order.epoch
+
+
+def _new_walk(durations: Sequence[float], cfg: Any
+              ) -> tuple[schedules.SequenceSchedule, OriginalOrder]:
+    """The sequence schedule and recording order a run starts with."""
+    seq = schedules.SequenceSchedule.from_config(cfg.sequence)
+    python_seed = int(cfg.train.get("original_python_seed", -1))
+    order = OriginalOrder(list(durations), seq.cur_batch_size, first_seed=int(cfg.seed),
+                          python_seed=int(cfg.seed) if python_seed < 0 else python_seed)
+    return seq, order
+
+
+def original_stop(durations: Sequence[float], cfg: Any) -> int | None:
+    """Recordings seen at which the original's trainer stops with an error, or None.
+
+    A sequence stage change on the last recording batch of an epoch: exp/train.py rebuilds its
+    loader from the recordings not yet seen in the epoch, none, and `SimpleDataset.
+    create_batches` raises `ValueError: need at least one array to concatenate` (seen on an
+    H100, 2026-12-08: 256 recordings, 128 a batch, a stage every 256). `OriginalPlan` goes on
+    to the next epoch there and records the point as `original_stop`. durations: (recordings,)
+    seconds; cfg: the run's config (sequence, seed, train.max_epochs).
+    """
+    seq, order = _new_walk(durations, cfg)
+    seen = 0
+    for epoch in range(int(cfg.train.max_epochs)):
+        if epoch:
+            order.new_epoch()
+        while (ids := order.next_batch()) is not None:
+            seen += len(ids)
+            if seq.step(len(ids)):
+                order.restage(seq.cur_batch_size)
+                if not order.order:
+                    return seen
+    return None
 
 
 def config_from_original(original: dict[str, Any], compute_dtype: str = "float32") -> Any:

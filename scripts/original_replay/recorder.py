@@ -43,8 +43,11 @@ class Recorder:
 
     def __init__(self, snapshot_steps: set[int], max_steps: int | None = None,
                  time_limit_s: float | None = None, grad_steps: set[int] = frozenset(),
-                 optimizer_state: bool = False) -> None:
+                 optimizer_state: bool = False, light: bool = False) -> None:
         self.snapshot_steps = snapshot_steps
+        # light: no per-row CTC, feature sums or parameter norms (each step's posteriors,
+        # features and every parameter's norm copied to the host: at 128 rows ~1 s a step)
+        self.light = light
         self.grad_steps = set(grad_steps)
         self.optimizer_state = optimizer_state
         # step k -> {"grad/<name>": unscaled gradient before clipping, and with
@@ -178,13 +181,16 @@ class Recorder:
         t_lengths = f["t_lengths"].cpu().tolist()
         targets = f["txt"].cpu().numpy()
         out = f["out"]
-        probs = out["final_posteriors"].detach().float()
-        with torch.no_grad():
-            row_ctc = torch.nn.functional.ctc_loss(
-                probs.transpose(0, 1).cpu(), f["txt"].cpu(), out["length"].cpu(),
-                f["t_lengths"].cpu(), blank=probs.shape[-1] - 1, reduction="none").tolist()
+        if self.light:
+            row_ctc = feat_sum = [float("nan")] * len(rows_in_batch)
+        else:
+            probs = out["final_posteriors"].detach().float()
+            with torch.no_grad():
+                row_ctc = torch.nn.functional.ctc_loss(
+                    probs.transpose(0, 1).cpu(), f["txt"].cpu(), out["length"].cpu(),
+                    f["t_lengths"].cpu(), blank=probs.shape[-1] - 1, reduction="none").tolist()
+            feat_sum = [float(a.sum()) for a in chunk["audio"].detach().cpu().double().numpy()]
         step = len(self.steps) + 1
-        audio = chunk["audio"].detach().cpu().double().numpy()
         for r, b in enumerate(rows_in_batch):
             toks = targets[r, : t_lengths[r]].astype(np.int64)
             full = batch["lengths"][b]
@@ -193,7 +199,7 @@ class Recorder:
                 "chunk_start": k * chunk_size, "audio_length": int(a_lengths[r]),
                 "valid_frames": int(min(max(full - k * chunk_size, 0), chunk_size)),
                 "out_length": int(out["length"][r]), "tokens": toks.tolist(),
-                "row_ctc": float(row_ctc[r]), "feat_sum": float(audio[r].sum()),
+                "row_ctc": float(row_ctc[r]), "feat_sum": float(feat_sum[r]),
                 "tok_sha": hashlib.sha1(toks.tobytes()).hexdigest()[:12],
             })
         self.steps.append({
@@ -208,7 +214,8 @@ class Recorder:
             "cur_podcast": int(f["cur_podcast"]), "epoch": int(f["epoch"]),
         })
         batch["n_steps"] += 1
-        self.norms.append(tensor_norms(model))
+        if not self.light:
+            self.norms.append(tensor_norms(model))
         if step in self.snapshot_steps:
             self.snapshots[step] = state_arrays(model)
         if (self.max_steps is not None and step >= self.max_steps) or (

@@ -105,6 +105,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "original: exp/train.py's torch.cuda.amp.GradScaler() as is "
                          "(disabled without CUDA: an inf loss then reaches the optimizer)")
     ap.add_argument("--no-init-stats", action="store_true", help="skip init_stats.json")
+    ap.add_argument("--light", action="store_true", help="record no per-row CTC, feature "
+                    "sums or parameter norms (NaN / empty): the steps' curve at full speed")
     ap.add_argument("--snapshots", default=",".join(map(str, sorted(SNAPSHOT_STEPS))),
                     help="steps whose full parameters+buffers go to snapshots.npz (and last)")
     ap.add_argument("--grad-steps", default="",
@@ -206,7 +208,8 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     grad_steps = {int(s) for s in args.grad_steps.split(",") if s}
     recorder = Recorder({int(s) for s in args.snapshots.split(",") if s}, args.steps,
-                        args.time_limit_s, grad_steps, args.grad_optimizer_state)
+                        args.time_limit_s, grad_steps, args.grad_optimizer_state,
+                        light=args.light)
     recorder.install(train_module, args.device, args.scaler)
     captured = {}
     orig_train = train_module.train
