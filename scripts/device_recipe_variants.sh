@@ -63,7 +63,7 @@ run() {  # name config limit overrides...
 }
 pids=()
 for late in 0 1; do
-  [ "$late" = 1 ] && sleep "$LATE_S"
+  if [ "$late" = 1 ]; then [ -n "$LATE" ] && sleep "$LATE_S"; fi
   while IFS='|' read -r name config overrides; do
     [ -n "$name" ] || continue
     is_late=0; for l in $LATE; do [ "$l" = "$name" ] && is_late=1; done

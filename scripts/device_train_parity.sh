@@ -57,7 +57,11 @@
 #     split at 10 s, 160 s and the whole recording (averaged moving window, overlap 0.875).
 # Knobs (env): WORK (/tmp/parity), HOURS (12), TEST_HOURS (1), MINUTES (5), EPOCHS (3),
 # TORCH_DEVICE (cuda; cpu for a smoke run here), SEEDS_BUDGET_S (540), INCREASE (64:
-# recordings per sequence-length stage), BATCH (16: recordings per batch at 512 frames), LIMIT_S (200: each trainer's training-time limit
+# recordings per sequence-length stage), BATCH (16: recordings per batch at 512 frames),
+# INIT (own: each trainer its own init, the original torch's defaults at seed 12345; lecun or
+# torch: both from this project's init of that kind for the seed, make_init.py),
+# LR (3.0e-3; keep the dot, "1.0e-3": YAML 1.1 reads "1e-3" as a string) and WARMUP (300
+# steps): the same for both trainers, LIMIT_S (200: each trainer's training-time limit
 # in `seed`; a run cut by it is evaluated as it stands and
 # the log says so: then lower HOURS or EPOCHS, the budget must be the same recordings),
 # OURS_SET (more run_ours.py --set KEY=VALUE options) and OURS_EXTRA (more `lcasr-jax train`
@@ -74,6 +78,9 @@ WORK=${WORK:-/tmp/parity}
 HOURS=${HOURS:-12}
 INCREASE=${INCREASE:-64}
 BATCH=${BATCH:-16}
+INIT=${INIT:-own}
+LR=${LR:-3.0e-3}
+WARMUP=${WARMUP:-300}
 MINUTES=${MINUTES:-5}
 EPOCHS=${EPOCHS:-3}
 LIMIT_S=${LIMIT_S:-200}
@@ -141,6 +148,14 @@ if stop is not None:
 PY
 }
 
+# INIT=lecun|torch: both trainers of seed S start from this project's initial weights at that
+# init (make_init.py, once per seed, under $WORK/init<S>); INIT=own: each trainer its own
+make_init() {  # seed
+  [ "$INIT" = own ] || [ -f "$WORK/init$1/init.pt" ] || python3 $REPLAY_SCRIPTS/make_init.py \
+    --config experiments/paper.py:rb_6l_256d_8h --set "seed=$1" "model.param_init=$INIT" \
+    --out "$WORK/init$1" | tail -1
+}
+
 case "$STAGE" in
 replay)
   rep=$WORK/replay_bf16
@@ -178,14 +193,21 @@ seed)
   D=$WORK/seed$S
   SEED_RES=$RES/seed$S  # what parity_report.py reads: seed<S>/{curves, eval_<who>_<ctx>}
   mkdir -p "$D" "$SEED_RES"
+  WHO=${3:-both}
+  [ "$WHO" = ours ] || [ "${SUB:-0}" = 1 ] || check_original_stop "$S"
+  make_init "$S"
+  orig_init=() ours_init=()
+  if [ "$INIT" != own ]; then
+    orig_init=(--init-weights "$WORK/init$S/init.pt")
+    ours_init=(--config.model.param_init="$INIT" --config.train.init_from="$WORK/init$S/model")
+  fi
   # one compilation cache for every run of ours on this machine (train and eval): the
   # schedule's six stage programs compile once (~60 s each on an H100 host), not per run
   export JAX_COMPILATION_CACHE_DIR=$WORK/jax_cache
-  WHO=${3:-both}
   [ "$WHO" = ours ] || cat >"$D/original.yaml" <<EOF
 model_class: SCConformerXL
-optimizer: {name: madgrad, args: {lr: 3.0e-3}}
-scheduler: {warmup_steps: 300}
+optimizer: {name: madgrad, args: {lr: $LR}}
+scheduler: {warmup_steps: $WARMUP}
 audio_chunking: {size: 512, overlap: 0}
 sequence_scheduler: {increase_every: $INCREASE, stop_after: 1000000000, start_after: 0,
   max_sequence_length: 16384, increase_by_multiplier: 2, batch_size_multiplier: 0.5,
@@ -198,11 +220,10 @@ training: {batch_size: $BATCH, backprop_every: 1, backwards_every: 1, max_seq_le
   dtype: bfloat16}
 model: {}
 EOF
-  [ "$WHO" = ours ] || [ "${SUB:-0}" = 1 ] || check_original_stop "$S"
   if [ "$WHO" != ours ]; then  # the original: its own main()/train(), steps recorded
     rm -rf "$D/original" "$D/original_model"
     python3 $REPLAY_SCRIPTS/run_original.py --original "$ORIG" --out "$D/original" --device "${TORCH_DEVICE:-cuda}" \
-      --dtype bfloat16 --config "$D/original.yaml" --model-template $TEMPLATE \
+      --dtype bfloat16 --config "$D/original.yaml" --model-template $TEMPLATE "${orig_init[@]}" \
       --corpus "$WORK/original_format/audio_txt_pairs.json" --max-epochs "$EPOCHS" \
       --time-limit-s "$LIMIT_S" --snapshots '' --no-init-stats --light 2>&1 \
       | grep -v -E '^(chunk|loss:)' | tr '\r' '\n' | grep -v '^\s*$' | tail -15 || true
@@ -226,9 +247,9 @@ EOF
       --config.data.kind=recordings --config.data.path="$WORK/synth" --config.seed="$S" \
       --config.sequence.length=512 --config.sequence.batch_size="$BATCH" \
       --config.sequence.increase_every="$INCREASE" --config.sequence.stop_after=1000000000 \
-      --config.sequence.max_sequence_length=16384 --config.optim.warmup_steps=300 \
+      --config.sequence.max_sequence_length=16384 --config.optim.warmup_steps="$WARMUP" --config.optim.lr="$LR" \
       --config.train.max_epochs="$EPOCHS" --config.train.batching=original \
-      --config.train.nonfinite=skip --config.log.every_steps=1 $OURS_EXTRA 2>&1 \
+      --config.train.nonfinite=skip --config.log.every_steps=1 "${ours_init[@]}" $OURS_EXTRA 2>&1 \
       | grep -v -i warn | tail -3 || true
     if cp "$D/ours/metrics.jsonl" "$SEED_RES/ours_metrics.jsonl" 2>/dev/null; then
       cp "$SEED_RES/ours_metrics.jsonl" "$OUT/seed${S}_ours_metrics.jsonl"
@@ -249,7 +270,7 @@ EOF
   ;;
 seeds)
   t0=$(date +%s)
-  for S in 1 2; do check_original_stop "$S"; done
+  for S in 1 2; do check_original_stop "$S"; make_init "$S"; done
   rm -rf "$RES" && mkdir -p "$RES/logs"
   pids=()
   for S in 1 2; do for who in original ours; do

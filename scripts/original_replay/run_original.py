@@ -105,6 +105,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "original: exp/train.py's torch.cuda.amp.GradScaler() as is "
                          "(disabled without CUDA: an inf loss then reaches the optimizer)")
     ap.add_argument("--no-init-stats", action="store_true", help="skip init_stats.json")
+    ap.add_argument("--init-weights", default=None, help="a released-format .pt whose 'model' "
+                    "the original's model loads before its first step (make_init.py: both "
+                    "trainers from one point); default: the original's own init")
     ap.add_argument("--light", action="store_true", help="record no per-row CTC, feature "
                     "sums or parameter norms (NaN / empty): the steps' curve at full speed")
     ap.add_argument("--snapshots", default=",".join(map(str, sorted(SNAPSHOT_STEPS))),
@@ -217,6 +220,9 @@ def main(argv: list[str] | None = None) -> None:
     def train(**kwargs):
         model = kwargs["model"]
         captured["model"], captured["config"] = model, kwargs["args"].config
+        if args.init_weights:  # before any step: MADGRAD takes its anchor at the first
+            state = torch.load(args.init_weights, map_location="cpu", weights_only=False)
+            model.load_state_dict(state["model"])
         if args.perturb_ulps:
             import numpy as np
 
