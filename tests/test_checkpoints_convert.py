@@ -190,3 +190,25 @@ def test_destination_of_the_wrong_kind_is_a_one_line_error(parity_dir, tmp_path,
     assert export_main([str(model_dir), str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "is a directory" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_model_trained_here_exports_a_checkpoint_the_converter_reads(tmp_path):
+    """A trained model dir keeps its training config as `original_config`, whose `model`
+    section is this project's: the export writes the released format's `model` section
+    instead (the other sections kept), so `convert` reads the file back."""
+    import jax
+
+    from lcasr_jax.checkpoints import store
+
+    shipped = REPO / "lcasr_jax" / "assets" / "default_model"
+    pt = convert.flax_to_torch(shipped, tmp_path / "model.pt")
+    cfg, variables, original, _ = convert.read_released(pt)
+    shipped_cfg, shipped_variables = store.load_model_dir(shipped)
+    assert (cfg.n_layers, cfg.d_model, cfg.rotary_base_freq) == (
+        shipped_cfg.n_layers, shipped_cfg.d_model, shipped_cfg.rotary_base_freq)
+    trained = store.load_config(shipped).to_dict()["original_config"]
+    assert original["sequence"] == trained["sequence"]
+    back = dict(jax.tree_util.tree_flatten_with_path(variables["params"])[0])
+    for path, value in jax.tree_util.tree_flatten_with_path(shipped_variables["params"])[0]:
+        np.testing.assert_array_equal(np.asarray(back[path], np.float32),
+                                      np.asarray(value, np.float32))

@@ -106,10 +106,23 @@ def flax_to_torch(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
     cfg, variables = store.load_model_dir(src)
     check_model_dir(Path(src), cfg, variables)
     doc = store.load_config(src).to_dict()
-    original = doc.get("original_config") or {"model": _original_model_config(cfg)}
+    original = doc.get("original_config") or {}
+    if not _is_original_config(original):  # e.g. this project's training config: its other
+        original = {**original, "model": _original_model_config(cfg)}  # sections kept
     state_dict = mapping.variables_to_state_dict(variables, cfg)
     torch_format.save_released(dest, state_dict, original, doc.get("metadata"))
     return Path(dest)
+
+
+def _is_original_config(config: Any) -> bool:
+    """Whether `config`'s `model` section is a released checkpoint's (readable as one)."""
+    if not isinstance(config.get("model"), dict):
+        return False
+    try:
+        from_original(config["model"])
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def _original_model_config(cfg: ModelConfig) -> dict[str, Any]:
