@@ -128,21 +128,28 @@ export PYTHONPATH=.:/tmp/site PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=f
 date -u; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 python3 -c 'import jax, torch; print("jax", jax.__version__, "torch", torch.__version__)'
 
+# Ours' run of seed S as config overrides (its train command; check_original_stop), one a line:
+# the schedule and recipe the original's YAML below gives the original
+schedule_overrides() {  # seed
+  printf '%s\n' "seed=$1" sequence.length=512 "sequence.batch_size=$BATCH" \
+    "sequence.increase_every=$INCREASE" sequence.stop_after=1000000000 \
+    sequence.max_sequence_length=16384 "optim.warmup_steps=$WARMUP" "optim.lr=$LR" \
+    "train.max_epochs=$EPOCHS"
+}
+
 # The original's trainer stops with an error where a stage change falls on an epoch's last
 # batch (train/original.py `original_stop`): refuse such a run before it takes the GPU.
 check_original_stop() {  # seed
-  python3 - "$WORK/original_format/audio_txt_pairs.json" "$1" <<PY
+  # shellcheck disable=SC2046
+  python3 - "$WORK/original_format/audio_txt_pairs.json" $(schedule_overrides "$1") <<'PY'
 import json, sys
 from lcasr_jax.configs import load_config
 from lcasr_jax.train.original import original_stop
 pairs = json.load(open(sys.argv[1]))
-cfg = load_config("experiments/paper.py:rb_6l_256d_8h", [
-    "seed=" + sys.argv[2], "sequence.length=512", "sequence.batch_size=$BATCH",
-    "sequence.increase_every=$INCREASE", "sequence.stop_after=1000000000",
-    "sequence.max_sequence_length=16384", "train.max_epochs=$EPOCHS"])
+cfg = load_config("experiments/paper.py:rb_6l_256d_8h", sys.argv[2:])
 stop = original_stop([float(p["duration"]) for p in pairs.values()], cfg)
 if stop is not None:
-    sys.exit(f"seed {sys.argv[2]}: a sequence stage changes on an epoch's last batch at "
+    sys.exit(f"seed {cfg.seed}: a sequence stage changes on an epoch's last batch at "
              f"recording {stop}, where the original's trainer stops with an error: change "
              "HOURS, BATCH, INCREASE or EPOCHS")
 PY
@@ -241,14 +248,12 @@ EOF
   # ours: the paper config with the same schedule and the original's batching
   if [ "$WHO" != original ]; then
     rm -rf "$D/ours"
+    mapfile -t schedule < <(schedule_overrides "$S")
     # shellcheck disable=SC2086
     python3 -m lcasr_jax.cli train --time-limit-s "$LIMIT_S" \
       --config experiments/paper.py:rb_6l_256d_8h --workdir "$D/ours" \
-      --config.data.kind=recordings --config.data.path="$WORK/synth" --config.seed="$S" \
-      --config.sequence.length=512 --config.sequence.batch_size="$BATCH" \
-      --config.sequence.increase_every="$INCREASE" --config.sequence.stop_after=1000000000 \
-      --config.sequence.max_sequence_length=16384 --config.optim.warmup_steps="$WARMUP" --config.optim.lr="$LR" \
-      --config.train.max_epochs="$EPOCHS" --config.train.batching=original \
+      --config.data.kind=recordings --config.data.path="$WORK/synth" \
+      "${schedule[@]/#/--config.}" --config.train.batching=original \
       --config.train.nonfinite=skip --config.log.every_steps=1 "${ours_init[@]}" $OURS_EXTRA 2>&1 \
       | grep -v -i warn | tail -3 || true
     if cp "$D/ours/metrics.jsonl" "$SEED_RES/ours_metrics.jsonl" 2>/dev/null; then
