@@ -46,8 +46,8 @@ date -u; nvidia-smi --query-gpu=name --format=csv,noheader || true
 if [ ! -f "$WORK/synth/train/.done" ]; then
   bash scripts/device_synth.sh --out "$WORK/synth/train" --hours "$HOURS" --split train \
     --seed 0 --minutes "$MINUTES" --no-progress
-  touch "$WORK/synth/train/.done"
   python3 -m lcasr_jax.cli data cache "$WORK/synth" | tail -1
+  touch "$WORK/synth/train/.done"  # after the features: a failed cache is made again
 fi
 run() {  # name config limit overrides...
   local name=$1 config=$2 limit=$3; shift 3

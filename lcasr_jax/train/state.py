@@ -57,9 +57,20 @@ def init_variables(model: nn.Module, rng: jax.Array, frames: int = 64) -> Any:
     return model.init(rng, spec, jnp.full((1,), frames, jnp.int32))
 
 
+def _run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """(init key, state key) of a run with this seed."""
+    init_key, state_key = jax.random.split(jax.random.key(seed))
+    return init_key, state_key
+
+
+def run_init_variables(model: nn.Module, seed: int) -> Any:
+    """The (unboxed) variables a fresh run with this seed starts from (`create_state`'s)."""
+    return nn.unbox(init_variables(model, _run_keys(seed)[0]))
+
+
 def create_state(model: nn.Module, tx: optax.GradientTransformation, seed: int) -> TrainState:
     """Fresh state (jit this with out_shardings to build it sharded)."""
-    init_key, state_key = jax.random.split(jax.random.key(seed))
+    init_key, state_key = _run_keys(seed)
     variables = nn.unbox(init_variables(model, init_key))
     params = variables["params"]
     consts = {k: v for k, v in variables.items() if k not in ("params", "batch_stats")}

@@ -29,17 +29,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
 
-    import jax
-    from flax import linen as nn
-
     from lcasr_jax.checkpoints.cli import export_main
     from lcasr_jax.configs import load_config
     from lcasr_jax.train.resume import export_model
-    from lcasr_jax.train.state import build_model, init_variables
+    from lcasr_jax.train.state import build_model, run_init_variables
 
     cfg = load_config(args.config, args.set)
-    init_key, _ = jax.random.split(jax.random.key(int(cfg.seed)))  # as state.create_state
-    variables = nn.unbox(init_variables(build_model(cfg), init_key))
+    variables = run_init_variables(build_model(cfg), int(cfg.seed))
     out = Path(args.out)
     export_model(variables, cfg, out / "model")
     rc = export_main([str(out / "model"), str(out / "init.pt")])
