@@ -15,8 +15,9 @@ set -uo pipefail
 dest=${OUT:-runs/bench18}  # gets summary.md and logs.tgz (the device tool returns <= 8 files)
 out=$(mktemp -d /tmp/issue18.XXXX)
 mkdir -p "$dest"
-python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
-export PYTHONPATH=.:/tmp/site PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+. scripts/device_site.sh
+site_install || exit 1
+export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 lock=/tmp/issue18.gpu.lock
 : >"$lock"
 limit=${LIMIT_S:-480}  # every process ends by then

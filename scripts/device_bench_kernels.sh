@@ -9,8 +9,9 @@
 set -uo pipefail
 out=${OUT:-runs/bench}
 mkdir -p "$out"
-python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
-export PYTHONPATH=.:/tmp/site PYTHONUNBUFFERED=1
+. scripts/device_site.sh
+site_install || exit 1
+export PYTHONUNBUFFERED=1
 quiet() { grep -v cuda_timer; }
 if [ "${EXTRA:-0}" = 1 ]; then
   timeout 250 python3 benchmarks/ctc.py --impls pallas_gpu xla --sizes 512 2048 8192 22500 \

@@ -7,10 +7,9 @@
 set -uo pipefail
 out=${OUT:-runs/autocast}
 mkdir -p "$out"
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
-fi
-export PYTHONPATH=.:/tmp/site PYTHONUNBUFFERED=1
+. scripts/device_site.sh
+site_install || exit 1
+export PYTHONUNBUFFERED=1
 timeout 300 python3 scripts/check_autocast_cuda.py --out "$out" 2>&1 | grep -v cuda_timer \
   | tee "$out/autocast_check.log"
 exit "${PIPESTATUS[0]}"

@@ -35,12 +35,9 @@ lr1e-3|$PAPER|--config.optim.lr=1e-3"}
 LATE=${LATE-"lecun lr1e-3"}
 mkdir -p "$OUT" "$WORK"
 exec > >(tee -a "$OUT/log.txt") 2>&1
-if [ ! -f /tmp/site/.installed ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
-    2>&1 | tail -2
-  touch /tmp/site/.installed
-fi
-export PYTHONPATH=.:/tmp/site PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+. scripts/device_site.sh
+site_install
+export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 export JAX_COMPILATION_CACHE_DIR=$WORK/jax_cache
 date -u; nvidia-smi --query-gpu=name --format=csv,noheader || true
 if [ ! -f "$WORK/synth/train/.done" ]; then

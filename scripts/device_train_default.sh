@@ -54,12 +54,8 @@ if [ "${EVAL_FIRST:-1}" = 0 ] && [ -z "$(ls -A "$RUN/checkpoints" 2>/dev/null)" 
   skip_eval=1
   EVAL_RESERVE_S=0
 fi
-if [ ! -f "$WORK/.site-ready" ]; then
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target "$WORK/site" "$WHEELS_DIR"/*.whl
-  touch "$WORK/.site-ready"
-fi
-export PYTHONPATH=$WORK/site:.
+. scripts/device_site.sh
+site_install "$WORK/site" "$WHEELS_DIR"
 synth() {  # split hours seed [timeout_s]: resumable; a timeout leaves the rest for next call
   timeout "${4:-100000}" bash scripts/device_synth.sh --out "$DATA/$1" --hours "$2" \
     --split "$1" --seed "$3" --minutes "$MINUTES" --no-progress 2>&1 | grep -v "skipped .* sentence groups" || true

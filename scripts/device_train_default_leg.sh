@@ -81,12 +81,8 @@ if [ "$STAGE" = train ] && [ ! -f "$DATA/.complete" ]; then
   exit 3
 fi
 left() { echo $(( BUDGET - ($(date +%s) - t0) )); }
-if [ ! -f "$WORK/.site-ready" ]; then
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target "$WORK/site" "$WHEELS_DIR"/*.whl
-  touch "$WORK/.site-ready"
-fi
-export PYTHONPATH=$WORK/site:.
+. scripts/device_site.sh
+site_install "$WORK/site" "$WHEELS_DIR"
 synth() {  # split hours seed [--dry]
   s=$(date +%s)
   bash scripts/device_synth.sh --out "$DATA/$1" --hours "$2" --split "$1" --seed "$3" \

@@ -65,7 +65,12 @@
 # in `seed`; a run cut by it is evaluated as it stands and
 # the log says so: then lower HOURS or EPOCHS, the budget must be the same recordings),
 # OURS_SET (more run_ours.py --set KEY=VALUE options) and OURS_EXTRA (more `lcasr-jax train`
-# overrides in `seed`). Our side's fidelity options (issue 21 item 1: torch init, BatchRenorm
+# overrides in `seed`), MODEL (a cut of the 6L-256D model for both trainers in `seed`, e.g.
+# "n_layers=3 d_model=128 n_heads=4 subsampling_conv_channels=128": keys of the original's
+# model section, the same names here; head_dim stays 32), DTYPE (bfloat16: the original under
+# CUDA autocast, ours with the FIDELITY dtypes; float32: both in float32 throughout, as the
+# original runs without CUDA, for a CPU run with TORCH_DEVICE=cpu). INCREASE=-1: one fixed
+# 512-frame stage (the original's "disabled"). Our side's fidelity options (issue 21 item 1: torch init, BatchRenorm
 # statistics, bf16 position tables, original batching, skip-step) come from
 # `config_from_original` in `replay` and from experiments/paper.py's FIDELITY group in
 # `seed`. The original seeds only its data order (training.random_seed): its init is
@@ -79,6 +84,8 @@ HOURS=${HOURS:-12}
 INCREASE=${INCREASE:-64}
 BATCH=${BATCH:-16}
 INIT=${INIT:-own}
+MODEL=${MODEL:-}
+DTYPE=${DTYPE:-bfloat16}
 LR=${LR:-3.0e-3}
 WARMUP=${WARMUP:-300}
 MINUTES=${MINUTES:-5}
@@ -111,30 +118,31 @@ mkdir -p "$OUT" "$WORK"
 . scripts/out_limits.sh
 RES=$WORK/results  # what results.tgz / seed<S>.tgz hold
 # once per machine; stages may run at once (`seeds`, or `replay` beside `data`)
-exec 9>/tmp/site.lock; flock 9
-if [ ! -f /tmp/site/.installed ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
-    .whl/*.whl .whl/replay/*.whl 2>&1 | tail -2
-  touch /tmp/site/.installed
-fi
+. scripts/device_site.sh
+site_install /tmp/site .whl .whl/replay
 ORIG=$WORK/original  # the original's lcasr/ and exp/, unpacked from .original/original.tgz
+exec 9>"$WORK/original.lock"; flock 9
 if [ ! -f "$ORIG/COMMIT" ]; then
   rm -rf "$ORIG" && mkdir -p "$ORIG" && tar -C "$ORIG" -xzf .original/original.tgz
 fi
 flock -u 9
-export PYTHONPATH=.:/tmp/site PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 # a `seed` run started by `seeds` (SUB=1) writes only to its log under $RES/logs
 [ "${SUB:-0}" = 1 ] || exec > >(tee -a "$OUT/log.txt") 2>&1
 date -u; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 python3 -c 'import jax, torch; print("jax", jax.__version__, "torch", torch.__version__)'
 
-# Ours' run of seed S as config overrides (its train command; check_original_stop), one a line:
-# the schedule and recipe the original's YAML below gives the original
+# Ours' run of seed S as config overrides (its train command; check_original_stop; make_init),
+# one a line: the schedule, recipe, model cut and dtypes the original's YAML below gives the
+# original
 schedule_overrides() {  # seed
   printf '%s\n' "seed=$1" sequence.length=512 "sequence.batch_size=$BATCH" \
     "sequence.increase_every=$INCREASE" sequence.stop_after=1000000000 \
     sequence.max_sequence_length=16384 "optim.warmup_steps=$WARMUP" "optim.lr=$LR" \
     "train.max_epochs=$EPOCHS"
+  for kv in $MODEL; do echo "model.$kv"; done
+  [ "$DTYPE" = bfloat16 ] || printf '%s\n' "train.compute_dtype=$DTYPE" \
+    "train.position_dtype=$DTYPE" "model.batch_renorm_dtype=$DTYPE"
 }
 
 # The original's trainer stops with an error where a stage change falls on an epoch's last
@@ -159,8 +167,8 @@ PY
 # init (make_init.py, once per seed, under $WORK/init<S>); INIT=own: each trainer its own
 make_init() {  # seed
   [ "$INIT" = own ] || [ -f "$WORK/init$1/init.pt" ] || python3 $REPLAY_SCRIPTS/make_init.py \
-    --config experiments/paper.py:rb_6l_256d_8h --set "seed=$1" "model.param_init=$INIT" \
-    --out "$WORK/init$1" | tail -1
+    --config experiments/paper.py:rb_6l_256d_8h --set $(schedule_overrides "$1") \
+    "model.param_init=$INIT" --out "$WORK/init$1" | tail -1
 }
 
 case "$STAGE" in
@@ -211,6 +219,16 @@ seed)
   # one compilation cache for every run of ours on this machine (train and eval): the
   # schedule's six stage programs compile once (~60 s each on an H100 host), not per run
   export JAX_COMPILATION_CACHE_DIR=$WORK/jax_cache
+  if [ "$WHO" != ours ]; then  # the template's model section, cut by MODEL
+    # shellcheck disable=SC2086
+    python3 - "$ORIG/$TEMPLATE" "$D/model.yaml" $MODEL <<'PY'
+import sys
+from omegaconf import OmegaConf
+template = OmegaConf.load(sys.argv[1])
+cut = OmegaConf.from_dotlist([f"model.{kv}" for kv in sys.argv[3:]])
+OmegaConf.save(OmegaConf.merge({"model": template.model}, cut), sys.argv[2])
+PY
+  fi
   [ "$WHO" = ours ] || cat >"$D/original.yaml" <<EOF
 model_class: SCConformerXL
 optimizer: {name: madgrad, args: {lr: $LR}}
@@ -224,13 +242,13 @@ checkpointing: {dir: '', save_every_n_steps: 1000000000}
 data: {path: ''}
 training: {batch_size: $BATCH, backprop_every: 1, backwards_every: 1, max_seq_len: 0,
   clip_value: 0.8, intermediate_loss_weighting: 0.0, random_seed: $S, max_epochs: $EPOCHS,
-  dtype: bfloat16}
+  dtype: $DTYPE}
 model: {}
 EOF
   if [ "$WHO" != ours ]; then  # the original: its own main()/train(), steps recorded
     rm -rf "$D/original" "$D/original_model"
     python3 $REPLAY_SCRIPTS/run_original.py --original "$ORIG" --out "$D/original" --device "${TORCH_DEVICE:-cuda}" \
-      --dtype bfloat16 --config "$D/original.yaml" --model-template $TEMPLATE "${orig_init[@]}" \
+      --dtype "$DTYPE" --config "$D/original.yaml" --model-template "$D/model.yaml" "${orig_init[@]}" \
       --corpus "$WORK/original_format/audio_txt_pairs.json" --max-epochs "$EPOCHS" \
       --time-limit-s "$LIMIT_S" --snapshots '' --no-init-stats --light 2>&1 \
       | grep -v -E '^(chunk|loss:)' | tr '\r' '\n' | grep -v '^\s*$' | tail -15 || true

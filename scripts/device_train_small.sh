@@ -15,9 +15,8 @@ OUT=${OUT:-/tmp/out}
 DATA=/tmp/synth
 RUN=/tmp/run
 mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site:.
+. scripts/device_site.sh
+site_install
 t0=$(date +%s)
 bash scripts/device_synth.sh --out "$DATA/train" --hours "$HOURS" --split train --seed 0 --no-progress
 bash scripts/device_synth.sh --out "$DATA/dev" --hours 0.5 --split dev --seed 1 --no-progress
