@@ -164,6 +164,13 @@ def _new_walk(durations: Sequence[float], cfg: Any
     return seq, order
 
 
+class _BatchWalk(OriginalPlan):
+    """An OriginalPlan that walks the recording batches only: no example read, no step."""
+
+    def _plan(self, batch: list[int]) -> list[ChunkStep]:
+        return []
+
+
 def original_stop(durations: Sequence[float], cfg: Any) -> int | None:
     """Recordings seen at which the original's trainer stops with an error, or None.
 
@@ -174,18 +181,10 @@ def original_stop(durations: Sequence[float], cfg: Any) -> int | None:
     to the next epoch there and records the point as `original_stop`. durations: (recordings,)
     seconds; cfg: the run's config (sequence, seed, train.max_epochs).
     """
-    seq, order = _new_walk(durations, cfg)
-    seen = 0
-    for epoch in range(int(cfg.train.max_epochs)):
-        if epoch:
-            order.new_epoch()
-        while (ids := order.next_batch()) is not None:
-            seen += len(ids)
-            if seq.step(len(ids)):
-                order.restage(seq.cur_batch_size)
-                if not order.order:
-                    return seen
-    return None
+    walk = _BatchWalk(None, durations, cfg)
+    while walk.original_stop is None and walk._next_batch():
+        pass
+    return walk.original_stop
 
 
 def config_from_original(original: dict[str, Any], compute_dtype: str = "float32") -> Any:
