@@ -69,8 +69,9 @@
 # "n_layers=3 d_model=128 n_heads=4 subsampling_conv_channels=128": keys of the original's
 # model section, the same names here; head_dim stays 32), DTYPE (bfloat16: the original under
 # CUDA autocast, ours with the FIDELITY dtypes; float32: both in float32 throughout, as the
-# original runs without CUDA, for a CPU run with TORCH_DEVICE=cpu). INCREASE=-1: one fixed
-# 512-frame stage (the original's "disabled"). Our side's fidelity options (issue 21 item 1: torch init, BatchRenorm
+# original runs without CUDA, for a CPU run with TORCH_DEVICE=cpu), STEPS (stop both trainers
+# after this many optimizer steps; the schedule's cosine still spans EPOCHS). INCREASE=-1: one
+# fixed 512-frame stage (the original's "disabled"). Our side's fidelity options (issue 21 item 1: torch init, BatchRenorm
 # statistics, bf16 position tables, original batching, skip-step) come from
 # `config_from_original` in `replay` and from experiments/paper.py's FIDELITY group in
 # `seed`. The original seeds only its data order (training.random_seed): its init is
@@ -85,6 +86,7 @@ INCREASE=${INCREASE:-64}
 BATCH=${BATCH:-16}
 INIT=${INIT:-own}
 MODEL=${MODEL:-}
+STEPS=${STEPS:-}
 DTYPE=${DTYPE:-bfloat16}
 LR=${LR:-3.0e-3}
 WARMUP=${WARMUP:-300}
@@ -140,6 +142,7 @@ schedule_overrides() {  # seed
     "sequence.increase_every=$INCREASE" sequence.stop_after=1000000000 \
     sequence.max_sequence_length=16384 "optim.warmup_steps=$WARMUP" "optim.lr=$LR" \
     "train.max_epochs=$EPOCHS"
+  [ -z "$STEPS" ] || echo "train.max_steps=$STEPS"
   for kv in $MODEL; do echo "model.$kv"; done
   [ "$DTYPE" = bfloat16 ] || printf '%s\n' "train.compute_dtype=$DTYPE" \
     "train.position_dtype=$DTYPE" "model.batch_renorm_dtype=$DTYPE"
@@ -250,7 +253,7 @@ EOF
     python3 $REPLAY_SCRIPTS/run_original.py --original "$ORIG" --out "$D/original" --device "${TORCH_DEVICE:-cuda}" \
       --dtype "$DTYPE" --config "$D/original.yaml" --model-template "$D/model.yaml" "${orig_init[@]}" \
       --corpus "$WORK/original_format/audio_txt_pairs.json" --max-epochs "$EPOCHS" \
-      --time-limit-s "$LIMIT_S" --snapshots '' --no-init-stats --light 2>&1 \
+      --time-limit-s "$LIMIT_S" ${STEPS:+--steps "$STEPS"} --snapshots '' --no-init-stats --light 2>&1 \
       | grep -v -E '^(chunk|loss:)' | tr '\r' '\n' | grep -v '^\s*$' | tail -15 || true
     # the curve first: it comes back even if the evaluation runs out of time
     if cp "$D/original/steps.npz" "$SEED_RES/original_steps.npz" 2>/dev/null; then
