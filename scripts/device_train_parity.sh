@@ -123,11 +123,12 @@ RES=$WORK/results  # what results.tgz / seed<S>.tgz hold
 . scripts/device_site.sh
 site_install /tmp/site .whl .whl/replay
 ORIG=$WORK/original  # the original's lcasr/ and exp/, unpacked from .original/original.tgz
-exec 9>"$WORK/original.lock"; flock 9
-if [ ! -f "$ORIG/COMMIT" ]; then
-  rm -rf "$ORIG" && mkdir -p "$ORIG" && tar -C "$ORIG" -xzf .original/original.tgz
-fi
-flock -u 9
+(
+  flock 9
+  if [ ! -f "$ORIG/COMMIT" ]; then
+    rm -rf "$ORIG" && mkdir -p "$ORIG" && tar -C "$ORIG" -xzf .original/original.tgz
+  fi
+) 9>"$WORK/original.lock"
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 # a `seed` run started by `seeds` (SUB=1) writes only to its log under $RES/logs
 [ "${SUB:-0}" = 1 ] || exec > >(tee -a "$OUT/log.txt") 2>&1
