@@ -131,7 +131,10 @@ def main(argv: list[str] | None = None) -> None:
             "steps": int(len(r)), "median": float(np.median(r)),
             "p90": float(np.percentile(r, 90)), "max": float(r.max())}
     (out / "parity_loss.json").write_text(json.dumps(spread, indent=1) + "\n")
-    if spread:
+    for name, d in spread.get("per_step_relative_difference", {}).items():
+        print(f"per-step relative loss difference, {name}: median {d['median']:.2%}, "
+              f"90th pct {d['p90']:.2%} over {d['steps']} steps")
+    if "windows" in spread:  # two seeds or more
         print(f"loss, {spread['windows']} windows of {args.window:g} recordings up to "
               f"{spread['up_to_recordings']:g}: trainers' difference within the seed spread "
               f"in {spread['within_seed_spread']}; median relative difference "
