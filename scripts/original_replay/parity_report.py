@@ -2,7 +2,8 @@
 trainers and every seed in one figure, and held-out WER per context (mean ± std over seeds),
 with whether the trainers' difference lies within the spread between seeds.
 
-    python scripts/original_replay/parity_report.py OUT_CALL1 OUT_CALL2 ... --out docs/parity
+    python scripts/original_replay/parity_report.py OUT_CALL1 OUT_CALL2 ... --out docs/parity \
+        [--self-run SEED1_PERTURBED/steps.npz]
 
 Reads, per call folder, seed<S>/original_steps.npz (run_original.py: logged_loss,
 cur_podcast), seed<S>/ours_metrics.jsonl (`lcasr-jax train` with log.every_steps=1: loss;
@@ -101,6 +102,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--window", type=float, default=16.0,
                     help="recordings seen per window of the loss comparison")
+    ap.add_argument("--self-run", default=None, metavar="STEPS_NPZ",
+                    help="steps.npz of the original's seed-1 run again with its initial "
+                         "weights perturbed (run_original.py --perturb-ulps): its per-step "
+                         "difference from seed 1 is the original's own float32 sensitivity")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -125,6 +130,13 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(lines))
     spread = loss_spread(all_curves, args.window)
     same = same_batches(all_curves)
+    if args.self_run and "original" in all_curves.get("seed1", {}):
+        a = all_curves["seed1"]["original"][1]
+        b = np.load(args.self_run)["logged_loss"].astype(float)
+        n = min(len(a), len(b))
+        rel = np.abs(b[:n] - a[:n]) / a[:n]
+        same["original vs itself, seed1, initial weights x (1 +- 2^-23)"] = np.where(
+            np.isfinite(rel), rel, np.nan)
     for name, rel in same.items():
         r = rel[np.isfinite(rel)]
         spread.setdefault("per_step_relative_difference", {})[name] = {
