@@ -71,8 +71,9 @@
 # CUDA autocast, ours with the FIDELITY dtypes; float32: both in float32 throughout, as the
 # original runs without CUDA, for a CPU run with TORCH_DEVICE=cpu), STEPS (stop both trainers
 # after this many optimizer steps; the schedule's cosine still spans EPOCHS). INCREASE=-1: one
-# fixed 512-frame stage (the original's "disabled"). Our side's fidelity options (issue 21 item 1: torch init, BatchRenorm
-# statistics, bf16 position tables, original batching, skip-step) come from
+# fixed 512-frame stage (the original's "disabled"). Our side's fidelity options (issue 21
+# item 1: torch init, BatchRenorm statistics, bf16 position tables, original batching,
+# skip-step) come from
 # `config_from_original` in `replay` and from experiments/paper.py's FIDELITY group in
 # `seed`. The original seeds only its data order (training.random_seed): its init is
 # always torch seed 12345, so its two "seeds" differ in batch order alone.

@@ -131,12 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     spread = loss_spread(all_curves, args.window)
     same = same_batches(all_curves)
     if args.self_run and "original" in all_curves.get("seed1", {}):
-        a = all_curves["seed1"]["original"][1]
-        b = np.load(args.self_run)["logged_loss"].astype(float)
-        n = min(len(a), len(b))
-        rel = np.abs(b[:n] - a[:n]) / a[:n]
-        same["original vs itself, seed1, initial weights x (1 +- 2^-23)"] = np.where(
-            np.isfinite(rel), rel, np.nan)
+        same["original vs itself, seed1, initial weights perturbed"] = relative_difference(
+            all_curves["seed1"]["original"][1],
+            np.load(args.self_run)["logged_loss"].astype(float))
     for name, rel in same.items():
         r = rel[np.isfinite(rel)]
         spread.setdefault("per_step_relative_difference", {})[name] = {
@@ -184,6 +181,13 @@ def _smooth(v: np.ndarray, n: int) -> np.ndarray:
     return np.convolve(v, np.ones(n) / n, mode="valid") if len(v) >= n else v
 
 
+def relative_difference(ref: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Per-step |other - ref| / ref over the steps both have; NaN where not finite."""
+    n = min(len(ref), len(other))
+    rel = np.abs(other[:n] - ref[:n]) / ref[:n]
+    return np.where(np.isfinite(rel), rel, np.nan)
+
+
 def same_batches(all_curves: dict) -> dict[str, np.ndarray]:
     """Per-step |a - b| / a. Trainers of one seed see the same batches at each step (ours
     follows the original's plan), so their difference is the framework's; the original's
@@ -191,14 +195,12 @@ def same_batches(all_curves: dict) -> dict[str, np.ndarray]:
     out = {}
     for seed, cs in all_curves.items():
         if {"original", "ours"} <= set(cs):
-            a, b = cs["original"][1], cs["ours"][1]
-            n = min(len(a), len(b))
-            out[f"ours vs original, {seed} (same batches)"] = np.abs(b[:n] - a[:n]) / a[:n]
+            out[f"ours vs original, {seed} (same batches)"] = relative_difference(
+                cs["original"][1], cs["ours"][1])
     origs = [cs["original"][1] for cs in all_curves.values() if "original" in cs]
     if len(origs) >= 2:
-        n = min(len(o) for o in origs)
-        out["original seed vs seed"] = np.abs(origs[1][:n] - origs[0][:n]) / origs[0][:n]
-    return {k: np.where(np.isfinite(v), v, np.nan) for k, v in out.items()}
+        out["original seed vs seed"] = relative_difference(origs[0], origs[1])
+    return out
 
 if __name__ == "__main__":
     main()
